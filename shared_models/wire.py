@@ -1,0 +1,112 @@
+"""Request and response bodies of protocol v1 (PROTOCOL.md), shared by server and clients."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared_models.vocabulary import Role
+
+PROTOCOL_VERSION = 1
+MAX_MUTATIONS_PER_PUSH = 500
+MAX_PUSH_BYTES = 1024 * 1024
+PULL_LIMIT_DEFAULT = 500
+PULL_LIMIT_MAX = 1000
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class LoginRequest(BaseModel):
+    login: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+    device_name: str = Field(min_length=1, max_length=200)
+
+
+class UserInfo(BaseModel):
+    id: UUID
+    display_name: str
+    roles: list[Role]
+    org_id: UUID
+    language: str
+
+
+class LoginResponse(BaseModel):
+    token: str
+    device_id: UUID
+    user: UserInfo
+
+
+class Mutation(BaseModel):
+    """The envelope of one queued change; its `data` is checked per type (see mutations.py)."""
+
+    id: UUID
+    type: str = Field(max_length=100)
+    data: dict[str, Any]
+    client_time: AwareDatetime
+
+
+class PushRequest(BaseModel):
+    protocol: int
+    mutations: list[Mutation] = Field(max_length=MAX_MUTATIONS_PER_PUSH)
+
+
+MutationStatus = Literal["applied", "duplicate", "rejected"]
+
+
+class MutationResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: UUID
+    status: MutationStatus
+    error: ErrorDetail | None = None
+
+
+class PushResponse(BaseModel):
+    results: list[MutationResult]
+
+
+class PullRequest(BaseModel):
+    protocol: int
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=PULL_LIMIT_DEFAULT, ge=1, le=PULL_LIMIT_MAX)
+
+
+class Change(BaseModel):
+    entity: str
+    op: Literal["upsert", "remove"]
+    id: UUID
+    data: dict[str, Any] | None = None
+
+
+class PullResponse(BaseModel):
+    changes: list[Change]
+    cursor: str
+    has_more: bool
+    reset: bool
+
+
+class Poke(BaseModel):
+    cursor: str
+
+
+class AvailabilityRequest(BaseModel):
+    away: bool
+    stand_in_id: UUID | None = None
+    until: AwareDatetime | None = None
+
+
+class Availability(AvailabilityRequest):
+    pass

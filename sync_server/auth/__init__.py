@@ -1,0 +1,1 @@
+"""Logins, device tokens and throttling."""

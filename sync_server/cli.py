@@ -1,0 +1,323 @@
+"""The `relais` command: run the server, set up organisations, look after devices."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from shared_models.vocabulary import Role
+from sync_server.database import Database
+from sync_server.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Relais: worksite notes routed to the right counsellor.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # never print locals (passwords) or tracebacks to users
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+device_app = typer.Typer(help="Signed-in devices.", no_args_is_help=True)
+roster_app = typer.Typer(help="Worker rosters.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(device_app, name="device")
+app.add_typer(roster_app, name="roster")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def open_database(settings: Settings | None = None) -> Database:
+    """The configured database, with every pending migration applied."""
+    from sync_server.migrations import upgrade
+
+    settings = settings or get_settings()
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    try:
+        upgrade(db)
+    except OperationalError as exc:
+        fail(f"cannot open the database ({exc.orig.__class__.__name__}: {exc.orig})")
+    return db
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    open_database().dispose()
+    out.print("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Start the sync server (applies pending migrations first)."""
+    import uvicorn
+
+    from sync_server.app import create_app
+
+    settings = get_settings()
+    db = open_database(settings)
+    uvicorn.run(
+        create_app(settings, db),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=3,
+    )
+
+
+@app.command()
+def provision(file: Annotated[Path, typer.Argument(help="The organisation's YAML file.")]) -> None:
+    """Make an organisation match a provisioning file (idempotent, all or nothing)."""
+    from sync_server.orgs import provisioning
+    from sync_server.orgs.service import staffing_warnings
+
+    try:
+        spec = provisioning.load_file(file)
+        db = open_database()
+        with db.unit_of_work() as session:
+            org, changes = provisioning.apply(session, spec)
+            warnings = staffing_warnings(session, org)
+    except provisioning.ProvisioningError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{problem}[/]", highlight=False)
+        fail(f"{file}: nothing was changed")
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if changes:
+        out.print(f"organisation '{org.slug}': {changes} change(s) applied")
+    else:
+        out.print(f"organisation '{org.slug}': already up to date, nothing changed")
+
+
+@roster_app.command("import")
+def roster_import(
+    file: Annotated[
+        Path, typer.Argument(help="CSV: ref,name,team,counsellor,contract_type,start,end")
+    ],
+    org: Annotated[str, typer.Option("--org", help="The organisation's slug.")],
+) -> None:
+    """Create or update workers from a CSV roster (all or nothing)."""
+    from sync_server.orgs import roster
+    from sync_server.orgs.service import org_by_slug
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: cannot read the file ({exc})")
+    try:
+        rows = roster.read_rows(text)
+        db = open_database()
+        with db.unit_of_work() as session:
+            organisation = org_by_slug(session, org)
+            if organisation is None:
+                fail(f"--org: no organisation with slug '{org}'")
+                return
+            with Progress(
+                TextColumn("importing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("rows", total=len(rows))
+                result = roster.import_rows(
+                    session, organisation, rows, lambda n: progress.advance(task, n)
+                )
+    except roster.RosterError as exc:
+        for problem in exc.problems[: roster.MAX_PROBLEMS_SHOWN]:
+            err.print(f"[red]{problem}[/]", highlight=False)
+        hidden = len(exc.problems) - roster.MAX_PROBLEMS_SHOWN
+        if hidden > 0:
+            err.print(f"... and {hidden} more problem(s)")
+        fail(f"{file}: nothing was imported")
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    out.print(f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged")
+
+
+@user_app.command("add")
+def user_add(
+    org: Annotated[str, typer.Option("--org", help="The organisation's slug.")],
+    login: Annotated[str, typer.Option(help="Sign-in name.")],
+    name: Annotated[str, typer.Option(help="Name shown to colleagues.")],
+    role: Annotated[list[Role], typer.Option("--role", help="Repeat for several roles.")],
+    email: Annotated[str | None, typer.Option(help="For urgent alerts and digests.")] = None,
+    language: Annotated[str, typer.Option(help="fr, en, it or nl.")] = "fr",
+    password: Annotated[
+        str | None, typer.Option(help="Asked for when not given.", envvar="RELAIS_NEW_PASSWORD")
+    ] = None,
+) -> None:
+    """Create a staff account."""
+    from sync_server.auth.service import hash_password
+    from sync_server.orgs.models import User
+    from sync_server.orgs.service import org_by_slug, set_roles
+    from sync_server.sync.changelog import record_change
+
+    if language not in ("fr", "en", "it", "nl"):
+        fail(f"--language: '{language}' is not one of fr, en, it, nl")
+    if password is None:
+        password = getpass.getpass("password: ")
+    if len(password) < 8:
+        fail("--password: at least 8 characters")
+    db = open_database()
+    with db.unit_of_work() as session:
+        organisation = org_by_slug(session, org)
+        if organisation is None:
+            fail(f"--org: no organisation with slug '{org}'")
+            return
+        if session.scalar(select(User).where(User.login == login)):
+            fail(f"--login: '{login}' is already taken")
+        user = User(
+            id=uuid.uuid4(),
+            org_id=organisation.id,
+            login=login,
+            display_name=name,
+            password_hash=hash_password(password),
+            language=language,
+            email=email,
+        )
+        session.add(user)
+        set_roles(user, [r.value for r in role])
+        record_change(session, organisation.id, "colleague", user.id)
+    out.print(f"user '{login}' created")
+
+
+@user_app.command("list")
+def user_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
+    """List staff accounts."""
+    from sync_server.orgs.models import Organization, User
+
+    db = open_database()
+    table = Table("org", "login", "name", "roles", "e-mail", "state")
+    with db.reading() as session:
+        query = select(User, Organization.slug).join(Organization, Organization.id == User.org_id)
+        if org:
+            query = query.where(Organization.slug == org)
+        for user, slug in session.execute(query.order_by(Organization.slug, User.login)):
+            table.add_row(
+                slug,
+                user.login,
+                user.display_name,
+                ", ".join(sorted(user.role_names)),
+                user.email or "",
+                "disabled" if user.disabled else "active",
+            )
+    out.print(table)
+
+
+@user_app.command("disable")
+def user_disable(login: Annotated[str, typer.Argument()]) -> None:
+    """Disable an account and sign out all its devices."""
+    from sync_server.orgs.models import User
+    from sync_server.orgs.service import disable_user
+
+    db = open_database()
+    with db.unit_of_work() as session:
+        user = session.scalar(select(User).where(User.login == login))
+        if user is None:
+            fail(f"no user with login '{login}'")
+            return
+        disable_user(session, user)
+    out.print(f"user '{login}' disabled; its devices are signed out")
+
+
+@device_app.command("list")
+def device_list(login: Annotated[str | None, typer.Option("--login")] = None) -> None:
+    """List devices, with when they were last seen."""
+    from sync_server.auth.service import devices
+
+    db = open_database()
+    table = Table("device id", "login", "name", "created", "last seen", "state")
+    with db.reading() as session:
+        for device, user in devices(session, login):
+            table.add_row(
+                str(device.id),
+                user.login,
+                device.name,
+                f"{device.created_at:%Y-%m-%d %H:%M}",
+                f"{device.last_seen_at:%Y-%m-%d %H:%M}" if device.last_seen_at else "",
+                "revoked" if device.revoked_at else "active",
+            )
+    out.print(table)
+
+
+@device_app.command("revoke")
+def device_revoke(
+    device_id: Annotated[str, typer.Argument(help="From `relais device list`.")],
+) -> None:
+    """Sign a device out: its token stops working at once."""
+    from sync_server.auth.service import revoke_device
+
+    try:
+        parsed = uuid.UUID(device_id)
+    except ValueError:
+        fail(f"'{device_id}' is not a device id")
+        return
+    db = open_database()
+    with db.unit_of_work() as session:
+        if not revoke_device(session, parsed):
+            fail(f"no device with id {device_id}")
+    out.print(f"device {device_id} revoked")
+
+
+@app.command()
+def escalate(
+    once: Annotated[bool, typer.Option("--once", help="Run one sweep and exit.")] = False,
+) -> None:
+    """Escalate overdue deliveries and send due e-mails (the server also does this itself)."""
+    import time
+
+    from sync_server.sweeps import sweep_once
+
+    settings = get_settings()
+    db = open_database(settings)
+    while True:
+        report = sweep_once(db, settings)
+        out.print(
+            f"{report.escalated} escalated, {report.absences_ended} absence(s) ended, "
+            f"{report.emails_sent} e-mail(s) sent"
+        )
+        if once:
+            return
+        time.sleep(settings.escalation_interval or 60)
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Sync server port.")] = None,
+    app_port: Annotated[int | None, typer.Option(help="Web app port.")] = None,
+    no_app: Annotated[bool, typer.Option("--no-app", help="Start the server only.")] = False,
+) -> None:
+    """Run the whole product on a fictional organisation, and print the logins."""
+    from sync_server.demo.launcher import run_demo
+
+    run_demo(port=port, app_port=app_port, with_app=not no_app)
+
+
+def main() -> None:
+    try:
+        app()
+    except OperationalError as exc:
+        err.print(f"[bold red]error:[/] database unavailable ({exc.orig.__class__.__name__})")
+        sys.exit(1)

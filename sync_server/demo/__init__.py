@@ -1,0 +1,1 @@
+"""The fictional demo organisation and the `relais demo` launcher."""

@@ -1,0 +1,49 @@
+"""Request dependencies: the unit of work and the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from sync_server.auth.service import Caller, authenticate, touch_device
+from sync_server.database import Database
+from sync_server.errors import Unauthenticated
+from sync_server.settings import Settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def db_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    """The request's unit of work: committed before the response is sent, or rolled back."""
+    with db.unit_of_work() as session:
+        yield session
+
+
+def current_caller(request: Request, db: Annotated[Database, Depends(get_database)]) -> Caller:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("missing bearer token", code="missing_token")
+    with db.reading() as session:
+        caller, stale = authenticate(session, token.strip())
+    if stale:
+        with db.unit_of_work() as session:
+            touch_device(session, caller.device_id)
+    return caller
+
+
+DB = Annotated[Database, Depends(get_database)]
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+AppSettings = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,125 @@
+"""Typed domain errors and the one place that turns any failure into the protocol's error shape.
+
+`{"error": {"code": "...", "message": "..."}}` for every non-2xx answer, and never a stack
+trace or a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class RelaisError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class InvalidCredentials(RelaisError):
+    status = 401
+    code = "invalid_credentials"
+
+
+class Unauthenticated(RelaisError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(RelaisError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(RelaisError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(RelaisError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(RelaisError):
+    status = 413
+    code = "payload_too_large"
+
+
+class InvalidBody(RelaisError):
+    status = 422
+    code = "invalid_body"
+
+
+class TooManyAttempts(RelaisError):
+    status = 429
+    code = "too_many_attempts"
+
+
+class ServiceUnavailable(RelaisError):
+    status = 503
+    code = "unavailable"
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def _describe(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:10]:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        where = ".".join(loc) or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request body"
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_body",
+    429: "too_many_attempts",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RelaisError)
+    async def _relais(_req: Request, exc: RelaisError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_body", _describe(exc)), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return JSONResponse(
+            error_body(code, message), exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        # The type only: messages may quote stored data, and note text is never logged.
+        log.error("unexpected %s while serving a request", type(exc).__name__)
+        return JSONResponse(
+            error_body("internal_error", "unexpected server error; nothing was stored"), 500
+        )

@@ -1,0 +1,1 @@
+"""Notes, follow-ups and heads-ups."""

@@ -1,0 +1,202 @@
+"""What people do with notes: write, retract, acknowledge, follow up, mark seen, warn back.
+
+Each function checks the caller through the policy, changes rows, and records what changed
+for pull. It raises `Rejected` (a final, stored refusal) rather than an HTTP error, because
+these run inside push, one mutation at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared_models import mutations as m
+from shared_models.vocabulary import NoteStatus
+from sync_server import policy
+from sync_server.notes.models import FollowUp, HeadsUp, Note
+from sync_server.orgs.models import Team, Worker
+from sync_server.routing import service as routing
+from sync_server.routing.models import Delivery
+from sync_server.sync.changelog import record_change
+from sync_server.sync.entities import VisibilityChange
+
+
+class Rejected(Exception):
+    """A mutation refused for good, with a stable code the app shows to its author."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _visible_note(session: Session, viewer: policy.Viewer, note_id: uuid.UUID) -> Note:
+    note = session.get(Note, note_id)
+    # Not visible and not existing look the same: no one learns about notes they can't see.
+    if note is None or not policy.can_see_note(viewer, note):
+        raise Rejected("not_found", "no such note")
+    return note
+
+
+def _own_deliveries(session: Session, viewer: policy.Viewer, note: Note) -> list[Delivery]:
+    return list(
+        session.scalars(
+            select(Delivery).where(
+                Delivery.note_id == note.id, Delivery.recipient_id == viewer.user_id
+            )
+        )
+    )
+
+
+def create_note(session: Session, viewer: policy.Viewer, data: m.NoteCreate, now: datetime) -> Note:
+    if session.get(Note, data.id) is not None:
+        raise Rejected("id_conflict", "a note with this id already exists")
+    team = session.get(Team, data.team_id)
+    if team is None or team.org_id != viewer.org_id:
+        raise Rejected("not_found", "no such team")
+    worker = session.get(Worker, data.worker_id) if data.worker_id else None
+    if data.worker_id and (worker is None or worker.org_id != viewer.org_id):
+        raise Rejected("not_found", "no such worker")
+    if worker is not None and worker.team_id != team.id:
+        raise Rejected("forbidden", "this worker is no longer in this team")
+    if not policy.may_write_note(viewer, worker, team.id):
+        raise Rejected("forbidden", "you may not write notes about this worker or team")
+    note = Note(
+        id=data.id,
+        org_id=viewer.org_id,
+        author_id=viewer.user_id,
+        worker_id=data.worker_id,
+        team_id=team.id,
+        kind=data.kind.value,
+        category=data.category,
+        severity=data.severity.value,
+        text=data.text,
+        captured_at=data.captured_at,
+        received_at=now,
+        status=NoteStatus.OPEN.value,
+    )
+    session.add(note)
+    record_change(session, viewer.org_id, "note", note.id)
+    routing.route_note(session, note, now)
+    return note
+
+
+def retract_note(
+    session: Session,
+    viewer: policy.Viewer,
+    data: m.NoteRetract,
+    client_time: datetime,
+    now: datetime,
+) -> None:
+    note = _visible_note(session, viewer, data.note_id)
+    if note.status == NoteStatus.RETRACTED:
+        return
+    # The author's tap counts, not the sync: a retraction queued offline is judged by when
+    # it was made, as long as the phone's clock is not ahead of ours.
+    at = min(client_time, now + policy.CLIENT_CLOCK_SKEW)
+    if not policy.may_retract(viewer, note, at):
+        raise Rejected("forbidden", "only the author may retract a note, within 24 hours")
+    follow_up_ids = session.scalars(select(FollowUp.id).where(FollowUp.note_id == note.id)).all()
+    change = VisibilityChange(
+        session, note.org_id, [("note", note.id)] + [("follow_up", f) for f in follow_up_ids]
+    )
+    note.status = NoteStatus.RETRACTED.value
+    note.retracted_at = now
+    note.retract_reason = data.reason
+    change.record()
+
+
+def acknowledge_note(
+    session: Session, viewer: policy.Viewer, data: m.NoteAcknowledge, now: datetime
+) -> None:
+    note = _visible_note(session, viewer, data.note_id)
+    if note.status == NoteStatus.RETRACTED:
+        raise Rejected("retracted", "this note was retracted by its author")
+    own = _own_deliveries(session, viewer, note)
+    if not policy.may_acknowledge(viewer, (d.recipient_id for d in own)):
+        raise Rejected("forbidden", "only a recipient of the note may acknowledge it")
+    _acknowledge(session, own, now)
+
+
+def _acknowledge(session: Session, own: list[Delivery], now: datetime) -> None:
+    """Acknowledge the recipient's deliveries, and with them their whole alert group."""
+    for delivery in own:
+        for d in routing.alert_group(session, delivery):
+            if d.recipient_id != delivery.recipient_id or d.acknowledged_at is not None:
+                continue
+            d.acknowledged_at = now
+            d.seen_at = d.seen_at or now
+            note = session.get_one(Note, d.note_id)
+            if note.status == NoteStatus.OPEN:
+                note.status = NoteStatus.ACKNOWLEDGED.value
+            record_change(session, note.org_id, "note", note.id)
+
+
+def follow_up(session: Session, viewer: policy.Viewer, data: m.NoteFollowUp, now: datetime) -> None:
+    if session.get(FollowUp, data.id) is not None:
+        raise Rejected("id_conflict", "a follow-up with this id already exists")
+    note = _visible_note(session, viewer, data.note_id)
+    if not policy.may_follow_up(viewer, note):
+        raise Rejected("forbidden", "only the worker's counsellor or a coordinator follows up")
+    if note.status == NoteStatus.RETRACTED:
+        raise Rejected("retracted", "this note was retracted by its author")
+    session.add(
+        FollowUp(
+            id=data.id,
+            org_id=note.org_id,
+            note_id=note.id,
+            author_id=viewer.user_id,
+            action=data.action.value,
+            text=data.text,
+            close=data.close,
+            created_at=now,
+        )
+    )
+    if data.close:
+        note.status = NoteStatus.CLOSED.value
+    elif note.status == NoteStatus.OPEN:
+        note.status = NoteStatus.ACKNOWLEDGED.value
+    _acknowledge(session, _own_deliveries(session, viewer, note), now)
+    record_change(session, note.org_id, "follow_up", data.id)
+    record_change(session, note.org_id, "note", note.id)
+
+
+def mark_seen(session: Session, viewer: policy.Viewer, data: m.DeliverySeen, now: datetime) -> None:
+    note = _visible_note(session, viewer, data.note_id)
+    own = _own_deliveries(session, viewer, note)
+    if not own:
+        raise Rejected("forbidden", "only a recipient of the note marks it seen")
+    changed = False
+    for d in own:
+        if d.seen_at is None:
+            d.seen_at = now
+            changed = True
+    if changed:
+        record_change(session, note.org_id, "note", note.id)
+
+
+def create_heads_up(
+    session: Session, viewer: policy.Viewer, data: m.HeadsUpCreate, now: datetime
+) -> HeadsUp:
+    if session.get(HeadsUp, data.id) is not None:
+        raise Rejected("id_conflict", "a heads-up with this id already exists")
+    worker = session.get(Worker, data.worker_id)
+    if worker is None or not policy.can_see_worker(viewer, worker):
+        raise Rejected("not_found", "no such worker")
+    if not policy.may_send_heads_up(viewer, worker):
+        raise Rejected("forbidden", "only the worker's counsellor or a coordinator sends heads-ups")
+    heads_up = HeadsUp(
+        id=data.id,
+        org_id=worker.org_id,
+        worker_id=worker.id,
+        author_id=viewer.user_id,
+        text=data.text.strip(),
+        valid_until=data.valid_until,
+        created_at=now,
+    )
+    session.add(heads_up)
+    record_change(session, worker.org_id, "heads_up", heads_up.id)
+    return heads_up

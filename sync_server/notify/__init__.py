@@ -1,0 +1,1 @@
+"""E-mail notifications and daily digests (never with note text)."""

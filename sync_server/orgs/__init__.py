@@ -1,0 +1,1 @@
+"""Organisations, staff users, teams and workers; provisioning and roster import."""

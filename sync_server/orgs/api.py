@@ -1,0 +1,77 @@
+"""The caller's own settings: availability (away, stand-in) and notification preferences."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from shared_models.wire import Availability, AvailabilityRequest
+from sync_server import policy
+from sync_server.database import utcnow
+from sync_server.deps import CurrentCaller, DbSession
+from sync_server.errors import Forbidden, InvalidBody
+from sync_server.orgs import service
+from sync_server.orgs.models import User
+
+router = APIRouter(prefix="/me", tags=["me"])
+
+
+class Preferences(BaseModel):
+    email_urgent: bool = True
+    email_digest: bool = True
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    digest_time: time = time(7, 30)
+    timezone: str = Field(default="Europe/Paris", max_length=64)
+
+
+@router.put("/availability", response_model=Availability)
+def put_availability(
+    body: AvailabilityRequest, caller: CurrentCaller, session: DbSession
+) -> Availability:
+    user = session.get_one(User, caller.user_id)
+    now = utcnow()
+    stand_in = session.get(User, body.stand_in_id) if body.stand_in_id else None
+    if body.stand_in_id and stand_in is None:
+        raise InvalidBody("stand_in_id: no such colleague")
+    viewer = policy.load_viewer(session, user, now)
+    if not policy.may_set_availability(viewer, stand_in):
+        raise Forbidden(
+            "only counsellors set availability, with a counsellor of their organisation as stand-in"
+        )
+    if body.away and body.until is not None and body.until <= now:
+        raise InvalidBody("until: must be in the future")
+    service.set_availability(session, user, away=body.away, stand_in=stand_in, until=body.until)
+    return Availability(away=user.away, stand_in_id=user.stand_in_id, until=user.away_until)
+
+
+@router.get("/preferences", response_model=Preferences)
+def get_preferences(caller: CurrentCaller, session: DbSession) -> Preferences:
+    return _preferences(session.get_one(User, caller.user_id))
+
+
+@router.put("/preferences", response_model=Preferences)
+def put_preferences(body: Preferences, caller: CurrentCaller, session: DbSession) -> Preferences:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(body.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidBody(f"timezone: unknown time zone '{body.timezone}'") from None
+    user = session.get_one(User, caller.user_id)
+    for name, value in body.model_dump().items():
+        setattr(user, name, value)
+    return _preferences(user)
+
+
+def _preferences(user: User) -> Preferences:
+    return Preferences(
+        email_urgent=user.email_urgent,
+        email_digest=user.email_digest,
+        quiet_start=user.quiet_start,
+        quiet_end=user.quiet_end,
+        digest_time=user.digest_time,
+        timezone=user.timezone,
+    )

@@ -1,0 +1,186 @@
+"""`relais roster import FILE.csv --org SLUG`: create or update workers from a CSV roster.
+
+Columns: ref,name,team,counsellor,contract_type,start,end (team by slug, counsellor by
+login, dates as YYYY-MM-DD). All or nothing: every problem is reported with its line and
+column, and nothing is written unless the whole file is valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared_models.vocabulary import Role
+from sync_server.orgs import service
+from sync_server.orgs.models import Organization, Team, Worker
+from sync_server.sync.changelog import record_change
+
+COLUMNS = ("ref", "name", "team", "counsellor", "contract_type", "start", "end")
+REQUIRED = ("ref", "name", "team")
+MAX_PROBLEMS_SHOWN = 50
+
+
+class RosterError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    line: int
+    ref: str
+    name: str
+    team: str
+    counsellor: str | None
+    contract_type: str | None
+    start: date | None
+    end: date | None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+    unchanged: int
+    warnings: list[str]
+
+
+def read_rows(text: str) -> list[RosterRow]:
+    """Parse and check the file's shape (not yet its references)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in COLUMNS if c not in header]
+    unknown = [c for c in header if c not in COLUMNS]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown column(s) {', '.join(unknown)}")
+        raise RosterError([f"line 1 (header): {'; '.join(parts)}; expected {','.join(COLUMNS)}"])
+    reader.fieldnames = header
+    rows, problems = [], []
+    seen: dict[str, int] = {}
+    for raw in reader:
+        line = reader.line_num
+        if None in raw:
+            problems.append(f"line {line}: more values than columns")
+            continue
+        values = {k: (v or "").strip() for k, v in raw.items()}
+        if not any(values.values()):
+            continue
+        for column in REQUIRED:
+            if not values[column]:
+                problems.append(f"line {line}, column '{column}': required")
+        if len(values["ref"]) > 64:
+            problems.append(f"line {line}, column 'ref': longer than 64 characters")
+        if len(values["name"]) > 200:
+            problems.append(f"line {line}, column 'name': longer than 200 characters")
+        dates: dict[str, date | None] = {}
+        for column in ("start", "end"):
+            dates[column] = None
+            if values[column]:
+                try:
+                    dates[column] = date.fromisoformat(values[column])
+                except ValueError:
+                    problems.append(
+                        f"line {line}, column '{column}': '{values[column]}' is not a date (YYYY-MM-DD)"
+                    )
+        if dates["start"] and dates["end"] and dates["end"] < dates["start"]:
+            problems.append(f"line {line}, column 'end': ends before it starts")
+        if values["ref"] in seen:
+            problems.append(
+                f"line {line}, column 'ref': '{values['ref']}' already on line {seen[values['ref']]}"
+            )
+        seen.setdefault(values["ref"], line)
+        rows.append(
+            RosterRow(
+                line=line,
+                ref=values["ref"],
+                name=values["name"],
+                team=values["team"],
+                counsellor=values["counsellor"] or None,
+                contract_type=values["contract_type"] or None,
+                start=dates["start"],
+                end=dates["end"],
+            )
+        )
+    if problems:
+        raise RosterError(problems)
+    return rows
+
+
+def import_rows(
+    session: Session,
+    org: Organization,
+    rows: list[RosterRow],
+    progress: Callable[[int], None] = lambda _n: None,
+) -> ImportResult:
+    """Apply checked rows to `org`; raises RosterError (nothing written) on a bad reference."""
+    teams = {t.slug: t for t in session.scalars(select(Team).where(Team.org_id == org.id))}
+    counsellors = {u.login: u for u in service.users_with_role(session, org.id, Role.COUNSELLOR)}
+    problems = []
+    for row in rows:
+        if row.team not in teams:
+            problems.append(f"line {row.line}, column 'team': unknown team '{row.team}'")
+        if row.counsellor and row.counsellor not in counsellors:
+            problems.append(
+                f"line {row.line}, column 'counsellor': no active counsellor with login '{row.counsellor}'"
+            )
+    if problems:
+        raise RosterError(problems)
+
+    existing = {w.ref: w for w in session.scalars(select(Worker).where(Worker.org_id == org.id))}
+    created = updated = unchanged = 0
+    moves = []
+    for i, row in enumerate(rows, 1):
+        team_id = teams[row.team].id
+        counsellor_id = counsellors[row.counsellor].id if row.counsellor else None
+        details = {
+            "display_name": row.name,
+            "contract_type": row.contract_type,
+            "contract_start": row.start,
+            "contract_end": row.end,
+            "active": True,
+        }
+        worker = existing.get(row.ref)
+        if worker is None:
+            worker = Worker(
+                id=uuid.uuid4(),
+                org_id=org.id,
+                ref=row.ref,
+                team_id=team_id,
+                counsellor_id=counsellor_id,
+                **details,
+            )
+            session.add(worker)
+            existing[row.ref] = worker
+            created += 1
+            record_change(session, org.id, "worker", worker.id)
+        else:
+            changed = False
+            for name, value in details.items():
+                if getattr(worker, name) != value:
+                    setattr(worker, name, value)
+                    changed = True
+            moved = worker.team_id != team_id or worker.counsellor_id != counsellor_id
+            if changed:
+                record_change(session, org.id, "worker", worker.id)
+            if moved:
+                moves.append(service.Assignment(worker, team_id, counsellor_id))
+            updated += changed or moved
+            unchanged += not (changed or moved)
+        if i % 250 == 0:
+            progress(250)
+    progress(len(rows) % 250)
+    session.flush()
+    service.reassign(session, org.id, moves)
+    return ImportResult(created, updated, unchanged, service.staffing_warnings(session, org))

@@ -1,0 +1,155 @@
+"""Changes to the organisation that move visibility: availability, assignments, accounts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared_models.vocabulary import MAX_WORKERS_PER_SUPERVISOR_FR, Role
+from sync_server.auth.models import Device
+from sync_server.database import utcnow
+from sync_server.orgs.models import Organization, Team, User, UserRole, Worker, team_supervisors
+from sync_server.sync.changelog import record_change
+from sync_server.sync.entities import VisibilityChange, keys_about_workers
+
+
+def org_by_slug(session: Session, slug: str) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.slug == slug))
+
+
+def set_availability(
+    session: Session,
+    user: User,
+    *,
+    away: bool,
+    stand_in: User | None,
+    until: datetime | None,
+) -> None:
+    """Go away (new deliveries to the stand-in) or come back; the stand-in's view follows."""
+    covered = list(session.scalars(select(Worker.id).where(Worker.counsellor_id == user.id)))
+    keys = [*keys_about_workers(session, covered), ("colleague", user.id)]
+    change = VisibilityChange(session, user.org_id, keys)
+    user.away = away
+    user.stand_in_id = stand_in.id if stand_in else user.stand_in_id
+    user.away_until = until if away else None
+    change.record()
+
+
+def end_expired_absences(session: Session, now: datetime) -> int:
+    """Absences whose `until` passed end here, so that stand-ins stop seeing the notes."""
+    expired = session.scalars(
+        select(User).where(
+            User.away.is_(True), User.away_until.is_not(None), User.away_until <= now
+        )
+    ).all()
+    for user in expired:
+        set_availability(session, user, away=False, stand_in=None, until=None)
+    return len(expired)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    worker: Worker
+    team_id: uuid.UUID
+    counsellor_id: uuid.UUID | None
+
+
+def reassign(session: Session, org_id: uuid.UUID, moves: Iterable[Assignment]) -> int:
+    """Move workers between teams or counsellors: the old side is told to drop what it saw."""
+    moves = [
+        mv
+        for mv in moves
+        if mv.worker.team_id != mv.team_id or mv.worker.counsellor_id != mv.counsellor_id
+    ]
+    if not moves:
+        return 0
+    change = VisibilityChange(
+        session, org_id, keys_about_workers(session, (mv.worker.id for mv in moves))
+    )
+    for mv in moves:
+        mv.worker.team_id = mv.team_id
+        mv.worker.counsellor_id = mv.counsellor_id
+    change.record()
+    return len(moves)
+
+
+def bump_sync_epoch(user: User) -> None:
+    """What the user may see changed wholesale (roles, teams): their devices start over."""
+    user.sync_epoch = (user.sync_epoch or 0) + 1
+
+
+def set_roles(user: User, roles: Iterable[str]) -> bool:
+    wanted = set(roles)
+    if wanted == user.role_names:
+        return False
+    user.roles = [UserRole(user_id=user.id, role=r) for r in sorted(wanted)]
+    bump_sync_epoch(user)
+    return True
+
+
+def disable_user(session: Session, user: User) -> None:
+    """Sign the user out everywhere and hide them from colleagues; their notes stay."""
+    if user.disabled:
+        return
+    change = VisibilityChange(session, user.org_id, [("colleague", user.id)])
+    user.disabled = True
+    now = utcnow()
+    for device in session.scalars(
+        select(Device).where(Device.user_id == user.id, Device.revoked_at.is_(None))
+    ):
+        device.revoked_at = now
+    change.record()
+
+
+def enable_user(session: Session, user: User) -> None:
+    if not user.disabled:
+        return
+    user.disabled = False
+    bump_sync_epoch(user)
+    record_change(session, user.org_id, "colleague", user.id)
+
+
+def staffing_warnings(session: Session, org: Organization) -> list[str]:
+    """The French ACI rule: at most 12 workers per technical supervisor in a team."""
+    if org.country != "FR":
+        return []
+    workers = dict(
+        session.execute(
+            select(Worker.team_id, func.count())
+            .where(Worker.org_id == org.id, Worker.active.is_(True))
+            .group_by(Worker.team_id)
+        ).all()
+    )
+    supervisors = dict(
+        session.execute(
+            select(team_supervisors.c.team_id, func.count())
+            .join(User, User.id == team_supervisors.c.user_id)
+            .where(User.disabled.is_(False))
+            .group_by(team_supervisors.c.team_id)
+        ).all()
+    )
+    warnings = []
+    for team in session.scalars(select(Team).where(Team.org_id == org.id).order_by(Team.slug)):
+        count, sups = workers.get(team.id, 0), supervisors.get(team.id, 0)
+        if count > MAX_WORKERS_PER_SUPERVISOR_FR * max(sups, 1) or (count and not sups):
+            warnings.append(
+                f"team '{team.slug}': {count} workers for {sups} supervisor(s); "
+                f"the ACI rule is at most {MAX_WORKERS_PER_SUPERVISOR_FR} per supervisor"
+            )
+    return warnings
+
+
+def users_with_role(session: Session, org_id: uuid.UUID, role: Role) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(User.org_id == org_id, UserRole.role == role.value, User.disabled.is_(False))
+            .order_by(User.display_name)
+        )
+    )

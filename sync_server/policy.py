@@ -1,0 +1,293 @@
+"""The access policy: every "may this user see or do this?" in Relais is answered here.
+
+Pull, the live stream, exports, pokes and every endpoint ask this module; none decides on
+its own. A `Viewer` is what the server knows about the caller (from the token, never from
+the request). Visibility rules (DESIGN.md, "Roles and what they can see"):
+
+- supervisor: the workers, teams and heads-ups of their own teams; the notes they wrote.
+  Never another team's notes, never follow-ups.
+- counsellor: every note, follow-up and heads-up about the workers assigned to them and to
+  the counsellors they currently stand in for.
+- coordinator: everything in their organisation.
+- admin: configuration (teams, workers, colleagues), never note content.
+A retracted note stays visible to its author and the coordinators only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared_models.vocabulary import NoteStatus, Role
+from sync_server.notes.models import FollowUp, HeadsUp, Note
+from sync_server.orgs.models import Organization, Team, User, Worker, team_supervisors
+
+RETRACT_WINDOW = timedelta(hours=24)
+# How far ahead of the server's clock a client's time may be before it is not believed.
+CLIENT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: uuid.UUID
+    org_id: uuid.UUID
+    roles: frozenset[str]
+    supervised_team_ids: frozenset[uuid.UUID] = frozenset()
+    # Workers assigned to this user, plus those of the counsellors they stand in for now.
+    counselled_worker_ids: frozenset[uuid.UUID] = frozenset()
+
+    @property
+    def is_coordinator(self) -> bool:
+        return Role.COORDINATOR in self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+    @property
+    def is_supervisor(self) -> bool:
+        return Role.SUPERVISOR in self.roles
+
+    @property
+    def is_counsellor(self) -> bool:
+        return Role.COUNSELLOR in self.roles
+
+
+@dataclass
+class Facts:
+    """What a visibility check needs to know besides the entity itself."""
+
+    worker_team: Mapping[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    notes: Mapping[uuid.UUID, Note] = field(default_factory=dict)
+
+
+# --- building viewers -------------------------------------------------------------------
+
+
+def _covering(users: Iterable[User], at: datetime) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """stand-in id -> ids of the counsellors they currently cover."""
+    covered: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for u in users:
+        if u.stand_in_id and not u.disabled and u.is_away(at):
+            covered.setdefault(u.stand_in_id, set()).add(u.id)
+    return covered
+
+
+def load_viewer(session: Session, user: User, at: datetime) -> Viewer:
+    """The caller's viewer, in a handful of indexed queries."""
+    team_ids = frozenset(
+        session.scalars(
+            select(team_supervisors.c.team_id).where(team_supervisors.c.user_id == user.id)
+        )
+    )
+    covered_users = session.scalars(
+        select(User).where(User.stand_in_id == user.id, User.away.is_(True))
+    ).all()
+    counsellor_ids = {user.id} | _covering(covered_users, at).get(user.id, set())
+    worker_ids = frozenset(
+        session.scalars(select(Worker.id).where(Worker.counsellor_id.in_(counsellor_ids)))
+    )
+    return Viewer(
+        user_id=user.id,
+        org_id=user.org_id,
+        roles=user.role_names,
+        supervised_team_ids=team_ids,
+        counselled_worker_ids=worker_ids,
+    )
+
+
+def load_org_viewers(session: Session, org_id: uuid.UUID, at: datetime) -> list[Viewer]:
+    """Every enabled member's viewer, in three queries (for audiences and pokes)."""
+    users = session.scalars(
+        select(User).where(User.org_id == org_id, User.disabled.is_(False))
+    ).all()
+    teams: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for team_id, user_id in session.execute(
+        select(team_supervisors.c.team_id, team_supervisors.c.user_id)
+        .join(Team, Team.id == team_supervisors.c.team_id)
+        .where(Team.org_id == org_id)
+    ):
+        teams.setdefault(user_id, set()).add(team_id)
+    by_counsellor: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for worker_id, counsellor_id in session.execute(
+        select(Worker.id, Worker.counsellor_id).where(
+            Worker.org_id == org_id, Worker.counsellor_id.is_not(None)
+        )
+    ):
+        by_counsellor.setdefault(counsellor_id, set()).add(worker_id)
+    covered = _covering(users, at)
+    viewers = []
+    for u in users:
+        counsellor_ids = {u.id} | covered.get(u.id, set())
+        workers: set[uuid.UUID] = set()
+        for c in counsellor_ids:
+            workers |= by_counsellor.get(c, set())
+        viewers.append(
+            Viewer(
+                user_id=u.id,
+                org_id=org_id,
+                roles=u.role_names,
+                supervised_team_ids=frozenset(teams.get(u.id, set())),
+                counselled_worker_ids=frozenset(workers),
+            )
+        )
+    return viewers
+
+
+# --- what a viewer may see --------------------------------------------------------------
+
+
+def can_see_note(v: Viewer, note: Note) -> bool:
+    if note.org_id != v.org_id:
+        return False
+    if note.author_id == v.user_id or v.is_coordinator:
+        return True
+    if note.status == NoteStatus.RETRACTED:
+        return False
+    return note.worker_id is not None and note.worker_id in v.counselled_worker_ids
+
+
+def can_read_deliveries(v: Viewer, note: Note, recipient_ids: Iterable[uuid.UUID]) -> bool:
+    """Who knew what and when: for the note's author, its recipients and coordinators."""
+    if note.org_id != v.org_id:
+        return False
+    return note.author_id == v.user_id or v.is_coordinator or v.user_id in set(recipient_ids)
+
+
+def can_see_follow_up(v: Viewer, follow_up: FollowUp, note: Note) -> bool:
+    """The counsellor side only: never the supervisors, who see the note's status instead."""
+    if note.org_id != v.org_id:
+        return False
+    if v.is_coordinator or follow_up.author_id == v.user_id:
+        return True
+    if note.status == NoteStatus.RETRACTED:
+        return False
+    return note.worker_id is not None and note.worker_id in v.counselled_worker_ids
+
+
+def can_see_heads_up(v: Viewer, heads_up: HeadsUp, worker_team_id: uuid.UUID | None) -> bool:
+    if heads_up.org_id != v.org_id:
+        return False
+    return (
+        v.is_coordinator
+        or heads_up.author_id == v.user_id
+        or heads_up.worker_id in v.counselled_worker_ids
+        or (worker_team_id is not None and worker_team_id in v.supervised_team_ids)
+    )
+
+
+def can_see_worker(v: Viewer, worker: Worker) -> bool:
+    if worker.org_id != v.org_id:
+        return False
+    return (
+        v.is_coordinator
+        or v.is_admin
+        or worker.id in v.counselled_worker_ids
+        or worker.team_id in v.supervised_team_ids
+    )
+
+
+def can_see_team(v: Viewer, team: Team) -> bool:
+    if team.org_id != v.org_id:
+        return False
+    if v.is_coordinator or v.is_admin or v.is_counsellor:
+        return True
+    return team.id in v.supervised_team_ids
+
+
+def can_see_colleague(v: Viewer, user: User) -> bool:
+    return user.org_id == v.org_id and not user.disabled
+
+
+def can_see(v: Viewer, entity: str, obj: object, facts: Facts) -> bool:
+    """Dispatch by entity name; the single entry point for pull, pokes and audiences."""
+    if entity == "note":
+        assert isinstance(obj, Note)
+        return can_see_note(v, obj)
+    if entity == "follow_up":
+        assert isinstance(obj, FollowUp)
+        note = facts.notes.get(obj.note_id)
+        return note is not None and can_see_follow_up(v, obj, note)
+    if entity == "heads_up":
+        assert isinstance(obj, HeadsUp)
+        return can_see_heads_up(v, obj, facts.worker_team.get(obj.worker_id))
+    if entity == "worker":
+        assert isinstance(obj, Worker)
+        return can_see_worker(v, obj)
+    if entity == "team":
+        assert isinstance(obj, Team)
+        return can_see_team(v, obj)
+    if entity == "colleague":
+        assert isinstance(obj, User)
+        return can_see_colleague(v, obj)
+    if entity == "organization":
+        assert isinstance(obj, Organization)
+        return obj.id == v.org_id
+    return False
+
+
+def audience(viewers: Iterable[Viewer], entity: str, obj: object, facts: Facts) -> set[uuid.UUID]:
+    """The ids of the users who may see `obj`."""
+    return {v.user_id for v in viewers if can_see(v, entity, obj, facts)}
+
+
+# --- what a viewer may do ---------------------------------------------------------------
+
+
+def may_write_note(v: Viewer, worker: Worker | None, team_id: uuid.UUID) -> bool:
+    """Supervisors write about their own teams, counsellors about their workers."""
+    if worker is not None and (worker.org_id != v.org_id or worker.team_id != team_id):
+        return False
+    if v.is_coordinator:
+        return True
+    if v.is_supervisor and team_id in v.supervised_team_ids:
+        return True
+    return v.is_counsellor and worker is not None and worker.id in v.counselled_worker_ids
+
+
+def may_retract(v: Viewer, note: Note, at: datetime) -> bool:
+    return note.author_id == v.user_id and at - note.captured_at <= RETRACT_WINDOW
+
+
+def may_acknowledge(v: Viewer, recipient_ids: Iterable[uuid.UUID]) -> bool:
+    """Only a recipient acknowledges: that is what the deadline and escalation are about."""
+    return v.user_id in set(recipient_ids)
+
+
+def may_follow_up(v: Viewer, note: Note) -> bool:
+    if note.org_id != v.org_id:
+        return False
+    if v.is_coordinator:
+        return True
+    return (
+        v.is_counsellor and note.worker_id is not None and note.worker_id in v.counselled_worker_ids
+    )
+
+
+def may_send_heads_up(v: Viewer, worker: Worker) -> bool:
+    if worker.org_id != v.org_id:
+        return False
+    return v.is_coordinator or (v.is_counsellor and worker.id in v.counselled_worker_ids)
+
+
+def may_set_availability(v: Viewer, stand_in: User | None) -> bool:
+    if not v.is_counsellor:
+        return False
+    if stand_in is None:
+        return True
+    return (
+        stand_in.org_id == v.org_id
+        and stand_in.id != v.user_id
+        and not stand_in.disabled
+        and stand_in.has_role(Role.COUNSELLOR)
+    )
+
+
+def may_review_organisation(v: Viewer) -> bool:
+    """Figures, exports and the meeting brief: coordinators."""
+    return v.is_coordinator

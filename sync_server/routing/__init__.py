@@ -1,0 +1,1 @@
+"""Deliveries, deadlines, escalation and alert grouping."""

@@ -1,0 +1,218 @@
+"""Routing: who must know about a note, by when, and what happens when nobody answers.
+
+Rules (DESIGN.md, Routing):
+- a signal or safety note about a worker goes to the worker's counsellor (`referent`), or to
+  the counsellor's stand-in while they are away (`stand_in`); away with nobody covering, it
+  also goes to the coordinators (`unassigned`);
+- a worker with no counsellor: the coordinators (`unassigned`);
+- `urgent`, and every safety note with `injury`: the coordinators too, at once (`urgent`);
+- a team-level safety note (no worker): the coordinators, who are the team's referents;
+- an observation alerts nobody: it goes onto the timeline and into the daily digest.
+A delivery to a counsellor that is not acknowledged by its deadline is escalated to the
+coordinators once (`escalation`). Repeated signals about one worker and category, within
+the organisation's window, join the open alert instead of paging again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared_models.vocabulary import DeliveryReason, NoteKind, NoteStatus, Role, Severity
+from sync_server.notes.models import Note
+from sync_server.orgs.models import Organization, User, UserRole, Worker
+from sync_server.routing.models import Delivery
+from sync_server.sync.changelog import record_change
+
+
+def coordinators(session: Session, org_id: uuid.UUID) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(
+                User.org_id == org_id,
+                User.disabled.is_(False),
+                UserRole.role == Role.COORDINATOR.value,
+            )
+            .order_by(User.display_name)
+        )
+    )
+
+
+def deadline(org: Organization, severity: str) -> timedelta:
+    seconds = {
+        Severity.URGENT: org.deadline_urgent,
+        Severity.ATTENTION: org.deadline_attention,
+        Severity.INFO: org.deadline_info,
+    }[Severity(severity)]
+    return timedelta(seconds=seconds)
+
+
+def plan_recipients(
+    note: Note,
+    worker: Worker | None,
+    counsellor: User | None,
+    coordinators: Sequence[User],
+    stand_in: User | None,
+    now: datetime,
+) -> list[tuple[uuid.UUID, DeliveryReason]]:
+    """The routing rules as a pure function: (recipient, reason) pairs, first reason wins."""
+    if note.kind == NoteKind.OBSERVATION:
+        return []
+    plan: list[tuple[uuid.UUID, DeliveryReason]] = []
+    coordinator_ids = [c.id for c in coordinators]
+    if worker is None:
+        plan += [(c, DeliveryReason.REFERENT) for c in coordinator_ids]
+    elif counsellor is None or counsellor.disabled:
+        plan += [(c, DeliveryReason.UNASSIGNED) for c in coordinator_ids]
+    elif counsellor.is_away(now):
+        if stand_in is not None and not stand_in.disabled:
+            plan.append((stand_in.id, DeliveryReason.STAND_IN))
+        else:
+            plan.append((counsellor.id, DeliveryReason.REFERENT))
+            plan += [(c, DeliveryReason.UNASSIGNED) for c in coordinator_ids]
+    else:
+        plan.append((counsellor.id, DeliveryReason.REFERENT))
+    if note.severity == Severity.URGENT or (
+        note.kind == NoteKind.SAFETY and note.category == "injury"
+    ):
+        plan += [(c, DeliveryReason.URGENT) for c in coordinator_ids]
+    seen: set[uuid.UUID] = set()
+    unique = []
+    for recipient, reason in plan:
+        if recipient not in seen and recipient != note.author_id:
+            seen.add(recipient)
+            unique.append((recipient, reason))
+    return unique
+
+
+def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
+    """Create the note's deliveries. Called in the transaction that stores the note."""
+    if note.kind == NoteKind.OBSERVATION:
+        return []
+    org = session.get_one(Organization, note.org_id)
+    worker = session.get(Worker, note.worker_id) if note.worker_id else None
+    counsellor = (
+        session.get(User, worker.counsellor_id) if worker and worker.counsellor_id else None
+    )
+    stand_in = (
+        session.get(User, counsellor.stand_in_id) if counsellor and counsellor.stand_in_id else None
+    )
+    plan = plan_recipients(note, worker, counsellor, coordinators(session, org.id), stand_in, now)
+    coordinator_reasons = {DeliveryReason.URGENT, DeliveryReason.UNASSIGNED}
+    deliveries = []
+    for recipient_id, reason in plan:
+        # Deadlines chase the person responsible; coordinators are where escalation ends.
+        chased = reason in (DeliveryReason.REFERENT, DeliveryReason.STAND_IN) and worker is not None
+        delivery = Delivery(
+            id=uuid.uuid4(),
+            note_id=note.id,
+            recipient_id=recipient_id,
+            reason=reason.value,
+            delivered_at=now,
+            due_at=now + deadline(org, note.severity) if chased else None,
+        )
+        if reason not in coordinator_reasons and note.kind == NoteKind.SIGNAL and worker:
+            lead = open_alert(
+                session, recipient_id, note, now - timedelta(seconds=org.group_window)
+            )
+            if lead is not None:
+                delivery.grouped_into_id = lead.id
+                delivery.due_at = None  # the alert's own deadline covers the group
+                record_change(session, org.id, "note", lead.note_id)
+        session.add(delivery)
+        deliveries.append(delivery)
+    return deliveries
+
+
+def open_alert(
+    session: Session, recipient_id: uuid.UUID, note: Note, since: datetime
+) -> Delivery | None:
+    """The recipient's unacknowledged alert about the same worker and category, if recent."""
+    return session.scalar(
+        select(Delivery)
+        .join(Note, Note.id == Delivery.note_id)
+        .where(
+            Delivery.recipient_id == recipient_id,
+            Delivery.grouped_into_id.is_(None),
+            Delivery.acknowledged_at.is_(None),
+            Delivery.delivered_at >= since,
+            Note.worker_id == note.worker_id,
+            Note.category == note.category,
+            Note.kind == note.kind,
+            Note.status == NoteStatus.OPEN.value,
+            Note.id != note.id,
+        )
+        .order_by(Delivery.delivered_at)
+        .limit(1)
+    )
+
+
+def alert_group(session: Session, delivery: Delivery) -> list[Delivery]:
+    """The lead delivery of `delivery`'s alert and every delivery grouped into it."""
+    lead_id = delivery.grouped_into_id or delivery.id
+    lead = session.get_one(Delivery, lead_id)
+    members = session.scalars(select(Delivery).where(Delivery.grouped_into_id == lead_id)).all()
+    return [lead, *members]
+
+
+def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
+    """One sweep: escalate each overdue, unacknowledged delivery to the coordinators, once.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so that several server
+    processes sweeping at once never escalate the same delivery twice; each delivery is
+    marked `escalated_at` in the same transaction that creates the coordinators' copies.
+    """
+    query = (
+        select(Delivery)
+        .join(Note, Note.id == Delivery.note_id)
+        .where(
+            Delivery.due_at.is_not(None),
+            Delivery.due_at <= now,
+            Delivery.acknowledged_at.is_(None),
+            Delivery.escalated_at.is_(None),
+            Note.status == NoteStatus.OPEN.value,
+        )
+        .order_by(Delivery.due_at)
+        .limit(batch)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Delivery)
+    overdue = session.scalars(query).all()
+    if not overdue:
+        return 0
+    notes = {
+        n.id: n
+        for n in session.scalars(select(Note).where(Note.id.in_({d.note_id for d in overdue})))
+    }
+    by_org: dict[uuid.UUID, list[User]] = {}
+    existing = {
+        (note_id, recipient_id)
+        for note_id, recipient_id in session.execute(
+            select(Delivery.note_id, Delivery.recipient_id).where(Delivery.note_id.in_(notes))
+        ).tuples()
+    }
+    for d in overdue:
+        note = notes[d.note_id]
+        d.escalated_at = now
+        if note.org_id not in by_org:
+            by_org[note.org_id] = coordinators(session, note.org_id)
+        for coordinator in by_org[note.org_id]:
+            if (note.id, coordinator.id) in existing:
+                continue
+            existing.add((note.id, coordinator.id))
+            session.add(
+                Delivery(
+                    note_id=note.id,
+                    recipient_id=coordinator.id,
+                    reason=DeliveryReason.ESCALATION.value,
+                    delivered_at=now,
+                )
+            )
+        record_change(session, note.org_id, "note", note.id)
+    return len(overdue)

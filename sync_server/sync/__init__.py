@@ -1,0 +1,1 @@
+"""Push, pull, the change log and the live stream."""

@@ -1,0 +1,109 @@
+"""POST /sync/push, POST /sync/pull and GET /sync/stream (PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from shared_models.wire import (
+    PROTOCOL_VERSION,
+    PullRequest,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+)
+from sync_server.audit.service import record_sensitive_reads
+from sync_server.auth.service import Caller, authenticate
+from sync_server.database import utcnow
+from sync_server.deps import DB, AppSettings, CurrentCaller
+from sync_server.errors import InvalidBody, Unauthenticated
+from sync_server.sync import pull as pull_service
+from sync_server.sync import push as push_service
+from sync_server.sync.changelog import current_position
+from sync_server.sync.stream import hub
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+
+
+def _check_protocol(version: int) -> None:
+    if version != PROTOCOL_VERSION:
+        raise InvalidBody(
+            f"protocol {version} is not supported; this server speaks {PROTOCOL_VERSION}",
+            code="unsupported_protocol",
+        )
+
+
+@router.post("/push", response_model=PushResponse, response_model_exclude_none=True)
+def push(body: PushRequest, caller: CurrentCaller, db: DB) -> PushResponse:
+    _check_protocol(body.protocol)
+    # Committed before we answer: a 200 means every `applied` result is durable.
+    with db.unit_of_work() as session:
+        results = push_service.push(session, caller, body.mutations, utcnow())
+    return PushResponse(results=results)
+
+
+@router.post("/pull", response_model=PullResponse)
+def pull(body: PullRequest, caller: CurrentCaller, db: DB) -> PullResponse:
+    _check_protocol(body.protocol)
+    with db.reading() as session:
+        response, reads = pull_service.pull(session, caller, body.cursor, body.limit, utcnow())
+    if reads:
+        with db.unit_of_work() as session:
+            record_sensitive_reads(
+                session,
+                org_id=caller.org_id,
+                actor_id=caller.user_id,
+                device_id=caller.device_id,
+                note_ids=(r.note_id for r in reads),
+            )
+    return response
+
+
+@router.get("/stream", response_class=EventSourceResponse)
+async def stream(
+    request: Request, caller: CurrentCaller, db: DB, settings: AppSettings
+) -> EventSourceResponse:
+    """Pokes (`event: poke`, data `{"cursor": ...}`) and a comment line every heartbeat."""
+    listener = hub.subscribe(caller.org_id, caller.user_id)
+
+    def position() -> int:
+        with db.reading() as session:
+            return current_position(session, caller.org_id)
+
+    def still_signed_in() -> bool:
+        with db.reading() as session:
+            try:
+                current, _ = authenticate(session, token)
+            except Unauthenticated:
+                return False
+            return current.sync_epoch == caller.sync_epoch
+
+    # Re-checked at each heartbeat: a revoked device or a changed role ends the stream.
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+
+    async def events():  # type: ignore[no-untyped-def]
+        try:
+            seq = await run_in_threadpool(position)
+            yield _poke(caller, seq)
+            while True:
+                poked = await listener.wait(settings.stream_heartbeat)
+                if poked is None:
+                    if not await run_in_threadpool(still_signed_in):
+                        return
+                    yield ServerSentEvent(comment="keep-alive")
+                else:
+                    yield _poke(caller, max(poked, seq))
+                    seq = max(poked, seq)
+        finally:
+            hub.unsubscribe(listener)
+
+    return EventSourceResponse(events(), ping=None, headers={"Cache-Control": "no-store"})
+
+
+def _poke(caller: Caller, seq: int) -> ServerSentEvent:
+    return ServerSentEvent(
+        event="poke", data=json.dumps({"cursor": pull_service.cursor_for(caller, seq)})
+    )

@@ -1,0 +1,294 @@
+"""Entities as pull sends them: loaded in batches, checked by the policy, shaped per viewer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared_models.entities import (
+    ColleagueData,
+    DeliveryData,
+    FollowUpData,
+    HeadsUpData,
+    NoteData,
+    OrganizationData,
+    TeamData,
+    WorkerData,
+)
+from sync_server import policy
+from sync_server.database import utcnow
+from sync_server.notes.models import FollowUp, HeadsUp, Note
+from sync_server.orgs.models import Organization, Team, User, Worker, team_supervisors
+from sync_server.routing.models import Delivery
+from sync_server.sync.changelog import PendingChange, record_change
+
+_MODELS: dict[str, Any] = {
+    "note": Note,
+    "follow_up": FollowUp,
+    "heads_up": HeadsUp,
+    "worker": Worker,
+    "team": Team,
+    "colleague": User,
+    "organization": Organization,
+}
+
+
+@dataclass
+class Loaded:
+    """A batch of entities and everything needed to check and shape them."""
+
+    objects: dict[tuple[str, uuid.UUID], Any] = field(default_factory=dict)
+    facts: policy.Facts = field(default_factory=policy.Facts)
+    deliveries: dict[uuid.UUID, list[Delivery]] = field(default_factory=dict)
+    names: dict[uuid.UUID, str] = field(default_factory=dict)
+    team_supervisors: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    # Alert fatigue: lead delivery id -> how many later signals were grouped into it.
+    grouped: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    def get(self, entity: str, entity_id: uuid.UUID) -> Any:
+        return self.objects.get((entity, entity_id))
+
+
+def load(session: Session, org_id: uuid.UUID, keys: Iterable[tuple[str, uuid.UUID]]) -> Loaded:
+    """Load the entities behind change-log keys in one query per entity type."""
+    wanted: dict[str, set[uuid.UUID]] = {}
+    for entity, entity_id in keys:
+        if entity in _MODELS:
+            wanted.setdefault(entity, set()).add(entity_id)
+    out = Loaded()
+    for entity, ids in wanted.items():
+        model = _MODELS[entity]
+        for obj in _in_chunks(session, model, ids):
+            if (obj.id if entity == "organization" else obj.org_id) == org_id:
+                out.objects[(entity, obj.id)] = obj
+
+    notes = {k[1]: o for k, o in out.objects.items() if k[0] == "note"}
+    follow_ups = [o for k, o in out.objects.items() if k[0] == "follow_up"]
+    missing_notes = {f.note_id for f in follow_ups} - notes.keys()
+    notes.update({n.id: n for n in _in_chunks(session, Note, missing_notes)})
+    worker_ids = {o.worker_id for k, o in out.objects.items() if k[0] == "heads_up"}
+    worker_team = {
+        w_id: t_id
+        for w_id, t_id in _pairs(session, Worker.id, Worker.team_id, Worker.id, worker_ids)
+    }
+    out.facts = policy.Facts(worker_team=worker_team, notes=notes)
+    note_ids = [k[1] for k in out.objects if k[0] == "note"]
+    for d in _in_chunks(session, Delivery, note_ids, column=Delivery.note_id):
+        out.deliveries.setdefault(d.note_id, []).append(d)
+    lead_ids = [d.id for ds in out.deliveries.values() for d in ds]
+    for i in range(0, len(lead_ids), 500):
+        out.grouped.update(
+            session.execute(
+                select(Delivery.grouped_into_id, func.count())
+                .where(Delivery.grouped_into_id.in_(lead_ids[i : i + 500]))
+                .group_by(Delivery.grouped_into_id)
+            ).all()
+        )
+    team_ids = [k[1] for k in out.objects if k[0] == "team"]
+    for team_id, user_id in _pairs(
+        session,
+        team_supervisors.c.team_id,
+        team_supervisors.c.user_id,
+        team_supervisors.c.team_id,
+        team_ids,
+    ):
+        out.team_supervisors.setdefault(team_id, []).append(user_id)
+    out.names = dict(
+        session.execute(select(User.id, User.display_name).where(User.org_id == org_id)).all()
+    )
+    return out
+
+
+def _in_chunks(session: Session, model: Any, ids: Iterable[uuid.UUID], column: Any = None):  # type: ignore[no-untyped-def]
+    ids = list(ids)
+    column = column if column is not None else model.id
+    for i in range(0, len(ids), 500):
+        yield from session.scalars(select(model).where(column.in_(ids[i : i + 500])))
+
+
+def _pairs(session: Session, a: Any, b: Any, column: Any, ids: Iterable[uuid.UUID]):  # type: ignore[no-untyped-def]
+    ids = list(ids)
+    for i in range(0, len(ids), 500):
+        yield from session.execute(select(a, b).where(column.in_(ids[i : i + 500]))).tuples()
+
+
+def visible(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> bool:
+    return policy.can_see(viewer, entity, obj, loaded.facts)
+
+
+def shape(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> dict[str, Any]:
+    """The entity's whole current state as this viewer may see it (JSON-ready)."""
+    names = loaded.names
+    model: Any
+    if entity == "note":
+        deliveries = loaded.deliveries.get(obj.id, [])
+        shown = policy.can_read_deliveries(viewer, obj, (d.recipient_id for d in deliveries))
+        model = NoteData(
+            id=obj.id,
+            author_id=obj.author_id,
+            author_name=names.get(obj.author_id),
+            worker_id=obj.worker_id,
+            team_id=obj.team_id,
+            kind=obj.kind,
+            category=obj.category,
+            severity=obj.severity,
+            text=obj.text,
+            captured_at=obj.captured_at,
+            received_at=obj.received_at,
+            status=obj.status,
+            retracted_at=obj.retracted_at,
+            deliveries=[_delivery(d, loaded) for d in deliveries] if shown else None,
+        )
+    elif entity == "follow_up":
+        model = FollowUpData(
+            id=obj.id,
+            note_id=obj.note_id,
+            action=obj.action,
+            text=obj.text,
+            close=obj.close,
+            author_id=obj.author_id,
+            author_name=names.get(obj.author_id),
+            created_at=obj.created_at,
+        )
+    elif entity == "heads_up":
+        model = HeadsUpData(
+            id=obj.id,
+            worker_id=obj.worker_id,
+            text=obj.text,
+            valid_until=obj.valid_until,
+            author_id=obj.author_id,
+            author_name=names.get(obj.author_id),
+            created_at=obj.created_at,
+        )
+    elif entity == "worker":
+        model = WorkerData(
+            id=obj.id,
+            ref=obj.ref,
+            display_name=obj.display_name,
+            team_id=obj.team_id,
+            counsellor_id=obj.counsellor_id,
+            counsellor_name=names.get(obj.counsellor_id) if obj.counsellor_id else None,
+            active=obj.active,
+        )
+    elif entity == "team":
+        model = TeamData(
+            id=obj.id,
+            name=obj.name,
+            site=obj.site,
+            supervisor_ids=sorted(loaded.team_supervisors.get(obj.id, []), key=str),
+        )
+    elif entity == "organization":
+        model = OrganizationData(
+            id=obj.id,
+            name=obj.name,
+            country=obj.country,
+            language=obj.language,
+            deadlines={
+                "urgent": obj.deadline_urgent,
+                "attention": obj.deadline_attention,
+                "info": obj.deadline_info,
+            },
+        )
+    elif entity == "colleague":
+        model = ColleagueData(
+            id=obj.id,
+            display_name=obj.display_name,
+            roles=sorted(obj.role_names),
+            away=obj.is_away(utcnow()),
+            stand_in_id=obj.stand_in_id,
+            away_until=obj.away_until,
+        )
+    else:  # pragma: no cover - guarded by _MODELS
+        raise ValueError(entity)
+    data: dict[str, Any] = model.model_dump(mode="json")
+    return data
+
+
+def _delivery(d: Delivery, loaded: Loaded) -> DeliveryData:
+    return DeliveryData(
+        recipient_id=d.recipient_id,
+        recipient_name=loaded.names.get(d.recipient_id, ""),
+        reason=d.reason,
+        delivered_at=d.delivered_at,
+        due_at=d.due_at,
+        seen_at=d.seen_at,
+        acknowledged_at=d.acknowledged_at,
+        escalated_at=d.escalated_at,
+        group_count=1 + loaded.grouped.get(d.id, 0),
+        grouped_into=d.grouped_into_id,
+    )
+
+
+def audience_of_changes(
+    session: Session, org_id: uuid.UUID, changes: list[PendingChange]
+) -> frozenset[uuid.UUID]:
+    """Who must be poked for these changes: those who see them now, and those who lost them."""
+    viewers = policy.load_org_viewers(session, org_id, utcnow())
+    loaded = load(session, org_id, ((c.entity, c.entity_id) for c in changes))
+    users: set[uuid.UUID] = set()
+    for c in changes:
+        users |= c.revoked
+        obj = loaded.get(c.entity, c.entity_id)
+        if obj is not None:
+            users |= policy.audience(viewers, c.entity, obj, loaded.facts)
+    return frozenset(users)
+
+
+class VisibilityChange:
+    """Log changes to entities whose audience may shrink, telling those who lose sight.
+
+    Snapshot who sees `keys` now, make the change, then call `record()`: each entity is
+    logged with the users who could see it before and cannot any more (they get `remove`).
+    """
+
+    def __init__(
+        self, session: Session, org_id: uuid.UUID, keys: Iterable[tuple[str, uuid.UUID]]
+    ) -> None:
+        self.session = session
+        self.org_id = org_id
+        self.keys = list(dict.fromkeys(keys))
+        self.before = self._audiences()
+
+    def _audiences(self) -> dict[tuple[str, uuid.UUID], set[uuid.UUID]]:
+        self.session.flush()
+        viewers = policy.load_org_viewers(self.session, self.org_id, utcnow())
+        loaded = load(self.session, self.org_id, self.keys)
+        out: dict[tuple[str, uuid.UUID], set[uuid.UUID]] = {}
+        for key in self.keys:
+            obj = loaded.get(*key)
+            out[key] = set() if obj is None else policy.audience(viewers, key[0], obj, loaded.facts)
+        return out
+
+    def record(self) -> None:
+        after = self._audiences()
+        for key in self.keys:
+            record_change(self.session, self.org_id, key[0], key[1], self.before[key] - after[key])
+
+
+def keys_about_workers(
+    session: Session, worker_ids: Iterable[uuid.UUID]
+) -> list[tuple[str, uuid.UUID]]:
+    """A worker and everything written about them: what a reassignment may hide or show."""
+    ids = list(worker_ids)
+    keys: list[tuple[str, uuid.UUID]] = [("worker", w) for w in ids]
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        note_ids = list(session.scalars(select(Note.id).where(Note.worker_id.in_(chunk))))
+        keys += [("note", n) for n in note_ids]
+        keys += [
+            ("heads_up", h)
+            for h in session.scalars(select(HeadsUp.id).where(HeadsUp.worker_id.in_(chunk)))
+        ]
+        for j in range(0, len(note_ids), 500):
+            keys += [
+                ("follow_up", f)
+                for f in session.scalars(
+                    select(FollowUp.id).where(FollowUp.note_id.in_(note_ids[j : j + 500]))
+                )
+            ]
+    return keys

@@ -1,0 +1,127 @@
+"""Pull: replay the change log after the caller's cursor, filtered by the access policy.
+
+Each change is sent with the entity's whole current state as the caller may see it
+(`upsert`), or as `remove` when the caller lost sight of it. The cursor is opaque to
+clients; it carries the organisation, the caller's sync epoch and the log position, and a
+cursor that no longer fits any of them gets `reset`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared_models.vocabulary import is_sensitive
+from shared_models.wire import Change, PullResponse
+from sync_server import policy
+from sync_server.auth.service import Caller
+from sync_server.orgs.models import User
+from sync_server.sync import entities
+from sync_server.sync.changelog import current_position
+from sync_server.sync.models import ChangeLogEntry
+
+_CURSOR_VERSION = "c1"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    org_tag: str
+    epoch: int
+    seq: int
+
+    def encode(self) -> str:
+        raw = f"{_CURSOR_VERSION}:{self.org_tag}:{self.epoch}:{self.seq}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @staticmethod
+    def decode(text: str) -> Cursor | None:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            version, org_tag, epoch, seq = raw.split(":")
+            if version != _CURSOR_VERSION:
+                return None
+            return Cursor(org_tag, int(epoch), int(seq))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return None
+
+
+def org_tag(org_id: uuid.UUID) -> str:
+    return org_id.hex[:12]
+
+
+def cursor_for(caller: Caller, seq: int) -> str:
+    return Cursor(org_tag(caller.org_id), caller.sync_epoch, seq).encode()
+
+
+@dataclass(frozen=True)
+class SensitiveRead:
+    note_id: uuid.UUID
+
+
+def pull(
+    session: Session, caller: Caller, cursor: str | None, limit: int, now: datetime
+) -> tuple[PullResponse, list[SensitiveRead]]:
+    user = session.get_one(User, caller.user_id)
+    position = current_position(session, caller.org_id)
+    after = 0
+    if cursor is not None:
+        decoded = Cursor.decode(cursor)
+        if (
+            decoded is None
+            or decoded.org_tag != org_tag(caller.org_id)
+            or decoded.epoch != user.sync_epoch
+            or decoded.seq > position
+        ):
+            reset_to = Cursor(org_tag(caller.org_id), user.sync_epoch, 0).encode()
+            return PullResponse(changes=[], cursor=reset_to, has_more=True, reset=True), []
+        after = decoded.seq
+
+    rows = session.execute(
+        select(
+            ChangeLogEntry.seq,
+            ChangeLogEntry.entity,
+            ChangeLogEntry.entity_id,
+            ChangeLogEntry.revoked,
+        )
+        .where(ChangeLogEntry.org_id == caller.org_id, ChangeLogEntry.seq > after)
+        .order_by(ChangeLogEntry.seq)
+        .limit(limit)
+    ).all()
+    viewer = policy.load_viewer(session, user, now)
+    loaded = entities.load(session, caller.org_id, ((r.entity, r.entity_id) for r in rows))
+    me = str(caller.user_id)
+    out: dict[tuple[str, uuid.UUID], Change] = {}
+    for row in rows:
+        key = (row.entity, row.entity_id)
+        obj = loaded.get(*key)
+        change: Change | None = None
+        if obj is not None and entities.visible(viewer, row.entity, obj, loaded):
+            change = Change(entity=row.entity, op="upsert", id=row.entity_id)
+        elif me in (row.revoked or ()):
+            change = Change(entity=row.entity, op="remove", id=row.entity_id)
+        if change is not None:
+            out.pop(key, None)  # keep each entity once, at its latest position
+            out[key] = change
+    reads = []
+    for (entity, entity_id), change in out.items():
+        if change.op == "upsert":
+            obj = loaded.get(entity, entity_id)
+            change.data = entities.shape(viewer, entity, obj, loaded)
+            if entity == "note" and is_sensitive(obj.category) and obj.author_id != caller.user_id:
+                reads.append(SensitiveRead(entity_id))
+    last = rows[-1].seq if rows else after
+    return (
+        PullResponse(
+            changes=list(out.values()),
+            cursor=Cursor(org_tag(caller.org_id), user.sync_epoch, last).encode(),
+            has_more=last < position,
+            reset=False,
+        ),
+        reads,
+    )
