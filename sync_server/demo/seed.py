@@ -132,7 +132,7 @@ def seed_history(session: Session, org: Organization, now: datetime, days: int =
     supervisor_of: dict[uuid.UUID, User] = {}
     for team_id, user_id in session.execute(
         select(team_supervisors.c.team_id, team_supervisors.c.user_id)
-    ).tuples():
+    ):
         supervisor_of[team_id] = session.get_one(User, user_id)
     workers = list(
         session.scalars(select(Worker).where(Worker.org_id == org.id).order_by(Worker.ref))

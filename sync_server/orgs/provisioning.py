@@ -203,7 +203,7 @@ def apply(session: Session, spec: ProvisioningFile) -> tuple[Organization, int]:
         login
         for login, org_id in session.execute(
             select(User.login, User.org_id).where(User.login.in_([u.login for u in spec.users]))
-        ).tuples()
+        )
         if org_id != org.id
     }
     if taken:

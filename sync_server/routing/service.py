@@ -195,7 +195,7 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
         (note_id, recipient_id)
         for note_id, recipient_id in session.execute(
             select(Delivery.note_id, Delivery.recipient_id).where(Delivery.note_id.in_(notes))
-        ).tuples()
+        )
     }
     for d in overdue:
         note = notes[d.note_id]

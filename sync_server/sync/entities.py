@@ -114,7 +114,7 @@ def _in_chunks(session: Session, model: Any, ids: Iterable[uuid.UUID], column: A
 def _pairs(session: Session, a: Any, b: Any, column: Any, ids: Iterable[uuid.UUID]):  # type: ignore[no-untyped-def]
     ids = list(ids)
     for i in range(0, len(ids), 500):
-        yield from session.execute(select(a, b).where(column.in_(ids[i : i + 500]))).tuples()
+        yield from session.execute(select(a, b).where(column.in_(ids[i : i + 500])))
 
 
 def visible(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> bool:

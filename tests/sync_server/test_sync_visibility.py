@@ -1,0 +1,146 @@
+"""Push and pull end to end through the API: routing, visibility, removal, idempotency."""
+
+from __future__ import annotations
+
+import uuid
+
+from sync_server.orgs.models import Worker
+from sync_server.orgs.service import Assignment, reassign
+from tests.factories import build_world, login, mutation, note_data, pull_all, push
+
+
+def notes_in(state: dict) -> dict[str, dict]:
+    return {key[1]: data for key, data in state.items() if key[0] == "note"}
+
+
+def test_note_reaches_the_counsellor_and_no_other_team(client, db):
+    world = build_world(db)
+    sup_a, sup_b = login(client, "sup_a"), login(client, "sup_b")
+    couns_1, couns_2 = login(client, "couns_1"), login(client, "couns_2")
+    data = note_data(world, "a1", text="Arrived at 9:40, second time this week.")
+    [result] = push(client, sup_a, mutation("note.create", data))
+    assert result == {"id": result["id"], "status": "applied"}
+
+    seen_by_c1 = notes_in(pull_all(client, couns_1)[0])
+    assert data["id"] in seen_by_c1
+    assert seen_by_c1[data["id"]]["text"] == "Arrived at 9:40, second time this week."
+    deliveries = seen_by_c1[data["id"]]["deliveries"]
+    assert [(d["recipient_id"], d["reason"]) for d in deliveries] == [
+        (str(world.users["couns_1"]), "referent")
+    ]
+    assert data["id"] not in notes_in(pull_all(client, couns_2)[0])
+    assert data["id"] not in notes_in(pull_all(client, sup_b)[0])
+    own = notes_in(pull_all(client, sup_a)[0])
+    assert own[data["id"]]["status"] == "open"
+
+
+def test_same_mutation_twice_is_duplicate_and_changes_nothing(client, db):
+    world = build_world(db)
+    sup_a = login(client, "sup_a")
+    m = mutation("note.create", note_data(world, "a1"))
+    assert push(client, sup_a, m)[0]["status"] == "applied"
+    assert push(client, sup_a, m)[0]["status"] == "duplicate"
+    other_device = login(client, "sup_a", device="second phone")
+    assert push(client, other_device, m)[0]["status"] == "duplicate"
+    altered = dict(m, data=dict(m["data"], text="something else"))
+    [conflict] = push(client, sup_a, altered)
+    assert conflict["status"] == "rejected" and conflict["error"]["code"] == "id_conflict"
+    state = pull_all(client, login(client, "coord"))[0]
+    assert len(notes_in(state)) == 1
+
+
+def test_rejected_mutation_is_kept_and_does_not_block_the_batch(client, db):
+    world = build_world(db)
+    sup_a = login(client, "sup_a")
+    good_1 = mutation("note.create", note_data(world, "a1"))
+    foreign = mutation("note.create", note_data(world, "b1"))  # team B: not sup_a's
+    invalid = mutation(
+        "note.create", dict(note_data(world, "a2"), category="ppe")
+    )  # not a signal category
+    unknown = mutation("note.teleport", {})
+    good_2 = mutation("note.create", note_data(world, "a2"))
+    results = push(client, sup_a, good_1, foreign, invalid, unknown, good_2)
+    assert [r["status"] for r in results] == [
+        "applied",
+        "rejected",
+        "rejected",
+        "rejected",
+        "applied",
+    ]
+    assert [r.get("error", {}).get("code") for r in results] == [
+        None,
+        "forbidden",
+        "invalid_data",
+        "unknown_type",
+        None,
+    ]
+    # A refusal is final and is repeated, never turned into "duplicate".
+    again = push(client, sup_a, foreign)[0]
+    assert again["status"] == "rejected" and again["error"]["code"] == "forbidden"
+
+
+def test_reassignment_removes_from_old_counsellor_and_gives_to_new(client, db):
+    world = build_world(db)
+    sup_a, couns_1, couns_2 = (
+        login(client, "sup_a"),
+        login(client, "couns_1"),
+        login(client, "couns_2"),
+    )
+    data = note_data(world, "a1")
+    push(client, sup_a, mutation("note.create", data))
+    state_1, _, cursor_1 = pull_all(client, couns_1)
+    state_2, _, cursor_2 = pull_all(client, couns_2)
+    assert data["id"] in notes_in(state_1) and data["id"] not in notes_in(state_2)
+
+    with db.unit_of_work() as session:
+        worker = session.get_one(Worker, world.workers["a1"])
+        reassign(session, world.org, [Assignment(worker, worker.team_id, world.users["couns_2"])])
+
+    _, changes_1, _ = pull_all(client, couns_1, cursor_1)
+    assert {"entity": "note", "op": "remove", "id": data["id"], "data": None} in changes_1
+    assert any(c["entity"] == "worker" and c["op"] == "remove" for c in changes_1)
+    _, changes_2, _ = pull_all(client, couns_2, cursor_2)
+    upserts = [c for c in changes_2 if c["op"] == "upsert" and c["entity"] == "note"]
+    assert [c["id"] for c in upserts] == [data["id"]]
+
+
+def test_retraction_removes_from_recipients_and_keeps_for_author_and_coordinators(client, db):
+    world = build_world(db)
+    sup_a, couns_1, coord = login(client, "sup_a"), login(client, "couns_1"), login(client, "coord")
+    data = note_data(world, "a1")
+    push(client, sup_a, mutation("note.create", data))
+    _, _, c1 = pull_all(client, couns_1)
+    _, _, ca = pull_all(client, sup_a)
+    _, _, cc = pull_all(client, coord)
+    [r] = push(
+        client, sup_a, mutation("note.retract", {"note_id": data["id"], "reason": "wrong worker"})
+    )
+    assert r["status"] == "applied"
+    assert [c["op"] for c in pull_all(client, couns_1, c1)[1] if c["id"] == data["id"]] == [
+        "remove"
+    ]
+    for headers, cursor in ((sup_a, ca), (coord, cc)):
+        changes = [c for c in pull_all(client, headers, cursor)[1] if c["id"] == data["id"]]
+        assert [(c["op"], c["data"]["status"]) for c in changes] == [("upsert", "retracted")]
+
+
+def test_stale_or_foreign_cursor_gets_reset(client, db):
+    build_world(db)
+    sup_a = login(client, "sup_a")
+    for cursor in ("garbage", "YzE6MDAwMDAwMDAwMDAwOjA6MA", "x" * 150):
+        body = client.post(
+            "/api/v1/sync/pull", json={"protocol": 1, "cursor": cursor}, headers=sup_a
+        ).json()
+        assert body["reset"] is True and body["changes"] == []
+
+
+def test_unknown_note_and_other_org_look_the_same(client, db):
+    world = build_world(db)
+    other = build_world(db, slug="other", prefix="o_")
+    sup_a = login(client, "sup_a")
+    foreign_worker_note = note_data(other, "a1")
+    [r] = push(client, sup_a, mutation("note.create", foreign_worker_note))
+    assert r["error"]["code"] == "not_found"
+    [r] = push(client, sup_a, mutation("note.acknowledge", {"note_id": str(uuid.uuid4())}))
+    assert r["error"]["code"] == "not_found"
+    assert world.org != other.org
