@@ -4,7 +4,7 @@ from sync_server.audit.models import AuditEvent
 from sync_server.auth.models import Device, LoginAttempt
 from sync_server.database import Base
 from sync_server.notes.models import FollowUp, HeadsUp, Note
-from sync_server.orgs.models import Organization, Team, User, UserRole, Worker, team_supervisors
+from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, UserRole, Worker
 from sync_server.routing.models import Delivery
 from sync_server.sync.models import ChangeCounter, ChangeLogEntry, MutationRecord
 
@@ -22,8 +22,8 @@ __all__ = [
     "Note",
     "Organization",
     "Team",
+    "TeamSupervisor",
     "User",
     "UserRole",
     "Worker",
-    "team_supervisors",
 ]

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import NoteStatus, Role
 from sync_server.notes.models import FollowUp, HeadsUp, Note
-from sync_server.orgs.models import Organization, Team, User, Worker, team_supervisors
+from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
 
 RETRACT_WINDOW = timedelta(hours=24)
 # How far ahead of the server's clock a client's time may be before it is not believed.
@@ -80,10 +80,8 @@ def _covering(users: Iterable[User], at: datetime) -> dict[uuid.UUID, set[uuid.U
 
 def load_viewer(session: Session, user: User, at: datetime) -> Viewer:
     """The caller's viewer, in a handful of indexed queries."""
-    team_ids = frozenset(
-        session.scalars(
-            select(team_supervisors.c.team_id).where(team_supervisors.c.user_id == user.id)
-        )
+    team_ids: frozenset[uuid.UUID] = frozenset(
+        session.scalars(select(TeamSupervisor.team_id).where(TeamSupervisor.user_id == user.id))
     )
     covered_users = session.scalars(
         select(User).where(User.stand_in_id == user.id, User.away.is_(True))
@@ -108,8 +106,8 @@ def load_org_viewers(session: Session, org_id: uuid.UUID, at: datetime) -> list[
     ).all()
     teams: dict[uuid.UUID, set[uuid.UUID]] = {}
     for team_id, user_id in session.execute(
-        select(team_supervisors.c.team_id, team_supervisors.c.user_id)
-        .join(Team, Team.id == team_supervisors.c.team_id)
+        select(TeamSupervisor.team_id, TeamSupervisor.user_id)
+        .join(Team, Team.id == TeamSupervisor.team_id)
         .where(Team.org_id == org_id)
     ):
         teams.setdefault(user_id, set()).add(team_id)
@@ -119,7 +117,8 @@ def load_org_viewers(session: Session, org_id: uuid.UUID, at: datetime) -> list[
             Worker.org_id == org_id, Worker.counsellor_id.is_not(None)
         )
     ):
-        by_counsellor.setdefault(counsellor_id, set()).add(worker_id)
+        if counsellor_id is not None:
+            by_counsellor.setdefault(counsellor_id, set()).add(worker_id)
     covered = _covering(users, at)
     viewers = []
     for u in users:

@@ -33,7 +33,7 @@ def login(body: LoginRequest, db: DB, settings: AppSettings) -> LoginResponse:
                 user=UserInfo(
                     id=user.id,
                     display_name=user.display_name,
-                    roles=sorted(user.role_names),  # type: ignore[arg-type]
+                    roles=sorted(user.role_names),
                     org_id=user.org_id,
                     language=user.language,
                 ),

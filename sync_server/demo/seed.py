@@ -22,7 +22,7 @@ from sync_server.database import Database, utcnow
 from sync_server.notes import service as notes
 from sync_server.notes.models import Note
 from sync_server.orgs import provisioning
-from sync_server.orgs.models import Organization, User, Worker, team_supervisors
+from sync_server.orgs.models import Organization, TeamSupervisor, User, Worker
 from sync_server.routing.models import Delivery
 from sync_server.routing.service import escalate_overdue
 
@@ -130,9 +130,7 @@ def seed_history(session: Session, org: Organization, now: datetime, days: int =
     """Three weeks of notes, acknowledgements, follow-ups, heads-ups and a few escalations."""
     rng = random.Random(20261126)
     supervisor_of: dict[uuid.UUID, User] = {}
-    for team_id, user_id in session.execute(
-        select(team_supervisors.c.team_id, team_supervisors.c.user_id)
-    ):
+    for team_id, user_id in session.execute(select(TeamSupervisor.team_id, TeamSupervisor.user_id)):
         supervisor_of[team_id] = session.get_one(User, user_id)
     workers = list(
         session.scalars(select(Worker).where(Worker.org_id == org.id).order_by(Worker.ref))

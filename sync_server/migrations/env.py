@@ -9,7 +9,9 @@ import sync_server.models  # noqa: F401  (registers every table)
 from sync_server.database import Base
 
 config = context.config
-engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+engine = config.attributes.get("engine") or create_engine(
+    config.get_main_option("sqlalchemy.url", "")
+)
 
 with engine.connect() as connection:
     context.configure(

@@ -7,11 +7,9 @@ from datetime import date, datetime, time
 
 from sqlalchemy import (
     Boolean,
-    Column,
     ForeignKey,
     Integer,
     String,
-    Table,
     Time,
     UniqueConstraint,
 )
@@ -19,12 +17,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sync_server.database import Base, utcnow
 
-team_supervisors = Table(
-    "team_supervisor",
-    Base.metadata,
-    Column("team_id", ForeignKey("team.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
-)
+
+class TeamSupervisor(Base):
+    """Which supervisors run which team (a team may have several)."""
+
+    __tablename__ = "team_supervisor"
+
+    team_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("team.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Organization(Base):
@@ -106,7 +110,9 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(200))
     site: Mapped[str | None] = mapped_column(String(200))
 
-    supervisors: Mapped[list[User]] = relationship(secondary=team_supervisors, lazy="raise")
+    supervisors: Mapped[list[User]] = relationship(
+        secondary="team_supervisor", lazy="raise", viewonly=False
+    )
 
 
 class Worker(Base):

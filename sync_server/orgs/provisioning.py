@@ -6,6 +6,7 @@ problem is reported with the path of the field (`workers[3].team: unknown team '
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -316,7 +317,7 @@ def apply(session: Session, spec: ProvisioningFile) -> tuple[Organization, int]:
     return org, changes
 
 
-def _update(obj: object, values: dict[str, object]) -> bool:
+def _update(obj: object, values: Mapping[str, object]) -> bool:
     changed = False
     for name, value in values.items():
         if getattr(obj, name) != value:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from shared_models.vocabulary import MAX_WORKERS_PER_SUPERVISOR_FR, Role
 from sync_server.auth.models import Device
 from sync_server.database import utcnow
-from sync_server.orgs.models import Organization, Team, User, UserRole, Worker, team_supervisors
+from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, UserRole, Worker
 from sync_server.sync.changelog import record_change
 from sync_server.sync.entities import VisibilityChange, keys_about_workers
 
@@ -118,19 +118,19 @@ def staffing_warnings(session: Session, org: Organization) -> list[str]:
     """The French ACI rule: at most 12 workers per technical supervisor in a team."""
     if org.country != "FR":
         return []
-    workers = dict(
+    workers: dict[uuid.UUID, int] = dict(
         session.execute(
             select(Worker.team_id, func.count())
             .where(Worker.org_id == org.id, Worker.active.is_(True))
             .group_by(Worker.team_id)
         ).all()
     )
-    supervisors = dict(
+    supervisors: dict[uuid.UUID, int] = dict(
         session.execute(
-            select(team_supervisors.c.team_id, func.count())
-            .join(User, User.id == team_supervisors.c.user_id)
+            select(TeamSupervisor.team_id, func.count())
+            .join(User, User.id == TeamSupervisor.user_id)
             .where(User.disabled.is_(False))
-            .group_by(team_supervisors.c.team_id)
+            .group_by(TeamSupervisor.team_id)
         ).all()
     )
     warnings = []

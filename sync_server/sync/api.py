@@ -84,7 +84,7 @@ async def stream(
     # Re-checked at each heartbeat: a revoked device or a changed role ends the stream.
     token = request.headers.get("authorization", "").partition(" ")[2].strip()
 
-    async def events():  # type: ignore[no-untyped-def]
+    async def events():
         try:
             seq = await run_in_threadpool(position)
             yield _poke(caller, seq)

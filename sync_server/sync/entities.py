@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from shared_models.entities import (
 from sync_server import policy
 from sync_server.database import utcnow
 from sync_server.notes.models import FollowUp, HeadsUp, Note
-from sync_server.orgs.models import Organization, Team, User, Worker, team_supervisors
+from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
 from sync_server.routing.models import Delivery
 from sync_server.sync.changelog import PendingChange, record_change
 
@@ -46,7 +46,7 @@ class Loaded:
     facts: policy.Facts = field(default_factory=policy.Facts)
     deliveries: dict[uuid.UUID, list[Delivery]] = field(default_factory=dict)
     names: dict[uuid.UUID, str] = field(default_factory=dict)
-    team_supervisors: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    TeamSupervisor: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     # Alert fatigue: lead delivery id -> how many later signals were grouped into it.
     grouped: dict[uuid.UUID, int] = field(default_factory=dict)
 
@@ -82,36 +82,40 @@ def load(session: Session, org_id: uuid.UUID, keys: Iterable[tuple[str, uuid.UUI
         out.deliveries.setdefault(d.note_id, []).append(d)
     lead_ids = [d.id for ds in out.deliveries.values() for d in ds]
     for i in range(0, len(lead_ids), 500):
-        out.grouped.update(
-            session.execute(
-                select(Delivery.grouped_into_id, func.count())
-                .where(Delivery.grouped_into_id.in_(lead_ids[i : i + 500]))
-                .group_by(Delivery.grouped_into_id)
-            ).all()
-        )
+        for lead_id, count in session.execute(
+            select(Delivery.grouped_into_id, func.count())
+            .where(Delivery.grouped_into_id.in_(lead_ids[i : i + 500]))
+            .group_by(Delivery.grouped_into_id)
+        ):
+            if lead_id is not None:
+                out.grouped[lead_id] = count
     team_ids = [k[1] for k in out.objects if k[0] == "team"]
     for team_id, user_id in _pairs(
         session,
-        team_supervisors.c.team_id,
-        team_supervisors.c.user_id,
-        team_supervisors.c.team_id,
+        TeamSupervisor.team_id,
+        TeamSupervisor.user_id,
+        TeamSupervisor.team_id,
         team_ids,
     ):
-        out.team_supervisors.setdefault(team_id, []).append(user_id)
+        out.TeamSupervisor.setdefault(team_id, []).append(user_id)
     out.names = dict(
         session.execute(select(User.id, User.display_name).where(User.org_id == org_id)).all()
     )
     return out
 
 
-def _in_chunks(session: Session, model: Any, ids: Iterable[uuid.UUID], column: Any = None):  # type: ignore[no-untyped-def]
+def _in_chunks(
+    session: Session, model: Any, ids: Iterable[uuid.UUID], column: Any = None
+) -> Iterator[Any]:
     ids = list(ids)
     column = column if column is not None else model.id
     for i in range(0, len(ids), 500):
         yield from session.scalars(select(model).where(column.in_(ids[i : i + 500])))
 
 
-def _pairs(session: Session, a: Any, b: Any, column: Any, ids: Iterable[uuid.UUID]):  # type: ignore[no-untyped-def]
+def _pairs(
+    session: Session, a: Any, b: Any, column: Any, ids: Iterable[uuid.UUID]
+) -> Iterator[Any]:
     ids = list(ids)
     for i in range(0, len(ids), 500):
         yield from session.execute(select(a, b).where(column.in_(ids[i : i + 500])))
@@ -180,7 +184,7 @@ def shape(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> dict[
             id=obj.id,
             name=obj.name,
             site=obj.site,
-            supervisor_ids=sorted(loaded.team_supervisors.get(obj.id, []), key=str),
+            supervisor_ids=sorted(loaded.TeamSupervisor.get(obj.id, []), key=str),
         )
     elif entity == "organization":
         model = OrganizationData(
