@@ -120,6 +120,15 @@ def db(
 
 
 @pytest.fixture
+def pg_db(tmp_path: Path, sqlite_template: Path, postgres_url: str | None) -> Iterator[Database]:
+    """PostgreSQL only, for what exists only there (LISTEN/NOTIFY, row locks across processes)."""
+    database = make_database("postgres", tmp_path, sqlite_template, postgres_url)
+    yield database
+    _empty_tables(database)
+    database.dispose()
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, escalation_interval=0, stream_heartbeat=1.0)
 

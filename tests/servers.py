@@ -1,0 +1,95 @@
+"""Real HTTP servers for tests: uvicorn in a thread, or the `relais serve` process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import uvicorn
+
+from sync_server.app import create_app
+from sync_server.database import Database
+from sync_server.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_health(
+    base_url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/api/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{base_url} did not become healthy")
+
+
+@contextmanager
+def server_thread(db: Database, settings: Settings) -> Iterator[str]:
+    """The real app under uvicorn in a background thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, db), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(base_url)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def start_server_process(database_url: str, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """`relais serve` as a separate process (killable), on `database_url`."""
+    environment = dict(
+        os.environ,
+        RELAIS_DATABASE_URL=database_url,
+        RELAIS_ESCALATION_INTERVAL="0",
+        RELAIS_LOG_LEVEL="warning",
+        **env,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "sync_server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@contextmanager
+def server_process(database_url: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    process = start_server_process(database_url, port, **env)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(base_url, process=process)
+        yield base_url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
