@@ -121,12 +121,12 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only transaction; on SQLite it does not take the write lock."""
+        """A read-only transaction; on SQLite it does not take the write lock.
+
+        Closing (not rolling back) leaves loaded objects readable after the block.
+        """
         with self._reader() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

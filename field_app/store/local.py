@@ -19,13 +19,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from field_app.store.schema import MIGRATIONS, SCHEMA_VERSION
 from shared_models.mutations import (
     UnknownMutationType,
     describe_validation_error,
     parse_mutation_data,
 )
-from shared_models.wire import MAX_MUTATIONS_PER_PUSH, Change, LoginResponse, MutationResult, UserInfo
-from field_app.store.schema import MIGRATIONS, SCHEMA_VERSION
+from shared_models.wire import (
+    MAX_MUTATIONS_PER_PUSH,
+    Change,
+    LoginResponse,
+    MutationResult,
+    UserInfo,
+)
 
 
 class InvalidMutation(ValueError):
@@ -80,8 +86,16 @@ class PushOutcome:
     rejected: int = 0
 
     @property
-    def acknowledged(self) -> int:
+    def settled(self) -> int:
+        """Mutations that left the outbox."""
         return self.applied + self.duplicate + self.rejected
+
+    def __add__(self, other: PushOutcome) -> PushOutcome:
+        return PushOutcome(
+            self.applied + other.applied,
+            self.duplicate + other.duplicate,
+            self.rejected + other.rejected,
+        )
 
 
 @dataclass(frozen=True)
@@ -260,14 +274,21 @@ class LocalStore:
         with self._read() as db:
             return self._get_meta(db, "signed_out_reason")
 
-    def sign_out(self, reason: str | None = None) -> None:
-        """Forget the token and every synced copy; queued and rejected mutations stay."""
+    def sign_out(self, reason: str | None = None, *, token: str | None = None) -> bool:
+        """Forget the token and every synced copy; queued and rejected mutations stay.
+
+        With `token`, only if that is still the stored token (a late 401 for an old
+        session must not end the current one). Returns whether it signed out.
+        """
         with self._write() as db:
+            if token is not None and self._get_meta(db, "token") != token:
+                return False
             self._set_meta(db, "token", None)
             self._set_meta(db, "device_id", None)
             self._set_meta(db, "cursor", None)
             self._set_meta(db, "signed_out_reason", reason or "signed_out")
             db.execute("DELETE FROM entity")
+        return True
 
     # Outbox ----------------------------------------------------------------------------
 
@@ -285,9 +306,7 @@ class LocalStore:
         except UnknownMutationType as exc:
             raise InvalidMutation(str(exc)) from None
         except ValidationError as exc:
-            raise InvalidMutation(
-                f"{mutation_type}: {describe_validation_error(exc)}"
-            ) from None
+            raise InvalidMutation(f"{mutation_type}: {describe_validation_error(exc)}") from None
         if client_time is not None and client_time.tzinfo is None:
             raise InvalidMutation("client_time must carry a UTC offset")
         normalised = parsed.model_dump(mode="json", exclude_unset=True)
@@ -507,7 +526,9 @@ class LocalStore:
                 pending.setdefault(note_id, []).append(type_)
         views: dict[str, NoteView] = {}
 
-        def add(data: dict[str, Any], status: str, code: str | None = None, message: str | None = None) -> None:
+        def add(
+            data: dict[str, Any], status: str, code: str | None = None, message: str | None = None
+        ) -> None:
             note_id = str(data["id"])
             if note_id in views:
                 return

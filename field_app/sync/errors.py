@@ -26,9 +26,7 @@ class Offline(RetryLater):
 class ServerTrouble(RetryLater):
     """The server answered, but not with something to act on (5xx, 429, an odd answer)."""
 
-    def __init__(
-        self, status: int, code: str | None, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str | None, retry_after: float | None = None) -> None:
         super().__init__(f"server answered {status} {code or ''}".strip(), retry_after)
         self.status = status
         self.code = code

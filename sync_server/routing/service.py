@@ -24,24 +24,14 @@ from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import DeliveryReason, NoteKind, NoteStatus, Role, Severity
 from sync_server.notes.models import Note
-from sync_server.orgs.models import Organization, User, UserRole, Worker
+from sync_server.orgs.models import Organization, User, Worker
+from sync_server.orgs.service import users_with_role
 from sync_server.routing.models import Delivery
 from sync_server.sync.changelog import record_change
 
 
 def coordinators(session: Session, org_id: uuid.UUID) -> list[User]:
-    return list(
-        session.scalars(
-            select(User)
-            .join(UserRole, UserRole.user_id == User.id)
-            .where(
-                User.org_id == org_id,
-                User.disabled.is_(False),
-                UserRole.role == Role.COORDINATOR.value,
-            )
-            .order_by(User.display_name)
-        )
-    )
+    return users_with_role(session, org_id, Role.COORDINATOR)
 
 
 def deadline(org: Organization, severity: str) -> timedelta:
@@ -182,7 +172,8 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
         .limit(batch)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Delivery)
+        # Claim the notes too: two sweeps never escalate deliveries of one note at once.
+        query = query.with_for_update(skip_locked=True, of=[Delivery, Note])
     overdue = session.scalars(query).all()
     if not overdue:
         return 0

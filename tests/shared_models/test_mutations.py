@@ -242,9 +242,7 @@ def test_team_level_safety_note_needs_no_worker(category):
     assert accepts("note.create", note(kind="safety", category=category, worker_id=None))
 
 
-@pytest.mark.parametrize(
-    ("kind", "category"), [("signal", "fatigue"), ("observation", "teamwork")]
-)
+@pytest.mark.parametrize(("kind", "category"), [("signal", "fatigue"), ("observation", "teamwork")])
 @pytest.mark.parametrize("worker_id", [_DROP, None])
 def test_worker_id_is_required_except_for_safety(kind, category, worker_id):
     with pytest.raises(ValidationError, match="worker_id is required"):
@@ -288,9 +286,7 @@ _offsets = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
 
 
 @given(
-    st.datetimes(
-        min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1)
-    ),
+    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1)),
     st.one_of(st.none(), _offsets),
 )
 @BOUNDED

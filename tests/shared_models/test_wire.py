@@ -143,7 +143,16 @@ def test_pull_limit_accepted_iff_1_to_1000(limit):
     assert accepted is (1 <= limit <= 1000)
 
 
-@pytest.mark.parametrize("bad", [{"protocol": 1, "cursor": 7}, {"protocol": 1, "cursor": "c" * 201}, {"cursor": None}, {"protocol": 1, "limit": "many"}, {"protocol": 1, "limit": 2.5}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"protocol": 1, "cursor": 7},
+        {"protocol": 1, "cursor": "c" * 201},
+        {"cursor": None},
+        {"protocol": 1, "limit": "many"},
+        {"protocol": 1, "limit": 2.5},
+    ],
+)
 def test_pull_request_errors(bad):
     with pytest.raises(ValidationError):
         w.PullRequest.model_validate(bad)
@@ -221,7 +230,15 @@ def test_error_response_shape():
 # The core entity fields of PROTOCOL.md ("Entities, v1 core" and the routing fields).
 CORE_ENTITY_FIELDS = {
     "team": {"id", "name", "site"},
-    "worker": {"id", "ref", "display_name", "team_id", "counsellor_id", "counsellor_name", "active"},
+    "worker": {
+        "id",
+        "ref",
+        "display_name",
+        "team_id",
+        "counsellor_id",
+        "counsellor_name",
+        "active",
+    },
     "note": {
         "id",
         "author_id",

@@ -49,7 +49,12 @@ BASE: dict[str, Any] = {
             "password": PASSWORD,
             "language": "en",
         },
-        {"login": "p_coord", "name": "Dorian Lasalle", "roles": ["coordinator"], "password": PASSWORD},
+        {
+            "login": "p_coord",
+            "name": "Dorian Lasalle",
+            "roles": ["coordinator"],
+            "password": PASSWORD,
+        },
     ],
     "teams": [
         {
@@ -201,7 +206,15 @@ def test_valid_file_creates_organisation_users_teams_and_workers(db):
             date(2027, 3, 1),
             True,
         ),
-        "W02": ("Fanny S.", teams["espaces-verts"].id, users["p_couns2"].id, None, None, None, True),
+        "W02": (
+            "Fanny S.",
+            teams["espaces-verts"].id,
+            users["p_couns2"].id,
+            None,
+            None,
+            None,
+            True,
+        ),
         "W03": (
             "Gaspard T.",
             teams["menuiserie"].id,
@@ -391,7 +404,11 @@ BAD_FILES: list[tuple[str, Callable[[dict[str, Any]], object] | str, list[str]]]
         lambda s: s["organization"].update(country="DE"),
         ["organization.country: "],
     ),
-    ("bad language", lambda s: s["organization"].update(language="de"), ["organization.language: "]),
+    (
+        "bad language",
+        lambda s: s["organization"].update(language="de"),
+        ["organization.language: "],
+    ),
     ("missing organization", lambda s: s.pop("organization"), ["organization: Field required"]),
     ("unknown role", lambda s: s["users"][2].update(roles=["boss"]), ["users[2].roles[0]: "]),
     ("short password", lambda s: s["users"][0].update(password="short"), ["users[0].password: "]),
@@ -417,7 +434,12 @@ BAD_FILES: list[tuple[str, Callable[[dict[str, Any]], object] | str, list[str]]]
     (
         "login used by another organisation",
         lambda s: s["users"].append(
-            {"login": "sup_a", "name": "Someone Else", "roles": ["supervisor"], "password": PASSWORD}
+            {
+                "login": "sup_a",
+                "name": "Someone Else",
+                "roles": ["supervisor"],
+                "password": PASSWORD,
+            }
         ),
         ["users[4].login: 'sup_a' is already used in another organisation"],
     ),

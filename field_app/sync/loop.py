@@ -1,0 +1,157 @@
+"""SyncLoop: when to sync (start, timer, poke, demand, retry) and the status the app shows.
+
+One sync runs at a time; requests and pokes that arrive meanwhile coalesce into one more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from field_app.sync.client import SyncClient
+from field_app.sync.errors import RetryLater, SignedOut, UpdateRequired
+
+log = logging.getLogger(__name__)
+
+SyncState = Literal["idle", "sending", "offline", "signed_out", "update_required"]
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What the status bar shows. `last_error` holds codes only, never note text."""
+
+    state: SyncState = "idle"
+    queued: int = 0
+    rejected: int = 0
+    last_success: datetime | None = None
+    last_error: str | None = None
+    live: bool = False  # the poke stream is connected
+
+
+class SyncLoop:
+    """Syncs at start, every `interval` seconds, on each poke and on request_sync().
+
+    After a failure it retries with the client's backoff instead of the timer. It stops
+    (run() returns) when the user is signed out or the app needs an update; cancel the
+    task running run(), or call stop(), to end it earlier.
+    """
+
+    def __init__(
+        self,
+        client: SyncClient,
+        *,
+        interval: float = 30.0,
+        live: bool = True,
+        on_status: Callable[[SyncStatus], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.interval = interval
+        self.live = live
+        self._listeners: list[Callable[[SyncStatus], None]] = [on_status] if on_status else []
+        counts = client.store.counts()
+        self._status = SyncStatus(queued=counts.queued, rejected=counts.rejected)
+        self._wanted = asyncio.Event()
+        self._want_push = True
+        self._want_pull = True
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def status(self) -> SyncStatus:
+        return self._status
+
+    def subscribe(self, listener: Callable[[SyncStatus], None]) -> None:
+        self._listeners.append(listener)
+
+    def request_sync(self) -> None:
+        """Push and pull soon: after the user queued something, or tapped "sync now"."""
+        self._want_push = self._want_pull = True
+        self._wanted.set()
+        self._update()
+
+    def request_pull(self) -> None:
+        self._want_pull = True
+        self._wanted.set()
+
+    async def run(self) -> SyncStatus:
+        self._tasks = [asyncio.create_task(self._work())]
+        if self.live:
+            self._tasks.append(asyncio.create_task(self._listen()))
+        try:
+            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return self._status
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def _work(self) -> None:
+        wait: float | None = 0.0  # sync at start
+        while True:
+            if wait:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wanted.wait(), timeout=wait)
+            if not self._wanted.is_set():  # the timer or a retry: do everything
+                self._want_push = self._want_pull = True
+            self._wanted.clear()
+            push, pull = self._want_push, self._want_pull
+            self._want_push = self._want_pull = False
+            self._update(state="sending")
+            try:
+                if push:
+                    await self.client.push_all()
+                if pull:
+                    await self.client.pull_until_done()
+            except SignedOut as exc:
+                self._update(state="signed_out", last_error=exc.code)
+                return
+            except UpdateRequired as exc:
+                self._update(state="update_required", last_error=str(exc))
+                return
+            except RetryLater as exc:
+                self._want_push |= push
+                self._want_pull |= pull
+                wait = self.client.backoff.next_delay(exc.retry_after)
+                self._update(state="offline", last_error=exc.reason)
+                continue
+            self.client.backoff.reset()
+            self._update(state="idle", last_error=None, last_success=datetime.now(UTC))
+            wait = self.interval
+
+    async def _listen(self) -> None:
+        try:
+            await self.client.listen(self._on_poke, self._on_live)
+        except SignedOut as exc:
+            self._update(state="signed_out", last_error=exc.code, live=False)
+        except UpdateRequired as exc:
+            self._update(state="update_required", last_error=str(exc), live=False)
+
+    def _on_poke(self, cursor: str | None) -> None:
+        if cursor is None or cursor != self.client.store.cursor():
+            self.request_pull()
+
+    def _on_live(self, live: bool) -> None:
+        if live != self._status.live:
+            self._update(live=live)
+
+    def _update(self, **changes: object) -> None:
+        counts = self.client.store.counts()
+        self._status = replace(
+            self._status,
+            queued=counts.queued,
+            rejected=counts.rejected,
+            **changes,  # type: ignore[arg-type]
+        )
+        for listener in self._listeners:
+            try:
+                listener(self._status)
+            except Exception:  # a broken screen must not stop syncing
+                log.exception("sync status listener failed")

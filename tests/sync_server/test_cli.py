@@ -1,0 +1,440 @@
+"""The real `relais` command, run as a subprocess on a SQLite file in a temporary folder.
+
+Set-up that is not under test (an organisation, a login, an overdue note) is done in process
+on the same file. Every person here is invented.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, select, text
+
+from shared_models import mutations as m
+from shared_models.vocabulary import NoteKind, Severity
+from sync_server import policy
+from sync_server.auth import service as auth
+from sync_server.database import Database, utcnow
+from sync_server.errors import Unauthenticated
+from sync_server.migrations import alembic_config, upgrade
+from sync_server.notes import service as notes
+from sync_server.orgs.models import User, Worker
+from sync_server.orgs.service import set_availability
+from sync_server.routing.models import Delivery
+from tests.factories import PASSWORD, World, build_world
+
+pytestmark = pytest.mark.slow
+
+PROVISIONING = """\
+organization: {slug: cli-org, name: "ACI Ligne de Commande (fictional)", country: FR, language: fr}
+users:
+  - {login: cli_sup, name: Jo Fictif, roles: [supervisor], password: fictional-pass-1}
+  - {login: cli_couns, name: Lou Imaginaire, roles: [counsellor], password: fictional-pass-1}
+teams:
+  - {slug: verts, name: Espaces verts, supervisors: [cli_sup]}
+workers:
+  - {ref: V01, name: Max A., team: verts, counsellor: cli_couns}
+"""
+ROSTER_HEADER = "ref,name,team,counsellor,contract_type,start,end"
+
+
+class Relais:
+    """Runs `python -m sync_server ...` with its data folder and database in tmp_path."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.cwd = tmp_path
+        self.url = f"sqlite:///{tmp_path / 'relais.db'}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+        env.update(
+            RELAIS_DATA_DIR=str(tmp_path / "data"),
+            RELAIS_DATABASE_URL=self.url,
+            COLUMNS="250",  # wide enough for rich tables not to wrap
+            NO_COLOR="1",
+        )
+        self.env = env
+
+    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sync_server", *args],
+            cwd=self.cwd,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    def database(self) -> Database:
+        db = Database(self.url)
+        upgrade(db)
+        return db
+
+
+@pytest.fixture
+def relais(tmp_path: Path) -> Relais:
+    return Relais(tmp_path)
+
+
+@pytest.fixture
+def world(relais: Relais) -> World:
+    """The factories' organisation 'acme', on the command's database file."""
+    db = relais.database()
+    try:
+        return build_world(db)
+    finally:
+        db.dispose()
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode != 0, output(result)
+    assert "Traceback" not in output(result)
+
+
+def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, output(result)
+    assert "Traceback" not in output(result)
+
+
+def table_rows(stdout: str) -> list[list[str]]:
+    """The body rows of a rich table, as lists of stripped cells."""
+    rows = []
+    for line in stdout.splitlines():
+        if line.startswith("│"):
+            rows.append([cell.strip() for cell in line.strip("│").split("│")])
+    return rows
+
+
+def count(relais: Relais, model: type, *where: object) -> int:
+    db = Database(relais.url)
+    try:
+        with db.reading() as session:
+            return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+    finally:
+        db.dispose()
+
+
+# --- provision --------------------------------------------------------------------------
+
+
+def test_provision_applies_then_reports_nothing_to_change(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING, encoding="utf-8")
+
+    first = relais("provision", str(path))
+    assert_ok(first)
+    assert "organisation 'cli-org':" in first.stdout
+    assert "change(s) applied" in first.stdout
+
+    second = relais("provision", str(path))
+    assert_ok(second)
+    assert "organisation 'cli-org': already up to date, nothing changed" in second.stdout
+    assert count(relais, Worker) == 1
+
+
+def test_provision_bad_file_names_the_field_and_changes_nothing(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING, encoding="utf-8")
+    assert_ok(relais("provision", str(path)))
+    path.write_text(
+        PROVISIONING.replace("{ref: V01, name: Max A., team: verts", "{ref: V01, name: Max B., team: batiment"),
+        encoding="utf-8",
+    )
+
+    result = relais("provision", str(path))
+
+    assert_clean_failure(result)
+    assert "workers[0].team: unknown team 'batiment'" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert count(relais, Worker, Worker.display_name == "Max A.") == 1
+
+
+def test_provision_bad_yaml_gives_line_and_column(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text("organization:\n  slug: cli-org\n bad: indent\n", encoding="utf-8")
+    result = relais("provision", str(path))
+    assert_clean_failure(result)
+    assert "line 3, column 2: not valid YAML" in result.stderr
+
+
+def test_provision_missing_file_fails_cleanly(relais, tmp_path):
+    result = relais("provision", str(tmp_path / "nowhere.yaml"))
+    assert_clean_failure(result)
+    assert "cannot read the file" in result.stderr
+
+
+# --- roster import ----------------------------------------------------------------------
+
+
+def test_roster_import_creates_workers_and_warns_about_staffing(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING, encoding="utf-8")
+    assert_ok(relais("provision", str(path)))
+    lines = [f"V{i:02d},Person {i},verts,cli_couns,CDDI,2026-01-05," for i in range(2, 15)]
+    roster_file = tmp_path / "roster.csv"
+    # A spreadsheet's UTF-8 export often starts with a byte order mark.
+    roster_file.write_text("\n".join([ROSTER_HEADER, *lines]) + "\n", encoding="utf-8-sig")
+
+    result = relais("roster", "import", str(roster_file), "--org", "cli-org")
+
+    assert_ok(result)
+    assert "13 created, 0 updated, 0 unchanged" in result.stdout
+    assert "team 'verts': 14 workers for 1 supervisor(s)" in result.stderr
+    assert count(relais, Worker) == 14
+
+
+def test_roster_import_bad_line_names_line_and_column_and_imports_nothing(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING, encoding="utf-8")
+    assert_ok(relais("provision", str(path)))
+    roster_file = tmp_path / "roster.csv"
+    roster_file.write_text(
+        f"{ROSTER_HEADER}\nV02,Nel B.,verts,cli_couns,CDDI,2026-01-05,\nV03,Ode C.,verts,,CDDI,05/01/2026,\n",
+        encoding="utf-8",
+    )
+
+    result = relais("roster", "import", str(roster_file), "--org", "cli-org")
+
+    assert_clean_failure(result)
+    assert "line 3, column 'start': '05/01/2026' is not a date" in result.stderr
+    assert "nothing was imported" in result.stderr
+    assert count(relais, Worker) == 1
+
+
+def test_roster_import_unknown_reference_and_unknown_org_fail_cleanly(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING, encoding="utf-8")
+    assert_ok(relais("provision", str(path)))
+    roster_file = tmp_path / "roster.csv"
+    roster_file.write_text(f"{ROSTER_HEADER}\nV02,Nel B.,batiment,cli_couns,,,\n", encoding="utf-8")
+
+    unknown_team = relais("roster", "import", str(roster_file), "--org", "cli-org")
+    assert_clean_failure(unknown_team)
+    assert "line 2, column 'team': unknown team 'batiment'" in unknown_team.stderr
+
+    unknown_org = relais("roster", "import", str(roster_file), "--org", "nowhere")
+    assert_clean_failure(unknown_org)
+    assert "no organisation with slug 'nowhere'" in unknown_org.stderr
+    assert count(relais, Worker) == 1
+
+
+# --- user add / list / disable ----------------------------------------------------------
+
+
+def test_user_add_list_disable(relais, world):
+    new_password = "fictional-pass-9"
+    added = relais(
+        "user",
+        "add",
+        "--org",
+        "acme",
+        "--login",
+        "cli_new",
+        "--name",
+        "Noa Fictive",
+        "--role",
+        "counsellor",
+        "--role",
+        "coordinator",
+        "--email",
+        "noa@example.invalid",
+        "--language",
+        "en",
+        RELAIS_NEW_PASSWORD=new_password,
+    )
+    assert_ok(added)
+    assert "user 'cli_new' created" in added.stdout
+
+    # The password came from RELAIS_NEW_PASSWORD: signing in with it opens a device.
+    db = Database(relais.url)
+    try:
+        with db.unit_of_work() as session:
+            outcome = auth.login(
+                session,
+                login="cli_new",
+                password=new_password,
+                device_name="Noa's test phone",
+                max_failures=10,
+                window=timedelta(minutes=15),
+            )
+            assert outcome.user is not None
+            assert outcome.user.org_id == world.org
+            assert outcome.user.language == "en"
+            device_id = outcome.device.id if outcome.device else None
+    finally:
+        db.dispose()
+
+    listed = relais("user", "list", "--org", "acme")
+    assert_ok(listed)
+    rows = {row[1]: row for row in table_rows(listed.stdout)}
+    assert rows["cli_new"] == [
+        "acme",
+        "cli_new",
+        "Noa Fictive",
+        "coordinator, counsellor",
+        "noa@example.invalid",
+        "active",
+    ]
+    assert {"sup_a", "couns_1", "coord"} <= rows.keys()
+
+    disabled = relais("user", "disable", "cli_new")
+    assert_ok(disabled)
+    assert "user 'cli_new' disabled" in disabled.stdout
+    rows = {row[1]: row for row in table_rows(relais("user", "list", "--org", "acme").stdout)}
+    assert rows["cli_new"][-1] == "disabled"
+    assert rows["sup_a"][-1] == "active"
+    devices = {row[0]: row for row in table_rows(relais("device", "list", "--login", "cli_new").stdout)}
+    assert devices[str(device_id)][-1] == "revoked"  # disabling signs the account out
+
+
+def test_user_add_refusals_fail_cleanly(relais, world):
+    common = ["user", "add", "--org", "acme", "--name", "Zoé Fictive", "--role", "supervisor"]
+    short = relais(*common, "--login", "cli_short", RELAIS_NEW_PASSWORD="short")
+    assert_clean_failure(short)
+    assert "at least 8 characters" in short.stderr
+
+    taken = relais(*common, "--login", "sup_a", RELAIS_NEW_PASSWORD="fictional-pass-9")
+    assert_clean_failure(taken)
+    assert "'sup_a' is already taken" in taken.stderr
+
+    no_org = relais(
+        "user", "add", "--org", "nowhere", "--login", "cli_x", "--name", "X", "--role", "admin",
+        RELAIS_NEW_PASSWORD="fictional-pass-9",
+    )
+    assert_clean_failure(no_org)
+    assert "no organisation with slug 'nowhere'" in no_org.stderr
+
+    unknown = relais("user", "disable", "nobody")
+    assert_clean_failure(unknown)
+    assert "no user with login 'nobody'" in unknown.stderr
+    assert count(relais, User) == 6
+
+
+# --- device list / revoke ---------------------------------------------------------------
+
+
+def test_device_list_and_revoke(relais, world):
+    db = Database(relais.url)
+    try:
+        with db.unit_of_work() as session:
+            outcome = auth.login(
+                session,
+                login="sup_a",
+                password=PASSWORD,
+                device_name="Worksite phone",
+                max_failures=10,
+                window=timedelta(minutes=15),
+            )
+            assert outcome.device is not None and outcome.token is not None
+            device_id, token = outcome.device.id, outcome.token
+
+        listed = relais("device", "list")
+        assert_ok(listed)
+        rows = {row[0]: row for row in table_rows(listed.stdout)}
+        assert rows[str(device_id)][1:3] == ["sup_a", "Worksite phone"]
+        assert rows[str(device_id)][-1] == "active"
+
+        revoked = relais("device", "revoke", str(device_id))
+        assert_ok(revoked)
+        assert f"device {device_id} revoked" in revoked.stdout
+
+        rows = {row[0]: row for row in table_rows(relais("device", "list", "--login", "sup_a").stdout)}
+        assert rows[str(device_id)][-1] == "revoked"
+        with db.reading() as session, pytest.raises(Unauthenticated) as caught:
+            auth.authenticate(session, token)
+        assert caught.value.code == "token_revoked"
+    finally:
+        db.dispose()
+
+    unknown = relais("device", "revoke", str(uuid.uuid4()))
+    assert_clean_failure(unknown)
+    assert "no device with id" in unknown.stderr
+    garbage = relais("device", "revoke", "not-a-device")
+    assert_clean_failure(garbage)
+    assert "'not-a-device' is not a device id" in garbage.stderr
+
+
+# --- db upgrade -------------------------------------------------------------------------
+
+
+def test_db_upgrade_creates_the_schema_and_is_repeatable(relais, tmp_path):
+    first = relais("db", "upgrade")
+    assert_ok(first)
+    assert "database is up to date" in first.stdout
+    again = relais("db", "upgrade")
+    assert_ok(again)
+
+    db = Database(relais.url)
+    try:
+        head = ScriptDirectory.from_config(alembic_config(db)).get_current_head()
+        with db.reading() as session:
+            assert session.scalar(text("SELECT version_num FROM alembic_version")) == head
+    finally:
+        db.dispose()
+
+
+def test_db_upgrade_uses_the_embedded_default_in_the_data_folder(relais, tmp_path):
+    env = {k: v for k, v in relais.env.items() if k != "RELAIS_DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sync_server", "db", "upgrade"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert_ok(result)
+    assert (tmp_path / "data" / "relais.db").is_file()
+
+
+# --- escalate ---------------------------------------------------------------------------
+
+
+def test_escalate_once_prints_a_summary_and_escalates_each_delivery_once(relais, world):
+    db = Database(relais.url)
+    try:
+        three_days_ago = utcnow() - timedelta(days=3)
+        with db.unit_of_work() as session:
+            author = session.get_one(User, world.users["sup_a"])
+            viewer = policy.load_viewer(session, author, three_days_ago)
+            notes.create_note(
+                session,
+                viewer,
+                m.NoteCreate(
+                    id=uuid.uuid4(),
+                    worker_id=world.workers["a1"],
+                    team_id=world.teams["A"],
+                    kind=NoteKind.SIGNAL,
+                    category="fatigue",
+                    severity=Severity.ATTENTION,
+                    text="Sat down several times during the morning.",
+                    captured_at=three_days_ago,
+                ),
+                three_days_ago,
+            )
+            away = session.get_one(User, world.users["couns_2"])
+            stand_in = session.get_one(User, world.users["couns_1"])
+            set_availability(
+                session, away, away=True, stand_in=stand_in, until=utcnow() - timedelta(hours=1)
+            )
+    finally:
+        db.dispose()
+
+    first = relais("escalate", "--once")
+    assert_ok(first)
+    assert "1 escalated, 1 absence(s) ended, 0 e-mail(s) sent" in first.stdout
+
+    second = relais("escalate", "--once")
+    assert_ok(second)
+    assert "0 escalated, 0 absence(s) ended, 0 e-mail(s) sent" in second.stdout
+    assert count(relais, Delivery, Delivery.reason == "escalation") == 1
+    assert count(relais, User, User.away.is_(True)) == 0

@@ -1,0 +1,218 @@
+"""Routing scenarios, table-driven, through the real push API (DESIGN.md, Routing)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from sync_server.orgs.models import Worker
+from sync_server.orgs.service import Assignment, reassign
+from sync_server.routing.models import Delivery
+from sync_server.routing.service import plan_recipients
+from tests.factories import build_world, login, mutation, note_data, pull_all, push
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    author: str
+    worker: str | None
+    kind: str = "signal"
+    category: str = "fatigue"
+    severity: str = "attention"
+    away: str | None = None  # counsellor who is away
+    stand_in: str | None = None
+    reassign_to: str | None = None  # counsellor the worker moves to after capture
+    expected: tuple[tuple[str, str], ...] = ()
+
+
+SCENARIOS = [
+    Scenario("referent", "sup_a", "a1", expected=(("couns_1", "referent"),)),
+    Scenario(
+        "away with a stand-in",
+        "sup_a",
+        "a1",
+        away="couns_1",
+        stand_in="couns_2",
+        expected=(("couns_2", "stand_in"),),
+    ),
+    Scenario(
+        "away without a stand-in",
+        "sup_a",
+        "a1",
+        away="couns_1",
+        expected=(("couns_1", "referent"), ("coord", "unassigned")),
+    ),
+    Scenario("unassigned worker", "sup_b", "b2", expected=(("coord", "unassigned"),)),
+    Scenario(
+        "urgent",
+        "sup_a",
+        "a1",
+        severity="urgent",
+        expected=(("couns_1", "referent"), ("coord", "urgent")),
+    ),
+    Scenario(
+        "injury",
+        "sup_a",
+        "a1",
+        kind="safety",
+        category="injury",
+        severity="attention",
+        expected=(("couns_1", "referent"), ("coord", "urgent")),
+    ),
+    Scenario(
+        "team-level safety",
+        "sup_a",
+        None,
+        kind="safety",
+        category="equipment",
+        expected=(("coord", "referent"),),
+    ),
+    Scenario(
+        "observation", "sup_a", "a1", kind="observation", category="skill_progress", severity="info"
+    ),
+    Scenario(
+        "reassigned between capture and delivery",
+        "sup_a",
+        "a1",
+        reassign_to="couns_2",
+        expected=(("couns_2", "referent"),),
+    ),
+]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_routing(client, db, scenario: Scenario):
+    world = build_world(db)
+    names = {v: k for k, v in world.users.items()}
+    if scenario.away:
+        body = {
+            "away": True,
+            "stand_in_id": str(world.users[scenario.stand_in]) if scenario.stand_in else None,
+            "until": None,
+        }
+        response = client.put(
+            "/api/v1/me/availability", json=body, headers=login(client, scenario.away)
+        )
+        assert response.status_code == 200, response.text
+    data = note_data(
+        world,
+        scenario.worker,
+        kind=scenario.kind,
+        category=scenario.category,
+        severity=scenario.severity,
+    )
+    if scenario.reassign_to:  # captured offline, synced after the worker changed counsellor
+        with db.unit_of_work() as session:
+            worker = session.get_one(Worker, world.workers[scenario.worker])
+            reassign(
+                session,
+                world.org,
+                [Assignment(worker, worker.team_id, world.users[scenario.reassign_to])],
+            )
+    [result] = push(client, login(client, scenario.author), mutation("note.create", data))
+    assert result["status"] == "applied", result
+    with db.reading() as session:
+        deliveries = session.scalars(
+            select(Delivery).where(Delivery.note_id == uuid.UUID(data["id"]))
+        ).all()
+    assert sorted((names[d.recipient_id], d.reason) for d in deliveries) == sorted(
+        scenario.expected
+    )
+    for d in deliveries:  # deadlines chase counsellors; coordinators are where escalation ends
+        assert (d.due_at is not None) == (
+            d.reason in ("referent", "stand_in") and scenario.worker is not None
+        )
+
+
+def test_stand_in_sees_the_absent_counsellors_notes_and_loses_them_on_return(client, db):
+    world = build_world(db)
+    couns_1, couns_2, sup_a = (
+        login(client, "couns_1"),
+        login(client, "couns_2"),
+        login(client, "sup_a"),
+    )
+    before = note_data(world, "a1", category="health")  # sensitive, written before the absence
+    push(client, sup_a, mutation("note.create", before))
+    _, _, cursor = pull_all(client, couns_2)
+    away = {"away": True, "stand_in_id": str(world.users["couns_2"]), "until": None}
+    assert client.put("/api/v1/me/availability", json=away, headers=couns_1).status_code == 200
+    state, changes, cursor = pull_all(client, couns_2, cursor)
+    assert ("note", before["id"]) in state  # the stand-in now covers couns_1's workers
+    back = {"away": False, "stand_in_id": None, "until": None}
+    assert client.put("/api/v1/me/availability", json=back, headers=couns_1).status_code == 200
+    _, changes, _ = pull_all(client, couns_2, cursor)
+    assert {"entity": "note", "op": "remove", "id": before["id"], "data": None} in changes
+
+
+def test_availability_is_for_counsellors_with_a_counsellor_stand_in(client, db):
+    world = build_world(db)
+    body = {"away": True, "stand_in_id": str(world.users["sup_b"]), "until": None}
+    assert (
+        client.put(
+            "/api/v1/me/availability", json=body, headers=login(client, "couns_1")
+        ).status_code
+        == 403
+    )
+    body = {"away": True, "stand_in_id": str(world.users["couns_2"]), "until": None}
+    assert (
+        client.put("/api/v1/me/availability", json=body, headers=login(client, "sup_a")).status_code
+        == 403
+    )
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    body = {"away": True, "stand_in_id": str(world.users["couns_2"]), "until": past}
+    response = client.put("/api/v1/me/availability", json=body, headers=login(client, "couns_1"))
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_body"
+
+
+def test_supervisor_sees_delivery_progress_but_never_follow_up_text(client, db):
+    world = build_world(db)
+    sup_a, couns_1 = login(client, "sup_a"), login(client, "couns_1")
+    data = note_data(world, "a1")
+    push(client, sup_a, mutation("note.create", data))
+    push(client, couns_1, mutation("delivery.seen", {"note_id": data["id"]}))
+    push(client, couns_1, mutation("note.acknowledge", {"note_id": data["id"]}))
+    follow = {
+        "id": str(uuid.uuid4()),
+        "note_id": data["id"],
+        "action": "interview_planned",
+        "text": "Private detail",
+        "close": False,
+    }
+    assert push(client, couns_1, mutation("note.follow_up", follow))[0]["status"] == "applied"
+    state = pull_all(client, sup_a)[0]
+    note = state[("note", data["id"])]
+    [delivery] = note["deliveries"]
+    assert delivery["recipient_name"] and delivery["seen_at"] and delivery["acknowledged_at"]
+    assert note["status"] == "acknowledged"
+    assert not [k for k in state if k[0] == "follow_up"]
+    assert "Private detail" not in str(state)
+
+
+def test_only_a_recipient_acknowledges(client, db):
+    world = build_world(db)
+    data = note_data(world, "a1")
+    push(client, login(client, "sup_a"), mutation("note.create", data))
+    [r] = push(
+        client, login(client, "coord"), mutation("note.acknowledge", {"note_id": data["id"]})
+    )
+    assert r["status"] == "rejected" and r["error"]["code"] == "forbidden"
+    [r] = push(
+        client, login(client, "couns_1"), mutation("note.acknowledge", {"note_id": data["id"]})
+    )
+    assert r["status"] == "applied"
+
+
+def test_plan_never_delivers_to_the_author():
+    class Obj:
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    counsellor = Obj(id=uuid.uuid4(), disabled=False, is_away=lambda _now: False)
+    note = Obj(kind="signal", severity="urgent", category="money", author_id=counsellor.id)
+    plan = plan_recipients(note, Obj(), counsellor, [], None, datetime.now(UTC))  # type: ignore[arg-type]
+    assert plan == []
