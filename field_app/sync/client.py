@@ -1,7 +1,6 @@
 """SyncClient: sign-in, push, pull and the live stream of one device, over httpx (asyncio).
 
-Each network call is kept apart from the store operation that follows it, so a kill between
-any two steps leaves the store consistent and the next attempt safe (idempotent push ids).
+Network calls stay apart from store operations: a kill between any two leaves both safe.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import random as _random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 from pydantic import ValidationError
@@ -201,6 +200,7 @@ class SyncClient:
     async def login(self, server: str, login: str, password: str, device_name: str) -> UserInfo:
         """Open a device on the server and keep its token in the store."""
         server = normalise_server(server)
+        previous = self.store.credentials()
         session = await request_token(self._http, server, login, password, device_name)
         try:
             self.store.sign_in(server, session)
@@ -208,6 +208,9 @@ class SyncClient:
             with contextlib.suppress(SyncError):  # don't leave an unused device open
                 await self._call("POST", "/auth/logout", self._as(server, session))
             raise
+        if previous is not None and previous.server == server:  # the old token is now unused
+            with contextlib.suppress(SyncError):
+                await self._call("POST", "/auth/logout", previous)
         return session.user
 
     async def logout(self, *, force: bool = False) -> None:
@@ -242,7 +245,7 @@ class SyncClient:
             self._http, method, f"{credentials.server}{API}{path}", content=body, headers=headers
         )
 
-    def _raise_for(self, credentials: Credentials, response: httpx.Response) -> None:
+    def _raise_for(self, credentials: Credentials, response: httpx.Response) -> NoReturn:
         code, _message = _error(response)
         if response.status_code == 401 and code in SIGNED_OUT_CODES:
             # Only if the store still holds that token: a late answer must not sign out a
@@ -305,7 +308,6 @@ class SyncClient:
             first = await self._push_batch(credentials, batch[:half])
             return first + await self._push_batch(credentials, batch[half:])
         self._raise_for(credentials, response)
-        raise AssertionError("unreachable")
 
     async def push_all(self) -> PushOutcome:
         """push_once until the outbox is empty or a round settles nothing."""

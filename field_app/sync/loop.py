@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
+from field_app.sync.backoff import Backoff
 from field_app.sync.client import SyncClient
 from field_app.sync.errors import RetryLater, SignedOut, UpdateRequired
 
@@ -59,25 +60,50 @@ class SyncLoop:
         self._want_push = True
         self._want_pull = True
         self._tasks: list[asyncio.Task[None]] = []
+        self._event_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def status(self) -> SyncStatus:
         return self._status
 
+    @property
+    def sync_pending(self) -> bool:
+        """A request or poke is waiting for the sync in flight to end (at most one waits)."""
+        return self._wanted.is_set()
+
     def subscribe(self, listener: Callable[[SyncStatus], None]) -> None:
         self._listeners.append(listener)
 
     def request_sync(self) -> None:
-        """Push and pull soon: after the user queued something, or tapped "sync now"."""
+        """Push and pull soon: after the user queued something, or tapped "sync now".
+
+        Callable from any thread (Flet runs plain-function event handlers in a pool).
+        """
         self._want_push = self._want_pull = True
-        self._wanted.set()
-        self._update()
+        self._wake()
 
     def request_pull(self) -> None:
         self._want_pull = True
-        self._wanted.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        def wake() -> None:
+            self._wanted.set()
+            self._update()
+
+        loop = self._event_loop
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is None or loop is here:
+            wake()
+        else:
+            loop.call_soon_threadsafe(wake)
 
     async def run(self) -> SyncStatus:
+        """Sync until signed out, update required, stop() or cancellation; the last status."""
+        self._event_loop = asyncio.get_running_loop()
         self._tasks = [asyncio.create_task(self._work())]
         if self.live:
             self._tasks.append(asyncio.create_task(self._listen()))
@@ -87,6 +113,7 @@ class SyncLoop:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._event_loop = None
         return self._status
 
     def stop(self) -> None:
@@ -122,17 +149,33 @@ class SyncLoop:
                 wait = self.client.backoff.next_delay(exc.retry_after)
                 self._update(state="offline", last_error=exc.reason)
                 continue
+            except Exception as exc:
+                # A bug must not end syncing for good: say so, and retry like an outage.
+                # The type only: a message might quote stored data.
+                log.error("sync failed unexpectedly (%s)", type(exc).__name__)
+                self._want_push |= push
+                self._want_pull |= pull
+                wait = self.client.backoff.next_delay()
+                self._update(state="offline", last_error=f"error: {type(exc).__name__}")
+                continue
             self.client.backoff.reset()
             self._update(state="idle", last_error=None, last_success=datetime.now(UTC))
             wait = self.interval
 
     async def _listen(self) -> None:
-        try:
-            await self.client.listen(self._on_poke, self._on_live)
-        except SignedOut as exc:
-            self._update(state="signed_out", last_error=exc.code, live=False)
-        except UpdateRequired as exc:
-            self._update(state="update_required", last_error=str(exc), live=False)
+        restarts = Backoff(random=self.client.backoff.random)
+        while True:
+            try:
+                await self.client.listen(self._on_poke, self._on_live)
+            except SignedOut as exc:
+                self._update(state="signed_out", last_error=exc.code, live=False)
+                return
+            except UpdateRequired as exc:
+                self._update(state="update_required", last_error=str(exc), live=False)
+                return
+            except Exception as exc:  # the timer still syncs; pokes resume after a pause
+                log.error("live stream failed unexpectedly (%s)", type(exc).__name__)
+                await asyncio.sleep(restarts.next_delay())
 
     def _on_poke(self, cursor: str | None) -> None:
         if cursor is None or cursor != self.client.store.cursor():
@@ -148,7 +191,7 @@ class SyncLoop:
             self._status,
             queued=counts.queued,
             rejected=counts.rejected,
-            **changes,  # type: ignore[arg-type]
+            **changes,
         )
         for listener in self._listeners:
             try:

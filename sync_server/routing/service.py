@@ -107,7 +107,8 @@ def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
             delivered_at=now,
             due_at=now + deadline(org, note.severity) if chased else None,
         )
-        if reason not in coordinator_reasons and note.kind == NoteKind.SIGNAL and worker:
+        groups = org.group_window > 0 and note.kind == NoteKind.SIGNAL and worker is not None
+        if groups and reason not in coordinator_reasons:
             lead = open_alert(
                 session, recipient_id, note, now - timedelta(seconds=org.group_window)
             )
@@ -194,7 +195,7 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
         if note.org_id not in by_org:
             by_org[note.org_id] = coordinators(session, note.org_id)
         for coordinator in by_org[note.org_id]:
-            if (note.id, coordinator.id) in existing:
+            if (note.id, coordinator.id) in existing or coordinator.id == note.author_id:
                 continue
             existing.add((note.id, coordinator.id))
             session.add(

@@ -146,7 +146,9 @@ def test_provision_bad_file_names_the_field_and_changes_nothing(relais, tmp_path
     path.write_text(PROVISIONING, encoding="utf-8")
     assert_ok(relais("provision", str(path)))
     path.write_text(
-        PROVISIONING.replace("{ref: V01, name: Max A., team: verts", "{ref: V01, name: Max B., team: batiment"),
+        PROVISIONING.replace(
+            "{ref: V01, name: Max A., team: verts", "{ref: V01, name: Max B., team: batiment"
+        ),
         encoding="utf-8",
     )
 
@@ -292,7 +294,9 @@ def test_user_add_list_disable(relais, world):
     rows = {row[1]: row for row in table_rows(relais("user", "list", "--org", "acme").stdout)}
     assert rows["cli_new"][-1] == "disabled"
     assert rows["sup_a"][-1] == "active"
-    devices = {row[0]: row for row in table_rows(relais("device", "list", "--login", "cli_new").stdout)}
+    devices = {
+        row[0]: row for row in table_rows(relais("device", "list", "--login", "cli_new").stdout)
+    }
     assert devices[str(device_id)][-1] == "revoked"  # disabling signs the account out
 
 
@@ -307,7 +311,16 @@ def test_user_add_refusals_fail_cleanly(relais, world):
     assert "'sup_a' is already taken" in taken.stderr
 
     no_org = relais(
-        "user", "add", "--org", "nowhere", "--login", "cli_x", "--name", "X", "--role", "admin",
+        "user",
+        "add",
+        "--org",
+        "nowhere",
+        "--login",
+        "cli_x",
+        "--name",
+        "X",
+        "--role",
+        "admin",
         RELAIS_NEW_PASSWORD="fictional-pass-9",
     )
     assert_clean_failure(no_org)
@@ -347,7 +360,9 @@ def test_device_list_and_revoke(relais, world):
         assert_ok(revoked)
         assert f"device {device_id} revoked" in revoked.stdout
 
-        rows = {row[0]: row for row in table_rows(relais("device", "list", "--login", "sup_a").stdout)}
+        rows = {
+            row[0]: row for row in table_rows(relais("device", "list", "--login", "sup_a").stdout)
+        }
         assert rows[str(device_id)][-1] == "revoked"
         with db.reading() as session, pytest.raises(Unauthenticated) as caught:
             auth.authenticate(session, token)

@@ -6,9 +6,9 @@ Every organisation, person and place here is invented.
 from __future__ import annotations
 
 import copy
-from types import SimpleNamespace
 from collections.abc import Callable
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
