@@ -56,6 +56,10 @@ SIGNED_OUT_CODES = frozenset({"token_revoked", "user_disabled", "invalid_token"}
 # A reset must be followed by pages from null; more resets in a row means something is wrong.
 MAX_RESETS_PER_PULL = 2
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=10.0)
+# The server applies each mutation on its own (about 20 notes a second on a small host), so a
+# full batch of 500 needs far longer than a pull. A timeout is harmless (the retry gets
+# `duplicate`), but it wastes the upload.
+PUSH_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 # The server sends a comment at least every 20 s: two missed heartbeats mean a dead stream.
 STREAM_READ_TIMEOUT = 45.0
 
@@ -173,12 +177,15 @@ class SyncClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        push_timeout: httpx.Timeout = PUSH_TIMEOUT,
         stream_read_timeout: float = STREAM_READ_TIMEOUT,
         random: Callable[[], float] = _random.random,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.store = store
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._timeout = timeout
+        self._push_timeout = push_timeout
         self._stream_read_timeout = stream_read_timeout
         self._random = random
         self._sleep = sleep
@@ -236,13 +243,23 @@ class SyncClient:
     # HTTP ------------------------------------------------------------------------------
 
     async def _call(
-        self, method: str, path: str, credentials: Credentials, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        credentials: Credentials,
+        body: bytes | None = None,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {credentials.token}"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         return await _send(
-            self._http, method, f"{credentials.server}{API}{path}", content=body, headers=headers
+            self._http,
+            method,
+            f"{credentials.server}{API}{path}",
+            content=body,
+            headers=headers,
+            timeout=timeout or self._timeout,
         )
 
     def _raise_for(self, credentials: Credentials, response: httpx.Response) -> NoReturn:
@@ -279,7 +296,8 @@ class SyncClient:
         self, credentials: Credentials, batch: Sequence[QueuedMutation]
     ) -> PushOutcome:
         self.store.note_attempt(m.id for m in batch)
-        response = await self._call("POST", "/sync/push", credentials, _push_body(batch))
+        body = _push_body(batch)
+        response = await self._call("POST", "/sync/push", credentials, body, self._push_timeout)
         status = response.status_code
         if status == 200:
             try:

@@ -413,6 +413,12 @@ BAD_FILES: list[tuple[str, Callable[[dict[str, Any]], object] | str, list[str]]]
     ("unknown role", lambda s: s["users"][2].update(roles=["boss"]), ["users[2].roles[0]: "]),
     ("short password", lambda s: s["users"][0].update(password="short"), ["users[0].password: "]),
     ("bad e-mail", lambda s: s["users"][1].update(email="not-an-address"), ["users[1].email: "]),
+    (
+        # The column holds 320 characters (the longest valid address): longer is a bad field.
+        "e-mail too long",
+        lambda s: s["users"][1].update(email="b" * 400 + "@example.invalid"),
+        ["users[1].email: "],
+    ),
     ("unknown field", lambda s: s["teams"][0].update(colour="green"), ["teams[0].colour: "]),
     (
         "bad date",
