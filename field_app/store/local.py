@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ class StoreBelongsToAnotherUser(RuntimeError):
 @dataclass(frozen=True)
 class Credentials:
     server: str
-    token: str
+    token: str = field(repr=False)  # never in a log line or a traceback's repr
     device_id: uuid.UUID
     user: UserInfo
 

@@ -18,16 +18,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from field_app.store import LocalStore
+from field_app.store import LocalStore, StoreBelongsToAnotherUser
 from field_app.sync.client import SyncClient, normalise_server
 from field_app.sync.errors import LoginRefused, RetryLater, SignedOut, UpdateRequired
 from field_app.sync.loop import SyncLoop, SyncStatus
 
+# 1 is left to crashes, 2 is argparse's own usage error.
 EXIT_OK = 0
-EXIT_USAGE = 1
-EXIT_UNREACHABLE = 2
-EXIT_SIGNED_OUT = 3
-EXIT_UPDATE_REQUIRED = 4
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_SIGNED_OUT = 4
+EXIT_UPDATE_REQUIRED = 5
 
 # Invented observations, so that a simulated device never carries anything real.
 FICTIONAL_TEXTS = (
@@ -41,13 +42,23 @@ class UsageError(Exception):
     pass
 
 
+def server_address(text: str) -> str:
+    try:
+        return normalise_server(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m field_app.sync",
         description="A headless Relais device: signs in, queues fictional notes, syncs.",
     )
     parser.add_argument(
-        "--server", required=True, help="server address, e.g. http://127.0.0.1:8040"
+        "--server",
+        required=True,
+        type=server_address,
+        help="server address, e.g. http://127.0.0.1:8040",
     )
     parser.add_argument("--login", required=True)
     parser.add_argument(
@@ -113,7 +124,7 @@ def pick_worker(store: LocalStore, ref: str | None) -> dict[str, Any]:
 
 async def sign_in_if_needed(client: SyncClient, args: argparse.Namespace) -> None:
     credentials = client.store.credentials()
-    if credentials is not None and credentials.server == normalise_server(args.server):
+    if credentials is not None and credentials.server == args.server:
         return
     if not args.password:
         raise UsageError("not signed in: give --password or set RELAIS_PASSWORD")
@@ -187,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return asyncio.run(run(args))
-    except UsageError as exc:
+    except (UsageError, StoreBelongsToAnotherUser) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except LoginRefused as exc:

@@ -43,8 +43,8 @@ from shared_models.wire import (
     PULL_LIMIT_DEFAULT,
     LoginRequest,
     LoginResponse,
+    MutationResult,
     PullResponse,
-    PushResponse,
     UserInfo,
 )
 
@@ -134,6 +134,23 @@ async def request_token(
     if response.status_code in (401, 422, 429) and code is not None:
         raise LoginRefused(code, message)
     raise ServerTrouble(response.status_code, code, _retry_after(response))
+
+
+def _push_results(response: httpx.Response) -> list[MutationResult]:
+    """The results of a 200 push, ignoring fields added by a newer server.
+
+    MutationResult forbids unknown fields; read strictly, one added field would make every
+    answer unreadable and block the outbox for good.
+    """
+    try:
+        return [
+            MutationResult.model_validate(
+                {key: item[key] for key in ("id", "status", "error") if key in item}
+            )
+            for item in response.json()["results"]
+        ]
+    except (ValueError, KeyError, TypeError, ValidationError):
+        raise ServerTrouble(200, "invalid_response") from None
 
 
 def _push_body(batch: Sequence[QueuedMutation]) -> bytes:
@@ -300,10 +317,7 @@ class SyncClient:
         response = await self._call("POST", "/sync/push", credentials, body, self._push_timeout)
         status = response.status_code
         if status == 200:
-            try:
-                results = PushResponse.model_validate_json(response.content).results
-            except ValidationError:
-                raise ServerTrouble(200, "invalid_response") from None
+            results = _push_results(response)
             sent = {m.id for m in batch}
             outcome = self.store.apply_push_results(r for r in results if r.id in sent)
             log.info(

@@ -91,15 +91,19 @@ class SyncLoop:
             self._wanted.set()
             self._update()
 
+        self._on_loop(wake)
+
+    def _on_loop(self, action: Callable[[], None]) -> None:
+        """Run `action` on the loop running run(), from whatever thread calls us."""
         loop = self._event_loop
         try:
             here = asyncio.get_running_loop()
         except RuntimeError:
             here = None
         if loop is None or loop is here:
-            wake()
+            action()
         else:
-            loop.call_soon_threadsafe(wake)
+            loop.call_soon_threadsafe(action)
 
     async def run(self) -> SyncStatus:
         """Sync until signed out, update required, stop() or cancellation; the last status."""
@@ -117,8 +121,13 @@ class SyncLoop:
         return self._status
 
     def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        """End run() (callable from any thread)."""
+
+        def cancel() -> None:
+            for task in self._tasks:
+                task.cancel()
+
+        self._on_loop(cancel)
 
     async def _work(self) -> None:
         wait: float | None = 0.0  # sync at start
@@ -196,5 +205,5 @@ class SyncLoop:
         for listener in self._listeners:
             try:
                 listener(self._status)
-            except Exception:  # a broken screen must not stop syncing
-                log.exception("sync status listener failed")
+            except Exception as exc:  # a broken screen must not stop syncing
+                log.error("sync status listener failed (%s)", type(exc).__name__)

@@ -13,6 +13,7 @@ from sync_server.notes.models import Note
 from sync_server.orgs.models import User
 
 _OPEN = "acknowledged_at IS NULL AND escalated_at IS NULL AND due_at IS NOT NULL"
+_OPEN_ALERT = "acknowledged_at IS NULL AND grouped_into_id IS NULL"
 
 
 class Delivery(Base):
@@ -27,6 +28,13 @@ class Delivery(Base):
             sqlite_where=text(_OPEN),
         ),
         Index("ix_delivery_recipient", "recipient_id", "delivered_at"),
+        # Open alerts of a recipient: what a new signal may be grouped into.
+        Index(
+            "ix_delivery_open_alert",
+            "recipient_id",
+            postgresql_where=text(_OPEN_ALERT),
+            sqlite_where=text(_OPEN_ALERT),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

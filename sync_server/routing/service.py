@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import DeliveryReason, NoteKind, NoteStatus, Role, Severity
@@ -29,9 +29,26 @@ from sync_server.orgs.service import users_with_role
 from sync_server.routing.models import Delivery
 from sync_server.sync.changelog import record_change
 
+_COORDINATORS = "relais.coordinators"
+_NEW_ALERTS = "relais.new_alerts"
+
 
 def coordinators(session: Session, org_id: uuid.UUID) -> list[User]:
-    return users_with_role(session, org_id, Role.COORDINATOR)
+    """The organisation's coordinators, looked up once per unit of work."""
+    cache: dict[uuid.UUID, list[User]] = session.info.setdefault(_COORDINATORS, {})
+    if org_id not in cache:
+        cache[org_id] = users_with_role(session, org_id, Role.COORDINATOR)
+    return cache[org_id]
+
+
+def _alert_key(recipient_id: uuid.UUID, note: Note) -> tuple[object, ...]:
+    return (recipient_id, note.worker_id, note.kind, note.category)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_new_alerts(session: Session, _previous: object) -> None:
+    session.info.pop(_NEW_ALERTS, None)
+    session.info.pop(_COORDINATORS, None)
 
 
 def deadline(org: Organization, severity: str) -> timedelta:
@@ -109,13 +126,19 @@ def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
         )
         groups = org.group_window > 0 and note.kind == NoteKind.SIGNAL and worker is not None
         if groups and reason not in coordinator_reasons:
-            lead = open_alert(
-                session, recipient_id, note, now - timedelta(seconds=org.group_window)
+            new_alerts: dict[tuple[object, ...], Delivery] = session.info.setdefault(
+                _NEW_ALERTS, {}
             )
+            key = _alert_key(recipient_id, note)
+            since = now - timedelta(seconds=org.group_window)
+            lead = new_alerts.get(key)
+            if lead is None or lead.acknowledged_at is not None or lead.delivered_at < since:
+                lead = open_alert(session, recipient_id, note, since)
             if lead is not None:
                 delivery.grouped_into_id = lead.id
                 delivery.due_at = None  # the alert's own deadline covers the group
                 record_change(session, org.id, "note", lead.note_id)
+            new_alerts[key] = lead or delivery  # later signals of this batch join it
         session.add(delivery)
         deliveries.append(delivery)
     return deliveries

@@ -7,11 +7,12 @@ never blocks the others.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -19,14 +20,16 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import FlushError
 
 from shared_models import mutations as m
 from shared_models.wire import ErrorDetail, Mutation, MutationResult
 from sync_server import policy
 from sync_server.auth.service import Caller
 from sync_server.notes import service as notes
-from sync_server.notes.service import Rejected
-from sync_server.orgs.models import User
+from sync_server.notes.models import FollowUp, HeadsUp, Note
+from sync_server.notes.service import FRESH_IDS, Rejected
+from sync_server.orgs.models import Organization, Team, User, Worker
 from sync_server.sync.changelog import discard_changes_after, pending_changes
 from sync_server.sync.models import MutationRecord
 
@@ -77,17 +80,33 @@ def _rejected(mutation_id: uuid.UUID, code: str, message: str) -> MutationResult
 def push(
     session: Session, caller: Caller, mutations: list[Mutation], now: datetime
 ) -> list[MutationResult]:
+    """Apply a batch: fast (one flush for all) and, if that meets a conflict, one by one."""
     user = session.get_one(User, caller.user_id)
     viewer = policy.load_viewer(session, user, now)
-    known: dict[uuid.UUID, MutationRecord] = {}
-    ids = [mu.id for mu in mutations]
-    for i in range(0, len(ids), 500):
-        known.update(
-            (r.id, r)
-            for r in session.scalars(
-                select(MutationRecord).where(MutationRecord.id.in_(ids[i : i + 500]))
-            )
-        )
+    _prefetch(session, caller, mutations)
+    mark = len(pending_changes(session))
+    try:
+        with session.begin_nested(), session.no_autoflush:
+            results = _run(session, caller, viewer, mutations, now, careful=False)
+            session.flush()
+        return results
+    except (IntegrityError, FlushError):
+        # A concurrent request stored one of these ids first, or the batch repeats an
+        # entity id: redo it mutation by mutation, each in its own savepoint.
+        discard_changes_after(session, mark)
+        return _run(session, caller, viewer, mutations, now, careful=True)
+
+
+def _run(
+    session: Session,
+    caller: Caller,
+    viewer: policy.Viewer,
+    mutations: list[Mutation],
+    now: datetime,
+    *,
+    careful: bool,
+) -> list[MutationResult]:
+    known = _known_records(session, [mu.id for mu in mutations])
     results = []
     for mutation in mutations:
         digest = content_hash(mutation)
@@ -95,7 +114,12 @@ def push(
         if record is not None:
             results.append(_replay(record, digest))
             continue
-        record, fresh = _apply(session, caller, viewer, mutation, digest, now)
+        if careful:
+            record, fresh = _apply_carefully(session, caller, viewer, mutation, digest, now)
+        else:
+            if mutation.type not in _CREATES:
+                session.flush()  # it may refer to rows created earlier in this batch
+            record, fresh = _apply(session, caller, viewer, mutation, digest, now), True
         known[mutation.id] = record
         if not fresh:
             results.append(_replay(record, digest))
@@ -108,16 +132,70 @@ def push(
     return results
 
 
-def _apply(
-    session: Session,
-    caller: Caller,
-    viewer: policy.Viewer,
-    mutation: Mutation,
-    digest: str,
-    now: datetime,
-) -> tuple[MutationRecord, bool]:
-    """Apply one mutation in a savepoint; returns its ledger record and whether it is new."""
-    record = MutationRecord(
+# Mutations that only create rows: a batch of them needs no flush in between.
+_CREATES = frozenset({"note.create", "heads_up.create"})
+
+
+_PINNED = "relais.pinned"
+_CREATED: dict[str, type[Note | FollowUp | HeadsUp]] = {
+    "note.create": Note,
+    "note.follow_up": FollowUp,
+    "heads_up.create": HeadsUp,
+}
+
+
+def _uuids(
+    mutations: list[Mutation], key: str, types: Collection[str] | None = None
+) -> set[uuid.UUID]:
+    out = set()
+    for mutation in mutations:
+        value = mutation.data.get(key)
+        if isinstance(value, str) and (types is None or mutation.type in types):
+            with contextlib.suppress(ValueError):
+                out.add(uuid.UUID(value))
+    return out
+
+
+def _prefetch(session: Session, caller: Caller, mutations: list[Mutation]) -> None:
+    """Load what the batch refers to in a few queries, and keep it for the whole push.
+
+    The session's identity map holds objects weakly: without these references each note
+    would look its worker, team and counsellor up again.
+    """
+    pinned: list[object] = session.info.setdefault(_PINNED, [])
+    pinned.append(session.get_one(Organization, caller.org_id))
+    pinned += session.scalars(select(User).where(User.org_id == caller.org_id)).all()
+    referred: tuple[tuple[type[Worker | Team | Note], str], ...] = (
+        (Worker, "worker_id"),
+        (Team, "team_id"),
+        (Note, "note_id"),
+    )
+    for model, key in referred:
+        ids = list(_uuids(mutations, key))
+        for i in range(0, len(ids), 500):
+            pinned += session.scalars(select(model).where(model.id.in_(ids[i : i + 500]))).all()
+    fresh: set[uuid.UUID] = set()
+    for type_, created in _CREATED.items():
+        wanted = list(_uuids(mutations, "id", {type_}))
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            taken = set(session.scalars(select(created.id).where(created.id.in_(chunk))))
+            fresh.update(set(chunk) - taken)
+    session.info[FRESH_IDS] = fresh
+
+
+def _known_records(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, MutationRecord]:
+    known: dict[uuid.UUID, MutationRecord] = {}
+    for i in range(0, len(ids), 500):
+        query = select(MutationRecord).where(MutationRecord.id.in_(ids[i : i + 500]))
+        known.update(
+            (r.id, r) for r in session.scalars(query.execution_options(populate_existing=True))
+        )
+    return known
+
+
+def _new_record(caller: Caller, mutation: Mutation, digest: str, now: datetime) -> MutationRecord:
+    return MutationRecord(
         id=mutation.id,
         org_id=caller.org_id,
         user_id=caller.user_id,
@@ -128,35 +206,71 @@ def _apply(
         client_time=mutation.client_time,
         received_at=now,
     )
+
+
+def _handle(session: Session, viewer: policy.Viewer, mutation: Mutation, now: datetime) -> None:
+    """Validate and apply one mutation. Handlers check everything before changing anything,
+    so a `Rejected` leaves no trace."""
+    try:
+        data = m.parse_mutation_data(mutation.type, mutation.data)
+    except m.UnknownMutationType as exc:
+        raise Rejected("unknown_type", str(exc)) from None
+    except ValidationError as exc:
+        raise Rejected("invalid_data", m.describe_validation_error(exc)) from None
+    HANDLERS[mutation.type](session, viewer, data, mutation.client_time, now)
+
+
+def _quarantine(record: MutationRecord, mutation: Mutation, code: str, message: str) -> None:
+    log.info("rejected %s mutation: %s", mutation.type, code)
+    record.status = "rejected"
+    record.error_code = code
+    record.error_message = message[:1000]
+    record.payload = {"type": mutation.type, "data": mutation.data}
+
+
+def _apply(
+    session: Session,
+    caller: Caller,
+    viewer: policy.Viewer,
+    mutation: Mutation,
+    digest: str,
+    now: datetime,
+) -> MutationRecord:
+    record = _new_record(caller, mutation, digest, now)
+    try:
+        _handle(session, viewer, mutation, now)
+    except Rejected as refusal:
+        _quarantine(record, mutation, refusal.code, refusal.message)
+    session.add(record)
+    return record
+
+
+def _apply_carefully(
+    session: Session,
+    caller: Caller,
+    viewer: policy.Viewer,
+    mutation: Mutation,
+    digest: str,
+    now: datetime,
+) -> tuple[MutationRecord, bool]:
+    """Apply one mutation in its own savepoint; returns its record and whether it is new."""
+    record = _new_record(caller, mutation, digest, now)
     mark = len(pending_changes(session))
     try:
-        try:
-            data = m.parse_mutation_data(mutation.type, mutation.data)
-        except m.UnknownMutationType as exc:
-            raise Rejected("unknown_type", str(exc)) from None
-        except ValidationError as exc:
-            raise Rejected("invalid_data", m.describe_validation_error(exc)) from None
         with session.begin_nested():
-            HANDLERS[mutation.type](session, viewer, data, mutation.client_time, now)
+            _handle(session, viewer, mutation, now)
             session.add(record)
         return record, True
     except Rejected as refusal:
         discard_changes_after(session, mark)
-        log.info("rejected %s mutation: %s", mutation.type, refusal.code)
-        record.status = "rejected"
-        record.error_code = refusal.code
-        record.error_message = refusal.message[:1000]
-        record.payload = {"type": mutation.type, "data": mutation.data}
+        _quarantine(record, mutation, refusal.code, refusal.message)
     except IntegrityError:
         # Another request stored this id (or the entity's id) first: answer as a replay.
         discard_changes_after(session, mark)
         existing = _stored(session, mutation.id)
         if existing is not None:
             return existing, False
-        record.status = "rejected"
-        record.error_code = "id_conflict"
-        record.error_message = "an entity with this id already exists"
-        record.payload = {"type": mutation.type, "data": mutation.data}
+        _quarantine(record, mutation, "id_conflict", "an entity with this id already exists")
     try:
         with session.begin_nested():
             session.add(record)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import PASSWORD
-from tests.field_app.test_sync_client import build_world, server  # noqa: F401  (fixture)
+from tests.factories import PASSWORD, build_world
+from tests.field_app.test_sync_client import server  # noqa: F401  (a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 

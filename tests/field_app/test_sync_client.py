@@ -26,8 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from argon2 import PasswordHasher
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from field_app.store import LocalStore, OutboxCounts
 from field_app.sync import Backoff, Offline, SignedOut, SyncClient, SyncLoop
@@ -40,8 +39,7 @@ from sync_server.notes.models import Note
 from sync_server.orgs.models import User
 from sync_server.orgs.service import bump_sync_epoch
 from sync_server.sync.models import MutationRecord
-from tests.factories import PASSWORD, World, note_data
-from tests.factories import build_world as build_full_world
+from tests.factories import PASSWORD, build_world, note_data
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,7 +68,7 @@ class LiveServer:
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
         )
         self._thread.start()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while not self._server.started:
             assert self._thread.is_alive() and time.monotonic() < deadline, "server did not start"
             time.sleep(0.02)
@@ -78,19 +76,8 @@ class LiveServer:
     def stop(self) -> None:
         assert self._server is not None and self._thread is not None
         self._server.should_exit = True
-        self._thread.join(timeout=15)
+        self._thread.join(timeout=30)
         assert not self._thread.is_alive(), "server did not stop"
-
-
-# Sign-in is not under test here: a light argon2 profile keeps each login from costing ~0.4 s.
-_LIGHT_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
-
-
-def build_world(db: Any) -> World:
-    world = build_full_world(db)
-    with db.unit_of_work() as session:
-        session.execute(update(User).values(password_hash=_LIGHT_HASH))
-    return world
 
 
 @pytest.fixture
@@ -144,7 +131,7 @@ async def device(
             yield client
 
 
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Poll `condition`; fail if it is still false at the deadline (no timing is asserted)."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -362,7 +349,7 @@ def test_a_poke_makes_the_counsellor_pull_without_waiting_for_the_timer(server, 
 
 
 def test_pokes_during_a_pull_coalesce_into_one_more_pull(server, db, tmp_path):
-    build_world(db)
+    world = build_world(db)
     tap = Wiretap()
 
     async def scenario() -> None:
@@ -387,8 +374,15 @@ def test_pokes_during_a_pull_coalesce_into_one_more_pull(server, db, tmp_path):
             )
             assert not loop.sync_pending
             assert len(tap.sent("/sync/pull")) == pulls_before + 2
-            loop.stop()
-            await runner
+
+            def tap_save_on_a_ui_thread() -> None:  # as a plain Flet event handler would
+                couns.store.queue("note.create", note_data(world, "a1"))
+                loop.request_sync()
+
+            await asyncio.to_thread(tap_save_on_a_ui_thread)
+            await until(lambda: len(tap.sent("/sync/push")) == 1 and loop.status.queued == 0)
+            await asyncio.to_thread(loop.stop)
+            assert (await runner).last_error is None
 
     asyncio.run(scenario())
 
@@ -457,7 +451,7 @@ class LineReader:
         for line in stream:
             self.lines.put(json.loads(line))
 
-    def wait_for(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 20) -> None:
+    def wait_for(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while True:
             line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))

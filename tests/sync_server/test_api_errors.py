@@ -186,7 +186,11 @@ def _bad_mutation(world: World, **changes: Any) -> dict[str, Any]:
 
 def test_push_envelope_errors_get_422(api, world, sup_a):
     naive = now_iso().replace("+00:00", "")
-    bodies: list[tuple[str, Any, str | None]] = [
+
+    def one(**changes: Any) -> dict[str, Any]:
+        return _envelope(mutations=[_bad_mutation(world, **changes)])
+
+    bodies: list[tuple[str, Any, str]] = [
         ("unknown protocol 2", _envelope(protocol=2), "unsupported_protocol"),
         ("protocol 0", _envelope(protocol=0), "unsupported_protocol"),
         ("huge protocol", _envelope(protocol=10**40), "unsupported_protocol"),
@@ -204,35 +208,470 @@ def test_push_envelope_errors_get_422(api, world, sup_a):
             _envelope(mutations=[_bad_mutation(world) for _ in range(501)]),
             "invalid_body",
         ),
-        ("mutation without id", _envelope(mutations=[_bad_mutation(world, id=...)]), None),
-        ("id not a uuid", _envelope(mutations=[_bad_mutation(world, id="m-1")]), None),
-        ("id a number", _envelope(mutations=[_bad_mutation(world, id=12345)]), None),
-        ("id a huge number", _envelope(mutations=[_bad_mutation(world, id=10**40)]), None),
-        ("id empty", _envelope(mutations=[_bad_mutation(world, id="")]), None),
-        ("no type", _envelope(mutations=[_bad_mutation(world, type=...)]), None),
-        ("type a list", _envelope(mutations=[_bad_mutation(world, type=["x"])]), None),
-        ("type 101 long", _envelope(mutations=[_bad_mutation(world, type="t" * 101)]), None),
-        ("data a list", _envelope(mutations=[_bad_mutation(world, data=[1, 2])]), None),
-        ("data a string", _envelope(mutations=[_bad_mutation(world, data="{}")]), None),
-        ("data null", _envelope(mutations=[_bad_mutation(world, data=None)]), None),
-        ("no data", _envelope(mutations=[_bad_mutation(world, data=...)]), None),
-        ("client_time naive", _envelope(mutations=[_bad_mutation(world, client_time=naive)]), None),
-        ("client_time text", _envelope(mutations=[_bad_mutation(world, client_time="now")]), None),
-        (
-            "client_time number",
-            _envelope(mutations=[_bad_mutation(world, client_time=1e300)]),
-            None,
-        ),
-        ("no client_time", _envelope(mutations=[_bad_mutation(world, client_time=...)]), None),
+        ("mutation without id", one(id=...), "invalid_body"),
+        ("id not a uuid", one(id="m-1"), "invalid_body"),
+        ("id a number", one(id=12345), "invalid_body"),
+        ("id a huge number", one(id=10**40), "invalid_body"),
+        ("id empty", one(id=""), "invalid_body"),
+        ("no type", one(type=...), "invalid_body"),
+        ("type a list", one(type=["x"]), "invalid_body"),
+        ("type 101 long", one(type="t" * 101), "invalid_body"),
+        ("data a list", one(data=[1, 2]), "invalid_body"),
+        ("data a string", one(data="{}"), "invalid_body"),
+        ("data null", one(data=None), "invalid_body"),
+        ("no data", one(data=...), "invalid_body"),
+        ("client_time naive", one(client_time=naive), "invalid_body"),
+        ("client_time text", one(client_time="now"), "invalid_body"),
+        ("client_time number", one(client_time=1e300), "invalid_body"),
+        ("no client_time", one(client_time=...), "invalid_body"),
         (
             "one good, one bad envelope",
             _envelope(mutations=[_bad_mutation(world), _bad_mutation(world, id="x")]),
-            None,
+            "invalid_body",
         ),
     ]
+    check_all(
+        [
+            (label, api.post(PUSH, json=body, headers=sup_a), 422, code)
+            for label, body, code in bodies
+        ]
+    )
+
+
+def test_push_with_500_mutations_is_accepted(api, world, sup_a):
+    body = _envelope(mutations=[_bad_mutation(world) for _ in range(500)])
+    response = api.post(PUSH, json=body, headers=sup_a)
+    assert response.status_code == 200, response.text[:300]
+    assert [r["status"] for r in response.json()["results"]] == ["applied"] * 500
+
+
+def test_pull_body_errors(api, world, sup_a):
+    foreign = base64.urlsafe_b64encode(b"c1:000000000000:0:5").decode().rstrip("=")
+    bodies: list[tuple[str, Any, int, str | None]] = [
+        ("unknown protocol", {"protocol": 2, "cursor": None}, 422, "unsupported_protocol"),
+        ("no protocol", {"cursor": None}, 422, "invalid_body"),
+        ("nested garbage", {"a": {"b": [[[{"c": None}]]]}}, 422, "invalid_body"),
+        ("limit 0", {"protocol": 1, "limit": 0}, 422, "invalid_body"),
+        ("limit 1001", {"protocol": 1, "limit": 1001}, 422, "invalid_body"),
+        ("limit -1", {"protocol": 1, "limit": -1}, 422, "invalid_body"),
+        ("limit huge", {"protocol": 1, "limit": 10**40}, 422, "invalid_body"),
+        ("limit text", {"protocol": 1, "limit": "ten"}, 422, "invalid_body"),
+        ("limit fraction", {"protocol": 1, "limit": 2.5}, 422, "invalid_body"),
+        ("limit null", {"protocol": 1, "limit": None}, 422, "invalid_body"),
+        ("cursor a number", {"protocol": 1, "cursor": 5}, 422, "invalid_body"),
+        ("cursor an object", {"protocol": 1, "cursor": {}}, 422, "invalid_body"),
+        ("cursor 201 long", {"protocol": 1, "cursor": "c" * 201}, 422, "invalid_body"),
+        # An invalid or foreign cursor is not an error: the client starts over.
+        ("cursor garbage", {"protocol": 1, "cursor": "garbage"}, 200, None),
+        ("cursor empty", {"protocol": 1, "cursor": ""}, 200, None),
+        ("cursor padding", {"protocol": 1, "cursor": "===="}, 200, None),
+        ("cursor non-ASCII", {"protocol": 1, "cursor": "é€"}, 200, None),
+        ("cursor NUL", {"protocol": 1, "cursor": "\x00"}, 200, None),
+        ("cursor of another org", {"protocol": 1, "cursor": foreign}, 200, None),
+    ]
     cases = []
-    for label, body, code in bodies:
-        response = api.post(PUSH, json=body, headers=sup_a)
+    for label, body, status, code in bodies:
+        response = api.post(PULL, json=body, headers=sup_a)
+        cases.append((label, response, status, code))
+        if status == 200 and response.status_code == 200:
+            assert PullResponse.model_validate(response.json()).reset is True, label
+    check_all(cases)
+
+
+def _cursor(world: World, epoch: int, seq: int) -> str:
+    raw_cursor = f"c1:{world.org.hex[:12]}:{epoch}:{seq}".encode()
+    return base64.urlsafe_b64encode(raw_cursor).decode().rstrip("=")
+
+
+def test_out_of_range_cursor_gets_reset(api, world, sup_a):
+    """A cursor whose numbers do not fit the log is invalid: `reset`, never a 500."""
+    cases = []
+    for label, epoch, seq in [
+        ("position below -2**63", 0, -(2**63) - 1),
+        ("very negative position", 0, -(10**60)),
+        ("huge epoch", 10**60, 0),
+        ("position 2**63", 0, 2**63),
+    ]:
+        body = {"protocol": 1, "cursor": _cursor(world, epoch, seq)}
+        response = api.post(PULL, json=body, headers=sup_a)
+        cases.append((label, response, 200, None))
+        if response.status_code == 200:
+            assert response.json()["reset"] is True, (label, response.json())
+    check_all(cases)
+
+
+def test_login_body_errors(api, world):
+    ok = {"login": "sup_a", "password": "x", "device_name": "phone"}
+    bodies = [
+        ("empty object", {}),
+        ("no password", {"login": "sup_a", "device_name": "phone"}),
+        ("no device name", {"login": "sup_a", "password": "x"}),
+        ("empty login", {**ok, "login": ""}),
+        ("empty password", {**ok, "password": ""}),
+        ("empty device name", {**ok, "device_name": ""}),
+        ("login 201 long", {**ok, "login": "l" * 201}),
+        ("password 1001 long", {**ok, "password": "p" * 1001}),
+        ("device name 201 long", {**ok, "device_name": "d" * 201}),
+        ("login a number", {**ok, "login": 5}),
+        ("login huge number", {**ok, "login": 10**40}),
+        ("password a list", {**ok, "password": ["x"]}),
+        ("device name null", {**ok, "device_name": None}),
+        ("nested garbage", {"login": {"$ne": None}, "password": {"$gt": ""}, "device_name": []}),
+    ]
+    check_all([(label, api.post(LOGIN, json=body), 422, "invalid_body") for label, body in bodies])
+
+
+def test_me_body_errors(api, client, world):
+    couns = login(client, "couns_1")
+    availability = [
+        ("empty object", {}),
+        ("away a word", {"away": "maybe"}),
+        ("stand-in not a uuid", {"away": True, "stand_in_id": "sophie"}),
+        ("stand-in unknown", {"away": True, "stand_in_id": str(uuid.uuid4())}),
+        ("until naive", {"away": True, "until": "2030-01-01T00:00:00"}),
+        ("until not a date", {"away": True, "until": "soon"}),
+        ("until in the past", {"away": True, "until": "2001-01-01T00:00:00+00:00"}),
+    ]
+    preferences = [
+        ("unknown time zone", {"timezone": "Mars/Olympus_Mons"}),
+        ("path as time zone", {"timezone": "../../etc/passwd"}),
+        ("empty time zone", {"timezone": ""}),
+        ("time zone 65 long", {"timezone": "Z" * 65}),
+        ("quiet start 25:00", {"quiet_start": "25:00"}),
+        ("email_urgent a word", {"email_urgent": "maybe"}),
+    ]
+    cases = [
+        (f"availability {label}", api.put(AVAILABILITY, json=body, headers=couns), 422, None)
+        for label, body in availability
+    ] + [
+        (f"preferences {label}", api.put(PREFERENCES, json=body, headers=couns), 422, None)
+        for label, body in preferences
+    ]
+    check_all(cases)
+
+
+# --- sizes, paths and methods -----------------------------------------------------------
+
+
+def test_body_over_1_mib_gets_413(api, sup_a):
+    exact = b'{"protocol": 1, "mutations": []}'
+    exact += b" " * (MAX_PUSH_BYTES - len(exact))
+    assert len(exact) == MAX_PUSH_BYTES
+    response = raw(api, "POST", PUSH, exact, sup_a)
+    assert response.status_code == 200, response.text
+    over = exact + b" "
+    cases = [
+        (f"{path} 1 MiB + 1", raw(api, "POST", path, over, headers), 413, "payload_too_large")
+        for path, headers in ((PUSH, sup_a), (PULL, sup_a), (LOGIN, {}))
+    ]
+    check_all(cases)
+
+
+def test_streamed_body_over_1_mib_gets_413(api, sup_a):
+    """Without a Content-Length (chunked), the limit holds as the body streams in."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"protocol": 1, "mutations": ['
+        for _ in range(MAX_PUSH_BYTES // 65536 + 1):
+            yield b" " * 65536
+        yield b"]}"
+
+    cases = []
+    for path, headers in ((PUSH, sup_a), (PULL, sup_a), (LOGIN, {})):
+        response = api.post(path, content=chunks(), headers={**JSON, **headers})
+        cases.append((f"{path} streamed", response, 413, "payload_too_large"))
+    check_all(cases)
+
+
+def test_unknown_paths_get_404_and_wrong_methods_405(api, sup_a):
+    cases = [
+        (f"GET {path}", api.get(path, headers=sup_a), 404, "not_found")
+        for path in ("/", "/api/v1/nope", "/api/v2/health", "/api/v1/sync/nope", "/api/v1/sync")
+    ]
+    extra = api.post(PUSH + "/extra", headers=sup_a)
+    cases.append(("POST /api/v1/sync/push/extra", extra, 404, "not_found"))
+    for method, path in [
+        ("GET", PUSH),
+        ("GET", PULL),
+        ("PUT", PUSH),
+        ("GET", LOGIN),
+        ("DELETE", LOGOUT),
+        ("POST", "/api/v1/health"),
+        ("PATCH", AVAILABILITY),
+        ("POST", "/api/v1/sync/stream"),
+        ("OPTIONS", PUSH),
+    ]:
+        response = api.request(method, path, headers=sup_a)
+        cases.append((f"{method} {path}", response, 405, "method_not_allowed"))
+    check_all(cases)
+
+
+# --- content the database cannot hold ---------------------------------------------------
+
+
+def _push(api: TestClient, headers: dict[str, str], *mutations: dict[str, Any]) -> Any:
+    return api.post(PUSH, json=_envelope(mutations=list(mutations)), headers=headers)
+
+
+def test_datetimes_beyond_the_utc_range_never_500(api, client, world, sup_a):
+    """Valid RFC 3339 that cannot be converted to UTC: refused with a reason, not a crash."""
+    couns = login(client, "couns_1")
+    cases = []
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        m = mutation("note.create", note_data(world, "a1"))
+        response = _push(api, sup_a, dict(m, client_time=moment))
+        cases.append((f"client_time {moment}", response, None, None))
+        data = dict(note_data(world, "a1"), captured_at=moment)
+        response = _push(api, sup_a, mutation("note.create", data))
+        cases.append((f"captured_at {moment}", response, None, None))
+    far = {"away": True, "stand_in_id": None, "until": "9999-12-31T23:59:59-14:00"}
+    response = api.put(AVAILABILITY, json=far, headers=couns)
+    cases.append(("availability until 9999-12-31T23:59:59-14:00", response, None, None))
+    check_all(cases)
+
+
+def test_nul_characters_never_500(api, client, world, sup_a):
+    """A NUL character is valid JSON; PostgreSQL text cannot hold it. Refuse it, never crash."""
+    couns = login(client, "couns_1")
+    stored = note_data(world, "a1")
+    assert _push(api, sup_a, mutation("note.create", stored)).status_code == 200
+    worker = str(world.workers["a1"])
+    pushes = [
+        ("note text", sup_a, mutation("note.create", note_data(world, "a1", text="a\x00b"))),
+        ("mutation type", sup_a, mutation("note.create\x00", {})),
+        ("unknown field value", sup_a, mutation("x", {"k": "\x00"})),
+        (
+            "retract reason",
+            sup_a,
+            mutation("note.retract", {"note_id": stored["id"], "reason": "\x00"}),
+        ),
+        (
+            "heads-up text",
+            couns,
+            mutation(
+                "heads_up.create", {"id": str(uuid.uuid4()), "worker_id": worker, "text": "a\x00"}
+            ),
+        ),
+        (
+            "follow-up text",
+            couns,
+            mutation(
+                "note.follow_up",
+                {
+                    "id": str(uuid.uuid4()),
+                    "note_id": stored["id"],
+                    "action": "other",
+                    "text": "\x00",
+                },
+            ),
+        ),
+    ]
+    cases = [(label, _push(api, h, m), None, None) for label, h, m in pushes]
+    for label, body in [
+        ("login", {"login": "sup\x00a", "password": "x", "device_name": "phone"}),
+        ("device name", {"login": "sup_a", "password": "x", "device_name": "ph\x00ne"}),
+    ]:
+        cases.append((label, api.post(LOGIN, json=body), None, None))
+    response = api.put(PREFERENCES, json={"timezone": "Europe/Pa\x00ris"}, headers=couns)
+    cases.append(("time zone", response, None, None))
+    check_all(cases)
+
+
+def test_lone_surrogates_never_500(api, world, sup_a):
+    """`"\\ud800"` is valid JSON text but cannot be encoded as UTF-8."""
+    stored = note_data(world, "a1")
+    assert _push(api, sup_a, mutation("note.create", stored)).status_code == 200
+    note_text = json.dumps(dict(note_data(world, "a1"), text="@@")).replace("@@", "\\ud800")
+    reason = '{"note_id": "' + stored["id"] + '", "reason": "\\udfff"}'
+    bodies = [
+        ("surrogate in the type", '"\\ud800"', "{}"),
+        ("surrogate in unknown data", '"note.teleport"', '{"k": "\\ud800"}'),
+        ("surrogate as a data key", '"note.acknowledge"', '{"\\ud800": 1}'),
+        ("surrogate in note text", '"note.create"', note_text),
+        ("surrogate in retract reason", '"note.retract"', reason),
+    ]
+    cases = []
+    for label, type_, data in bodies:
+        body = (
+            f'{{"protocol": 1, "mutations": [{{"id": "{uuid.uuid4()}", "type": {type_}, '
+            f'"data": {data}, "client_time": "{now_iso()}"}}]}}'
+        )
+        cases.append((label, raw(api, "POST", PUSH, body, sup_a), None, None))
+    body = '{"login": "\\ud800", "password": "x", "device_name": "d"}'
+    cases.append(("surrogate in login", raw(api, "POST", LOGIN, body, {}), None, None))
+    check_all(cases)
+
+
+def test_non_finite_numbers_never_500(api, world, sup_a):
+    """Python's JSON reader accepts NaN and Infinity; the server must not choke on them later."""
+    cases = []
+    for type_, data in [
+        ("note.teleport", '{"n": NaN}'),
+        ("note.teleport", '{"n": Infinity}'),
+        ("note.acknowledge", '{"note_id": -Infinity}'),
+        ("note.create", '{"text": NaN}'),
+    ]:
+        body = (
+            f'{{"protocol": 1, "mutations": [{{"id": "{uuid.uuid4()}", "type": "{type_}", '
+            f'"data": {data}, "client_time": "{now_iso()}"}}]}}'
+        )
+        cases.append((f"{type_} {data}", raw(api, "POST", PUSH, body, sup_a), None, None))
+    cases.append(("NaN protocol", raw(api, "POST", PULL, '{"protocol": NaN}', sup_a), 422, None))
+    check_all(cases)
+
+
+# --- nothing stored is lost ---------------------------------------------------------------
+
+
+def test_batches_with_invalid_content_lose_nothing_stored(api, client, db, world, sup_a):
+    first = mutation("note.create", note_data(world, "a1", text="Stored before the bad batches."))
+    assert _push(api, sup_a, first).json()["results"][0]["status"] == "applied"
+
+    good = mutation("note.create", note_data(world, "a2", text="Sent with bad neighbours."))
+    invalid = mutation("note.create", dict(note_data(world, "a1"), category="ppe"))
+    unknown = mutation("note.teleport", {"to": "the moon"})
+    foreign = mutation("note.create", note_data(world, "b1"))
+    overwrite = dict(first, data=dict(first["data"], text="Rewritten!"))  # same id, new content
+    response = _push(api, sup_a, invalid, unknown, good, foreign, overwrite)
+    assert response.status_code == 200, response.text
+    statuses = [(r["status"], r.get("error", {}).get("code")) for r in response.json()["results"]]
+    assert statuses == [
+        ("rejected", "invalid_data"),
+        ("rejected", "unknown_type"),
+        ("applied", None),
+        ("rejected", "forbidden"),
+        ("rejected", "id_conflict"),
+    ]
+    # Whole-request refusals, and batches the server may fail on: nothing stored changes.
+    _push(api, sup_a, mutation("note.create", note_data(world, "a1")), {"id": "not-a-uuid"})
+    api.post(PUSH, json=_envelope(mutations=[first] * 501), headers=sup_a)
+    raw(api, "POST", PUSH, b'{"protocol": 1, "mutations": []}' + b" " * MAX_PUSH_BYTES, sup_a)
+    _push(api, sup_a, dict(first, id=str(uuid.uuid4()), client_time="0001-01-01T00:00:00+14:00"))
+    _push(api, sup_a, mutation("note.create", note_data(world, "a1", text="\x00")))
+
+    notes = {
+        key[1]: data
+        for key, data in pull_all(client, login(client, "coord"))[0].items()
+        if key[0] == "note"
+    }
+    assert notes[first["data"]["id"]]["text"] == "Stored before the bad batches."
+    assert notes[good["data"]["id"]]["text"] == "Sent with bad neighbours."
+    assert invalid["data"]["id"] not in notes and foreign["data"]["id"] not in notes
+    assert _push(api, sup_a, first).json()["results"][0]["status"] == "duplicate"
+    # Rejected mutations are kept, with their reason and content, for inspection.
+    with db.reading() as session:
+        rejected = select(MutationRecord).where(MutationRecord.status == "rejected")
+        kept = {str(r.id): r for r in session.scalars(rejected)}
+    for m, code in ((invalid, "invalid_data"), (unknown, "unknown_type"), (foreign, "forbidden")):
+        record = kept[m["id"]]
+        assert record.error_code == code and record.error_message
+        assert record.payload == {"type": m["type"], "data": m["data"]}
+
+
+# --- fuzz -------------------------------------------------------------------------------
+
+
+def fuzz_settings(examples: int) -> Any:
+    """Bounded and reproducible; no example database written into the repository."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+# RFC 3339 offsets: whole minutes, less than a day either way.
+offsets = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+rfc3339 = st.datetimes(timezones=offsets).map(lambda d: d.isoformat())
+
+
+def _templates(world: World, note_id: str) -> dict[str, dict[str, Any]]:
+    """A valid `data` per mutation type, about real rows, for the fuzz to spoil."""
+    worker = str(world.workers["a1"])
+    return {
+        "note.create": note_data(world, "a1"),
+        "note.retract": {"note_id": note_id, "reason": "wrong worker"},
+        "note.acknowledge": {"note_id": note_id},
+        "note.follow_up": {"id": str(uuid.uuid4()), "note_id": note_id, "action": "other"},
+        "heads_up.create": {"id": str(uuid.uuid4()), "worker_id": worker, "text": "Go easy."},
+        "delivery.seen": {"note_id": note_id},
+    }
+
+
+@pytest.fixture
+def stored_note(api, world, sup_a) -> str:
+    data = note_data(world, "a1", category="health")
+    assert _push(api, sup_a, mutation("note.create", data)).status_code == 200
+    return str(data["id"])
+
+
+def _fuzz_problem(response: Any, model: Any) -> str | None:
+    issue = problem(response)
+    if issue is None and response.status_code == 200 and model is not None:
+        model.model_validate(response.json())
+    return issue
+
+
+def sometimes_junk(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly `good`, one draw in twenty anything at all: most batches reach the handlers."""
+    return st.integers(0, 19).flatmap(lambda n: json_values if n == 7 else good)
+
+
+@given(data=st.data())
+@fuzz_settings(100)
+def test_fuzz_push(api, world, sup_a, stored_note, data):
+    templates = _templates(world, stored_note)
+    words = st.sampled_from(
+        [
+            *(str(world.workers["a1"]), str(world.teams["A"]), stored_note),
+            *("signal", "safety", "health", "ppe", "urgent", "other", "interview_planned"),
+        ]
+    )
+    values = json_values | words | rfc3339 | st.uuids().map(str)
+
+    @st.composite
+    def spoiled_mutation(draw: st.DrawFn) -> dict[str, Any]:
+        type_ = draw(sometimes_junk(st.sampled_from(sorted(templates))))
+        base = dict(templates.get(type_, {})) if isinstance(type_, str) else {}
+        base.update(draw(st.dictionaries(st.sampled_from([*base, "extra"]), values, max_size=3)))
+        for key in draw(st.sets(st.sampled_from(sorted(base) or ["x"]), max_size=2)):
+            base.pop(key, None)
+        return {
+            # Fresh ids (not Hypothesis' recurring ones), or every batch is an id conflict.
+            "id": draw(sometimes_junk(st.builds(lambda: str(uuid.uuid4())))),
+            "type": type_,
+            "data": draw(sometimes_junk(st.just(base))),
+            "client_time": draw(sometimes_junk(rfc3339)),
+        }
+
+    batches = st.fixed_dictionaries(
+        {"protocol": st.just(1), "mutations": st.lists(spoiled_mutation(), max_size=3)}
+    )
+    body = data.draw(
+        st.one_of(
+            batches,
+            batches,
+            batches,
+            st.fixed_dictionaries({"protocol": json_values, "mutations": json_values}),
+            json_values,
+        )
+    )
+    response = api.post(PUSH, json=body, headers=sup_a)
     event(f"status {response.status_code}")
     if response.status_code == 200:
         for result in response.json()["results"]:
@@ -248,7 +687,6 @@ def test_fuzz_pull(api, world, sup_a, data):
     cursors = st.one_of(
         st.none(),
         st.text(max_size=40),
-        json_values,
         st.builds(
             lambda t, e, s: base64.urlsafe_b64encode(f"c1:{t}:{e}:{s}".encode()).decode(),
             st.sampled_from([tag, "000000000000"]),
@@ -257,10 +695,12 @@ def test_fuzz_pull(api, world, sup_a, data):
         ),
     )
     body = data.draw(
-        json_values
-        | st.fixed_dictionaries(
-            {"protocol": st.just(1) | json_values, "cursor": cursors},
-            optional={"limit": st.integers(min_value=-5, max_value=2000) | json_values},
+        st.one_of(
+            st.fixed_dictionaries(
+                {"protocol": sometimes_junk(st.just(1)), "cursor": cursors},
+                optional={"limit": sometimes_junk(st.integers(min_value=-5, max_value=2000))},
+            ),
+            json_values,
         )
     )
     response = api.post(PULL, json=body, headers=sup_a)

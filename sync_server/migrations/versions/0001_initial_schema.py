@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 03:52:12.645080
+Create Date: 2026-11-26 04:27:30.953449
 """
 
 from collections.abc import Sequence
@@ -349,6 +349,13 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_delivery_note_id"), ["note_id"], unique=False)
         batch_op.create_index(
+            "ix_delivery_open_alert",
+            ["recipient_id"],
+            unique=False,
+            postgresql_where=sa.text("acknowledged_at IS NULL AND grouped_into_id IS NULL"),
+            sqlite_where=sa.text("acknowledged_at IS NULL AND grouped_into_id IS NULL"),
+        )
+        batch_op.create_index(
             "ix_delivery_recipient", ["recipient_id", "delivered_at"], unique=False
         )
 
@@ -385,6 +392,11 @@ def downgrade() -> None:
     op.drop_table("follow_up")
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.drop_index("ix_delivery_recipient")
+        batch_op.drop_index(
+            "ix_delivery_open_alert",
+            postgresql_where=sa.text("acknowledged_at IS NULL AND grouped_into_id IS NULL"),
+            sqlite_where=sa.text("acknowledged_at IS NULL AND grouped_into_id IS NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_delivery_note_id"))
         batch_op.drop_index(
             "ix_delivery_due_open",
