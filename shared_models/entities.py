@@ -43,7 +43,8 @@ class DeliveryData(BaseModel):
     seen_at: datetime | None = None
     acknowledged_at: datetime | None = None
     escalated_at: datetime | None = None
-    # Signals grouped into this one alert (alert fatigue): 1 when it stands alone.
+    # Alert fatigue: how many signals this alert stands for (1 when it stands alone), and,
+    # for a repeat signal, the id of the note whose alert it joined.
     group_count: int = 1
     grouped_into: UUID | None = None
 

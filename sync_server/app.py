@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -22,7 +23,8 @@ from sync_server.errors import ServiceUnavailable, error_body, install_error_han
 from sync_server.orgs.api import router as me_router
 from sync_server.settings import Settings, get_settings
 from sync_server.sync.api import router as sync_router
-from sync_server.sync.stream import listen_postgres
+from sync_server.sync.changelog import positions
+from sync_server.sync.stream import listen_postgres, watch_other_writers
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[Any]] = []
-        if not db.is_sqlite:
+        if db.is_sqlite:
+            tasks.append(asyncio.create_task(watch_other_writers(partial(positions, db))))
+        else:
             conninfo = db.engine.url.set(drivername="postgresql").render_as_string(
                 hide_password=False
             )

@@ -159,14 +159,17 @@ def can_read_deliveries(v: Viewer, note: Note, recipient_ids: Iterable[uuid.UUID
 
 
 def can_see_follow_up(v: Viewer, follow_up: FollowUp, note: Note) -> bool:
-    """The counsellor side only: never the supervisors, who see the note's status instead."""
+    """The counsellor side only: never the supervisors, who see the note's status instead.
+    A follow-up goes wherever its note goes (never without it)."""
     if note.org_id != v.org_id:
         return False
-    if v.is_coordinator or follow_up.author_id == v.user_id:
+    if v.is_coordinator:
         return True
-    if note.status == NoteStatus.RETRACTED:
+    if not can_see_note(v, note):
         return False
-    return note.worker_id is not None and note.worker_id in v.counselled_worker_ids
+    return follow_up.author_id == v.user_id or (
+        note.worker_id is not None and note.worker_id in v.counselled_worker_ids
+    )
 
 
 def can_see_heads_up(v: Viewer, heads_up: HeadsUp, worker_team_id: uuid.UUID | None) -> bool:

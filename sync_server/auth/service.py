@@ -119,10 +119,10 @@ def authenticate(session: Session, token: str) -> tuple[Caller, bool]:
     if row is None:
         raise Unauthenticated("unknown token", code="invalid_token")
     device, user = row
-    if device.revoked_at is not None:
-        raise Unauthenticated("this device was signed out", code="token_revoked")
     if user.disabled:
         raise Unauthenticated("this account is disabled", code="user_disabled")
+    if device.revoked_at is not None:
+        raise Unauthenticated("this device was signed out", code="token_revoked")
     stale = device.last_seen_at is None or utcnow() - device.last_seen_at > LAST_SEEN_GRANULARITY
     caller = Caller(
         user_id=user.id,

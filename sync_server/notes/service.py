@@ -105,8 +105,8 @@ def retract_note(
     now: datetime,
 ) -> None:
     note = _visible_note(session, viewer, data.note_id)
-    if note.status == NoteStatus.RETRACTED:
-        return
+    if note.status == NoteStatus.RETRACTED and note.author_id == viewer.user_id:
+        return  # retracted already (from another of the author's devices)
     # The author's tap counts, not the sync: a retraction queued offline is judged by when
     # it was made, as long as the phone's clock is not ahead of ours.
     at = min(client_time, now + policy.CLIENT_CLOCK_SKEW)

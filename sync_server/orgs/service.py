@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +22,12 @@ def org_by_slug(session: Session, slug: str) -> Organization | None:
     return session.scalar(select(Organization).where(Organization.slug == slug))
 
 
+def _about_counsellor(session: Session, user: User) -> list[tuple[str, uuid.UUID]]:
+    """The user as a colleague, and everything about the workers they counsel."""
+    counselled = list(session.scalars(select(Worker.id).where(Worker.counsellor_id == user.id)))
+    return [*keys_about_workers(session, counselled), ("colleague", user.id)]
+
+
 def set_availability(
     session: Session,
     user: User,
@@ -29,13 +35,15 @@ def set_availability(
     away: bool,
     stand_in: User | None,
     until: datetime | None,
+    as_of: datetime | None = None,
 ) -> None:
-    """Go away (new deliveries to the stand-in) or come back; the stand-in's view follows."""
-    covered = list(session.scalars(select(Worker.id).where(Worker.counsellor_id == user.id)))
-    keys = [*keys_about_workers(session, covered), ("colleague", user.id)]
-    change = VisibilityChange(session, user.org_id, keys)
+    """Go away (new deliveries to the stand-in) or come back; the stand-in's view follows.
+
+    `as_of`: when the current availability was last in force, if it already ran out.
+    """
+    change = VisibilityChange(session, user.org_id, _about_counsellor(session, user), as_of)
     user.away = away
-    user.stand_in_id = stand_in.id if stand_in else user.stand_in_id
+    user.stand_in_id = stand_in.id if stand_in else None
     user.away_until = until if away else None
     change.record()
 
@@ -48,7 +56,8 @@ def end_expired_absences(session: Session, now: datetime) -> int:
         )
     ).all()
     for user in expired:
-        set_availability(session, user, away=False, stand_in=None, until=None)
+        last_moment = (user.away_until or now) - timedelta(microseconds=1)
+        set_availability(session, user, away=False, stand_in=None, until=None, as_of=last_moment)
     return len(expired)
 
 
@@ -96,7 +105,8 @@ def disable_user(session: Session, user: User) -> None:
     """Sign the user out everywhere and hide them from colleagues; their notes stay."""
     if user.disabled:
         return
-    change = VisibilityChange(session, user.org_id, [("colleague", user.id)])
+    # Their stand-in, if any, stops covering them: what it saw through them goes too.
+    change = VisibilityChange(session, user.org_id, _about_counsellor(session, user))
     user.disabled = True
     now = utcnow()
     for device in session.scalars(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -12,7 +14,6 @@ from shared_models.wire import (
     PROTOCOL_VERSION,
     PullRequest,
     PullResponse,
-    PushRequest,
     PushResponse,
 )
 from sync_server.audit.service import record_sensitive_reads
@@ -23,6 +24,7 @@ from sync_server.errors import InvalidBody, Unauthenticated
 from sync_server.sync import pull as pull_service
 from sync_server.sync import push as push_service
 from sync_server.sync.changelog import current_position
+from sync_server.sync.push import IncomingPush
 from sync_server.sync.stream import hub
 
 router = APIRouter(prefix="/sync", tags=["sync"])
@@ -37,7 +39,8 @@ def _check_protocol(version: int) -> None:
 
 
 @router.post("/push", response_model=PushResponse, response_model_exclude_none=True)
-def push(body: PushRequest, caller: CurrentCaller, db: DB) -> PushResponse:
+def push(body: IncomingPush, caller: CurrentCaller, db: DB) -> PushResponse:
+    """Body: `{"protocol": 1, "mutations": [Mutation, ...]}` (shared_models.wire.PushRequest)."""
     _check_protocol(body.protocol)
     # Committed before we answer: a 200 means every `applied` result is durable.
     with db.unit_of_work() as session:
@@ -84,19 +87,23 @@ async def stream(
     # Re-checked at each heartbeat: a revoked device or a changed role ends the stream.
     token = request.headers.get("authorization", "").partition(" ")[2].strip()
 
-    async def events():
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        heartbeat = settings.stream_heartbeat
         try:
             seq = await run_in_threadpool(position)
             yield _poke(caller, seq)
+            checked = time.monotonic()
             while True:
-                poked = await listener.wait(settings.stream_heartbeat)
-                if poked is None:
+                poked = await listener.wait(heartbeat)
+                if time.monotonic() - checked >= heartbeat:
                     if not await run_in_threadpool(still_signed_in):
                         return
+                    checked = time.monotonic()
+                if poked is None:
                     yield ServerSentEvent(comment="keep-alive")
                 else:
-                    yield _poke(caller, max(poked, seq))
                     seq = max(poked, seq)
+                    yield _poke(caller, seq)
         finally:
             hub.unsubscribe(listener)
 

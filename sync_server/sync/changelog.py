@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
-from sync_server.database import utcnow
+from sync_server.database import Database, utcnow
 from sync_server.sync.models import ChangeCounter, ChangeLogEntry
 from sync_server.sync.stream import NOTIFY_CHANNEL, Poke, hub
 
@@ -74,6 +74,15 @@ def allocate(session: Session, org_id: uuid.UUID, count: int) -> int:
 def current_position(session: Session, org_id: uuid.UUID) -> int:
     seq = session.scalar(select(ChangeCounter.seq).where(ChangeCounter.org_id == org_id))
     return int(seq or 0)
+
+
+def positions(db: Database, org_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Current change-log positions of some organisations."""
+    with db.reading() as session:
+        rows = session.execute(
+            select(ChangeCounter.org_id, ChangeCounter.seq).where(ChangeCounter.org_id.in_(org_ids))
+        )
+        return {org_id: int(seq) for org_id, seq in rows}
 
 
 def _write_pending(session: Session) -> None:

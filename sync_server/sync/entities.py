@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -47,8 +48,10 @@ class Loaded:
     deliveries: dict[uuid.UUID, list[Delivery]] = field(default_factory=dict)
     names: dict[uuid.UUID, str] = field(default_factory=dict)
     TeamSupervisor: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
-    # Alert fatigue: lead delivery id -> how many later signals were grouped into it.
+    # Alert fatigue: lead delivery id -> how many later signals were grouped into it,
+    # and -> the note of that lead alert.
     grouped: dict[uuid.UUID, int] = field(default_factory=dict)
+    lead_notes: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
     def get(self, entity: str, entity_id: uuid.UUID) -> Any:
         return self.objects.get((entity, entity_id))
@@ -89,6 +92,10 @@ def load(session: Session, org_id: uuid.UUID, keys: Iterable[tuple[str, uuid.UUI
         ):
             if lead_id is not None:
                 out.grouped[lead_id] = count
+    lead_refs = {
+        d.grouped_into_id for ds in out.deliveries.values() for d in ds if d.grouped_into_id
+    }
+    out.lead_notes = dict(_pairs(session, Delivery.id, Delivery.note_id, Delivery.id, lead_refs))
     team_ids = [k[1] for k in out.objects if k[0] == "team"]
     for team_id, user_id in _pairs(
         session,
@@ -224,7 +231,7 @@ def _delivery(d: Delivery, loaded: Loaded) -> DeliveryData:
         acknowledged_at=d.acknowledged_at,
         escalated_at=d.escalated_at,
         group_count=1 + loaded.grouped.get(d.id, 0),
-        grouped_into=d.grouped_into_id,
+        grouped_into=loaded.lead_notes.get(d.grouped_into_id) if d.grouped_into_id else None,
     )
 
 
@@ -251,16 +258,22 @@ class VisibilityChange:
     """
 
     def __init__(
-        self, session: Session, org_id: uuid.UUID, keys: Iterable[tuple[str, uuid.UUID]]
+        self,
+        session: Session,
+        org_id: uuid.UUID,
+        keys: Iterable[tuple[str, uuid.UUID]],
+        before_at: datetime | None = None,
     ) -> None:
+        """`before_at`: when the "before" audience held, if earlier than now (an absence
+        that already ran out by the clock is still the view the stand-in's phone has)."""
         self.session = session
         self.org_id = org_id
         self.keys = list(dict.fromkeys(keys))
-        self.before = self._audiences()
+        self.before = self._audiences(before_at or utcnow())
 
-    def _audiences(self) -> dict[tuple[str, uuid.UUID], set[uuid.UUID]]:
+    def _audiences(self, at: datetime) -> dict[tuple[str, uuid.UUID], set[uuid.UUID]]:
         self.session.flush()
-        viewers = policy.load_org_viewers(self.session, self.org_id, utcnow())
+        viewers = policy.load_org_viewers(self.session, self.org_id, at)
         loaded = load(self.session, self.org_id, self.keys)
         out: dict[tuple[str, uuid.UUID], set[uuid.UUID]] = {}
         for key in self.keys:
@@ -269,7 +282,7 @@ class VisibilityChange:
         return out
 
     def record(self) -> None:
-        after = self._audiences()
+        after = self._audiences(utcnow())
         for key in self.keys:
             record_change(self.session, self.org_id, key[0], key[1], self.before[key] - after[key])
 

@@ -76,7 +76,7 @@ def pull(
             decoded is None
             or decoded.org_tag != org_tag(caller.org_id)
             or decoded.epoch != user.sync_epoch
-            or decoded.seq > position
+            or not 0 <= decoded.seq <= position
         ):
             reset_to = Cursor(org_tag(caller.org_id), user.sync_epoch, 0).encode()
             return PullResponse(changes=[], cursor=reset_to, has_more=True, reset=True), []

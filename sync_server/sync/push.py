@@ -16,14 +16,14 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import FlushError
 
 from shared_models import mutations as m
-from shared_models.wire import ErrorDetail, Mutation, MutationResult
+from shared_models.wire import MAX_MUTATIONS_PER_PUSH, ErrorDetail, Mutation, MutationResult
 from sync_server import policy
 from sync_server.auth.service import Caller
 from sync_server.notes import service as notes
@@ -48,7 +48,28 @@ HANDLERS: dict[str, Handler] = {
 assert HANDLERS.keys() == m.MUTATION_TYPES.keys()
 
 
-def content_hash(mutation: Mutation) -> str:
+class IncomingMutation(BaseModel):
+    """A mutation as read by the server: only `id` must be right (results are keyed by it).
+
+    Anything else wrong in it is that mutation's own rejection, never the whole batch's, so
+    that one malformed entry cannot block a device's queue.
+    """
+
+    id: uuid.UUID
+    type: Any = None
+    data: Any = None
+    client_time: Any = None
+
+
+_CLIENT_TIME = TypeAdapter(AwareDatetime)
+
+
+class IncomingPush(BaseModel):
+    protocol: int
+    mutations: list[IncomingMutation] = Field(max_length=MAX_MUTATIONS_PER_PUSH)
+
+
+def content_hash(mutation: IncomingMutation) -> str:
     canonical = json.dumps(
         {"type": mutation.type, "data": mutation.data},
         sort_keys=True,
@@ -59,9 +80,9 @@ def content_hash(mutation: Mutation) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(record: MutationRecord, digest: str) -> MutationResult:
+def _replay(record: MutationRecord, digest: str, caller: Caller) -> MutationResult:
     """The answer for a mutation id seen before: the same outcome, never a second effect."""
-    if record.content_hash != digest:
+    if record.content_hash != digest or record.user_id != caller.user_id:
         return _rejected(
             record.id, "id_conflict", "this mutation id was already used for other content"
         )
@@ -78,7 +99,7 @@ def _rejected(mutation_id: uuid.UUID, code: str, message: str) -> MutationResult
 
 
 def push(
-    session: Session, caller: Caller, mutations: list[Mutation], now: datetime
+    session: Session, caller: Caller, mutations: list[IncomingMutation], now: datetime
 ) -> list[MutationResult]:
     """Apply a batch: fast (one flush for all) and, if that meets a conflict, one by one."""
     user = session.get_one(User, caller.user_id)
@@ -101,7 +122,7 @@ def _run(
     session: Session,
     caller: Caller,
     viewer: policy.Viewer,
-    mutations: list[Mutation],
+    mutations: list[IncomingMutation],
     now: datetime,
     *,
     careful: bool,
@@ -112,7 +133,7 @@ def _run(
         digest = content_hash(mutation)
         record = known.get(mutation.id)
         if record is not None:
-            results.append(_replay(record, digest))
+            results.append(_replay(record, digest, caller))
             continue
         if careful:
             record, fresh = _apply_carefully(session, caller, viewer, mutation, digest, now)
@@ -122,7 +143,7 @@ def _run(
             record, fresh = _apply(session, caller, viewer, mutation, digest, now), True
         known[mutation.id] = record
         if not fresh:
-            results.append(_replay(record, digest))
+            results.append(_replay(record, digest, caller))
         elif record.status == "applied":
             results.append(MutationResult(id=mutation.id, status="applied"))
         else:
@@ -145,18 +166,18 @@ _CREATED: dict[str, type[Note | FollowUp | HeadsUp]] = {
 
 
 def _uuids(
-    mutations: list[Mutation], key: str, types: Collection[str] | None = None
+    mutations: list[IncomingMutation], key: str, types: Collection[str] | None = None
 ) -> set[uuid.UUID]:
     out = set()
     for mutation in mutations:
-        value = mutation.data.get(key)
+        value = mutation.data.get(key) if isinstance(mutation.data, dict) else None
         if isinstance(value, str) and (types is None or mutation.type in types):
             with contextlib.suppress(ValueError):
                 out.add(uuid.UUID(value))
     return out
 
 
-def _prefetch(session: Session, caller: Caller, mutations: list[Mutation]) -> None:
+def _prefetch(session: Session, caller: Caller, mutations: list[IncomingMutation]) -> None:
     """Load what the batch refers to in a few queries, and keep it for the whole push.
 
     The session's identity map holds objects weakly: without these references each note
@@ -194,23 +215,35 @@ def _known_records(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, Mu
     return known
 
 
-def _new_record(caller: Caller, mutation: Mutation, digest: str, now: datetime) -> MutationRecord:
+def _new_record(
+    caller: Caller, mutation: IncomingMutation, digest: str, now: datetime
+) -> MutationRecord:
+    try:
+        client_time: datetime | None = _CLIENT_TIME.validate_python(mutation.client_time)
+    except ValidationError:
+        client_time = None
     return MutationRecord(
         id=mutation.id,
         org_id=caller.org_id,
         user_id=caller.user_id,
         device_id=caller.device_id,
-        type=mutation.type,
+        type=str(mutation.type)[:100],
         content_hash=digest,
         status="applied",
-        client_time=mutation.client_time,
+        client_time=client_time,
         received_at=now,
     )
 
 
-def _handle(session: Session, viewer: policy.Viewer, mutation: Mutation, now: datetime) -> None:
+def _handle(
+    session: Session, viewer: policy.Viewer, incoming: IncomingMutation, now: datetime
+) -> None:
     """Validate and apply one mutation. Handlers check everything before changing anything,
     so a `Rejected` leaves no trace."""
+    try:
+        mutation = Mutation.model_validate(incoming.model_dump())
+    except ValidationError as exc:
+        raise Rejected("invalid_data", m.describe_validation_error(exc)) from None
     try:
         data = m.parse_mutation_data(mutation.type, mutation.data)
     except m.UnknownMutationType as exc:
@@ -220,8 +253,10 @@ def _handle(session: Session, viewer: policy.Viewer, mutation: Mutation, now: da
     HANDLERS[mutation.type](session, viewer, data, mutation.client_time, now)
 
 
-def _quarantine(record: MutationRecord, mutation: Mutation, code: str, message: str) -> None:
-    log.info("rejected %s mutation: %s", mutation.type, code)
+def _quarantine(
+    record: MutationRecord, mutation: IncomingMutation, code: str, message: str
+) -> None:
+    log.info("rejected a mutation: %s", code)
     record.status = "rejected"
     record.error_code = code
     record.error_message = message[:1000]
@@ -232,7 +267,7 @@ def _apply(
     session: Session,
     caller: Caller,
     viewer: policy.Viewer,
-    mutation: Mutation,
+    mutation: IncomingMutation,
     digest: str,
     now: datetime,
 ) -> MutationRecord:
@@ -249,7 +284,7 @@ def _apply_carefully(
     session: Session,
     caller: Caller,
     viewer: policy.Viewer,
-    mutation: Mutation,
+    mutation: IncomingMutation,
     digest: str,
     now: datetime,
 ) -> tuple[MutationRecord, bool]:

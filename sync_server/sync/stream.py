@@ -15,7 +15,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_org: dict[uuid.UUID, set[Listener]] = {}
+        self._published: dict[uuid.UUID, int] = {}
 
     def subscribe(self, org_id: uuid.UUID, user_id: uuid.UUID) -> Listener:
         listener = Listener(org_id, user_id, asyncio.get_running_loop())
@@ -93,6 +94,7 @@ class Hub:
     def publish(self, poke: Poke) -> None:
         """Callable from any thread: hands the poke to each concerned listener's loop."""
         with self._lock:
+            self._published[poke.org_id] = max(self._published.get(poke.org_id, 0), poke.seq)
             targets = [
                 lis
                 for lis in self._by_org.get(poke.org_id, ())
@@ -108,6 +110,11 @@ class Hub:
             orgs = list(self._by_org)
         for org_id in orgs:
             self.publish(Poke(org_id, 0, None))
+
+    def watched(self) -> dict[uuid.UUID, int]:
+        """Organisations with open streams, and the newest position poked for each."""
+        with self._lock:
+            return {org: self._published.get(org, 0) for org, lis in self._by_org.items() if lis}
 
     def listener_count(self) -> int:
         with self._lock:
@@ -141,6 +148,30 @@ async def listen_postgres(conninfo: str, ready: asyncio.Event | None = None) -> 
             log.warning("poke listener lost its connection (%s); retrying", type(exc).__name__)
             await asyncio.sleep(delay + random.random() * delay)
             delay = min(delay * 2, 15.0)
+
+
+async def watch_other_writers(
+    read_positions: Callable[[list[uuid.UUID]], dict[uuid.UUID, int]], interval: float = 2.0
+) -> None:
+    """SQLite: commits made by other processes (the admin CLI) poke nobody; look for them.
+
+    Every `interval` seconds, the change counters of watched organisations are compared with
+    what this process poked, and a gap pokes the whole organisation (who may see it is
+    unknown here; pokes carry no records, so that reveals nothing).
+    """
+    while True:
+        await asyncio.sleep(interval)
+        watched = hub.watched()
+        if not watched:
+            continue
+        try:
+            positions = await asyncio.to_thread(read_positions, list(watched))
+        except Exception as exc:
+            log.warning("could not read change positions (%s)", type(exc).__name__)
+            continue
+        for org_id, seq in positions.items():
+            if seq > watched[org_id]:
+                hub.publish(Poke(org_id, seq, None))
 
 
 async def pokes(listener: Listener, heartbeat: float) -> AsyncIterator[int | None]:

@@ -17,6 +17,8 @@ import pytest
 from tests.factories import PASSWORD, build_world
 from tests.field_app.test_sync_client import server  # noqa: F401  (a fixture)
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Installed here for the tests, absent from a phone's wheel set.

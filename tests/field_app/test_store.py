@@ -269,6 +269,7 @@ KILL_MID_TRANSACTION = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("operation", ["pull", "push"])
 def test_killed_inside_a_transaction_the_file_reopens_consistent(tmp_path, operation):
     path = tmp_path / "device.sqlite3"

@@ -474,6 +474,7 @@ def headless(server: LiveServer, tmp_path: Path, login: str, *options: str) -> l
     ]
 
 
+@pytest.mark.slow
 def test_the_headless_device_syncs_notes_as_a_subprocess(server, db, tmp_path):
     build_world(db)
     env = dict(os.environ, RELAIS_PASSWORD=PASSWORD)

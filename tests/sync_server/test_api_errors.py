@@ -23,7 +23,16 @@ from sqlalchemy import select
 
 from shared_models.wire import MAX_PUSH_BYTES, LoginResponse, PullResponse, PushResponse
 from sync_server.sync.models import MutationRecord
-from tests.factories import World, build_world, login, mutation, note_data, now_iso, pull_all
+from tests.factories import (
+    PASSWORD,
+    World,
+    build_world,
+    login,
+    mutation,
+    note_data,
+    now_iso,
+    pull_all,
+)
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
@@ -185,7 +194,8 @@ def _bad_mutation(world: World, **changes: Any) -> dict[str, Any]:
 
 
 def test_push_envelope_errors_get_422(api, world, sup_a):
-    naive = now_iso().replace("+00:00", "")
+    """What PROTOCOL.md calls the envelope: protocol, the mutations list, its size, and the
+    ids that results are keyed by. Anything wrong there refuses the whole request."""
 
     def one(**changes: Any) -> dict[str, Any]:
         return _envelope(mutations=[_bad_mutation(world, **changes)])
@@ -213,19 +223,8 @@ def test_push_envelope_errors_get_422(api, world, sup_a):
         ("id a number", one(id=12345), "invalid_body"),
         ("id a huge number", one(id=10**40), "invalid_body"),
         ("id empty", one(id=""), "invalid_body"),
-        ("no type", one(type=...), "invalid_body"),
-        ("type a list", one(type=["x"]), "invalid_body"),
-        ("type 101 long", one(type="t" * 101), "invalid_body"),
-        ("data a list", one(data=[1, 2]), "invalid_body"),
-        ("data a string", one(data="{}"), "invalid_body"),
-        ("data null", one(data=None), "invalid_body"),
-        ("no data", one(data=...), "invalid_body"),
-        ("client_time naive", one(client_time=naive), "invalid_body"),
-        ("client_time text", one(client_time="now"), "invalid_body"),
-        ("client_time number", one(client_time=1e300), "invalid_body"),
-        ("no client_time", one(client_time=...), "invalid_body"),
         (
-            "one good, one bad envelope",
+            "one good, one without a uuid",
             _envelope(mutations=[_bad_mutation(world), _bad_mutation(world, id="x")]),
             "invalid_body",
         ),
@@ -238,11 +237,65 @@ def test_push_envelope_errors_get_422(api, world, sup_a):
     )
 
 
+def test_malformed_mutation_is_refused_alone_or_with_its_whole_batch(api, db, world, sup_a):
+    """A mutation with a uuid but a bad type, data or client_time: either the whole request
+    gets 422 and nothing is applied, or that mutation alone is `rejected` with a reason and
+    its neighbours are applied. Never a 500, never a silent drop."""
+    naive = now_iso().replace("+00:00", "")
+    malformed = [
+        ("no type", {"type": ...}),
+        ("type a list", {"type": ["x"]}),
+        ("type a number", {"type": 7}),
+        ("type 101 long", {"type": "t" * 101}),
+        ("data a list", {"data": [1, 2]}),
+        ("data a string", {"data": "{}"}),
+        ("data null", {"data": None}),
+        ("no data", {"data": ...}),
+        ("client_time naive", {"client_time": naive}),
+        ("client_time text", {"client_time": "now"}),
+        ("client_time number", {"client_time": 1e300}),
+        ("client_time null", {"client_time": None}),
+        ("no client_time", {"client_time": ...}),
+    ]
+    wrong = []
+    for label, changes in malformed:
+        before, bad, after = (
+            _bad_mutation(world),
+            _bad_mutation(world, **changes),
+            _bad_mutation(world),
+        )
+        response = api.post(PUSH, json=_envelope(mutations=[before, bad, after]), headers=sup_a)
+        issue = problem(response)
+        if issue is None and response.status_code == 422:
+            issue = problem(response, 422, "invalid_body")
+            if _push(api, sup_a, before).json()["results"][0]["status"] != "applied":
+                issue = "a 422 batch left something applied"
+        elif issue is None and response.status_code == 200:
+            results = response.json()["results"]
+            got = [(r["id"], r["status"]) for r in results]
+            if got != [
+                (before["id"], "applied"),
+                (bad["id"], "rejected"),
+                (after["id"], "applied"),
+            ]:
+                issue = f"results {results}"
+            elif not results[1]["error"]["code"] or not results[1]["error"]["message"]:
+                issue = f"rejected without a reason: {results[1]}"
+        elif issue is None:
+            issue = f"unexpected {response.status_code}: {response.text[:200]}"
+        if issue:
+            wrong.append(f"{label}: {issue}")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_push_with_500_mutations_is_accepted(api, world, sup_a):
-    body = _envelope(mutations=[_bad_mutation(world) for _ in range(500)])
-    response = api.post(PUSH, json=body, headers=sup_a)
+    # 500 cheap mutations (an unknown type): the envelope is what is under test here.
+    batch = [mutation("note.teleport", {"n": i}) for i in range(500)]
+    response = api.post(PUSH, json=_envelope(mutations=batch), headers=sup_a)
     assert response.status_code == 200, response.text[:300]
-    assert [r["status"] for r in response.json()["results"]] == ["applied"] * 500
+    results = response.json()["results"]
+    assert [r["id"] for r in results] == [m["id"] for m in batch]  # same order
+    assert {(r["status"], r["error"]["code"]) for r in results} == {("rejected", "unknown_type")}
 
 
 def test_pull_body_errors(api, world, sup_a):
@@ -469,7 +522,7 @@ def test_nul_characters_never_500(api, client, world, sup_a):
     cases = [(label, _push(api, h, m), None, None) for label, h, m in pushes]
     for label, body in [
         ("login", {"login": "sup\x00a", "password": "x", "device_name": "phone"}),
-        ("device name", {"login": "sup_a", "password": "x", "device_name": "ph\x00ne"}),
+        ("device name", {"login": "sup_a", "password": PASSWORD, "device_name": "ph\x00ne"}),
     ]:
         cases.append((label, api.post(LOGIN, json=body), None, None))
     response = api.put(PREFERENCES, json={"timezone": "Europe/Pa\x00ris"}, headers=couns)

@@ -237,7 +237,8 @@ FOLLOW_UP_VISIBILITY = {
     # Never a supervisor, even the note's author.
     ("follow_up", "on_a1_fatigue"): {"couns_1", "standin_live", *COORDS},
     ("follow_up", "on_b1_justice"): {"couns_2", *COORDS},
-    ("follow_up", "on_a2_retracted"): {"couns_1", *COORDS},
+    # A follow-up goes wherever its note goes: after a retraction, coordinators only.
+    ("follow_up", "on_a2_retracted"): {*COORDS},
     ("follow_up", "other_on_a1"): {"o_couns_1", "o_coord"},
 }
 HEADS_UP_VISIBILITY = {
@@ -288,6 +289,9 @@ def test_named_rules(scene):
         assert "o_coord" not in scene.visible_to(*key) or key[1].startswith("other")
     for key in [k for k in scene.objects if k[0] == "follow_up"]:
         assert not {"sup_a", "sup_b", "o_sup_a"} & scene.visible_to(*key)
+        note_id = scene.objects[key].note_id
+        note_key = next(k for k, o in scene.objects.items() if k[0] == "note" and o.id == note_id)
+        assert scene.visible_to(*key) <= scene.visible_to(*note_key), "a follow-up without its note"
     # A sensitive note: its author, the worker's counsellor, that counsellor's active
     # stand-in and the coordinators; nobody else.
     by_id = {u.id: login for login, u in scene.users.items()}

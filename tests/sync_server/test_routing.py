@@ -216,3 +216,64 @@ def test_plan_never_delivers_to_the_author():
     note = Obj(kind="signal", severity="urgent", category="money", author_id=counsellor.id)
     plan = plan_recipients(note, Obj(), counsellor, [], None, datetime.now(UTC))  # type: ignore[arg-type]
     assert plan == []
+
+
+def test_an_absence_that_runs_out_takes_the_notes_back_from_the_stand_in(client, db):
+    from sync_server.orgs.service import end_expired_absences
+
+    world = build_world(db)
+    couns_1, couns_2, sup_a = (
+        login(client, "couns_1"),
+        login(client, "couns_2"),
+        login(client, "sup_a"),
+    )
+    data = note_data(world, "a1")
+    push(client, sup_a, mutation("note.create", data))
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = {"away": True, "stand_in_id": str(world.users["couns_2"]), "until": until}
+    assert client.put("/api/v1/me/availability", json=body, headers=couns_1).status_code == 200
+    state, _, cursor = pull_all(client, couns_2)
+    assert ("note", data["id"]) in state
+    with db.unit_of_work() as session:  # the sweep, once `until` has passed
+        assert end_expired_absences(session, datetime.now(UTC) + timedelta(hours=2)) == 1
+    _, changes, _ = pull_all(client, couns_2, cursor)
+    assert {"entity": "note", "op": "remove", "id": data["id"], "data": None} in changes
+
+
+def test_disabling_an_away_counsellor_takes_the_notes_from_the_stand_in(client, db):
+    from sync_server.orgs.models import User
+    from sync_server.orgs.service import disable_user
+
+    world = build_world(db)
+    couns_1, couns_2, sup_a = (
+        login(client, "couns_1"),
+        login(client, "couns_2"),
+        login(client, "sup_a"),
+    )
+    data = note_data(world, "a1")
+    push(client, sup_a, mutation("note.create", data))
+    body = {"away": True, "stand_in_id": str(world.users["couns_2"]), "until": None}
+    assert client.put("/api/v1/me/availability", json=body, headers=couns_1).status_code == 200
+    _, _, cursor = pull_all(client, couns_2)
+    with db.unit_of_work() as session:
+        disable_user(session, session.get_one(User, world.users["couns_1"]))
+    _, changes, _ = pull_all(client, couns_2, cursor)
+    assert {"entity": "note", "op": "remove", "id": data["id"], "data": None} in changes
+
+
+def test_away_without_a_stand_in_clears_the_previous_one(client, db):
+    world = build_world(db)
+    couns_1 = login(client, "couns_1")
+    with_stand_in = {"away": True, "stand_in_id": str(world.users["couns_2"]), "until": None}
+    assert (
+        client.put("/api/v1/me/availability", json=with_stand_in, headers=couns_1).status_code
+        == 200
+    )
+    alone = {"away": True, "stand_in_id": None, "until": None}
+    response = client.put("/api/v1/me/availability", json=alone, headers=couns_1)
+    assert response.json() == {"away": True, "stand_in_id": None, "until": None}
+    data = note_data(world, "a1")
+    push(client, login(client, "sup_a"), mutation("note.create", data))
+    with db.reading() as session:
+        recipients = {d.recipient_id for d in session.scalars(select(Delivery))}
+    assert world.users["couns_2"] not in recipients

@@ -130,3 +130,39 @@ def test_pokes_cross_server_processes_through_postgres(pg_db):
             time.sleep(0.3)  # let the listener of the first process subscribe
             push_note(second, sup_a, note_data(world, "a1"))
             assert next_poke(events, timeout=10) is not None
+
+
+def test_a_change_made_by_the_admin_cli_pokes_open_streams(db, settings, tmp_path):
+    """A commit from another process (here `relais user add`) still pokes: by NOTIFY on
+    PostgreSQL, by the change-counter watch on SQLite."""
+    import os
+    import subprocess
+    import sys
+
+    world = build_world(db)
+    with server_thread(db, settings) as base_url:
+        with listening(base_url, login(base_url, "couns_1")) as events:
+            env = dict(
+                os.environ, RELAIS_DATABASE_URL=db.url, RELAIS_NEW_PASSWORD="a-long-password"
+            )
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "sync_server",
+                    "user",
+                    "add",
+                    "--org",
+                    world.slug,
+                    "--login",
+                    "newcomer",
+                    "--name",
+                    "New Counsellor",
+                    "--role",
+                    "counsellor",
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            assert next_poke(events, timeout=10) is not None

@@ -144,3 +144,64 @@ def test_unknown_note_and_other_org_look_the_same(client, db):
     [r] = push(client, sup_a, mutation("note.acknowledge", {"note_id": str(uuid.uuid4())}))
     assert r["error"]["code"] == "not_found"
     assert world.org != other.org
+
+
+def test_one_malformed_mutation_is_rejected_alone(client, db):
+    world = build_world(db)
+    sup_a = login(client, "sup_a")
+    good = mutation("note.create", note_data(world, "a1"))
+    malformed = [
+        {
+            "id": str(uuid.uuid4()),
+            "type": "x" * 300,
+            "data": {},
+            "client_time": "2026-01-01T00:00:00Z",
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "note.create",
+            "data": [1, 2],
+            "client_time": "2026-01-01T00:00:00Z",
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "note.create",
+            "data": good["data"],
+            "client_time": "yesterday",
+        },
+        {"id": str(uuid.uuid4()), "type": 42, "data": None},
+    ]
+    results = push(client, sup_a, *malformed, good)
+    assert [r["status"] for r in results] == ["rejected"] * 4 + ["applied"]
+    assert {r["error"]["code"] for r in results[:4]} <= {"invalid_data", "unknown_type"}
+
+
+def test_a_mutation_id_belongs_to_its_user(client, db):
+    world = build_world(db)
+    m = mutation(
+        "heads_up.create",
+        {
+            "id": str(uuid.uuid4()),
+            "worker_id": str(world.workers["a1"]),
+            "text": "Adapt the pace this week.",
+        },
+    )
+    assert push(client, login(client, "couns_1"), m)[0]["status"] == "applied"
+    [replayed] = push(client, login(client, "coord"), m)
+    assert replayed["status"] == "rejected" and replayed["error"]["code"] == "id_conflict"
+
+
+def test_a_follow_up_goes_away_with_its_retracted_note(client, db):
+    world = build_world(db)
+    sup_a, couns_1 = login(client, "sup_a"), login(client, "couns_1")
+    data = note_data(world, "a1")
+    push(client, sup_a, mutation("note.create", data))
+    follow = {"id": str(uuid.uuid4()), "note_id": data["id"], "action": "other", "close": False}
+    push(client, couns_1, mutation("note.follow_up", follow))
+    _, _, cursor = pull_all(client, couns_1)
+    push(client, sup_a, mutation("note.retract", {"note_id": data["id"]}))
+    _, changes, _ = pull_all(client, couns_1, cursor)
+    assert {(c["entity"], c["op"]) for c in changes} == {
+        ("note", "remove"),
+        ("follow_up", "remove"),
+    }
