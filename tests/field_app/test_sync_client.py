@@ -29,7 +29,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 from field_app.store import LocalStore, OutboxCounts
-from field_app.sync import Backoff, Offline, SignedOut, SyncClient, SyncLoop
+from field_app.sync import Backoff, Offline, SignedOut, SyncClient, SyncLoop, UpdateRequired
 from field_app.sync import client as sync_client
 from field_app.sync.stream import EventParser, StreamEvent, poke_cursor
 from shared_models.wire import Change
@@ -98,11 +98,15 @@ class Wiretap(httpx.AsyncBaseTransport):
         self.lose_push_answers = lose_push_answers
         self.pull_gate: asyncio.Event | None = None
         self.held = 0
+        self.mangle_id: uuid.UUID | None = None
+        self.mangle_protocol = False
 
     def sent(self, endpoint: str) -> list[bytes]:
         return [body for path, body in self.requests if path.endswith(endpoint)]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/sync/push"):
+            request = self._mangled(request)
         self.requests.append((request.url.path, request.content))
         if self.pull_gate is not None and request.url.path.endswith("/sync/pull"):
             self.held += 1
@@ -115,6 +119,17 @@ class Wiretap(httpx.AsyncBaseTransport):
             await response.aclose()
             raise httpx.ReadError("connection lost", request=request)
         return response
+
+    def _mangled(self, request: httpx.Request) -> httpx.Request:
+        body = request.content
+        if self.mangle_id is not None:
+            body = body.replace(f'"id":"{self.mangle_id}"'.encode(), b'"id":"mangled"')
+        if self.mangle_protocol:
+            body = body.replace(b'"protocol":1', b'"protocol":2')
+        if body == request.content:
+            return request
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        return httpx.Request(request.method, request.url, headers=headers, content=body)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -242,34 +257,60 @@ def test_a_rejected_mutation_is_kept_locally_and_never_sent_again(server, db, tm
     asyncio.run(scenario())
 
 
-def test_a_mutation_the_server_cannot_read_is_isolated_and_never_blocks_the_rest(
-    server, db, tmp_path
-):
+def test_a_malformed_mutation_is_rejected_alone_and_never_blocks_the_rest(server, db, tmp_path):
     world = build_world(db)
-    tap = Wiretap()
-    unreadable = uuid.uuid4()
+    malformed = uuid.uuid4()
 
     async def scenario() -> None:
-        async with device(server, tmp_path, "sup_a", transport=tap) as sup:
-            before = [sup.store.queue("note.create", note_data(world, "a1")) for _ in range(5)]
+        async with device(server, tmp_path, "sup_a") as sup:
+            for _ in range(5):
+                sup.store.queue("note.create", note_data(world, "a1"))
             # Say an older app version stored a client_time that is not RFC 3339.
             with sqlite3.connect(sup.store.path) as side:
                 side.execute(
                     "INSERT INTO outbox (mutation_id, type, data, client_time, created_at)"
                     " VALUES (?, 'note.create', ?, 'yesterday', 'yesterday')",
-                    (str(unreadable), json.dumps(note_data(world, "a2"))),
+                    (str(malformed), json.dumps(note_data(world, "a2"))),
                 )
-            after = [sup.store.queue("note.create", note_data(world, "a3")) for _ in range(2)]
+            for _ in range(2):
+                sup.store.queue("note.create", note_data(world, "a3"))
 
             outcome = await sup.push_all()
 
             assert (outcome.applied, outcome.rejected) == (7, 1)
             [rejected] = sup.store.rejected_mutations()
-            assert (rejected.id, rejected.code) == (unreadable, "invalid_envelope")
+            # Refused by the server on its own (invalid_data), or, by a server that refuses
+            # the whole request, isolated by the client's bisection (invalid_envelope).
+            assert rejected.id == malformed
+            assert rejected.code in ("invalid_data", "invalid_envelope")
             assert "client_time" in rejected.message
             assert sup.store.pending() == []
-            assert len(before + after) == 7
-            assert len(tap.sent("/sync/push")) > 2  # found by halves, not by luck
+
+    asyncio.run(scenario())
+
+
+def test_a_request_refused_as_a_whole_is_bisected_down_to_the_bad_mutation(server, db, tmp_path):
+    world = build_world(db)
+    tap = Wiretap()
+
+    async def scenario() -> None:
+        async with device(server, tmp_path, "sup_a", transport=tap) as sup:
+            queued = [sup.store.queue("note.create", note_data(world, "a1")) for _ in range(8)]
+            tap.mangle_id = queued[5]  # a middlebox breaks one mutation's id: 422 for all
+
+            outcome = await sup.push_all()
+
+            assert (outcome.applied, outcome.rejected) == (7, 1)
+            [rejected] = sup.store.rejected_mutations()
+            assert (rejected.id, rejected.code) == (queued[5], "invalid_envelope")
+            assert 2 < len(tap.sent("/sync/push")) <= 8  # by halves: about 2 log2(8) requests
+
+            # A protocol mismatch is the app's problem, not the notes': nothing is rejected.
+            sup.store.queue("note.create", note_data(world, "a2"))
+            tap.mangle_protocol = True
+            with pytest.raises(UpdateRequired):
+                await sup.push_once()
+            assert sup.store.counts() == OutboxCounts(queued=1, rejected=1)
 
     asyncio.run(scenario())
 
