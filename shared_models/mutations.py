@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared_models.text import Text
 from shared_models.vocabulary import CATEGORIES, FollowUpAction, NoteKind, Severity
 
 NOTE_TEXT_MAX = 2000
@@ -24,9 +25,9 @@ class NoteCreate(_MutationData):
     worker_id: UUID | None = None
     team_id: UUID
     kind: NoteKind
-    category: str
+    category: Text
     severity: Severity
-    text: str = Field(default="", max_length=NOTE_TEXT_MAX)
+    text: Text = Field(default="", max_length=NOTE_TEXT_MAX)
     captured_at: AwareDatetime
 
     @model_validator(mode="after")
@@ -42,7 +43,7 @@ class NoteCreate(_MutationData):
 
 class NoteRetract(_MutationData):
     note_id: UUID
-    reason: str | None = Field(default=None, max_length=REASON_MAX)
+    reason: Text | None = Field(default=None, max_length=REASON_MAX)
 
 
 class NoteAcknowledge(_MutationData):
@@ -53,14 +54,14 @@ class NoteFollowUp(_MutationData):
     id: UUID
     note_id: UUID
     action: FollowUpAction
-    text: str | None = Field(default=None, max_length=NOTE_TEXT_MAX)
+    text: Text | None = Field(default=None, max_length=NOTE_TEXT_MAX)
     close: bool = False
 
 
 class HeadsUpCreate(_MutationData):
     id: UUID
     worker_id: UUID
-    text: str = Field(min_length=1, max_length=HEADS_UP_TEXT_MAX)
+    text: Text = Field(min_length=1, max_length=HEADS_UP_TEXT_MAX)
     valid_until: date | None = None
 
     @model_validator(mode="after")

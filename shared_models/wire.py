@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
-from shared_models.vocabulary import Role
+from shared_models.text import Text
 
 PROTOCOL_VERSION = 1
 MAX_MUTATIONS_PER_PUSH = 500
@@ -30,15 +30,15 @@ class Health(BaseModel):
 
 
 class LoginRequest(BaseModel):
-    login: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=1000)
-    device_name: str = Field(min_length=1, max_length=200)
+    login: Text = Field(min_length=1, max_length=200)
+    password: Text = Field(min_length=1, max_length=1000)
+    device_name: Text = Field(min_length=1, max_length=200)
 
 
 class UserInfo(BaseModel):
     id: UUID
     display_name: str
-    roles: list[Role]
+    roles: list[str]  # strings, not Role: a role added later must not break older apps
     org_id: UUID
     language: str
 
@@ -67,8 +67,6 @@ MutationStatus = Literal["applied", "duplicate", "rejected"]
 
 
 class MutationResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
     id: UUID
     status: MutationStatus
     error: ErrorDetail | None = None
@@ -80,7 +78,7 @@ class PushResponse(BaseModel):
 
 class PullRequest(BaseModel):
     protocol: int
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: Text | None = Field(default=None, max_length=200)
     limit: int = Field(default=PULL_LIMIT_DEFAULT, ge=1, le=PULL_LIMIT_MAX)
 
 

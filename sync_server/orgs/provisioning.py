@@ -117,6 +117,8 @@ def parse(text: str) -> ProvisioningFile:
         ) from None
     if not isinstance(raw, dict):
         raise ProvisioningError(["(file): expected a mapping with 'organization', 'users', ..."])
+    if nul := [f"{field_path(loc)}: must not contain NUL characters" for loc in _nul_paths(raw)]:
+        raise ProvisioningError(nul)
     try:
         spec = ProvisioningFile.model_validate(raw)
     except ValidationError as exc:
@@ -125,6 +127,16 @@ def parse(text: str) -> ProvisioningFile:
         ) from None
     _check_references(spec)
     return spec
+
+
+def _nul_paths(value: object, loc: tuple[int | str, ...] = ()) -> list[tuple[int | str, ...]]:
+    if isinstance(value, str):
+        return [loc] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nul_paths(v, (*loc, str(k)))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_paths(v, (*loc, i))]
+    return []
 
 
 def _duplicates(values: list[str]) -> dict[int, str]:

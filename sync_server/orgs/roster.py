@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,6 +54,17 @@ class ImportResult:
     warnings: list[str]
 
 
+def _records(reader: csv.DictReader[str]) -> Iterator[dict[str | Any, str | Any]]:
+    """The reader's rows, with a broken line (a NUL byte, a runaway quote) named by number."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise RosterError([f"line {reader.line_num + 1}: unreadable CSV ({exc})"]) from None
+
+
 def read_rows(text: str) -> list[RosterRow]:
     """Parse and check the file's shape (not yet its references)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
@@ -69,7 +81,7 @@ def read_rows(text: str) -> list[RosterRow]:
     reader.fieldnames = header
     rows, problems = [], []
     seen: dict[str, int] = {}
-    for raw in reader:
+    for raw in _records(reader):
         line = reader.line_num
         if None in raw:
             problems.append(f"line {line}: more values than columns")
@@ -80,6 +92,9 @@ def read_rows(text: str) -> list[RosterRow]:
         for column in REQUIRED:
             if not values[column]:
                 problems.append(f"line {line}, column '{column}': required")
+        for column, value in values.items():
+            if "\x00" in value:
+                problems.append(f"line {line}, column '{column}': must not contain NUL characters")
         if len(values["ref"]) > 64:
             problems.append(f"line {line}, column 'ref': longer than 64 characters")
         if len(values["name"]) > 200:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import FlushError
 
@@ -111,9 +111,9 @@ def push(
             results = _run(session, caller, viewer, mutations, now, careful=False)
             session.flush()
         return results
-    except (IntegrityError, FlushError):
-        # A concurrent request stored one of these ids first, or the batch repeats an
-        # entity id: redo it mutation by mutation, each in its own savepoint.
+    except (IntegrityError, DataError, FlushError):
+        # A concurrent request stored one of these ids first, the batch repeats an entity
+        # id, or a value the database refuses: redo it one by one, each in a savepoint.
         discard_changes_after(session, mark)
         return _run(session, caller, viewer, mutations, now, careful=True)
 
@@ -227,7 +227,7 @@ def _new_record(
         org_id=caller.org_id,
         user_id=caller.user_id,
         device_id=caller.device_id,
-        type=str(mutation.type)[:100],
+        type=_storable(str(mutation.type))[:100],
         content_hash=digest,
         status="applied",
         client_time=client_time,
@@ -260,7 +260,18 @@ def _quarantine(
     record.status = "rejected"
     record.error_code = code
     record.error_message = message[:1000]
-    record.payload = {"type": mutation.type, "data": mutation.data}
+    record.payload = _storable({"type": mutation.type, "data": mutation.data})
+
+
+def _storable(value: Any) -> Any:
+    """A copy the database accepts whatever the client sent (NUL characters replaced)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _apply(
@@ -299,6 +310,9 @@ def _apply_carefully(
     except Rejected as refusal:
         discard_changes_after(session, mark)
         _quarantine(record, mutation, refusal.code, refusal.message)
+    except DataError:
+        discard_changes_after(session, mark)
+        _quarantine(record, mutation, "invalid_data", "a value the database cannot store")
     except IntegrityError:
         # Another request stored this id (or the entity's id) first: answer as a replay.
         discard_changes_after(session, mark)

@@ -205,3 +205,23 @@ def test_a_follow_up_goes_away_with_its_retracted_note(client, db):
         ("note", "remove"),
         ("follow_up", "remove"),
     }
+
+
+def test_nul_in_text_is_one_rejection_not_a_500(client, db):
+    world = build_world(db)
+    sup_a = login(client, "sup_a")
+    good = mutation("note.create", note_data(world, "a2"))
+    bad = mutation("note.create", note_data(world, "a1", text="before\x00after"))
+    odd_type = {
+        "id": str(uuid.uuid4()),
+        "type": "note\x00create",
+        "data": {"k\x00": "v\x00"},
+        "client_time": "2026-01-01T00:00:00Z",
+    }
+    results = push(client, sup_a, good, bad, odd_type)
+    assert [r["status"] for r in results] == ["applied", "rejected", "rejected"]
+    assert results[1]["error"]["code"] == "invalid_data"
+    response = client.post(
+        "/api/v1/auth/login", json={"login": "sup\x00a", "password": "x", "device_name": "d"}
+    )
+    assert response.status_code == 422
