@@ -259,7 +259,7 @@ def _quarantine(
     log.info("rejected a mutation: %s", code)
     record.status = "rejected"
     record.error_code = code
-    record.error_message = message[:1000]
+    record.error_message = _storable(message)[:1000]
     record.payload = _storable({"type": mutation.type, "data": mutation.data})
 
 
