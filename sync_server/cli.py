@@ -315,6 +315,26 @@ def demo(
     run_demo(port=port, app_port=app_port, with_app=not no_app)
 
 
+@app.command("app")
+def field_app(
+    server: Annotated[str | None, typer.Option(help="Sync server address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Web app port.")] = None,
+    web: Annotated[
+        bool, typer.Option("--web", help="Serve the web app even with a display.")
+    ] = False,
+) -> None:
+    """Start the field app: a desktop window where a display exists, otherwise the web app."""
+    import subprocess
+
+    settings = get_settings()
+    command = [sys.executable, "-m", "field_app", "--port", str(port or settings.app_port)]
+    command += ["--server", server or f"http://{settings.host}:{settings.port}"]
+    if web:
+        command.append("--web")
+    # A separate process: the field app never imports the server.
+    raise typer.Exit(subprocess.call(command))
+
+
 def main() -> None:
     try:
         app()
