@@ -282,6 +282,76 @@ def device_revoke(
 
 
 @app.command()
+def audit(
+    org: Annotated[str, typer.Option("--org", help="The organisation's slug.")],
+    limit: Annotated[int, typer.Option(help="How many events, newest first.")] = 100,
+) -> None:
+    """Who read which sensitive note, and who exported what (no note content shown)."""
+    from sync_server.audit.service import events
+    from sync_server.orgs.models import User
+    from sync_server.orgs.service import org_by_slug
+
+    db = open_database()
+    table = Table("when (UTC)", "who", "action", "entity", "entity id", "device")
+    with db.reading() as session:
+        organisation = org_by_slug(session, org)
+        if organisation is None:
+            fail(f"--org: no organisation with slug '{org}'")
+            return
+        names = dict(
+            session.execute(select(User.id, User.login).where(User.org_id == organisation.id)).all()
+        )
+        for event in events(session, organisation.id, limit):
+            table.add_row(
+                f"{event.at:%Y-%m-%d %H:%M:%S}",
+                names.get(event.actor_id, "") if event.actor_id else "",
+                event.action,
+                event.entity or "",
+                str(event.entity_id or ""),
+                str(event.device_id or ""),
+            )
+    out.print(table)
+
+
+@app.command()
+def quarantine(
+    org: Annotated[str, typer.Option("--org", help="The organisation's slug.")],
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 100,
+) -> None:
+    """Mutations the server refused, with their reasons (their content is kept, not shown)."""
+    from sync_server.orgs.models import User
+    from sync_server.orgs.service import org_by_slug
+    from sync_server.sync.models import MutationRecord
+
+    db = open_database()
+    table = Table("received (UTC)", "who", "type", "code", "reason", "mutation id")
+    with db.reading() as session:
+        organisation = org_by_slug(session, org)
+        if organisation is None:
+            fail(f"--org: no organisation with slug '{org}'")
+            return
+        names = dict(
+            session.execute(select(User.id, User.login).where(User.org_id == organisation.id)).all()
+        )
+        rows = session.scalars(
+            select(MutationRecord)
+            .where(MutationRecord.org_id == organisation.id, MutationRecord.status == "rejected")
+            .order_by(MutationRecord.received_at.desc())
+            .limit(limit)
+        )
+        for record in rows:
+            table.add_row(
+                f"{record.received_at:%Y-%m-%d %H:%M:%S}",
+                names.get(record.user_id, ""),
+                record.type,
+                record.error_code or "",
+                record.error_message or "",
+                str(record.id),
+            )
+    out.print(table)
+
+
+@app.command()
 def escalate(
     once: Annotated[bool, typer.Option("--once", help="Run one sweep and exit.")] = False,
 ) -> None:
