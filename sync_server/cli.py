@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from shared_models.vocabulary import Role
 from sync_server.database import Database
@@ -180,6 +180,13 @@ def user_add(
         password = getpass.getpass("password: ")
     if len(password) < 8:
         fail("--password: at least 8 characters")
+    for option, value, limit in (
+        ("--login", login, 200),
+        ("--name", name, 200),
+        ("--email", email or "", 320),
+    ):
+        if len(value) > limit or "\x00" in value:
+            fail(f"{option}: at most {limit} characters, no NUL")
     db = open_database()
     with db.unit_of_work() as session:
         organisation = org_by_slug(session, org)
@@ -410,4 +417,10 @@ def main() -> None:
         app()
     except OperationalError as exc:
         err.print(f"[bold red]error:[/] database unavailable ({exc.orig.__class__.__name__})")
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        # Never a traceback: its parameters could show stored data (even password hashes).
+        err.print(
+            f"[bold red]error:[/] the database refused the change ({type(exc).__name__}); nothing was changed"
+        )
         sys.exit(1)

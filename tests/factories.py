@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi.testclient import TestClient
-
 from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
 
 from sync_server.database import Database
 from sync_server.orgs.models import Organization, Team, User, UserRole, Worker

@@ -5,6 +5,7 @@ No UI here; screens read SyncLoop.status and call request_sync().
 
 from field_app.sync.backoff import Backoff
 from field_app.sync.client import (
+    AvailabilityRefused,
     PullReport,
     SyncClient,
     SyncReport,
@@ -24,6 +25,7 @@ from field_app.sync.errors import (
 from field_app.sync.loop import SyncLoop, SyncStatus
 
 __all__ = [
+    "AvailabilityRefused",
     "Backoff",
     "LoginRefused",
     "Offline",

@@ -11,8 +11,10 @@ import json
 import logging
 import random as _random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NoReturn
 
 import httpx
@@ -41,6 +43,8 @@ from shared_models.wire import (
     MAX_PUSH_BYTES,
     PROTOCOL_VERSION,
     PULL_LIMIT_DEFAULT,
+    Availability,
+    AvailabilityRequest,
     LoginRequest,
     LoginResponse,
     MutationResult,
@@ -64,6 +68,15 @@ PUSH_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 STREAM_READ_TIMEOUT = 45.0
 
 Sleep = Callable[[float], Awaitable[Any]]
+
+
+class AvailabilityRefused(SyncError):
+    """The server refused an availability change (not a counsellor, bad stand-in or date)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
 
 
 class UnsentChanges(SyncError):
@@ -432,6 +445,30 @@ class SyncClient:
                 continue
             self.backoff.reset()
             return report
+
+    # Availability ----------------------------------------------------------------------
+
+    async def set_availability(
+        self, away: bool, stand_in_id: uuid.UUID | None = None, until: datetime | None = None
+    ) -> Availability:
+        """PUT /me/availability (counsellors): not queued, it needs the server at once.
+
+        Raises Offline or ServerTrouble (RetryLater), SignedOut, or AvailabilityRefused.
+        """
+        credentials = self._credentials()
+        body = AvailabilityRequest(away=away, stand_in_id=stand_in_id, until=until)
+        response = await self._call(
+            "PUT", "/me/availability", credentials, body.model_dump_json().encode()
+        )
+        if response.status_code == 200:
+            try:
+                return Availability.model_validate_json(response.content)
+            except ValidationError:
+                raise ServerTrouble(200, "invalid_response") from None
+        code, message = _error(response)
+        if response.status_code in (403, 422) and code is not None:
+            raise AvailabilityRefused(code, message)
+        self._raise_for(credentials, response)
 
     # Live stream -----------------------------------------------------------------------
 

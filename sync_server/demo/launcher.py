@@ -48,7 +48,14 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 6
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # runs the same clean-up as Ctrl+C: children stopped too
+
+
 def run_demo(port: int | None = None, app_port: int | None = None, with_app: bool = True) -> None:
+    for name in ("SIGTERM", "SIGHUP"):  # SIGHUP does not exist on Windows
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop_on_signal)
     settings = get_settings()
     db = open_database(settings)
     org, logins, created = ensure_demo(db)

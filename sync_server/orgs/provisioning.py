@@ -51,7 +51,7 @@ class UserSpec(_Strict):
     roles: list[Role] = Field(min_length=1)
     password: str = Field(min_length=8, max_length=1000)
     language: Literal["fr", "en", "it", "nl"] | None = None
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class TeamSpec(_Strict):

@@ -25,6 +25,7 @@ from sync_server.sync.changelog import record_change
 
 COLUMNS = ("ref", "name", "team", "counsellor", "contract_type", "start", "end")
 REQUIRED = ("ref", "name", "team")
+_LIMITS = {"ref": 64, "name": 200, "team": 64, "counsellor": 200, "contract_type": 64}
 MAX_PROBLEMS_SHOWN = 50
 
 
@@ -95,10 +96,9 @@ def read_rows(text: str) -> list[RosterRow]:
         for column, value in values.items():
             if "\x00" in value:
                 problems.append(f"line {line}, column '{column}': must not contain NUL characters")
-        if len(values["ref"]) > 64:
-            problems.append(f"line {line}, column 'ref': longer than 64 characters")
-        if len(values["name"]) > 200:
-            problems.append(f"line {line}, column 'name': longer than 200 characters")
+        for column, limit in _LIMITS.items():
+            if len(values[column]) > limit:
+                problems.append(f"line {line}, column '{column}': longer than {limit} characters")
         dates: dict[str, date | None] = {}
         for column in ("start", "end"):
             dates[column] = None

@@ -239,14 +239,14 @@ def audience_of_changes(
     session: Session, org_id: uuid.UUID, changes: list[PendingChange]
 ) -> frozenset[uuid.UUID]:
     """Who must be poked for these changes: those who see them now, and those who lost them."""
-    viewers = policy.load_org_viewers(session, org_id, utcnow())
+    index = policy.AudienceIndex(policy.load_org_viewers(session, org_id, utcnow()))
     loaded = load(session, org_id, ((c.entity, c.entity_id) for c in changes))
     users: set[uuid.UUID] = set()
     for c in changes:
         users |= c.revoked
         obj = loaded.get(c.entity, c.entity_id)
         if obj is not None:
-            users |= policy.audience(viewers, c.entity, obj, loaded.facts)
+            users |= index.of(c.entity, obj, loaded.facts)
     return frozenset(users)
 
 
@@ -273,12 +273,12 @@ class VisibilityChange:
 
     def _audiences(self, at: datetime) -> dict[tuple[str, uuid.UUID], set[uuid.UUID]]:
         self.session.flush()
-        viewers = policy.load_org_viewers(self.session, self.org_id, at)
+        index = policy.AudienceIndex(policy.load_org_viewers(self.session, self.org_id, at))
         loaded = load(self.session, self.org_id, self.keys)
         out: dict[tuple[str, uuid.UUID], set[uuid.UUID]] = {}
         for key in self.keys:
             obj = loaded.get(*key)
-            out[key] = set() if obj is None else policy.audience(viewers, key[0], obj, loaded.facts)
+            out[key] = set() if obj is None else index.of(key[0], obj, loaded.facts)
         return out
 
     def record(self) -> None:

@@ -356,7 +356,7 @@ def test_heads_up_text_bounds(text, ok):
 @given(st.text(max_size=600))
 @BOUNDED
 def test_heads_up_text_accepted_iff_1_to_500_and_not_blank(text):
-    expected = 1 <= len(text) <= 500 and text.strip() != ""
+    expected = 1 <= len(text) <= 500 and text.strip() != "" and "\x00" not in text
     assert accepts("heads_up.create", {**valid("heads_up.create"), "text": text}) is expected
 
 
@@ -365,6 +365,21 @@ def test_heads_up_valid_until_is_an_optional_date():
     del data["valid_until"]
     assert m.parse_mutation_data("heads_up.create", data).valid_until is None
     assert not accepts("heads_up.create", {**data, "valid_until": "next week"})
+
+
+@pytest.mark.parametrize(
+    ("type_", "name"),
+    [
+        ("note.create", "text"),
+        ("note.retract", "reason"),
+        ("note.follow_up", "text"),
+        ("heads_up.create", "text"),
+    ],
+)
+def test_typed_text_refuses_nul_characters(type_, name):
+    """No database column can hold NUL: it is refused at validation, on the phone already."""
+    assert accepts(type_, {**valid(type_), name: "before\x00after"}) is False
+    assert accepts(type_, {**valid(type_), name: "é — 😀 ok"}) is True
 
 
 # --- error descriptions -----------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""Single-choice chips: big, labelled, one selected at a time (they read as checkboxes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import flet as ft
+
+
+class ChoiceChips:
+    """A wrap of chips of which at most one is selected; `on_pick(value)` after each tap."""
+
+    def __init__(
+        self,
+        options: Sequence[tuple[str, str]],
+        *,
+        key_prefix: str,
+        selected: str | None = None,
+        on_pick: Callable[[str | None], None] | None = None,
+        icons: dict[str, ft.IconData] | None = None,
+        allow_none: bool = False,
+    ) -> None:
+        self.value = selected
+        self._on_pick = on_pick
+        self._allow_none = allow_none
+        self._chips: dict[str, ft.Chip] = {}
+        for value, label in options:
+            icon = (icons or {}).get(value)
+            self._chips[value] = ft.Chip(
+                key=f"{key_prefix}-{value}",
+                label=ft.Text(label, size=15),
+                leading=ft.Icon(icon, size=18) if icon else None,
+                data=value,
+                selected=value == selected,
+                on_select=self._picked,
+                padding=ft.Padding.symmetric(horizontal=6, vertical=8),
+            )
+        self.control = ft.Row(
+            key=f"{key_prefix}-chips", wrap=True, spacing=8, run_spacing=8,
+            controls=list(self._chips.values()),
+        )  # fmt: skip
+
+    def _picked(self, e: ft.Event[ft.Chip]) -> None:
+        value = e.control.data
+        if e.control.selected:
+            self.value = value
+        elif self._allow_none or self.value != value:
+            self.value = None if self.value == value else self.value
+        else:  # a required choice cannot be unticked: tap another one instead
+            e.control.selected = True
+        self.select(self.value)
+        if self._on_pick is not None:
+            self._on_pick(self.value)
+
+    def select(self, value: str | None) -> None:
+        self.value = value
+        for chip_value, chip in self._chips.items():
+            chip.selected = chip_value == value

@@ -1,0 +1,93 @@
+"""The page frame (a centred column with a maximum width on large screens), section titles
+and empty states with a helpful sentence."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from field_app.theme import MAX_CONTENT_COLUMNS
+
+
+def frame(*controls: ft.Control, key: str | None = None) -> ft.Control:
+    """Full width on a phone; a centred column of at most half to two thirds on a desktop."""
+    return ft.ResponsiveRow(
+        key=key,
+        alignment=ft.MainAxisAlignment.CENTER,
+        controls=[
+            ft.Container(
+                col=MAX_CONTENT_COLUMNS,
+                padding=ft.Padding.symmetric(horizontal=16, vertical=12),
+                content=ft.Column(list(controls), spacing=12, tight=True),
+            )
+        ],
+    )
+
+
+def heading(text: str, *, key: str | None = None, level: int = 2) -> ft.Control:
+    size = {1: 22, 2: 18, 3: 15}.get(level, 15)
+    return ft.Semantics(
+        header=True,
+        heading_level=level,
+        content=ft.Text(text, key=key, size=size, weight=ft.FontWeight.W_600),
+    )
+
+
+def hint(text: str, *, key: str | None = None) -> ft.Text:
+    return ft.Text(text, key=key, size=13, color=ft.Colors.ON_SURFACE_VARIANT)
+
+
+def empty_state(icon: ft.IconData, text: str, *, key: str | None = None) -> ft.Control:
+    return ft.Container(
+        key=key,
+        padding=ft.Padding.symmetric(vertical=32, horizontal=16),
+        alignment=ft.Alignment.CENTER,
+        content=ft.Column(
+            horizontal_alignment=ft.CrossAxisAlignment.CENTER,
+            spacing=8,
+            controls=[
+                ft.Icon(icon, size=40, color=ft.Colors.OUTLINE),
+                ft.Text(
+                    text,
+                    text_align=ft.TextAlign.CENTER,
+                    color=ft.Colors.ON_SURFACE_VARIANT,
+                    size=15,
+                ),
+            ],
+        ),
+    )
+
+
+def banner(
+    text: str,
+    *,
+    icon: ft.IconData,
+    background: str,
+    foreground: str,
+    key: str | None = None,
+    actions: list[ft.Control] | None = None,
+) -> ft.Control:
+    return ft.Container(
+        key=key,
+        bgcolor=background,
+        border_radius=12,
+        border=ft.Border.all(1, foreground),
+        padding=12,
+        content=ft.Column(
+            tight=True,
+            spacing=6,
+            controls=[
+                ft.Row(
+                    vertical_alignment=ft.CrossAxisAlignment.START,
+                    controls=[
+                        ft.Icon(icon, color=foreground),
+                        ft.Text(text, color=foreground, expand=True, size=14),
+                    ],
+                ),
+                *(
+                    [ft.Row(actions, alignment=ft.MainAxisAlignment.END, wrap=True)]
+                    if actions
+                    else []
+                ),
+            ],
+        ),
+    )

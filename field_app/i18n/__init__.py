@@ -1,0 +1,89 @@
+"""Message catalogs (fr, en, it) and the Translator every screen reads its words from.
+
+French is the default and the fallback; a missing key shows itself as the key, never crashes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+LANGUAGES: tuple[str, ...] = ("fr", "en", "it")
+DEFAULT_LANGUAGE = "fr"
+# Flutter locales, for the platform's own widgets (date pickers, text direction, html lang).
+LOCALES: dict[str, tuple[str, str]] = {"fr": ("fr", "FR"), "en": ("en", "GB"), "it": ("it", "IT")}
+
+_HERE = Path(__file__).resolve().parent
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    """The catalog of one language, read once per process (catalogs are immutable)."""
+    with (_HERE / f"{language}.json").open(encoding="utf-8") as file:
+        return dict(json.load(file))
+
+
+def supported(language: str | None) -> str:
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+class Translator:
+    """`t("key", name=...)`: the text of `key` in the session's language, formatted."""
+
+    def __init__(self, language: str = DEFAULT_LANGUAGE) -> None:
+        self.language = supported(language)
+
+    def __call__(self, key: str, **values: Any) -> str:
+        text = catalog(self.language).get(key) or catalog(DEFAULT_LANGUAGE).get(key) or key
+        return text.format(**values) if values else text
+
+    # Vocabulary ---------------------------------------------------------------------
+
+    def kind(self, kind: str) -> str:
+        return self(f"kind.{kind}")
+
+    def category(self, category: str) -> str:
+        return self(f"category.{category}")
+
+    def severity(self, severity: str) -> str:
+        return self(f"severity.{severity}")
+
+    def status(self, status: str) -> str:
+        return self(f"status.{status}")
+
+    def action(self, action: str) -> str:
+        return self(f"action.{action}")
+
+    def reason(self, reason: str) -> str:
+        return self(f"reason.{reason}")
+
+    def role(self, role: str) -> str:
+        return self(f"role.{role}")
+
+    # Dates, in the device's local time --------------------------------------------------
+
+    def when(self, moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        local = moment.astimezone()
+        today = datetime.now().astimezone().date()
+        if local.date() == today:
+            return self("format.today_at", time=local.strftime("%H:%M"))
+        return self("format.datetime", day=local.strftime("%d/%m"), time=local.strftime("%H:%M"))
+
+    def day(self, value: date | None) -> str:
+        return "" if value is None else self("format.date", day=value.strftime("%d/%m/%Y"))
+
+    def duration(self, seconds: float | None) -> str:
+        if seconds is None:
+            return self("format.none")
+        minutes = round(seconds / 60)
+        if minutes < 60:
+            return self("format.minutes", n=minutes)
+        hours = seconds / 3600
+        if hours < 48:
+            return self("format.hours", n=f"{hours:.1f}".rstrip("0").rstrip("."))
+        return self("format.days", n=f"{hours / 24:.1f}".rstrip("0").rstrip("."))
