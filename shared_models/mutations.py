@@ -6,9 +6,9 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared_models.text import Text
+from shared_models.fields import Moment, Text
 from shared_models.vocabulary import CATEGORIES, FollowUpAction, NoteKind, Severity
 
 NOTE_TEXT_MAX = 2000
@@ -28,7 +28,7 @@ class NoteCreate(_MutationData):
     category: Text
     severity: Severity
     text: Text = Field(default="", max_length=NOTE_TEXT_MAX)
-    captured_at: AwareDatetime
+    captured_at: Moment
 
     @model_validator(mode="after")
     def _category_fits_kind(self) -> NoteCreate:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from shared_models.text import Text
+from shared_models.fields import Moment, Text
 
 PROTOCOL_VERSION = 1
 MAX_MUTATIONS_PER_PUSH = 500
@@ -55,7 +55,7 @@ class Mutation(BaseModel):
     id: UUID
     type: str = Field(max_length=100)
     data: dict[str, Any]
-    client_time: AwareDatetime
+    client_time: Moment
 
 
 class PushRequest(BaseModel):
@@ -103,7 +103,7 @@ class Poke(BaseModel):
 class AvailabilityRequest(BaseModel):
     away: bool
     stand_in_id: UUID | None = None
-    until: AwareDatetime | None = None
+    until: Moment | None = None
 
 
 class Availability(AvailabilityRequest):

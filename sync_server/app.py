@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_models.wire import MAX_PUSH_BYTES, Health
@@ -53,7 +54,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _TooLarge
+                    # An HTTPException is the one error FastAPI lets out of its body reading.
+                    raise StarletteHTTPException(413, _too_large_message(self.limit))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -63,16 +65,14 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except StarletteHTTPException:
             if not started:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
         import json
 
-        body = json.dumps(
-            error_body("payload_too_large", f"request bodies are limited to {self.limit} bytes")
-        ).encode()
+        body = json.dumps(error_body("payload_too_large", _too_large_message(self.limit))).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -86,8 +86,8 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+def _too_large_message(limit: int) -> str:
+    return f"request bodies are limited to {limit} bytes"
 
 
 health_router = APIRouter(tags=["health"])

@@ -87,7 +87,8 @@ def create_note(session: Session, viewer: policy.Viewer, data: m.NoteCreate, now
         category=data.category,
         severity=data.severity.value,
         text=data.text,
-        captured_at=data.captured_at,
+        # A phone whose clock runs ahead cannot date a note in the future.
+        captured_at=min(data.captured_at, now),
         received_at=now,
         status=NoteStatus.OPEN.value,
     )

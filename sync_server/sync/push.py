@@ -11,18 +11,20 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import FlushError
 
 from shared_models import mutations as m
+from shared_models.fields import Moment
 from shared_models.wire import MAX_MUTATIONS_PER_PUSH, ErrorDetail, Mutation, MutationResult
 from sync_server import policy
 from sync_server.auth.service import Caller
@@ -61,7 +63,7 @@ class IncomingMutation(BaseModel):
     client_time: Any = None
 
 
-_CLIENT_TIME = TypeAdapter(AwareDatetime)
+_CLIENT_TIME = TypeAdapter(Moment)
 
 
 class IncomingPush(BaseModel):
@@ -77,7 +79,7 @@ def content_hash(mutation: IncomingMutation) -> str:
         ensure_ascii=False,
         default=str,
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _replay(record: MutationRecord, digest: str, caller: Caller) -> MutationResult:
@@ -138,7 +140,7 @@ def _run(
         if careful:
             record, fresh = _apply_carefully(session, caller, viewer, mutation, digest, now)
         else:
-            if mutation.type not in _CREATES:
+            if not (isinstance(mutation.type, str) and mutation.type in _CREATES):
                 session.flush()  # it may refer to rows created earlier in this batch
             record, fresh = _apply(session, caller, viewer, mutation, digest, now), True
         known[mutation.id] = record
@@ -171,7 +173,8 @@ def _uuids(
     out = set()
     for mutation in mutations:
         value = mutation.data.get(key) if isinstance(mutation.data, dict) else None
-        if isinstance(value, str) and (types is None or mutation.type in types):
+        typed = isinstance(mutation.type, str) and (types is None or mutation.type in types)
+        if isinstance(value, str) and typed:
             with contextlib.suppress(ValueError):
                 out.add(uuid.UUID(value))
     return out
@@ -264,9 +267,12 @@ def _quarantine(
 
 
 def _storable(value: Any) -> Any:
-    """A copy the database accepts whatever the client sent (NUL characters replaced)."""
+    """A copy any database accepts, whatever the client sent: NUL characters and lone
+    surrogates replaced, non-finite numbers as text."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, dict):
         return {_storable(str(k)): _storable(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -1,0 +1,300 @@
+"""The Flet entry point: `main(page)` builds one RelaisApp per session (tab, window, phone).
+
+RelaisApp owns navigation, language, theme and the session's lifecycle (connect, disconnect,
+close); screens get it as their `Ui`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import flet as ft
+
+from field_app.components.sync_badge import SyncBadge
+from field_app.i18n import LOCALES, Translator, supported
+from field_app.screens.context import Screen
+from field_app.screens.home import Home
+from field_app.screens.sign_in import SignInScreen
+from field_app.state.device import DeviceFolder
+from field_app.state.session import AppConfig, AppSession
+from field_app.sync import SyncStatus
+from field_app.theme import apply_theme
+
+log = logging.getLogger(__name__)
+
+BROWSER_KEY = "relais.browser"
+
+
+class RelaisApp:
+    """Everything of one session. Created inside main(): no state is shared between sessions."""
+
+    def __init__(self, page: ft.Page, config: AppConfig) -> None:
+        self.page = page
+        self.config = config
+        self.t = Translator()
+        self.high_contrast = False
+        self.session: AppSession = None  # type: ignore[assignment]  # set in start()
+        self.home: Home | None = None
+        self._stack: list[Screen] = []
+        self._badges: list[SyncBadge] = []
+        self._last_sync: object = None
+        self._services: list[Any] = []  # services are dropped unless referenced
+
+    # Start and lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        page = self.page
+        page.title = "Relais"
+        page.padding = 0
+        page.window.min_width = 340
+        page.window.min_height = 560
+        device = await self._device()
+        settings = device.settings()
+        self.t = Translator(settings.language or "fr")
+        self.high_contrast = settings.high_contrast
+        self._apply_look()
+        self.session = AppSession(self.config, device)
+        self.session.subscribe(self._on_status)
+        self.session.on_signed_out = self._signed_out_by_server
+        page.on_connect = self._on_connect
+        page.on_disconnect = self._on_disconnect
+        page.on_close = self._on_close
+        page.on_view_pop = self._on_view_pop
+        page.on_app_lifecycle_state_change = self._on_lifecycle
+        if not page.web:
+            connectivity = ft.Connectivity()
+            connectivity.on_change = lambda e: self.session.request_sync()
+            self._services.append(connectivity)
+        if await asyncio.to_thread(self.session.resume_last_user):
+            self._adopt_user_language()
+            self.show_home()
+            self.session.start_sync(page.run_task)
+        else:
+            self.show_sign_in()
+        page.update()
+
+    async def _device(self) -> DeviceFolder:
+        """The machine on a phone or desktop; in web mode, this browser (a key it keeps)."""
+        if not self.page.web:
+            return DeviceFolder(self.config.data_dir)
+        prefs = ft.SharedPreferences()
+        self._services.append(prefs)
+        key = None
+        with contextlib.suppress(Exception):
+            key = await prefs.get(BROWSER_KEY)
+        if not DeviceFolder.is_browser_key(key):
+            key = DeviceFolder.new_browser_key()
+            with contextlib.suppress(Exception):
+                await prefs.set(BROWSER_KEY, key)
+        return DeviceFolder(self.config.data_dir, browser_key=key)
+
+    def _on_connect(self, e: ft.Event[Any]) -> None:
+        if self.session.signed_in:
+            self.session.start_sync(self.page.run_task)
+
+    def _on_disconnect(self, e: ft.Event[Any]) -> None:
+        self.session.pause_sync()
+
+    async def _on_close(self, e: ft.Event[Any]) -> None:
+        await self.session.close()
+
+    def _on_lifecycle(self, e: ft.AppLifecycleStateChangeEvent) -> None:
+        if e.state in (ft.AppLifecycleState.RESUME, ft.AppLifecycleState.SHOW):
+            self.session.request_sync()
+
+    # Screens ------------------------------------------------------------------------------
+
+    def show_sign_in(self, message_key: str = "", previous: SignInScreen | None = None) -> None:
+        self._stack.clear()
+        self._badges.clear()
+        self.home = None
+        server = self.config.server_url or self.session.last_server() or ""
+        platform = str(self.page.platform.value if self.page.platform else "")
+        screen = SignInScreen(
+            self,
+            server=server,
+            device_name=self.t("signin.device.default_on", platform=platform or "web"),
+            message_key=message_key,
+        )
+        if previous is not None:
+            screen.carry_over(previous)
+        self._sign_in = screen
+        self.page.views.clear()
+        self.page.views.append(
+            ft.View(
+                route="/",
+                padding=0,
+                scroll=ft.ScrollMode.AUTO,
+                controls=screen.content(),
+            )
+        )
+
+    async def signed_in(self) -> None:
+        self._adopt_user_language()
+        self.show_home()
+        self.session.start_sync(self.page.run_task)
+        self.page.update()
+
+    def _adopt_user_language(self) -> None:
+        """The user's language from the server, unless this device chose one."""
+        user = self.session.user
+        if self.session.device.settings().language is None and user is not None:
+            self.t = Translator(supported(user.language))
+            self._apply_look()
+
+    def show_home(self) -> None:
+        self._stack.clear()
+        self._badges.clear()
+        self.home = Home(self)
+        self.page.views.clear()
+        self.page.views.append(self.home.view())
+
+    def badge(self) -> ft.Control:
+        badge = SyncBadge(self.t, self.session.request_sync)
+        badge.show(self.session.status)
+        self._badges.append(badge)
+        return badge.control
+
+    def push(self, screen: Screen) -> None:
+        self._stack.append(screen)
+        back = ft.IconButton(
+            key="back",
+            icon=ft.Icon(ft.Icons.ARROW_BACK, semantics_label=self.t("nav.back")),
+            tooltip=self.t("nav.back"),
+            on_click=lambda e: self.pop(),
+        )
+        self.page.views.append(
+            ft.View(
+                route=f"/{screen.key}",
+                padding=0,
+                scroll=ft.ScrollMode.AUTO,
+                appbar=ft.AppBar(
+                    leading=back,
+                    title=ft.Text(screen.title(), key="screen-title"),
+                    actions=[self.badge()],
+                ),
+                controls=screen.content(),
+            )
+        )
+        screen.opened()
+
+    def pop(self) -> None:
+        if not self._stack:
+            return
+        self._stack.pop()
+        self.page.views.pop()
+        self._badges = self._badges[: len(self.page.views)]
+        self.refresh()
+
+    async def _on_view_pop(self, e: ft.ViewPopEvent) -> None:
+        self.pop()
+        self.page.update()
+
+    def refresh(self) -> None:
+        if self.home is not None:
+            self.home.refresh()
+        for screen in self._stack:
+            screen.refresh()
+
+    def toast(self, text: str) -> None:
+        self.page.show_dialog(ft.SnackBar(ft.Text(text, key="toast"), key="snack"))
+
+    def confirm(
+        self, *, key: str, title: str, text: str, confirm: str, on_confirm: Callable[[], Any]
+    ) -> None:
+        async def yes(e: ft.Event[Any]) -> None:
+            self.page.pop_dialog()
+            result = on_confirm()
+            if asyncio.iscoroutine(result):
+                await result
+
+        self.page.show_dialog(
+            ft.AlertDialog(
+                key=key,
+                modal=True,
+                title=ft.Text(title),
+                content=ft.Text(text),
+                actions=[
+                    ft.TextButton(
+                        self.t("common.cancel"),
+                        key=f"{key}-cancel",
+                        on_click=lambda e: self.page.pop_dialog(),
+                    ),
+                    ft.FilledButton(confirm, key=f"{key}-confirm", on_click=yes),
+                ],
+            )
+        )
+
+    def run(self, task: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        self.page.run_task(task, *args)
+
+    # Settings -----------------------------------------------------------------------------
+
+    def _apply_look(self) -> None:
+        apply_theme(self.page, self.high_contrast)
+        language, country = LOCALES[self.t.language]
+        self.page.locale_configuration = ft.LocaleConfiguration(
+            supported_locales=[ft.Locale(*LOCALES[code]) for code in LOCALES],
+            current_locale=ft.Locale(language, country),
+        )
+
+    def set_language(self, language: str) -> None:
+        self.t = Translator(language)
+        self.session.device.update(language=self.t.language)
+        self._apply_look()
+        self._rerender()
+
+    def set_high_contrast(self, on: bool) -> None:
+        self.high_contrast = on
+        self.session.device.update(high_contrast=on)
+        self._apply_look()
+        self._rerender()
+
+    def _rerender(self) -> None:
+        if self.home is not None:
+            tab = self.home.tab_id
+            self.show_home()
+            self.home.open_tab(tab)
+        else:
+            self.show_sign_in(previous=self._sign_in)
+
+    async def sign_out(self) -> None:
+        await self.session.sign_out()
+        self.show_sign_in()
+        self.page.update()
+
+    async def _signed_out_by_server(self, code: str) -> None:
+        await self.session.close()
+        self.show_sign_in("signin.signed_out")
+        self.page.update()
+
+    # Sync status --------------------------------------------------------------------------
+
+    def _on_status(self, status: SyncStatus) -> None:
+        for badge in self._badges:
+            badge.show(status)
+        data_mark = (status.last_success, status.queued, status.rejected)
+        if data_mark != self._last_sync:
+            self._last_sync = data_mark
+            with contextlib.suppress(Exception):
+                self.refresh()
+        with contextlib.suppress(Exception):  # the page may be gone (session closing)
+            self.page.update()
+
+
+def create_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
+    async def main(page: ft.Page) -> None:
+        await RelaisApp(page, config).start()
+
+    return main
+
+
+def config_from_environment(server_url: str | None = None) -> AppConfig:
+    return AppConfig(server_url=server_url or os.environ.get("RELAIS_SERVER_URL", ""))
+
+
+main = create_main(config_from_environment())

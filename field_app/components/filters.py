@@ -1,0 +1,38 @@
+"""Labelled drop-down filters whose first option means "all"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import flet as ft
+
+ALL = "all"
+
+
+def filter_dropdown(
+    *,
+    key: str,
+    label: str,
+    all_label: str,
+    options: Sequence[tuple[str, str]],
+    value: str | None,
+    on_change: Callable[[], None],
+    include_all: bool = True,
+) -> ft.Dropdown:
+    choices = [(ALL, all_label)] if include_all else []
+    return ft.Dropdown(
+        key=key,
+        label=label,
+        value=value or (ALL if include_all else None),
+        options=[ft.DropdownOption(key=k, text=text) for k, text in [*choices, *options]],
+        on_select=lambda e: on_change(),
+        expand=True,
+        col={"xs": 6, "md": 4},
+        enable_filter=False,
+        enable_search=False,
+    )
+
+
+def chosen(dropdown: ft.Dropdown) -> str | None:
+    value = dropdown.value
+    return None if value in (None, "", ALL) else str(value)

@@ -1,0 +1,2 @@
+"""One module per screen. Screens read state through AppSession and call its actions;
+they never open a socket or a database themselves."""

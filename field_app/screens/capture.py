@@ -1,0 +1,151 @@
+"""Capture a note: kind, category (most used first), severity (preselected), optional text,
+save. Without text it is three taps after choosing the worker; it works offline."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from field_app.components.chips import ChoiceChips
+from field_app.components.layout import frame, heading, hint
+from field_app.screens.context import Screen, Ui
+from field_app.state.records import Entity
+from field_app.state.roster import category_order
+from shared_models.mutations import NOTE_TEXT_MAX
+from shared_models.vocabulary import default_severity, is_sensitive
+
+KIND_ICONS = {
+    "signal": ft.Icons.FLAG_OUTLINED,
+    "safety": ft.Icons.HEALTH_AND_SAFETY_OUTLINED,
+    "observation": ft.Icons.VISIBILITY_OUTLINED,
+}
+SEVERITY_ICONS = {
+    "info": ft.Icons.INFO_OUTLINE,
+    "attention": ft.Icons.WARNING_AMBER_ROUNDED,
+    "urgent": ft.Icons.PRIORITY_HIGH,
+}
+
+
+class CaptureScreen(Screen):
+    key = "capture"
+    title_key = "capture.title"
+
+    def __init__(self, ui: Ui, *, team: Entity, worker: Entity | None) -> None:
+        super().__init__(ui)
+        self.team = team
+        self.worker = worker
+
+    def title(self) -> str:
+        if self.worker is None:
+            return self.t("capture.title_team", team=self.team["name"])
+        return self.t("capture.title_worker", name=self.worker["display_name"])
+
+    def content(self) -> list[ft.Control]:
+        t = self.t
+        kinds = ["signal", "safety", "observation"] if self.worker else ["safety"]
+        self.kind = ChoiceChips(
+            [(k, t.kind(k)) for k in kinds],
+            key_prefix="kind",
+            icons=KIND_ICONS,
+            on_pick=self._kind_picked,
+            selected=None if self.worker else "safety",
+        )
+        self.kind_help = hint("", key="kind-help")
+        self.categories = ft.Column(key="category-area", spacing=8)
+        self.category: ChoiceChips | None = None
+        self.sensitive = hint(t("capture.sensitive"), key="sensitive-hint")
+        self.sensitive.visible = False
+        self.severity = ChoiceChips(
+            [(s, t.severity(s)) for s in ("info", "attention", "urgent")],
+            key_prefix="severity",
+            icons=SEVERITY_ICONS,
+            on_pick=lambda value: self._update_save(),
+        )
+        self.text = ft.TextField(
+            key="capture-text",
+            label=t("capture.text"),
+            hint_text=t("capture.text.hint"),
+            multiline=True,
+            min_lines=2,
+            max_lines=5,
+            max_length=NOTE_TEXT_MAX,
+        )
+        self.save = ft.FilledButton(
+            t("capture.save"),
+            key="capture-save",
+            icon=ft.Icons.SEND,
+            height=56,
+            expand=True,
+            disabled=True,
+            on_click=self._save,
+        )
+        if not self.worker:
+            self._kind_picked("safety")
+        subtitle = (
+            t(
+                "capture.for_worker",
+                counsellor=self.worker.get("counsellor_name") or t("roster.no_counsellor_short"),
+            )
+            if self.worker
+            else t("capture.for_team")
+        )
+        return [
+            frame(
+                hint(subtitle),
+                heading(t("capture.kind"), level=3),
+                self.kind.control,
+                self.kind_help,
+                self.categories,
+                self.sensitive,
+                heading(t("capture.severity"), level=3),
+                self.severity.control,
+                self.text,
+                ft.Row([self.save]),
+            )
+        ]
+
+    def _kind_picked(self, kind: str | None) -> None:
+        t = self.t
+        self.category = None
+        self.sensitive.visible = False
+        self.kind_help.value = t(f"kind.{kind}.help") if kind else ""
+        if kind is None:
+            self.categories.controls = []
+        else:
+            order = category_order(self.session.require_store(), kind)
+            self.category = ChoiceChips(
+                [(c, t.category(c)) for c in order],
+                key_prefix="category",
+                on_pick=self._category_picked,
+            )
+            self.categories.controls = [
+                heading(t("capture.category"), level=3),
+                self.category.control,
+            ]
+        self._update_save()
+
+    def _category_picked(self, category: str | None) -> None:
+        if category and self.kind.value:
+            self.severity.select(default_severity(self.kind.value, category).value)
+        self.sensitive.visible = bool(category and is_sensitive(category))
+        self._update_save()
+
+    def _update_save(self) -> None:
+        ready = bool(
+            self.kind.value and self.category and self.category.value and self.severity.value
+        )
+        self.save.disabled = not ready
+
+    def _save(self, e: ft.Event[ft.Button]) -> None:
+        if not (self.kind.value and self.category and self.category.value and self.severity.value):
+            return
+        self.session.capture_note(
+            team_id=self.team["id"],
+            worker_id=self.worker["id"] if self.worker else None,
+            kind=self.kind.value,
+            category=self.category.value,
+            severity=self.severity.value,
+            text=self.text.value or "",
+        )
+        self.ui.pop()
+        queued = self.session.status.state in ("offline",)
+        self.ui.toast(self.t("capture.saved_offline" if queued else "capture.saved"))

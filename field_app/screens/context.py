@@ -1,0 +1,58 @@
+"""What every screen gets: the page, the session, the translator, and navigation helpers
+(push a screen, go back, a short message, a confirmation dialog)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import flet as ft
+
+from field_app.i18n import Translator
+from field_app.state.session import AppSession
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+
+class Ui(Protocol):
+    page: ft.Page
+    t: Translator
+    session: AppSession
+    high_contrast: bool
+
+    def push(self, screen: Screen) -> None: ...
+    def pop(self) -> None: ...
+    def toast(self, text: str) -> None: ...
+    def confirm(
+        self, *, key: str, title: str, text: str, confirm: str, on_confirm: Callable[[], Any]
+    ) -> None: ...
+    def refresh(self) -> None: ...
+    def run(self, task: Callable[..., Awaitable[Any]], *args: Any) -> None: ...
+    def set_language(self, language: str) -> None: ...
+    def set_high_contrast(self, on: bool) -> None: ...
+    async def sign_out(self) -> None: ...
+
+
+class Screen:
+    """A full screen: `content()` is built once, `refresh()` re-reads the data in place."""
+
+    key = "screen"
+    title_key = "app.name"
+
+    def __init__(self, ui: Ui) -> None:
+        self.ui = ui
+        self.t = ui.t
+        self.session = ui.session
+
+    def title(self) -> str:
+        return self.t(self.title_key)
+
+    def content(self) -> list[ft.Control]:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Called after each completed sync and after the user's own actions."""
+
+    def opened(self) -> None:
+        """Called once the screen is on the page (for effects such as delivery.seen)."""

@@ -1,0 +1,150 @@
+"""Coordinator history: every note of the organisation, filtered by team, worker, period,
+kind, category and status, newest first."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from field_app.components.filters import chosen, filter_dropdown
+from field_app.components.layout import empty_state, frame, hint
+from field_app.components.note_card import CardFacts, note_card
+from field_app.screens.context import Screen
+from field_app.screens.words import about, delivery_footer, kind_and_category
+from field_app.state.records import Directory, now
+from field_app.state.review import PERIODS, HistoryFilter, history
+from shared_models.vocabulary import CATEGORIES, NoteKind, NoteStatus
+
+SHOWN_AT_MOST = 150
+
+
+def period_options(t: object) -> list[tuple[str, str]]:
+    return [(str(d or "all"), t(f"period.{d or 'all'}")) for d in PERIODS]  # type: ignore[operator]
+
+
+class HistoryScreen(Screen):
+    key = "history"
+    title_key = "tab.history"
+
+    def content(self) -> list[ft.Control]:
+        t = self.t
+        directory = Directory.load(self.session.require_store())
+        self.directory = directory
+        teams = sorted(directory.teams.values(), key=lambda x: x["name"])
+        workers = sorted(directory.workers.values(), key=lambda w: w["display_name"])
+        categories = sorted({c for cs in CATEGORIES.values() for c in cs}, key=t.category)
+        refresh = self.refresh
+        self.team = filter_dropdown(
+            key="filter-team",
+            label=t("filter.team"),
+            all_label=t("filter.all_teams"),
+            options=[(x["id"], x["name"]) for x in teams],
+            value=None,
+            on_change=refresh,
+        )
+        self.worker = filter_dropdown(
+            key="filter-worker",
+            label=t("filter.worker"),
+            all_label=t("filter.all_workers"),
+            options=[(w["id"], w["display_name"]) for w in workers],
+            value=None,
+            on_change=refresh,
+        )
+        self.period = filter_dropdown(
+            key="filter-period",
+            label=t("filter.period"),
+            all_label="",
+            options=period_options(t),
+            value="30",
+            on_change=refresh,
+            include_all=False,
+        )
+        self.kind = filter_dropdown(
+            key="filter-kind",
+            label=t("filter.kind"),
+            all_label=t("filter.all"),
+            options=[(k.value, t.kind(k.value)) for k in NoteKind],
+            value=None,
+            on_change=refresh,
+        )
+        self.category = filter_dropdown(
+            key="filter-category",
+            label=t("filter.category"),
+            all_label=t("filter.all"),
+            options=[(c, t.category(c)) for c in categories],
+            value=None,
+            on_change=refresh,
+        )
+        self.status = filter_dropdown(
+            key="filter-status",
+            label=t("filter.status"),
+            all_label=t("filter.all"),
+            options=[(s.value, t.status(s.value)) for s in NoteStatus],
+            value=None,
+            on_change=refresh,
+        )
+        self.count = hint("", key="history-count")
+        self.list = ft.Column(key="history-list", spacing=10)
+        self.refresh()
+        filters = ft.ResponsiveRow(
+            [self.team, self.worker, self.period, self.kind, self.category, self.status],
+            spacing=8,
+            run_spacing=8,
+        )
+        return [frame(filters, self.count, self.list)]
+
+    def current_filter(self) -> HistoryFilter:
+        period = chosen(self.period)
+        return HistoryFilter(
+            team_id=chosen(self.team),
+            worker_id=chosen(self.worker),
+            days=int(period) if period else None,
+            kind=chosen(self.kind),
+            category=chosen(self.category),
+            status=chosen(self.status),
+        )
+
+    def refresh(self) -> None:
+        store = self.session.require_store()
+        self.directory = directory = Directory.load(store)
+        views = history(store, self.current_filter(), now())
+        t = self.t
+        self.count.value = t("history.count", n=len(views))
+        if len(views) > SHOWN_AT_MOST:
+            self.count.value = t("history.count_capped", n=len(views), shown=SHOWN_AT_MOST)
+        if not views:
+            self.list.controls = [
+                empty_state(ft.Icons.SEARCH_OFF, t("history.empty"), key="history-empty")
+            ]
+            return
+        self.list.controls = [
+            note_card(
+                CardFacts(
+                    heading=about(t, v.data, directory),
+                    subheading=kind_and_category(t, v.data),
+                    severity=v.data["severity"],
+                    severity_word=t.severity(v.data["severity"]),
+                    text=v.data.get("text") or "",
+                    pills=[(t.status(v.status), v.status)],
+                    footer=[
+                        t(
+                            "inbox.from",
+                            author=v.data.get("author_name") or "",
+                            when=t.when(v.captured_at),
+                        ),
+                        *delivery_footer(t, v),
+                    ],
+                    max_lines=4,
+                ),
+                key=f"history-{v.id}",
+                high_contrast=self.ui.high_contrast,
+                on_click=self._opener(v.data.get("worker_id")),
+            )
+            for v in views[:SHOWN_AT_MOST]
+        ]
+
+    def _opener(self, worker_id: str | None):  # type: ignore[no-untyped-def]
+        if not worker_id:
+            return None
+        from field_app.screens.worker import WorkerScreen
+
+        return lambda e: self.ui.push(WorkerScreen(self.ui, worker_id))

@@ -1,0 +1,88 @@
+"""Counsellor inbox: notes routed to them, unhandled first, then urgent before attention
+before info, then by deadline; a grouped alert shows once with ×N. Updated on every sync."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from field_app.components.layout import empty_state, frame, heading
+from field_app.components.note_card import CardFacts, note_card
+from field_app.screens.context import Screen
+from field_app.screens.note_detail import NoteDetailScreen
+from field_app.screens.words import about, kind_and_category
+from field_app.state.inbox import InboxItem, inbox
+from field_app.state.records import Directory, now
+
+
+class InboxScreen(Screen):
+    key = "inbox"
+    title_key = "tab.inbox"
+
+    def content(self) -> list[ft.Control]:
+        self.items = ft.Column(key="inbox-list", spacing=10)
+        self.refresh()
+        return [frame(self.items)]
+
+    def refresh(self) -> None:
+        store = self.session.require_store()
+        directory = Directory.load(store)
+        items = inbox(store, self.session.user_id, now())
+        t = self.t
+        if not items:
+            self.items.controls = [
+                empty_state(ft.Icons.INBOX_OUTLINED, t("inbox.empty"), key="inbox-empty")
+            ]
+            return
+        to_handle = [i for i in items if not i.acknowledged]
+        handled = [i for i in items if i.acknowledged]
+        controls: list[ft.Control] = []
+        if to_handle:
+            controls.append(heading(t("inbox.to_handle", n=len(to_handle)), level=2))
+            controls += [self._card(i, directory) for i in to_handle]
+        else:
+            controls.append(
+                empty_state(ft.Icons.DONE_ALL, t("inbox.all_handled"), key="inbox-done")
+            )
+        if handled:
+            controls.append(heading(t("inbox.in_progress", n=len(handled)), level=2))
+            controls += [self._card(i, directory) for i in handled]
+        self.items.controls = controls
+
+    def _card(self, item: InboxItem, directory: Directory) -> ft.Control:
+        t = self.t
+        note = item.view.data
+        pills: list[tuple[str, str]] = []
+        if item.group_count > 1:
+            pills.append((t("inbox.grouped", n=item.group_count), "seen"))
+        if item.overdue:
+            pills.append((t("flag.overdue"), "overdue"))
+        if item.acknowledged:
+            pills.append((t.status("acknowledged"), "acknowledged"))
+        elif not item.delivery.get("seen_at"):
+            pills.append((t("inbox.new"), "open"))
+        footer = [
+            t(
+                "inbox.from",
+                author=note.get("author_name") or "",
+                when=t.when(item.view.captured_at),
+            )
+        ]
+        if item.due_at and not item.acknowledged:
+            footer.append(t("inbox.due", when=t.when(item.due_at)))
+        if item.delivery.get("reason") not in (None, "referent"):
+            footer.append(t.reason(item.delivery["reason"]))
+        return note_card(
+            CardFacts(
+                heading=about(t, note, directory),
+                subheading=kind_and_category(t, note),
+                severity=note["severity"],
+                severity_word=t.severity(note["severity"]),
+                text=note.get("text") or "",
+                pills=pills,
+                footer=footer,
+                max_lines=3,
+            ),
+            key=f"inbox-{item.note_id}",
+            high_contrast=self.ui.high_contrast,
+            on_click=lambda e, i=item: self.ui.push(NoteDetailScreen(self.ui, i.note_id)),
+        )

@@ -1,0 +1,120 @@
+"""Before the team meeting: everything still open, overdue (deadline passed, not
+acknowledged) or escalated, most pressing first; and the French staffing rule."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from field_app.components.filters import chosen, filter_dropdown
+from field_app.components.layout import banner, empty_state, frame, hint
+from field_app.components.note_card import CardFacts, note_card
+from field_app.screens.context import Screen
+from field_app.screens.words import about, delivery_footer, kind_and_category
+from field_app.state.records import Directory, now
+from field_app.state.review import MeetingItem, meeting_items, staffing_warnings
+from field_app.store import LocalStore
+from field_app.theme import tone
+
+
+def staffing_banners(screen: Screen, store: LocalStore, directory: Directory) -> list[ft.Control]:
+    t = screen.t
+    colours = tone("attention", screen.ui.high_contrast)
+    return [
+        banner(
+            t(
+                "staffing.warning",
+                team=w.team["name"],
+                workers=w.active_workers,
+                supervisors=w.supervisors,
+            ),
+            key=f"staffing-{w.team['id']}",
+            icon=ft.Icons.GROUPS,
+            background=colours.background,
+            foreground=colours.foreground,
+        )
+        for w in staffing_warnings(store, directory)
+    ]
+
+
+class MeetingScreen(Screen):
+    key = "meeting"
+    title_key = "tab.meeting"
+
+    def content(self) -> list[ft.Control]:
+        t = self.t
+        directory = Directory.load(self.session.require_store())
+        teams = sorted(directory.teams.values(), key=lambda x: x["name"])
+        self.team = filter_dropdown(
+            key="meeting-team",
+            label=t("filter.team"),
+            all_label=t("filter.all_teams"),
+            options=[(x["id"], x["name"]) for x in teams],
+            value=None,
+            on_change=self.refresh,
+        )
+        self.team.col = {"xs": 12, "md": 6}
+        self.staffing = ft.Column(spacing=8)
+        self.count = hint("", key="meeting-count")
+        self.list = ft.Column(key="meeting-list", spacing=10)
+        self.refresh()
+        return [
+            frame(
+                ft.ResponsiveRow([self.team]),
+                self.staffing,
+                hint(t("meeting.help")),
+                self.count,
+                self.list,
+            )
+        ]
+
+    def refresh(self) -> None:
+        store = self.session.require_store()
+        directory = Directory.load(store)
+        t = self.t
+        self.staffing.controls = staffing_banners(self, store, directory)
+        items = meeting_items(store, now(), chosen(self.team))
+        self.count.value = t("meeting.count", n=len(items))
+        if not items:
+            self.list.controls = [
+                empty_state(ft.Icons.EVENT_AVAILABLE, t("meeting.empty"), key="meeting-empty")
+            ]
+            return
+        self.list.controls = [self._card(i, directory) for i in items]
+
+    def _card(self, item: MeetingItem, directory: Directory) -> ft.Control:
+        t = self.t
+        note = item.view.data
+        pills = [(t.status(item.view.status), item.view.status)]
+        if item.overdue:
+            pills.append((t("flag.overdue"), "overdue"))
+        if item.escalated:
+            pills.append((t("flag.escalated"), "escalated"))
+        if item.unacknowledged:
+            pills.append((t("flag.unacknowledged"), "open"))
+        from field_app.screens.worker import WorkerScreen
+
+        worker_id = note.get("worker_id")
+        return note_card(
+            CardFacts(
+                heading=about(t, note, directory),
+                subheading=kind_and_category(t, note),
+                severity=note["severity"],
+                severity_word=t.severity(note["severity"]),
+                text=note.get("text") or "",
+                pills=pills,
+                footer=[
+                    t(
+                        "inbox.from",
+                        author=note.get("author_name") or "",
+                        when=t.when(item.view.captured_at),
+                    ),
+                    *delivery_footer(t, item.view),
+                ],
+                max_lines=4,
+            ),
+            key=f"meeting-{item.view.id}",
+            high_contrast=self.ui.high_contrast,
+            on_click=(lambda e: self.ui.push(WorkerScreen(self.ui, worker_id)))
+            if worker_id
+            else None,
+        )

@@ -1,0 +1,116 @@
+"""The supervisor's own notes and where each one is: queued, sent, seen, acknowledged, closed,
+or rejected with its reason; a note can be retracted within 24 hours (after a confirmation)."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from field_app.components.layout import banner, empty_state, frame
+from field_app.components.note_card import CardFacts, note_card
+from field_app.screens.context import Screen
+from field_app.screens.words import about, delivery_footer, kind_and_category
+from field_app.state.notes import can_retract, my_notes, progress
+from field_app.state.records import Directory, now
+from field_app.store import NoteView
+from field_app.theme import tone
+
+
+class MyNotesScreen(Screen):
+    key = "my-notes"
+    title_key = "tab.my_notes"
+
+    def content(self) -> list[ft.Control]:
+        self.rejected = ft.Column(key="rejected-list", spacing=8)
+        self.notes = ft.Column(key="my-notes-list", spacing=10)
+        self.refresh()
+        return [frame(self.rejected, self.notes)]
+
+    def refresh(self) -> None:
+        store = self.session.require_store()
+        directory = Directory.load(store)
+        t = self.t
+        refusals = [r for r in store.rejected_mutations() if r.type != "note.create"]
+        self.rejected.controls = [
+            banner(
+                t("mynotes.refused", action=t(f"mutation.{r.type}"), reason=r.message or r.code),
+                key=f"refused-{r.id}",
+                icon=ft.Icons.ERROR_OUTLINE,
+                background=tone("rejected", self.ui.high_contrast).background,
+                foreground=tone("rejected", self.ui.high_contrast).foreground,
+                actions=[
+                    ft.TextButton(
+                        t("mynotes.dismiss"),
+                        key=f"dismiss-{r.id}",
+                        on_click=lambda e, r=r: self._dismiss(r.id),
+                    )
+                ],
+            )
+            for r in refusals
+        ]
+        views = my_notes(store, self.session.user_id)
+        if not views:
+            self.notes.controls = [
+                empty_state(
+                    ft.Icons.STICKY_NOTE_2_OUTLINED, t("mynotes.empty"), key="my-notes-empty"
+                )
+            ]
+            return
+        moment = now()
+        self.notes.controls = [self._card(v, directory, moment) for v in views]
+
+    def _card(self, view: NoteView, directory: Directory, moment: object) -> ft.Control:
+        t = self.t
+        note = view.data
+        status = progress(view)
+        footer = [t("note.captured", when=t.when(view.captured_at))]
+        if status == "rejected":
+            footer.append(
+                t("mynotes.rejected_reason", reason=view.error_message or view.error_code or "")
+            )
+        elif status == "queued":
+            footer.append(t("mynotes.queued_help"))
+        footer += delivery_footer(t, view)
+        actions: list[ft.Control] = []
+        if can_retract(view, self.session.user_id, moment):  # type: ignore[arg-type]
+            actions.append(
+                ft.TextButton(
+                    t("mynotes.retract"),
+                    key=f"retract-{view.id}",
+                    icon=ft.Icons.UNDO,
+                    on_click=lambda e, v=view: self._ask_retract(v),
+                )
+            )
+        return note_card(
+            CardFacts(
+                heading=about(t, note, directory),
+                subheading=kind_and_category(t, note),
+                severity=note["severity"],
+                severity_word=t.severity(note["severity"]),
+                text=note.get("text") or "",
+                pills=[(t.status(status), status)],
+                footer=footer,
+                actions=actions,
+            ),
+            key=f"note-{view.id}",
+            high_contrast=self.ui.high_contrast,
+        )
+
+    def _ask_retract(self, view: NoteView) -> None:
+        t = self.t
+
+        def retract() -> None:
+            self.session.retract(view.id)
+            self.refresh()
+            self.ui.toast(t("mynotes.retracted"))
+
+        self.ui.confirm(
+            key="retract-dialog",
+            title=t("mynotes.retract.title"),
+            text=t("mynotes.retract.text"),
+            confirm=t("mynotes.retract.confirm"),
+            on_confirm=retract,
+        )
+
+    def _dismiss(self, mutation_id: object) -> None:
+        self.session.dismiss_rejected(mutation_id)  # type: ignore[arg-type]
+        self.refresh()

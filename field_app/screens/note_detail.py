@@ -1,0 +1,155 @@
+"""One routed note, for its recipient: opening it sends `delivery.seen` once; acknowledge;
+follow up with an action, optional text and "close"; see the worker's timeline."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from field_app.components.chips import ChoiceChips
+from field_app.components.layout import empty_state, frame, heading
+from field_app.components.note_card import CardFacts, note_card
+from field_app.screens.context import Screen, Ui
+from field_app.screens.words import about, delivery_footer, kind_and_category
+from field_app.state.notes import my_delivery
+from field_app.state.records import Directory
+from field_app.store import NoteView
+from shared_models.mutations import NOTE_TEXT_MAX
+from shared_models.vocabulary import FollowUpAction
+
+
+class NoteDetailScreen(Screen):
+    key = "note"
+    title_key = "note.title"
+
+    def __init__(self, ui: Ui, note_id: str) -> None:
+        super().__init__(ui)
+        self.note_id = note_id
+        self._closing = False  # a closing follow-up is queued
+
+    def _view(self) -> NoteView | None:
+        for view in self.session.require_store().notes_view():
+            if view.id == self.note_id:
+                return view
+        return None
+
+    def content(self) -> list[ft.Control]:
+        t = self.t
+        self.card = ft.Column(key="note-detail", spacing=10)
+        self.ack = ft.FilledButton(
+            t("note.acknowledge"), key="acknowledge", icon=ft.Icons.DONE_ALL, height=52,
+            on_click=self._acknowledge,
+        )  # fmt: skip
+        self.action = ChoiceChips(
+            [(a.value, t.action(a.value)) for a in FollowUpAction],
+            key_prefix="action",
+            on_pick=lambda v: self._ready(),
+        )
+        self.follow_text = ft.TextField(
+            key="follow-up-text",
+            label=t("followup.text"),
+            multiline=True,
+            min_lines=2,
+            max_lines=5,
+            max_length=NOTE_TEXT_MAX,
+        )
+        self.close = ft.Switch(key="follow-up-close", label=t("followup.close"), value=False)
+        self.follow_save = ft.FilledButton(
+            t("followup.save"), key="follow-up-save", icon=ft.Icons.SEND, height=52,
+            disabled=True, on_click=self._follow_up,
+        )  # fmt: skip
+        self.timeline = ft.OutlinedButton(
+            t("note.timeline"), key="open-timeline", icon=ft.Icons.TIMELINE, height=48,
+            on_click=self._open_timeline,
+        )  # fmt: skip
+        self.follow_area = ft.Column(
+            spacing=10,
+            controls=[
+                heading(t("followup.title"), level=2),
+                self.action.control,
+                self.follow_text,
+                self.close,
+                ft.Row([self.follow_save], alignment=ft.MainAxisAlignment.END),
+            ],
+        )
+        self.refresh()
+        return [frame(self.card, ft.Row([self.ack, self.timeline], wrap=True), self.follow_area)]
+
+    def opened(self) -> None:
+        view = self._view()
+        if view is not None:
+            self.session.mark_seen(view)
+
+    def refresh(self) -> None:
+        t = self.t
+        view = self._view()
+        if view is None:
+            self.card.controls = [
+                empty_state(ft.Icons.HIDE_SOURCE, t("note.gone"), key="note-gone")
+            ]
+            self.ack.visible = self.follow_area.visible = self.timeline.visible = False
+            return
+        directory = Directory.load(self.session.require_store())
+        note = view.data
+        delivery = my_delivery(note, self.session.user_id)
+        acknowledged = bool(
+            (delivery and delivery.get("acknowledged_at"))
+            or "note.acknowledge" in view.pending
+            or view.status in ("acknowledged", "closed")
+        )
+        closed = view.status == "closed" or self._closing
+        pills = [(t.status(view.status), view.status)]
+        if "note.acknowledge" in view.pending or "note.follow_up" in view.pending:
+            pills.append((t("note.sending"), "queued"))
+        self.card.controls = [
+            note_card(
+                CardFacts(
+                    heading=about(t, note, directory),
+                    subheading=kind_and_category(t, note),
+                    severity=note["severity"],
+                    severity_word=t.severity(note["severity"]),
+                    text=note.get("text") or t("note.no_text"),
+                    pills=pills,
+                    footer=[
+                        t(
+                            "inbox.from",
+                            author=note.get("author_name") or "",
+                            when=t.when(view.captured_at),
+                        ),
+                        *delivery_footer(t, view),
+                    ],
+                ),
+                key="note-card",
+                high_contrast=self.ui.high_contrast,
+            )
+        ]
+        self.ack.visible = delivery is not None and not acknowledged
+        self.follow_area.visible = not closed
+        self.timeline.visible = bool(note.get("worker_id"))
+
+    def _ready(self) -> None:
+        self.follow_save.disabled = self.action.value is None
+
+    def _acknowledge(self, e: ft.Event[ft.Button]) -> None:
+        self.session.acknowledge(self.note_id)
+        self.refresh()
+        self.ui.toast(self.t("note.acknowledged"))
+
+    def _follow_up(self, e: ft.Event[ft.Button]) -> None:
+        if self.action.value is None:
+            return
+        self.session.follow_up(
+            self.note_id, self.action.value, self.follow_text.value or "", bool(self.close.value)
+        )
+        self._closing = self._closing or bool(self.close.value)
+        self.follow_text.value = ""
+        self.action.select(None)
+        self._ready()
+        self.refresh()
+        self.ui.toast(self.t("followup.saved"))
+
+    def _open_timeline(self, e: ft.Event[ft.Button]) -> None:
+        from field_app.screens.worker import WorkerScreen
+
+        view = self._view()
+        if view is not None and view.data.get("worker_id"):
+            self.ui.push(WorkerScreen(self.ui, view.data["worker_id"]))

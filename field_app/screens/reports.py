@@ -1,0 +1,124 @@
+"""Coordinator reports for a period and a team: notes by category per week (chart and text),
+and per-worker figures: notes by category, open and unacknowledged items, median time to
+acknowledge."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import flet as ft
+
+from field_app.components.category_chart import category_chart
+from field_app.components.filters import chosen, filter_dropdown
+from field_app.components.layout import empty_state, frame, heading, hint
+from field_app.screens.context import Screen
+from field_app.screens.history import period_options
+from field_app.screens.meeting import staffing_banners
+from field_app.state.records import Directory, now
+from field_app.state.review import WorkerSummary, weekly_categories, worker_summaries
+
+
+class ReportsScreen(Screen):
+    key = "reports"
+    title_key = "tab.reports"
+
+    def content(self) -> list[ft.Control]:
+        t = self.t
+        directory = Directory.load(self.session.require_store())
+        teams = sorted(directory.teams.values(), key=lambda x: x["name"])
+        self.team = filter_dropdown(
+            key="report-team",
+            label=t("filter.team"),
+            all_label=t("filter.all_teams"),
+            options=[(x["id"], x["name"]) for x in teams],
+            value=None,
+            on_change=self.refresh,
+        )
+        self.period = filter_dropdown(
+            key="report-period",
+            label=t("filter.period"),
+            all_label="",
+            options=period_options(t),
+            value="30",
+            on_change=self.refresh,
+            include_all=False,
+        )
+        self.staffing = ft.Column(spacing=8)
+        self.chart = ft.Column(key="chart-area")
+        self.workers = ft.Column(key="summaries", spacing=8)
+        self.refresh()
+        return [
+            frame(
+                ft.ResponsiveRow([self.team, self.period], spacing=8),
+                self.staffing,
+                heading(t("reports.chart"), level=2),
+                self.chart,
+                heading(t("reports.workers"), level=2),
+                hint(t("reports.workers.help")),
+                self.workers,
+            )
+        ]
+
+    def refresh(self) -> None:
+        store = self.session.require_store()
+        directory = Directory.load(store)
+        t = self.t
+        moment = now()
+        team_id = chosen(self.team)
+        period = chosen(self.period)
+        days = int(period) if period else None
+        self.staffing.controls = staffing_banners(self, store, directory)
+        weekly = weekly_categories(store, moment, weeks=6, team_id=team_id)
+        if not any(weekly.total(w) for w in weekly.weeks):
+            self.chart.controls = [
+                empty_state(ft.Icons.INSIGHTS_OUTLINED, t("reports.chart.empty"), key="chart-empty")
+            ]
+        else:
+            self.chart.controls = [category_chart(weekly, t, high_contrast=self.ui.high_contrast)]
+        since = None if days is None else moment - timedelta(days=days)
+        summaries = worker_summaries(store, since, team_id)
+        if not summaries:
+            self.workers.controls = [
+                empty_state(ft.Icons.PEOPLE_OUTLINE, t("reports.workers.empty"))
+            ]
+        else:
+            self.workers.controls = [self._summary(s) for s in summaries]
+
+    def _summary(self, summary: WorkerSummary) -> ft.Control:
+        t = self.t
+        worker = summary.worker
+        categories = ", ".join(
+            t("reports.category_count", category=t.category(c), n=n)
+            for c, n in summary.by_category.most_common()
+        )
+        from field_app.screens.worker import WorkerScreen
+
+        return ft.Card(
+            key=f"summary-{worker['ref']}",
+            variant=ft.CardVariant.OUTLINED,
+            margin=0,
+            content=ft.Container(
+                padding=12,
+                ink=True,
+                border_radius=12,
+                on_click=lambda e: self.ui.push(WorkerScreen(self.ui, worker["id"])),
+                content=ft.Column(
+                    tight=True,
+                    spacing=4,
+                    controls=[
+                        ft.Text(worker["display_name"], weight=ft.FontWeight.W_600, size=16),
+                        ft.Text(
+                            t(
+                                "summary.line",
+                                total=summary.total,
+                                open=summary.open,
+                                unacknowledged=summary.unacknowledged,
+                                median=t.duration(summary.median_acknowledge_seconds),
+                            ),
+                            key=f"summary-line-{worker['ref']}",
+                        ),
+                        hint(categories or t("reports.no_notes")),
+                    ],
+                ),
+            ),
+        )

@@ -1,0 +1,32 @@
+"""Field types every side agrees on: text a database can store, times it can convert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
+
+
+def _storable_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _utc_representable(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of the range of representable times") from None
+    return value
+
+
+# Text people type: any Unicode a database column can hold (no NUL, no lone surrogate).
+Text = Annotated[str, AfterValidator(_storable_text)]
+# A moment with its UTC offset, within the range every database can store.
+Moment = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
