@@ -65,11 +65,29 @@ FIRST_NAMES = ("Ada", "Bram", "Cleo", "Dario", "Elin", "Faro", "Gwen", "Hugo", "
 # --- the machine and the command line --------------------------------------------------
 
 
+def code_version() -> str:
+    """The commit measured, and whether the work tree differed from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "code: unknown"
+    return f"code: {head or 'unknown'}{' + uncommitted changes' if dirty else ''}"
+
+
 def machine_line() -> str:
     load = os.getloadavg()
     return (
         f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-        f" (1/5/15 min), Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f" (1/5/15 min), Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC,"
+        f" {code_version()}"
     )
 
 
@@ -469,7 +487,11 @@ def _serve(argv: list[str]) -> None:
     import uvicorn
     from sqlalchemy.orm import Session
 
+    from sqlalchemy import event
+
+    import sync_server.sync.api as sync_api
     import sync_server.sync.changelog as changelog
+    import sync_server.sync.pull as pull_service
     import sync_server.sync.push as push_service
     from sync_server.app import create_app
     from sync_server.cli import open_database
@@ -477,10 +499,20 @@ def _serve(argv: list[str]) -> None:
 
     push_service.push = _timed("push", push_service.push)
     changelog._write_pending = _timed("changelog", changelog._write_pending)
+    changelog.allocate = _timed("counter", changelog.allocate)  # PostgreSQL: row-lock wait
+    pull_service.pull = _timed("pull", pull_service.pull)
+    sync_api.record_sensitive_reads = _timed("audit", sync_api.record_sensitive_reads)
     Session.commit = _timed("commit", Session.commit)  # type: ignore[method-assign]
 
     settings = get_settings()
     db = open_database(settings)
+    if db.is_sqlite:
+        # Time spent in BEGIN IMMEDIATE: waiting for SQLite's write lock (busy handler).
+        begun: contextvars.ContextVar[float] = contextvars.ContextVar("begun", default=0.0)
+        event.listen(db.engine, "begin", lambda _c: begun.set(time.perf_counter()), insert=True)
+        event.listen(
+            db.engine, "begin", lambda _c: _add_span("begin", time.perf_counter() - begun.get())
+        )
     uvicorn.run(
         ServerTiming(create_app(settings, db)),
         host=args.host or settings.host,

@@ -46,6 +46,16 @@ from field_app.sync.loop import SyncLoop, SyncStatus
 from sync_server.database import Database
 
 TARGET_P99 = 0.100
+SPAN_LABELS = {
+    "app": "application, whole request",
+    "push": "push service",
+    "changelog": "change log, audiences, pokes",
+    "counter": "change counter UPDATE",
+    "begin": "BEGIN IMMEDIATE (lock wait)",
+    "commit": "COMMIT",
+    "pull": "pull service",
+    "audit": "sensitive-read audit write",
+}
 APP_INTERVAL = 30.0  # SyncLoop's default timer in the app
 COUNSELLORS, SUPERVISORS, TEAMS, PER_TEAM = 50, 20, 100, 12
 
@@ -64,13 +74,24 @@ async def counsellor_worker(server: str, logins: list[str], folder: Path) -> Non
     clients: list[SyncClient] = []
     live: dict[str, bool] = {}
     pulls: list[float] = []
+    pull_requests: list[dict[str, float]] = []  # Server-Timing of each pull request
     seen: set[tuple[str, str]] = set()
 
     def watch(login: str, client: SyncClient) -> None:
         store = client.store
         original_apply = store.apply_pull
         original_pull = client.pull_until_done
+        original_call = client._call
         started: list[float] = [0.0]
+
+        async def timed_call(*args: Any) -> Any:
+            begun = time.monotonic()
+            response = await original_call(*args)
+            if args[1] == "/sync/pull":
+                spans = common.parse_server_timing(response.headers.get("server-timing"))
+                spans["client"] = time.monotonic() - begun
+                pull_requests.append(spans)
+            return response
 
         async def timed_pull(*args: Any, **kwargs: Any) -> Any:
             started[0] = time.monotonic()
@@ -93,6 +114,7 @@ async def counsellor_worker(server: str, logins: list[str], folder: Path) -> Non
 
         store.apply_pull = recording_apply  # type: ignore[method-assign]
         client.pull_until_done = timed_pull  # type: ignore[method-assign]
+        client._call = timed_call  # type: ignore[method-assign]
 
     for login in logins:
         store = LocalStore(folder / f"{login}.db")
@@ -113,6 +135,7 @@ async def counsellor_worker(server: str, logins: list[str], folder: Path) -> Non
             raise SystemExit(f"only {sum(live.values())} of {len(logins)} streams went live")
         await asyncio.sleep(0.05)
     pulls.clear()  # the first sync of each loop is not part of the figures
+    pull_requests.clear()
     print("READY", flush=True)
     reader = asyncio.StreamReader()
     await asyncio.get_running_loop().connect_read_pipe(
@@ -128,7 +151,7 @@ async def counsellor_worker(server: str, logins: list[str], folder: Path) -> Non
     for client in clients:
         await client.aclose()
         client.store.close()
-    print("STATS " + json.dumps({"pulls": pulls}), flush=True)
+    print("STATS " + json.dumps({"pulls": pulls, "requests": pull_requests}), flush=True)
     print("DONE", flush=True)
 
 
@@ -142,6 +165,7 @@ class Phones:
         self.processes: list[asyncio.subprocess.Process] = []
         self.seen: dict[tuple[str, str], tuple[float, float]] = {}  # (note, login) -> times
         self.pulls: list[float] = []
+        self.pull_requests: list[dict[str, float]] = []
         self.ready = 0
         self._readers: list[asyncio.Task[None]] = []
         self.changed = asyncio.Event()
@@ -186,7 +210,9 @@ class Phones:
                 self.seen.setdefault((note, login), (float(t_seen), float(t_pull)))
                 self.changed.set()
             elif line.startswith("STATS "):
-                self.pulls += json.loads(line[6:])["pulls"]
+                stats = json.loads(line[6:])
+                self.pulls += stats["pulls"]
+                self.pull_requests += stats["requests"]
 
     async def stop(self) -> None:
         for process in self.processes:
@@ -223,7 +249,7 @@ async def health_samples(
 
 async def supervisors_push(
     base_url: str, org: common.Org, folder: Path, notes: int, rate: float
-) -> tuple[dict[str, tuple[float, str]], list[float], float]:
+) -> tuple[dict[str, tuple[float, str]], list[float], list[dict[str, float]], float]:
     """Each supervisor phone pushes its share, one note per push, on a fixed schedule.
 
     Returns {note id: (push response time, assigned counsellor login)}, the push round
@@ -234,6 +260,7 @@ async def supervisors_push(
     clients: dict[str, SyncClient] = {}
     last_response: dict[str, float] = {}
     round_trips: list[float] = []
+    server_spans: list[dict[str, float]] = []
     for login in logins:
         client = SyncClient(LocalStore(folder / f"{login}.db"))
         await client.login(base_url, login, common.PASSWORD, "bench supervisor phone")
@@ -245,6 +272,9 @@ async def supervisors_push(
             last_response[_login] = time.monotonic()
             if args[1] == "/sync/push":
                 round_trips.append(last_response[_login] - started)
+                server_spans.append(
+                    common.parse_server_timing(response.headers.get("server-timing"))
+                )
             return response
 
         client._call = timed_call  # type: ignore[method-assign]
@@ -280,11 +310,11 @@ async def supervisors_push(
     for client in clients.values():
         await client.aclose()
         client.store.close()
-    return pushed, round_trips, wall
+    return pushed, round_trips, server_spans, wall
 
 
 async def run_backend(
-    backend: str, url: str, folder: Path, notes: int, rate: float, processes: int
+    backend: str, url: str, folder: Path, notes: int, rate: float, processes: int, timing: bool
 ) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     db = Database(url)
@@ -298,7 +328,7 @@ async def run_backend(
     db.dispose()
     logins = list(org.counsellors)
     groups = [logins[i::processes] for i in range(processes)]
-    with common.server(url, folder) as (base_url, _process):
+    with common.server(url, folder, timing=timing) as (base_url, _process):
         phones = Phones()
         started = time.monotonic()
         await phones.start(base_url, groups, folder)
@@ -310,7 +340,9 @@ async def run_backend(
 
         stop_probe = asyncio.Event()
         probe = asyncio.create_task(health_samples(base_url, None, 0.1, stop_probe))
-        pushed, round_trips, wall = await supervisors_push(base_url, org, folder, notes, rate)
+        pushed, round_trips, push_spans, wall = await supervisors_push(
+            base_url, org, folder, notes, rate
+        )
         # Wait for every note (a missed poke is caught by the 30 s timer), then a little more.
         deadline = time.monotonic() + APP_INTERVAL + 15
         while time.monotonic() < deadline:
@@ -345,7 +377,9 @@ async def run_backend(
         "pulling": pulling,
         "missing": missing,
         "round_trips": round_trips,
+        "push_spans": push_spans,
         "pulls": phones.pulls,
+        "pull_requests": phones.pull_requests,
         "idle_health": idle_health,
         "load_health": load_health,
     }
@@ -370,6 +404,14 @@ def report(r: dict[str, Any]) -> None:
         print(f"    of which response -> pull start: {common.pct_line(r['to_pull'])}")
         print(f"    of which pull -> store commit:   {common.pct_line(r['pulling'])}")
     print(f"  pulls by the counsellor phones:    {common.pct_line(r['pulls'])}")
+    for label, spans in (("push", r["push_spans"]), ("pull", r["pull_requests"])):
+        if not spans or "app" not in spans[0]:
+            continue
+        print(f"  server time per {label} request ({len(spans)} requests):")
+        names = sorted({k for s in spans for k in s} - {"client"}, key=lambda k: k != "app")
+        for name in names:
+            values = [s.get(name, 0.0) for s in spans]
+            print(f"    {SPAN_LABELS.get(name, name):<30} {common.pct_line(values)}")
     print(f"  bare GET /api/v1/health, idle:     {common.pct_line(r['idle_health'])}")
     print(f"  bare GET /api/v1/health, loaded:   {common.pct_line(r['load_health'])}")
     if lat:
@@ -389,7 +431,12 @@ def report(r: dict[str, Any]) -> None:
 async def main_async() -> None:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, help="notes to push (default 1,000; --quick 200)")
-    parser.add_argument("--rate", type=float, default=20.0, help="notes/s offered (default 20)")
+    parser.add_argument("--rate", type=float, default=5.0, help="notes/s offered (default 5)")
+    parser.add_argument(
+        "--plain-server",
+        action="store_true",
+        help="run the unmodified `relais serve` (no Server-Timing split)",
+    )
     parser.add_argument("--processes", type=int, default=5, help="counsellor processes")
     parser.add_argument("--counsellor-worker", action="store_true", help=argparse_hidden())
     parser.add_argument("--server", help=argparse_hidden())
@@ -402,6 +449,7 @@ async def main_async() -> None:
         await counsellor_worker(args.server, args.logins.split(","), folder)
         return
     notes = args.notes or (200 if args.quick else 1000)
+    timing = not args.plain_server
     print(__doc__.splitlines()[0])
     print(common.machine_line())
     print(
@@ -416,7 +464,7 @@ async def main_async() -> None:
             print(f"\n== {'SQLite' if backend == 'sqlite' else 'PostgreSQL'} ==")
             with common.scratch_database(backend, folder, args.postgres_url) as url:
                 result = await run_backend(
-                    backend, url, folder / backend, notes, args.rate, args.processes
+                    backend, url, folder / backend, notes, args.rate, args.processes, timing
                 )
             report(result)
             results.append(result)

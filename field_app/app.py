@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import flet as ft
+from flet.controls.context import context
 
 from field_app.components.sync_badge import SyncBadge
 from field_app.i18n import LOCALES, Translator, supported
@@ -48,6 +49,7 @@ class RelaisApp:
 
     async def start(self) -> None:
         page = self.page
+        page.data = self  # per-session, never sent to the client: lets tests reach the app
         page.title = "Relais"
         page.padding = 0
         page.window.min_width = 340
@@ -275,15 +277,29 @@ class RelaisApp:
     # Sync status --------------------------------------------------------------------------
 
     def _on_status(self, status: SyncStatus) -> None:
+        """Called by the sync loop, sometimes inside an event handler (an action queues and
+        wakes the loop). Show it just after: an explicit update() inside a handler would
+        cancel that handler's own automatic update."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.call_soon(self._show_status, status)
+
+    def _show_status(self, status: SyncStatus) -> None:
+        context.reset_auto_update()  # our own update flag, not the handler's
+        if self.session.user is None and not self._badges:
+            return
         for badge in self._badges:
             badge.show(status)
         data_mark = (status.last_success, status.queued, status.rejected)
         if data_mark != self._last_sync:
             self._last_sync = data_mark
-            with contextlib.suppress(Exception):
-                self.refresh()
-        with contextlib.suppress(Exception):  # the page may be gone (session closing)
+            self.refresh()
+        try:
             self.page.update()
+        except Exception as exc:  # the session may be closing
+            log.info("status not shown (%s)", type(exc).__name__)
 
 
 def create_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:

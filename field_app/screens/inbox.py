@@ -29,8 +29,13 @@ class InboxScreen(Screen):
         items = inbox(store, self.session.user_id, now())
         t = self.t
         if not items:
+            first = store.cursor() is None
             self.items.controls = [
-                empty_state(ft.Icons.INBOX_OUTLINED, t("inbox.empty"), key="inbox-empty")
+                empty_state(
+                    ft.Icons.INBOX_OUTLINED,
+                    t("common.first_sync" if first else "inbox.empty"),
+                    key="inbox-empty",
+                )
             ]
             return
         to_handle = [i for i in items if not i.acknowledged]

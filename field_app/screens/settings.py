@@ -147,6 +147,7 @@ class SettingsScreen(Screen):
             self.ui.toast(self.t("away.saved" if away else "away.back"))
         finally:
             self.away_save.disabled = False
+            self.ui.page.update()  # update() was called above: no automatic one
 
     def refresh(self) -> None:
         if "counsellor" in self.session.roles:

@@ -134,6 +134,8 @@ class SignInScreen(Screen):
             self.password.value = ""
             return
         finally:
+            # update() was called above, so this handler gets no automatic update.
             self.button.disabled = False
             self.progress.visible = False
+            self.ui.page.update()
         await self.ui.signed_in()  # type: ignore[attr-defined]

@@ -47,7 +47,7 @@ class Loaded:
     facts: policy.Facts = field(default_factory=policy.Facts)
     deliveries: dict[uuid.UUID, list[Delivery]] = field(default_factory=dict)
     names: dict[uuid.UUID, str] = field(default_factory=dict)
-    TeamSupervisor: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    supervisors_of_team: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     # Alert fatigue: lead delivery id -> how many later signals were grouped into it,
     # and -> the note of that lead alert.
     grouped: dict[uuid.UUID, int] = field(default_factory=dict)
@@ -83,11 +83,11 @@ def load(session: Session, org_id: uuid.UUID, keys: Iterable[tuple[str, uuid.UUI
     note_ids = [k[1] for k in out.objects if k[0] == "note"]
     for d in _in_chunks(session, Delivery, note_ids, column=Delivery.note_id):
         out.deliveries.setdefault(d.note_id, []).append(d)
-    lead_ids = [d.id for ds in out.deliveries.values() for d in ds]
-    for i in range(0, len(lead_ids), 500):
+    delivery_ids = [d.id for ds in out.deliveries.values() for d in ds]
+    for i in range(0, len(delivery_ids), 500):
         for lead_id, count in session.execute(
             select(Delivery.grouped_into_id, func.count())
-            .where(Delivery.grouped_into_id.in_(lead_ids[i : i + 500]))
+            .where(Delivery.grouped_into_id.in_(delivery_ids[i : i + 500]))
             .group_by(Delivery.grouped_into_id)
         ):
             if lead_id is not None:
@@ -104,7 +104,7 @@ def load(session: Session, org_id: uuid.UUID, keys: Iterable[tuple[str, uuid.UUI
         TeamSupervisor.team_id,
         team_ids,
     ):
-        out.TeamSupervisor.setdefault(team_id, []).append(user_id)
+        out.supervisors_of_team.setdefault(team_id, []).append(user_id)
     out.names = dict(
         session.execute(select(User.id, User.display_name).where(User.org_id == org_id)).all()
     )
@@ -191,7 +191,7 @@ def shape(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> dict[
             id=obj.id,
             name=obj.name,
             site=obj.site,
-            supervisor_ids=sorted(loaded.TeamSupervisor.get(obj.id, []), key=str),
+            supervisor_ids=sorted(loaded.supervisors_of_team.get(obj.id, []), key=str),
         )
     elif entity == "organization":
         model = OrganizationData(

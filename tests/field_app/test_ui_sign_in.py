@@ -1,0 +1,123 @@
+"""Sign-in against a real sync server: refused password, each role's home, language, the
+admin notice, sign-out, and reopening signed in (offline-capable) in the same browser."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.factories import PASSWORD, build_world
+from tests.field_app.ui_harness import open_app, session_of, sign_in
+from tests.servers import server_thread
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"  # the UI is beside the point of the server's backend
+
+
+@pytest.fixture
+def server_url(db, settings):
+    build_world(db)
+    with server_thread(db, settings) as url:
+        yield url
+
+
+def test_a_wrong_password_says_so_and_a_good_one_lands_on_the_role_home(server_url, tmp_path):
+    async def scenario() -> None:
+        h = await open_app(server_url, tmp_path)
+        assert h.find(key="signin-server").value == server_url
+        assert h.has_text("Connexion") or h.find(key="signin-submit")
+        await sign_in(h, "sup_a", "wrong-password")
+        error = h.find(key="signin-error")
+        assert error.visible and "mot de passe incorrect" in error.value
+        assert not h.exists("nav")
+
+        await sign_in(h, "sup_a", PASSWORD)
+        nav = h.find(key="nav")
+        assert [d.label for d in nav.destinations] == ["Équipe", "Mes notes", "Réglages"]
+        assert (
+            h.exists("worker-a1")
+            and h.exists("worker-a2")
+            or await h.wait_until(lambda: h.exists("worker-a1"))
+        )
+        assert not h.exists("worker-b1")  # another team's worker
+        assert h.errors() == []
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("login", "tabs"),
+    [
+        ("couns_1", ["À traiter", "Salariés", "Réglages"]),
+        ("coord", ["Réunion", "Historique", "Bilans", "Réglages"]),
+        ("admin", ["Admin", "Réglages"]),
+    ],
+)
+def test_each_role_gets_its_sections(server_url, tmp_path, login, tabs):
+    async def scenario() -> None:
+        h = await open_app(server_url, tmp_path)
+        await sign_in(h, login, PASSWORD)
+        assert [d.label for d in h.find(key="nav").destinations] == tabs
+        if login == "admin":
+            assert "commande `relais`" in h.find(key="admin-notice").value
+            await asyncio.sleep(0.5)
+            assert session_of(h).require_store().count_entities("note") == 0
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_language_switch_changes_the_visible_texts(server_url, tmp_path):
+    async def scenario() -> None:
+        h = await open_app(server_url, tmp_path)
+        assert h.find(key="signin-submit").content == "Se connecter"
+        await h.type("signin-login", "sup_a")
+        await h.select("lang-en", True)
+        assert h.find(key="signin-submit").content == "Sign in"
+        assert h.find(key="signin-login").label == "Login"
+        assert h.find(key="signin-login").value == "sup_a"  # what was typed stays
+        await h.select("lang-it", True)
+        assert h.find(key="signin-submit").content == "Accedi"
+
+        await h.type("signin-password", PASSWORD)
+        await h.click("signin-submit")
+        await h.wait_until(lambda: h.exists("nav"))
+        assert [d.label for d in h.find(key="nav").destinations][0] == "Squadra"
+        await h.nav("nav", 2)
+        await h.select("lang-fr", True)
+        assert [d.label for d in h.find(key="nav").destinations][0] == "Équipe"
+        assert h.find(key="home-title").value == "Réglages"
+        assert h.page.locale_configuration.current_locale.language_code == "fr"
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_same_browser_reopens_signed_in_and_sign_out_forgets_it(server_url, tmp_path):
+    async def scenario() -> None:
+        browser: dict = {}
+        first = await open_app(server_url, tmp_path, prefs=browser)
+        await sign_in(first, "sup_a", PASSWORD)
+        await first.disconnect()
+        await first.close()
+
+        again = await open_app(server_url, tmp_path, prefs=browser)
+        assert again.exists("nav")  # no password needed: opens from the local store
+        await again.nav("nav", 2)
+        await again.click("sign-out")
+        await again.click("sign-out-dialog-confirm")
+        await again.wait_until(lambda: again.exists("signin-submit"))
+        await again.close()
+
+        third = await open_app(server_url, tmp_path, prefs=browser)
+        assert third.exists("signin-submit") and not third.exists("nav")
+        other_browser = await open_app(server_url, tmp_path)
+        assert other_browser.exists("signin-submit")
+        await third.close()
+        await other_browser.close()
+
+    asyncio.run(scenario())

@@ -1,0 +1,182 @@
+"""The supervisor's screens against a real server: a note in three taps after the worker,
+with or without text; offline queueing then sending; statuses moving in "My notes" as the
+counsellor acknowledges; retracting within 24 hours."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from field_app.state.notes import progress
+from sync_server.app import create_app
+from tests.factories import PASSWORD, build_world
+from tests.field_app.test_sync_client import LiveServer
+from tests.field_app.ui_harness import open_app, session_of, sign_in, synced
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def live(db, settings):
+    world = build_world(db)
+    server = LiveServer(create_app(settings, db))
+    server.start()
+    server.world = world  # type: ignore[attr-defined]
+    yield server
+    if server._thread is not None and server._thread.is_alive():
+        server.stop()
+
+
+def my_notes(h):
+    app_session = session_of(h)
+    views = app_session.require_store().notes_view()
+    return {v.data["text"]: progress(v) for v in views}
+
+
+def test_a_note_without_text_takes_three_taps_after_the_worker(live, tmp_path):
+    async def scenario() -> None:
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        await h.click("worker-a1")
+        assert h.find(key="capture-save").disabled
+        assert (
+            "décrivez ce que vous avez vu, pas la personne" == h.find(key="capture-text").hint_text
+        )
+        taps = h.taps
+
+        await h.select("kind-signal", True)
+        await h.select("category-housing", True)
+        assert h.find(key="severity-attention").selected  # preselected for housing
+        await h.click("capture-save")
+
+        assert h.taps - taps == 3
+        assert h.exists("nav") and not h.exists("capture-save")  # back on the roster
+        store = session_of(h).require_store()
+        [view] = store.notes_view()
+        assert (view.data["category"], view.data["severity"], view.data["text"]) == (
+            "housing",
+            "attention",
+            "",
+        )
+        await synced(h)
+        assert store.notes_view()[0].status == "open"
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_note_with_text_and_the_most_used_category_comes_first(live, tmp_path):
+    async def scenario() -> None:
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        for text in ("Fictional: no gloves near the hedge trimmer.", "Fictional: again no gloves."):
+            await h.click("worker-a2")
+            await h.select("kind-safety", True)
+            await h.select("category-ppe", True)
+            await h.type("capture-text", text)
+            await h.click("capture-save")
+        await h.click("worker-a2")
+        await h.select("kind-safety", True)
+        chips = h.find(key="category-chips").controls
+        assert chips[0].data == "ppe"  # used twice on this device: first
+        await h.click("back")
+        await synced(h)
+        assert set(my_notes(h).values()) == {"sent"}
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_offline_notes_are_queued_then_sent_when_the_server_is_back(live, tmp_path):
+    async def scenario() -> None:
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        live.stop()
+        await h.click("worker-a1")
+        await h.select("kind-signal", True)
+        await h.select("category-fatigue", True)
+        await h.type("capture-text", "Fictional: sat down three times this morning.")
+        await h.click("capture-save")
+        await h.wait_until(lambda: session_of(h).status.state == "offline")
+        await h.nav("nav", 1)
+        assert h.has_text("En attente d'envoi")
+        badge = h.find(key="sync-badge-semantics")
+        assert "1" in badge.label and "pas de connexion" in badge.label
+        assert h.find(key="sync-badge-text").value == "Hors ligne · 1 à envoyer"
+
+        live.start()
+        await h.click("sync-badge")  # "tap to retry"
+        await synced(h, timeout=40)
+        await h.wait_until(lambda: h.has_text("Envoyée") and not h.has_text("En attente d'envoi"))
+        assert h.find(key="sync-badge-text").value == "À jour"
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_my_notes_follow_the_counsellor_and_a_note_can_be_retracted(live, tmp_path):
+    async def scenario() -> None:
+        sup = await open_app(live.url, tmp_path)
+        await sign_in(sup, "sup_a", PASSWORD)
+        await synced(sup)
+        for text in ("Fictional: late three days in a row.", "Fictional: written by mistake."):
+            await sup.click("worker-a1")
+            await sup.select("kind-signal", True)
+            await sup.select("category-punctuality", True)
+            await sup.type("capture-text", text)
+            await sup.click("capture-save")
+        await synced(sup)
+
+        couns = await open_app(live.url, tmp_path)
+        await sign_in(couns, "couns_1", PASSWORD)
+        await synced(couns)
+        await couns.wait_until(
+            lambda: (
+                len(
+                    couns.find_all(
+                        pred=lambda c: str(c.key).startswith("inbox-") and c.key != "inbox-list"
+                    )
+                )
+                == 2
+            )
+        )
+        late = next(
+            v for v in session_of(couns).require_store().notes_view() if "late" in v.data["text"]
+        )
+        await couns.click(f"inbox-{late.id}")  # opening it: seen
+        await synced(couns)
+        await sup.wait_until(
+            lambda: my_notes(sup)["Fictional: late three days in a row."] == "seen", 30
+        )
+        await couns.click("acknowledge")
+        await synced(couns)
+        await sup.wait_until(
+            lambda: my_notes(sup)["Fictional: late three days in a row."] == "acknowledged", 30
+        )
+
+        await sup.nav("nav", 1)
+        mistake = next(
+            v for v in session_of(sup).require_store().notes_view() if "mistake" in v.data["text"]
+        )
+        assert sup.has_text("Prise en compte")
+        assert sup.exists(f"retract-{mistake.id}")
+        await sup.click(f"retract-{mistake.id}")
+        assert sup.exists("retract-dialog")
+        await sup.click("retract-dialog-confirm")
+        await synced(sup)
+        await sup.wait_until(lambda: my_notes(sup)["Fictional: written by mistake."] == "retracted")
+        assert not sup.exists(f"retract-{mistake.id}")
+        await couns.wait_until(
+            lambda: session_of(couns).require_store().get_entity("note", mistake.id) is None, 30
+        )
+        await sup.close()
+        await couns.close()
+
+    asyncio.run(scenario())
