@@ -182,6 +182,11 @@ class RelaisApp:
                 controls=screen.content(),
             )
         )
+        bar = screen.bottom_bar()
+        if bar is not None:
+            self.page.views[-1].bottom_appbar = ft.BottomAppBar(
+                content=bar, height=80, padding=ft.Padding.symmetric(horizontal=16, vertical=10)
+            )
         screen.opened()
 
     def pop(self) -> None:

@@ -17,7 +17,6 @@ class ChoiceChips:
         key_prefix: str,
         selected: str | None = None,
         on_pick: Callable[[str | None], None] | None = None,
-        icons: dict[str, ft.IconData] | None = None,
         allow_none: bool = False,
     ) -> None:
         self.value = selected
@@ -25,11 +24,9 @@ class ChoiceChips:
         self._allow_none = allow_none
         self._chips: dict[str, ft.Chip] = {}
         for value, label in options:
-            icon = (icons or {}).get(value)
             self._chips[value] = ft.Chip(
                 key=f"{key_prefix}-{value}",
                 label=ft.Text(label, size=15),
-                leading=ft.Icon(icon, size=18) if icon else None,
                 data=value,
                 selected=value == selected,
                 on_select=self._picked,

@@ -18,7 +18,9 @@ def filter_dropdown(
     value: str | None,
     on_change: Callable[[], None],
     include_all: bool = True,
+    wide: bool = False,
 ) -> ft.Dropdown:
+    """`wide`: a whole row on a phone (long names such as teams and workers)."""
     choices = [(ALL, all_label)] if include_all else []
     return ft.Dropdown(
         key=key,
@@ -27,7 +29,8 @@ def filter_dropdown(
         options=[ft.DropdownOption(key=k, text=text) for k, text in [*choices, *options]],
         on_select=lambda e: on_change(),
         expand=True,
-        col={"xs": 6, "md": 4},
+        col={"xs": 12, "md": 6} if wide else {"xs": 6, "md": 4},
+        text_size=14,
         enable_filter=False,
         enable_search=False,
     )

@@ -17,7 +17,12 @@ def frame(*controls: ft.Control, key: str | None = None) -> ft.Control:
             ft.Container(
                 col=MAX_CONTENT_COLUMNS,
                 padding=ft.Padding.symmetric(horizontal=16, vertical=12),
-                content=ft.Column(list(controls), spacing=12, tight=True),
+                content=ft.Column(
+                    list(controls),
+                    spacing=12,
+                    tight=True,
+                    horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+                ),
             )
         ],
     )

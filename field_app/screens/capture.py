@@ -13,17 +13,6 @@ from field_app.state.roster import category_order
 from shared_models.mutations import NOTE_TEXT_MAX
 from shared_models.vocabulary import default_severity, is_sensitive
 
-KIND_ICONS = {
-    "signal": ft.Icons.FLAG_OUTLINED,
-    "safety": ft.Icons.HEALTH_AND_SAFETY_OUTLINED,
-    "observation": ft.Icons.VISIBILITY_OUTLINED,
-}
-SEVERITY_ICONS = {
-    "info": ft.Icons.INFO_OUTLINE,
-    "attention": ft.Icons.WARNING_AMBER_ROUNDED,
-    "urgent": ft.Icons.PRIORITY_HIGH,
-}
-
 
 class CaptureScreen(Screen):
     key = "capture"
@@ -45,7 +34,6 @@ class CaptureScreen(Screen):
         self.kind = ChoiceChips(
             [(k, t.kind(k)) for k in kinds],
             key_prefix="kind",
-            icons=KIND_ICONS,
             on_pick=self._kind_picked,
             selected=None if self.worker else "safety",
         )
@@ -57,7 +45,6 @@ class CaptureScreen(Screen):
         self.severity = ChoiceChips(
             [(s, t.severity(s)) for s in ("info", "attention", "urgent")],
             key_prefix="severity",
-            icons=SEVERITY_ICONS,
             on_pick=lambda value: self._update_save(),
         )
         self.text = ft.TextField(
@@ -99,9 +86,12 @@ class CaptureScreen(Screen):
                 heading(t("capture.severity"), level=3),
                 self.severity.control,
                 self.text,
-                ft.Row([self.save]),
             )
         ]
+
+    def bottom_bar(self) -> ft.Control:
+        """Save stays in reach while the category list scrolls: no hunting for it."""
+        return ft.Row([self.save])
 
     def _kind_picked(self, kind: str | None) -> None:
         t = self.t

@@ -51,6 +51,10 @@ class Screen:
     def content(self) -> list[ft.Control]:
         raise NotImplementedError
 
+    def bottom_bar(self) -> ft.Control | None:
+        """A bar pinned under the screen (say, the Save button), if any."""
+        return None
+
     def refresh(self) -> None:
         """Called after each completed sync and after the user's own actions."""
 

@@ -48,6 +48,7 @@ class MeetingScreen(Screen):
             key="meeting-team",
             label=t("filter.team"),
             all_label=t("filter.all_teams"),
+            wide=True,
             options=[(x["id"], x["name"]) for x in teams],
             value=None,
             on_change=self.refresh,

@@ -30,12 +30,14 @@ class ReportsScreen(Screen):
             key="report-team",
             label=t("filter.team"),
             all_label=t("filter.all_teams"),
+            wide=True,
             options=[(x["id"], x["name"]) for x in teams],
             value=None,
             on_change=self.refresh,
         )
         self.period = filter_dropdown(
             key="report-period",
+            wide=True,
             label=t("filter.period"),
             all_label="",
             options=period_options(t),
@@ -94,10 +96,10 @@ class ReportsScreen(Screen):
         from field_app.screens.worker import WorkerScreen
 
         return ft.Card(
-            key=f"summary-{worker['ref']}",
             variant=ft.CardVariant.OUTLINED,
             margin=0,
             content=ft.Container(
+                key=f"summary-{worker['ref']}",
                 padding=12,
                 ink=True,
                 border_radius=12,

@@ -37,10 +37,8 @@ def test_a_wrong_password_says_so_and_a_good_one_lands_on_the_role_home(server_u
         await sign_in(h, "sup_a", PASSWORD)
         nav = h.find(key="nav")
         assert [d.label for d in nav.destinations] == ["Équipe", "Mes notes", "Réglages"]
-        assert (
-            h.exists("worker-a1")
-            and h.exists("worker-a2")
-            or await h.wait_until(lambda: h.exists("worker-a1"))
+        assert (h.exists("worker-a1") and h.exists("worker-a2")) or await h.wait_until(
+            lambda: h.exists("worker-a1")
         )
         assert not h.exists("worker-b1")  # another team's worker
         assert h.errors() == []
@@ -86,12 +84,16 @@ def test_language_switch_changes_the_visible_texts(server_url, tmp_path):
         await h.type("signin-password", PASSWORD)
         await h.click("signin-submit")
         await h.wait_until(lambda: h.exists("nav"))
-        assert [d.label for d in h.find(key="nav").destinations][0] == "Squadra"
+        assert h.find(key="nav").destinations[0].label == "Squadra"
         await h.nav("nav", 2)
         await h.select("lang-fr", True)
-        assert [d.label for d in h.find(key="nav").destinations][0] == "Équipe"
+        assert h.find(key="nav").destinations[0].label == "Équipe"
         assert h.find(key="home-title").value == "Réglages"
         assert h.page.locale_configuration.current_locale.language_code == "fr"
+
+        await h.switch("high-contrast", True)  # black on white, kept for this device
+        assert h.page.theme.color_scheme.primary == "black"
+        assert session_of(h).device.settings().high_contrast is True
         await h.close()
 
     asyncio.run(scenario())

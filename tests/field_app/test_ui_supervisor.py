@@ -45,7 +45,7 @@ def test_a_note_without_text_takes_three_taps_after_the_worker(live, tmp_path):
         await h.click("worker-a1")
         assert h.find(key="capture-save").disabled
         assert (
-            "décrivez ce que vous avez vu, pas la personne" == h.find(key="capture-text").hint_text
+            h.find(key="capture-text").hint_text == "décrivez ce que vous avez vu, pas la personne"
         )
         taps = h.taps
 
@@ -126,10 +126,13 @@ def test_my_notes_follow_the_counsellor_and_a_note_can_be_retracted(live, tmp_pa
         sup = await open_app(live.url, tmp_path)
         await sign_in(sup, "sup_a", PASSWORD)
         await synced(sup)
-        for text in ("Fictional: late three days in a row.", "Fictional: written by mistake."):
+        for text, category in (
+            ("Fictional: late three days in a row.", "punctuality"),
+            ("Fictional: written by mistake.", "mobility"),
+        ):  # two categories: two alerts (repeats of one category group into one)
             await sup.click("worker-a1")
             await sup.select("kind-signal", True)
-            await sup.select("category-punctuality", True)
+            await sup.select(f"category-{category}", True)
             await sup.type("capture-text", text)
             await sup.click("capture-save")
         await synced(sup)
@@ -157,6 +160,8 @@ def test_my_notes_follow_the_counsellor_and_a_note_can_be_retracted(live, tmp_pa
         )
         await couns.click("acknowledge")
         await synced(couns)
+        assert session_of(couns).require_store().rejected_mutations() == []
+
         await sup.wait_until(
             lambda: my_notes(sup)["Fictional: late three days in a row."] == "acknowledged", 30
         )

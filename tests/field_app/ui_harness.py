@@ -334,7 +334,7 @@ def app_main(server_url: str, data_dir, **options: Any):
     return create_main(AppConfig(server_url=server_url, data_dir=data_dir, **options))
 
 
-async def open_app(server_url: str, data_dir, *, prefs: Optional[dict] = None, **options: Any):
+async def open_app(server_url: str, data_dir, *, prefs: dict | None = None, **options: Any):
     """A new browser session of the web app (prefs = that browser's local storage)."""
     return await FletHarness(
         app_main(server_url, data_dir, **options), page_props={"web": True}, prefs=prefs

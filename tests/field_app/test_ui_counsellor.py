@@ -1,0 +1,207 @@
+"""The counsellor's screens against a real server: the inbox order (urgent, attention, info,
+then deadline), delivery.seen sent once, acknowledge, follow-up with closing, a heads-up the
+supervisor then sees on top of the roster, the timeline, and an absence with a stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.factories import PASSWORD, build_world
+from tests.field_app.ui_harness import open_app, session_of, sign_in, synced
+from tests.servers import server_thread
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def world_url(db, settings):
+    world = build_world(db)
+    with server_thread(db, settings) as url:
+        yield world, url
+
+
+NOTES = [  # (worker, kind, category, severity, text) in the order they are written
+    ("a1", "signal", "housing", "attention", "Fictional: attention, written first."),
+    ("a2", "signal", "fatigue", "info", "Fictional: info."),
+    ("a1", "safety", "injury", "urgent", "Fictional: urgent cut on the hand."),
+    ("a2", "signal", "money", "attention", "Fictional: attention, written second."),
+]
+
+
+async def write_notes(url, tmp_path, world):
+    sup = await open_app(url, tmp_path)
+    await sign_in(sup, "sup_a", PASSWORD)
+    await synced(sup)
+    app_session = session_of(sup)
+    for ref, kind, category, severity, text in NOTES:
+        app_session.capture_note(
+            team_id=str(world.team_of(ref)),
+            worker_id=str(world.workers[ref]),
+            kind=kind,
+            category=category,
+            severity=severity,
+            text=text,
+        )
+        await synced(sup)  # one by one: distinct delivery times and deadlines
+    return sup
+
+
+def banner_text(control) -> str:
+    return " ".join(getattr(c, "value", "") or "" for c in _walk(control))
+
+
+def _walk(control):
+    from tests.field_app.ui_harness import FletHarness
+
+    return FletHarness.walk(None, control)  # type: ignore[arg-type]
+
+
+def inbox_texts(h):
+    cards = [c for c in h.find(key="inbox-list").controls if c.__class__.__name__ == "Card"]
+    return [
+        next(t.value for t in h.walk(card) if getattr(t, "value", "").startswith("Fictional"))
+        for card in cards
+    ]
+
+
+def test_inbox_order_seen_once_acknowledge_and_follow_up(world_url, tmp_path):
+    world, url = world_url
+
+    async def scenario() -> None:
+        sup = await write_notes(url, tmp_path, world)
+        couns = await open_app(url, tmp_path)
+        await sign_in(couns, "couns_1", PASSWORD)
+        await synced(couns)
+        await couns.wait_until(lambda: couns.has_text("À traiter (4)"))
+        assert inbox_texts(couns) == [
+            "Fictional: urgent cut on the hand.",
+            "Fictional: attention, written first.",
+            "Fictional: attention, written second.",
+            "Fictional: info.",
+        ]
+
+        store = session_of(couns).require_store()
+        urgent = next(v for v in store.notes_view() if v.data["severity"] == "urgent")
+        queued: list[str] = []
+        original_queue = store.queue
+
+        def counting_queue(mutation_type, data, **options):
+            queued.append(mutation_type)
+            return original_queue(mutation_type, data, **options)
+
+        store.queue = counting_queue
+        for _ in range(3):  # opened three times, before and after syncing
+            await couns.click(f"inbox-{urgent.id}")
+            await synced(couns)
+            await couns.click("back")
+        assert queued.count("delivery.seen") == 1
+        await couns.click(f"inbox-{urgent.id}")
+        delivery = next(
+            d
+            for d in store.get_entity("note", urgent.id)["deliveries"]
+            if d["recipient_id"] == session_of(couns).user_id
+        )
+        assert delivery["seen_at"] is not None
+
+        await couns.click("acknowledge")
+        assert not couns.find(key="acknowledge").visible
+        await couns.select("action-interview_planned", True)
+        await couns.type("follow-up-text", "Fictional: interview on Monday.")
+        await couns.switch("follow-up-close", True)
+        await couns.click("follow-up-save")
+        await synced(couns)
+        await couns.wait_until(lambda: store.get_entity("note", urgent.id)["status"] == "closed")
+        [follow_up] = store.list_entities("follow_up")
+        assert (follow_up["action"], follow_up["close"]) == ("interview_planned", True)
+        await couns.click("back")
+        await couns.wait_until(lambda: couns.has_text("À traiter (3)"))
+        assert "Fictional: urgent cut on the hand." not in inbox_texts(couns)
+
+        from field_app.state.notes import progress
+
+        await sup.wait_until(
+            lambda: (
+                progress(
+                    next(
+                        v for v in session_of(sup).require_store().notes_view() if v.id == urgent.id
+                    )
+                )
+                == "closed"
+            ),
+            30,
+        )
+        await sup.close()
+        await couns.close()
+
+    asyncio.run(scenario())
+
+
+def test_heads_up_reaches_the_supervisor_and_the_timeline_shows_everything(world_url, tmp_path):
+    world, url = world_url
+
+    async def scenario() -> None:
+        sup = await write_notes(url, tmp_path, world)
+        couns = await open_app(url, tmp_path)
+        await sign_in(couns, "couns_1", PASSWORD)
+        await synced(couns)
+        await couns.nav("nav", 1)
+        await couns.click("worker-a1")
+        await couns.wait_until(lambda: couns.has_text("Fictional: urgent cut on the hand."))
+        timeline = couns.find(key="timeline").controls
+        assert len(timeline) == 2  # a1's two notes, newest first
+        await couns.click("new-heads-up")
+        assert couns.find(key="heads-up-send").disabled
+        await couns.type("heads-up-text", "Fictional: adapt expectations this week; I'm on it.")
+        await couns.select("until-week", True)
+        assert couns.find(key="heads-up-until").value.startswith("valable jusqu'au")
+        await couns.click("heads-up-send")
+        await synced(couns)
+        await couns.wait_until(lambda: len(couns.find(key="timeline").controls) == 3)
+        assert couns.has_text("Fictional: adapt expectations this week; I'm on it.")
+
+        await sup.wait_until(lambda: sup.find(key="roster-heads-ups").controls, 30)
+        [banner] = sup.find(key="roster-heads-ups").controls
+        assert any("adapt expectations" in t for t in sup.texts())
+        assert (
+            sup.find(key="roster-heads-ups")
+            is sup.find(key="home-body").controls[0].controls[0].content.controls[0]
+        )  # first thing on the supervisor's home
+        assert banner is not None
+        await sup.close()
+        await couns.close()
+
+    asyncio.run(scenario())
+
+
+def test_away_with_a_stand_in_routes_new_notes_to_the_stand_in(world_url, tmp_path):
+    world, url = world_url
+
+    async def scenario() -> None:
+        couns = await open_app(url, tmp_path)
+        await sign_in(couns, "couns_1", PASSWORD)
+        await synced(couns)
+        await couns.nav("nav", 2)
+        assert couns.find(key="away-state").value == "Vous êtes indiqué·e présent·e."
+        await couns.switch("away", True)
+        await couns.dropdown("stand-in", str(world.users["couns_2"]))
+        await couns.select("away-until-week", True)
+        await couns.click("away-save")
+        await couns.wait_until(lambda: couns.has_text("Absence enregistrée"))
+        await couns.wait_until(lambda: "Couns 2" in couns.find(key="away-state").value, 30)
+
+        sup = await write_notes(url, tmp_path, world)
+        stand_in = await open_app(url, tmp_path)
+        await sign_in(stand_in, "couns_2", PASSWORD)
+        await synced(stand_in)
+        await stand_in.wait_until(lambda: stand_in.has_text("Fictional: info."), 30)
+        assert stand_in.has_text("En remplacement d'un collègue")
+        await sup.close()
+        await couns.close()
+        await stand_in.close()
+
+    asyncio.run(scenario())
