@@ -6,7 +6,7 @@ import getpass
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import Role
 from sync_server.database import Database
@@ -37,7 +38,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
@@ -131,7 +132,6 @@ def roster_import(
             organisation = org_by_slug(session, org)
             if organisation is None:
                 fail(f"--org: no organisation with slug '{org}'")
-                return
             with Progress(
                 TextColumn("importing"),
                 BarColumn(),
@@ -192,7 +192,6 @@ def user_add(
         organisation = org_by_slug(session, org)
         if organisation is None:
             fail(f"--org: no organisation with slug '{org}'")
-            return
         if session.scalar(select(User).where(User.login == login)):
             fail(f"--login: '{login}' is already taken")
         user = User(
@@ -244,7 +243,6 @@ def user_disable(login: Annotated[str, typer.Argument()]) -> None:
         user = session.scalar(select(User).where(User.login == login))
         if user is None:
             fail(f"no user with login '{login}'")
-            return
         disable_user(session, user)
     out.print(f"user '{login}' disabled; its devices are signed out")
 
@@ -280,12 +278,23 @@ def device_revoke(
         parsed = uuid.UUID(device_id)
     except ValueError:
         fail(f"'{device_id}' is not a device id")
-        return
     db = open_database()
     with db.unit_of_work() as session:
         if not revoke_device(session, parsed):
             fail(f"no device with id {device_id}")
     out.print(f"device {device_id} revoked")
+
+
+def _organisation_logins(session: Session, slug: str) -> tuple[uuid.UUID, dict[uuid.UUID, str]]:
+    """The organisation's id and its members' logins, or a clean exit naming `--org`."""
+    from sync_server.orgs.models import User
+    from sync_server.orgs.service import org_by_slug
+
+    organisation = org_by_slug(session, slug)
+    if organisation is None:
+        fail(f"--org: no organisation with slug '{slug}'")
+    logins = session.execute(select(User.id, User.login).where(User.org_id == organisation.id))
+    return organisation.id, dict(logins.all())
 
 
 @app.command()
@@ -295,20 +304,11 @@ def audit(
 ) -> None:
     """Who read which sensitive note, and who exported what (no note content shown)."""
     from sync_server.audit.service import events
-    from sync_server.orgs.models import User
-    from sync_server.orgs.service import org_by_slug
 
-    db = open_database()
     table = Table("when (UTC)", "who", "action", "entity", "entity id", "device")
-    with db.reading() as session:
-        organisation = org_by_slug(session, org)
-        if organisation is None:
-            fail(f"--org: no organisation with slug '{org}'")
-            return
-        names = dict(
-            session.execute(select(User.id, User.login).where(User.org_id == organisation.id)).all()
-        )
-        for event in events(session, organisation.id, limit):
+    with open_database().reading() as session:
+        org_id, names = _organisation_logins(session, org)
+        for event in events(session, org_id, limit):
             table.add_row(
                 f"{event.at:%Y-%m-%d %H:%M:%S}",
                 names.get(event.actor_id, "") if event.actor_id else "",
@@ -326,23 +326,14 @@ def quarantine(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 100,
 ) -> None:
     """Mutations the server refused, with their reasons (their content is kept, not shown)."""
-    from sync_server.orgs.models import User
-    from sync_server.orgs.service import org_by_slug
     from sync_server.sync.models import MutationRecord
 
-    db = open_database()
     table = Table("received (UTC)", "who", "type", "code", "reason", "mutation id")
-    with db.reading() as session:
-        organisation = org_by_slug(session, org)
-        if organisation is None:
-            fail(f"--org: no organisation with slug '{org}'")
-            return
-        names = dict(
-            session.execute(select(User.id, User.login).where(User.org_id == organisation.id)).all()
-        )
+    with open_database().reading() as session:
+        org_id, names = _organisation_logins(session, org)
         rows = session.scalars(
             select(MutationRecord)
-            .where(MutationRecord.org_id == organisation.id, MutationRecord.status == "rejected")
+            .where(MutationRecord.org_id == org_id, MutationRecord.status == "rejected")
             .order_by(MutationRecord.received_at.desc())
             .limit(limit)
         )
