@@ -35,8 +35,16 @@ def ensure_environment(extras: str) -> None:
         return
     print(f"installing Relais{f' [{extras}]' if extras else ''} into .venv ...", flush=True)
     target = f".[{extras}]" if extras else "."
-    subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-    subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "-e", target], cwd=ROOT, check=True)
+    for args in (["--upgrade", "pip"], ["-e", target]):
+        # Quiet unless it fails: build back-ends chatter on stderr even when all is well.
+        done = subprocess.run(
+            [PYTHON, "-m", "pip", "install", "--quiet", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            sys.exit(f"installing failed:\n{done.stdout}{done.stderr}")
     stamp.write_text(digest)
 
 
