@@ -57,8 +57,17 @@ class Loaded:
         return self.objects.get((entity, entity_id))
 
 
-def load(session: Session, org_id: uuid.UUID, keys: Iterable[tuple[str, uuid.UUID]]) -> Loaded:
-    """Load the entities behind change-log keys in one query per entity type."""
+def load(
+    session: Session,
+    org_id: uuid.UUID,
+    keys: Iterable[tuple[str, uuid.UUID]],
+    *,
+    for_shaping: bool = True,
+) -> Loaded:
+    """Load the entities behind change-log keys in one query per entity type.
+
+    `for_shaping=False` loads only what the policy needs (audiences), not what pull sends.
+    """
     wanted: dict[str, set[uuid.UUID]] = {}
     for entity, entity_id in keys:
         if entity in _MODELS:
@@ -80,6 +89,8 @@ def load(session: Session, org_id: uuid.UUID, keys: Iterable[tuple[str, uuid.UUI
         for w_id, t_id in _pairs(session, Worker.id, Worker.team_id, Worker.id, worker_ids)
     }
     out.facts = policy.Facts(worker_team=worker_team, notes=notes)
+    if not for_shaping:
+        return out
     note_ids = [k[1] for k in out.objects if k[0] == "note"]
     for d in _in_chunks(session, Delivery, note_ids, column=Delivery.note_id):
         out.deliveries.setdefault(d.note_id, []).append(d)
@@ -240,7 +251,7 @@ def audience_of_changes(
 ) -> frozenset[uuid.UUID]:
     """Who must be poked for these changes: those who see them now, and those who lost them."""
     index = policy.AudienceIndex(policy.load_org_viewers(session, org_id, utcnow()))
-    loaded = load(session, org_id, ((c.entity, c.entity_id) for c in changes))
+    loaded = load(session, org_id, ((c.entity, c.entity_id) for c in changes), for_shaping=False)
     users: set[uuid.UUID] = set()
     for c in changes:
         users |= c.revoked
@@ -274,7 +285,7 @@ class VisibilityChange:
     def _audiences(self, at: datetime) -> dict[tuple[str, uuid.UUID], set[uuid.UUID]]:
         self.session.flush()
         index = policy.AudienceIndex(policy.load_org_viewers(self.session, self.org_id, at))
-        loaded = load(self.session, self.org_id, self.keys)
+        loaded = load(self.session, self.org_id, self.keys, for_shaping=False)
         out: dict[tuple[str, uuid.UUID], set[uuid.UUID]] = {}
         for key in self.keys:
             obj = loaded.get(*key)
