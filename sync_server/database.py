@@ -7,6 +7,7 @@ PostgreSQL is reached through psycopg 3.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,17 +108,28 @@ class Database:
             else self.engine
         )
         self._reader = sessionmaker(reader_engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and its busy handler makes waiting writers sleep
+        # and retry; queueing them here instead serves them promptly, one after the other.
+        self._sqlite_writer = threading.Lock() if self.is_sqlite else None
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """A writing transaction: commits if the block ends normally, rolls back otherwise."""
-        with self._writer() as session:
+        with self._writing(), self._writer() as session:
             try:
                 yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        if self._sqlite_writer is None:
+            yield
+            return
+        with self._sqlite_writer:
+            yield
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

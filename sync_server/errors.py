@@ -11,6 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,16 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return JSONResponse(
             error_body(code, message), exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_busy(_req: Request, exc: OperationalError) -> JSONResponse:
+        # Locked or unreachable: nothing was stored, and trying again later is right.
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return JSONResponse(
+            error_body("unavailable", "the database is busy or unreachable; try again shortly"),
+            503,
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)

@@ -16,12 +16,12 @@ A retracted note stays visible to its author and the coordinators only.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import NoteStatus, Role
@@ -100,8 +100,19 @@ def load_viewer(session: Session, user: User, at: datetime) -> Viewer:
     )
 
 
-def load_org_viewers(session: Session, org_id: uuid.UUID, at: datetime) -> list[Viewer]:
-    """Every enabled member's viewer, in three queries (for audiences and pokes)."""
+def load_org_viewers(
+    session: Session,
+    org_id: uuid.UUID,
+    at: datetime,
+    workers: Collection[uuid.UUID] | None = None,
+) -> list[Viewer]:
+    """Every enabled member's viewer, in three queries (for audiences and pokes).
+
+    With `workers`, each viewer's counselled workers are limited to those: enough to
+    answer for entities about them, without reading the whole roster.
+    """
+    if workers is not None and len(workers) > 5000:
+        workers = None  # as cheap to read them all, and no giant IN list
     users = session.scalars(
         select(User).where(User.org_id == org_id, User.disabled.is_(False))
     ).all()
@@ -115,7 +126,9 @@ def load_org_viewers(session: Session, org_id: uuid.UUID, at: datetime) -> list[
     by_counsellor: dict[uuid.UUID, set[uuid.UUID]] = {}
     for worker_id, counsellor_id in session.execute(
         select(Worker.id, Worker.counsellor_id).where(
-            Worker.org_id == org_id, Worker.counsellor_id.is_not(None)
+            Worker.org_id == org_id,
+            Worker.counsellor_id.is_not(None),
+            Worker.id.in_(list(workers)) if workers is not None else true(),
         )
     ):
         if counsellor_id is not None:
@@ -124,16 +137,16 @@ def load_org_viewers(session: Session, org_id: uuid.UUID, at: datetime) -> list[
     viewers = []
     for u in users:
         counsellor_ids = {u.id} | covered.get(u.id, set())
-        workers: set[uuid.UUID] = set()
+        counselled: set[uuid.UUID] = set()
         for c in counsellor_ids:
-            workers |= by_counsellor.get(c, set())
+            counselled |= by_counsellor.get(c, set())
         viewers.append(
             Viewer(
                 user_id=u.id,
                 org_id=org_id,
                 roles=u.role_names,
                 supervised_team_ids=frozenset(teams.get(u.id, set())),
-                counselled_worker_ids=frozenset(workers),
+                counselled_worker_ids=frozenset(counselled),
             )
         )
     return viewers

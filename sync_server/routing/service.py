@@ -16,7 +16,7 @@ the organisation's window, join the open alert instead of paging again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import event, select
@@ -31,6 +31,8 @@ from sync_server.sync.changelog import record_change
 
 _COORDINATORS = "relais.coordinators"
 _NEW_ALERTS = "relais.new_alerts"
+# Workers whose open alerts are all in _NEW_ALERTS already (see prefetch_open_alerts).
+_ALERTS_KNOWN = "relais.alerts_known"
 
 
 def coordinators(session: Session, org_id: uuid.UUID) -> list[User]:
@@ -48,6 +50,7 @@ def _alert_key(recipient_id: uuid.UUID, note: Note) -> tuple[object, ...]:
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_new_alerts(session: Session, _previous: object) -> None:
     session.info.pop(_NEW_ALERTS, None)
+    session.info.pop(_ALERTS_KNOWN, None)
     session.info.pop(_COORDINATORS, None)
 
 
@@ -132,7 +135,9 @@ def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
             key = _alert_key(recipient_id, note)
             since = now - timedelta(seconds=org.group_window)
             lead = new_alerts.get(key)
-            if lead is None or lead.acknowledged_at is not None or lead.delivered_at < since:
+            if lead is not None and (lead.acknowledged_at is not None or lead.delivered_at < since):
+                lead = None
+            if lead is None and note.worker_id not in session.info.get(_ALERTS_KNOWN, ()):
                 lead = open_alert(session, recipient_id, note, since)
             if lead is not None:
                 delivery.grouped_into_id = lead.id
@@ -142,6 +147,32 @@ def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
         session.add(delivery)
         deliveries.append(delivery)
     return deliveries
+
+
+def prefetch_open_alerts(
+    session: Session, org: Organization, worker_ids: Collection[uuid.UUID], now: datetime
+) -> None:
+    """Read once the open alerts a batch of notes about `worker_ids` may join, instead of
+    once per note."""
+    if org.group_window <= 0 or not worker_ids:
+        return
+    since = now - timedelta(seconds=org.group_window)
+    alerts: dict[tuple[object, ...], Delivery] = session.info.setdefault(_NEW_ALERTS, {})
+    rows = session.execute(
+        select(Delivery, Note.worker_id, Note.kind, Note.category)
+        .join(Note, Note.id == Delivery.note_id)
+        .where(
+            Note.worker_id.in_(list(worker_ids)),
+            Note.status == NoteStatus.OPEN.value,
+            Delivery.grouped_into_id.is_(None),
+            Delivery.acknowledged_at.is_(None),
+            Delivery.delivered_at >= since,
+        )
+        .order_by(Delivery.delivered_at)
+    )
+    for delivery, worker_id, kind, category in rows:
+        alerts.setdefault((delivery.recipient_id, worker_id, kind, category), delivery)
+    session.info.setdefault(_ALERTS_KNOWN, set()).update(worker_ids)
 
 
 def open_alert(

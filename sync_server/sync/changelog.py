@@ -123,15 +123,20 @@ def _write_pending(session: Session) -> None:
             pokes.append(poke)
 
 
+# SQLAlchemy also fires these when a savepoint is released: only the real COMMIT counts.
+
+
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    _write_pending(session)
+    if not session.in_nested_transaction():
+        _write_pending(session)
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    for poke in session.info.pop(_POKES, []):
-        hub.publish(poke)
+    if not session.in_nested_transaction():
+        for poke in session.info.pop(_POKES, []):
+            hub.publish(poke)
 
 
 @event.listens_for(Session, "after_soft_rollback")

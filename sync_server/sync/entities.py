@@ -246,12 +246,26 @@ def _delivery(d: Delivery, loaded: Loaded) -> DeliveryData:
     )
 
 
+def workers_concerned(loaded: Loaded) -> set[uuid.UUID]:
+    """The workers whose counsellors may see some of these entities."""
+    workers: set[uuid.UUID] = set()
+    for (entity, _), obj in loaded.objects.items():
+        if entity == "worker":
+            workers.add(obj.id)
+        elif entity in ("note", "heads_up") and obj.worker_id:
+            workers.add(obj.worker_id)
+    workers |= {n.worker_id for n in loaded.facts.notes.values() if n.worker_id}
+    return workers
+
+
 def audience_of_changes(
     session: Session, org_id: uuid.UUID, changes: list[PendingChange]
 ) -> frozenset[uuid.UUID]:
     """Who must be poked for these changes: those who see them now, and those who lost them."""
-    index = policy.AudienceIndex(policy.load_org_viewers(session, org_id, utcnow()))
     loaded = load(session, org_id, ((c.entity, c.entity_id) for c in changes), for_shaping=False)
+    index = policy.AudienceIndex(
+        policy.load_org_viewers(session, org_id, utcnow(), workers=workers_concerned(loaded))
+    )
     users: set[uuid.UUID] = set()
     for c in changes:
         users |= c.revoked
@@ -284,8 +298,11 @@ class VisibilityChange:
 
     def _audiences(self, at: datetime) -> dict[tuple[str, uuid.UUID], set[uuid.UUID]]:
         self.session.flush()
-        index = policy.AudienceIndex(policy.load_org_viewers(self.session, self.org_id, at))
         loaded = load(self.session, self.org_id, self.keys, for_shaping=False)
+        viewers = policy.load_org_viewers(
+            self.session, self.org_id, at, workers=workers_concerned(loaded)
+        )
+        index = policy.AudienceIndex(viewers)
         out: dict[tuple[str, uuid.UUID], set[uuid.UUID]] = {}
         for key in self.keys:
             obj = loaded.get(*key)

@@ -32,6 +32,7 @@ from sync_server.notes import service as notes
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.notes.service import FRESH_IDS, Rejected
 from sync_server.orgs.models import Organization, Team, User, Worker
+from sync_server.routing import service as routing
 from sync_server.sync.changelog import discard_changes_after, pending_changes
 from sync_server.sync.models import MutationRecord
 
@@ -106,7 +107,7 @@ def push(
     """Apply a batch: fast (one flush for all) and, if that meets a conflict, one by one."""
     user = session.get_one(User, caller.user_id)
     viewer = policy.load_viewer(session, user, now)
-    _prefetch(session, caller, mutations)
+    _prefetch(session, caller, mutations, now)
     mark = len(pending_changes(session))
     try:
         with session.begin_nested(), session.no_autoflush:
@@ -180,14 +181,17 @@ def _uuids(
     return out
 
 
-def _prefetch(session: Session, caller: Caller, mutations: list[IncomingMutation]) -> None:
+def _prefetch(
+    session: Session, caller: Caller, mutations: list[IncomingMutation], now: datetime
+) -> None:
     """Load what the batch refers to in a few queries, and keep it for the whole push.
 
     The session's identity map holds objects weakly: without these references each note
     would look its worker, team and counsellor up again.
     """
     pinned: list[object] = session.info.setdefault(_PINNED, [])
-    pinned.append(session.get_one(Organization, caller.org_id))
+    org = session.get_one(Organization, caller.org_id)
+    pinned.append(org)
     pinned += session.scalars(select(User).where(User.org_id == caller.org_id)).all()
     referred: tuple[tuple[type[Worker | Team | Note], str], ...] = (
         (Worker, "worker_id"),
@@ -206,6 +210,7 @@ def _prefetch(session: Session, caller: Caller, mutations: list[IncomingMutation
             taken = set(session.scalars(select(created.id).where(created.id.in_(chunk))))
             fresh.update(set(chunk) - taken)
     session.info[FRESH_IDS] = fresh
+    routing.prefetch_open_alerts(session, org, _uuids(mutations, "worker_id", _CREATES), now)
 
 
 def _known_records(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, MutationRecord]:

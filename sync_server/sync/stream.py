@@ -161,16 +161,17 @@ async def watch_other_writers(
     """
     while True:
         await asyncio.sleep(interval)
-        watched = hub.watched()
-        if not watched:
+        orgs = list(hub.watched())
+        if not orgs:
             continue
         try:
-            positions = await asyncio.to_thread(read_positions, list(watched))
+            positions = await asyncio.to_thread(read_positions, orgs)
         except Exception as exc:
             log.warning("could not read change positions (%s)", type(exc).__name__)
             continue
+        published = hub.watched()  # read after the counters: our own commits are in it
         for org_id, seq in positions.items():
-            if seq > watched[org_id]:
+            if seq > published.get(org_id, seq):
                 hub.publish(Poke(org_id, seq, None))
 
 
