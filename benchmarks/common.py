@@ -477,6 +477,41 @@ class ServerTiming:
             _SPANS.reset(token)
 
 
+def _log_unexpected_errors(app: Any) -> None:
+    """Benchmark servers only: say what a 500 was (the app logs the exception type alone,
+    because messages may quote stored data; here all data is fictional). One line:
+    `BENCH-500 <type>: <driver message> at <innermost project frames>`."""
+    import traceback
+
+    original = app.exception_handlers[Exception]
+
+    async def handler(request: Any, exc: Exception) -> Any:
+        orig = getattr(exc, "orig", None)
+        message = str(orig if orig is not None else exc).splitlines()[0][:200]
+        frames = [
+            f"{Path(f.filename).name}:{f.lineno} {f.name}"
+            for f in traceback.extract_tb(exc.__traceback__)
+            if "/sync_server/" in f.filename
+        ][-4:]
+        print(
+            f"BENCH-500 {type(exc).__name__}: {message} at {' < '.join(reversed(frames))}"
+            f" ({request.method} {request.url.path})",
+            file=sys.stderr,
+            flush=True,
+        )
+        return await original(request, exc)
+
+    app.exception_handlers[Exception] = handler
+
+
+def server_errors(folder: Path) -> list[str]:
+    """The BENCH-500 lines that the timing servers started in `folder` logged."""
+    lines = []
+    for log in sorted(folder.glob("server-*.log")):
+        lines += [ln for ln in log.read_text(errors="replace").splitlines() if "BENCH-500" in ln]
+    return lines
+
+
 def _serve(argv: list[str]) -> None:
     """What `relais serve` does (sync_server.cli.serve), with ServerTiming around the app."""
     parser = argparse.ArgumentParser(prog="common.py serve")
@@ -485,9 +520,8 @@ def _serve(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     import uvicorn
-    from sqlalchemy.orm import Session
-
     from sqlalchemy import event
+    from sqlalchemy.orm import Session
 
     import sync_server.sync.api as sync_api
     import sync_server.sync.changelog as changelog
@@ -509,12 +543,21 @@ def _serve(argv: list[str]) -> None:
     if db.is_sqlite:
         # Time spent in BEGIN IMMEDIATE: waiting for SQLite's write lock (busy handler).
         begun: contextvars.ContextVar[float] = contextvars.ContextVar("begun", default=0.0)
-        event.listen(db.engine, "begin", lambda _c: begun.set(time.perf_counter()), insert=True)
-        event.listen(
-            db.engine, "begin", lambda _c: _add_span("begin", time.perf_counter() - begun.get())
-        )
+
+        def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.startswith("BEGIN"):
+                begun.set(time.perf_counter())
+
+        def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.startswith("BEGIN"):
+                _add_span("begin", time.perf_counter() - begun.get())
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        event.listen(db.engine, "after_cursor_execute", after)
+    app = create_app(settings, db)
+    _log_unexpected_errors(app)
     uvicorn.run(
-        ServerTiming(create_app(settings, db)),
+        ServerTiming(app),
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level=settings.log_level.lower(),

@@ -8,10 +8,11 @@ A fictional organisation of 50 counsellors, 2 coordinators, 20 supervisors and 1
 (`relais serve` on a free loopback port; a fresh SQLite file, then a fresh PostgreSQL
 database). The 50 counsellors are signed in on 50 simulated phones: each has its own
 LocalStore and SyncClient, driven by the app's SyncLoop (live stream on, 30 s timer as in
-the app), spread over P processes (default 5) so that one phone's store writes do not stall
-the others. The 20 supervisors' phones (in this process) then write N notes (default
-1,000: signals and safety notes, each routed to the worker's counsellor) at R notes/s
-overall (default 20), each note pushed alone as the app does after a tap.
+the app; phones start at random moments within one timer interval, as real phones do),
+spread over P processes (default 5) so that one phone's store writes do not stall the
+others. The 20 supervisors' phones (in this process) then write N notes (default 1,000:
+signals and safety notes, each routed to the worker's counsellor) at R notes/s overall
+(default 5), each note pushed alone as the app does after a tap.
 
 Latency of one note = the moment the counsellor's LocalStore committed it (after the poke,
 the pull and the store write) minus the moment the supervisor's push response arrived
@@ -28,6 +29,7 @@ server; ElectricSQL reports about 6 ms from a write to the client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -40,8 +42,10 @@ from typing import Any
 
 import common
 import httpx
+
 from field_app.store import LocalStore
 from field_app.sync.client import SyncClient
+from field_app.sync.errors import RetryLater
 from field_app.sync.loop import SyncLoop, SyncStatus
 from sync_server.database import Database
 
@@ -76,6 +80,14 @@ async def counsellor_worker(server: str, logins: list[str], folder: Path) -> Non
     pulls: list[float] = []
     pull_requests: list[dict[str, float]] = []  # Server-Timing of each pull request
     seen: set[tuple[str, str]] = set()
+    pokes = [0]
+
+    def counting(on_poke: Any) -> Any:
+        def counted(cursor: str | None) -> None:
+            pokes[0] += 1
+            on_poke(cursor)
+
+        return counted
 
     def watch(login: str, client: SyncClient) -> None:
         store = client.store
@@ -90,6 +102,7 @@ async def counsellor_worker(server: str, logins: list[str], folder: Path) -> Non
             if args[1] == "/sync/pull":
                 spans = common.parse_server_timing(response.headers.get("server-timing"))
                 spans["client"] = time.monotonic() - begun
+                spans["failed"] = float(response.status_code != 200)
                 pull_requests.append(spans)
             return response
 
@@ -127,15 +140,26 @@ async def counsellor_worker(server: str, logins: list[str], folder: Path) -> Non
         def on_status(status: SyncStatus, login: str = login) -> None:
             live[login] = status.live
 
-        loops.append(SyncLoop(client, interval=APP_INTERVAL, live=True, on_status=on_status))
-    tasks = [asyncio.create_task(loop.run()) for loop in loops]
-    deadline = time.monotonic() + 60
+        loop = SyncLoop(client, interval=APP_INTERVAL, live=True, on_status=on_status)
+        loop._on_poke = counting(loop._on_poke)  # type: ignore[method-assign]
+        loops.append(loop)
+
+    async def start(loop: SyncLoop, delay: float) -> SyncStatus:
+        await asyncio.sleep(delay)
+        return await loop.run()
+
+    # Real phones start at different moments; started together, their 30 s timers would
+    # fire in lockstep (SyncLoop has no jitter) and every 30 s all 50 would pull at once.
+    rng = random.Random(",".join(logins))
+    tasks = [asyncio.create_task(start(loop, rng.uniform(0, APP_INTERVAL))) for loop in loops]
+    deadline = time.monotonic() + APP_INTERVAL + 60
     while sum(live.values()) < len(logins):
         if time.monotonic() > deadline:
             raise SystemExit(f"only {sum(live.values())} of {len(logins)} streams went live")
         await asyncio.sleep(0.05)
     pulls.clear()  # the first sync of each loop is not part of the figures
     pull_requests.clear()
+    pokes[0] = 0
     print("READY", flush=True)
     reader = asyncio.StreamReader()
     await asyncio.get_running_loop().connect_read_pipe(
@@ -151,7 +175,10 @@ async def counsellor_worker(server: str, logins: list[str], folder: Path) -> Non
     for client in clients:
         await client.aclose()
         client.store.close()
-    print("STATS " + json.dumps({"pulls": pulls, "requests": pull_requests}), flush=True)
+    print(
+        "STATS " + json.dumps({"pulls": pulls, "requests": pull_requests, "pokes": pokes[0]}),
+        flush=True,
+    )
     print("DONE", flush=True)
 
 
@@ -166,6 +193,7 @@ class Phones:
         self.seen: dict[tuple[str, str], tuple[float, float]] = {}  # (note, login) -> times
         self.pulls: list[float] = []
         self.pull_requests: list[dict[str, float]] = []
+        self.pokes = 0
         self.ready = 0
         self._readers: list[asyncio.Task[None]] = []
         self.changed = asyncio.Event()
@@ -213,6 +241,7 @@ class Phones:
                 stats = json.loads(line[6:])
                 self.pulls += stats["pulls"]
                 self.pull_requests += stats["requests"]
+                self.pokes += stats["pokes"]
 
     async def stop(self) -> None:
         for process in self.processes:
@@ -249,11 +278,12 @@ async def health_samples(
 
 async def supervisors_push(
     base_url: str, org: common.Org, folder: Path, notes: int, rate: float
-) -> tuple[dict[str, tuple[float, str]], list[float], list[dict[str, float]], float]:
+) -> tuple[dict[str, tuple[float, str]], list[float], list[dict[str, float]], list[str], float]:
     """Each supervisor phone pushes its share, one note per push, on a fixed schedule.
 
     Returns {note id: (push response time, assigned counsellor login)}, the push round
-    trips, and the wall time of the whole schedule.
+    trips, their Server-Timing, the failed pushes (retried as the app does) and the wall
+    time of the whole schedule.
     """
     counsellor_login = {uid: login for login, uid in org.counsellors.items()}
     logins = list(org.supervisors)
@@ -261,6 +291,7 @@ async def supervisors_push(
     last_response: dict[str, float] = {}
     round_trips: list[float] = []
     server_spans: list[dict[str, float]] = []
+    errors: list[str] = []
     for login in logins:
         client = SyncClient(LocalStore(folder / f"{login}.db"))
         await client.login(base_url, login, common.PASSWORD, "bench supervisor phone")
@@ -298,7 +329,15 @@ async def supervisors_push(
                 await asyncio.sleep(delay)
             client.store.queue("note.create", data)
             batch = [m.data["id"] for m in client.store.pending()]
-            outcome = await client.push_once()
+            for attempt in range(20):
+                try:
+                    outcome = await client.push_once()
+                    break
+                except RetryLater as exc:  # as the app does: keep the note queued, retry
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
+            else:
+                raise SystemExit(f"{login}: push kept failing: {errors[-1]}")
             if outcome.applied + outcome.duplicate < len(batch):
                 raise SystemExit(f"{login}: push settled {outcome} of {len(batch)}")
             for note_id in batch:
@@ -310,7 +349,7 @@ async def supervisors_push(
     for client in clients.values():
         await client.aclose()
         client.store.close()
-    return pushed, round_trips, server_spans, wall
+    return pushed, round_trips, server_spans, errors, wall
 
 
 async def run_backend(
@@ -330,32 +369,53 @@ async def run_backend(
     groups = [logins[i::processes] for i in range(processes)]
     with common.server(url, folder, timing=timing) as (base_url, _process):
         phones = Phones()
-        started = time.monotonic()
-        await phones.start(base_url, groups, folder)
-        print(
-            f"  {len(logins)} counsellor phones live on the stream in {processes} processes"
-            f" ({time.monotonic() - started:.1f} s to sign in, pull the roster and connect)"
-        )
-        idle_health = await health_samples(base_url, 300, 0.01)
+        try:
+            return await measure(base_url, org, folder, notes, rate, groups, phones, backend)
+        finally:
+            await phones.stop()
 
-        stop_probe = asyncio.Event()
-        probe = asyncio.create_task(health_samples(base_url, None, 0.1, stop_probe))
-        pushed, round_trips, push_spans, wall = await supervisors_push(
-            base_url, org, folder, notes, rate
-        )
-        # Wait for every note (a missed poke is caught by the 30 s timer), then a little more.
-        deadline = time.monotonic() + APP_INTERVAL + 15
-        while time.monotonic() < deadline:
-            if all((note, login) in phones.seen for note, (_t, login) in pushed.items()):
-                break
-            phones.changed.clear()
-            try:
-                await asyncio.wait_for(phones.changed.wait(), 1.0)
-            except TimeoutError:
-                pass
-        stop_probe.set()
-        load_health = await probe
-        await phones.stop()
+
+async def measure(
+    base_url: str,
+    org: common.Org,
+    folder: Path,
+    notes: int,
+    rate: float,
+    groups: list[list[str]],
+    phones: Phones,
+    backend: str,
+) -> dict[str, Any]:
+    """Connect the counsellor phones, probe health, push the notes, collect the figures."""
+    logins = [login for group in groups for login in group]
+    started = time.monotonic()
+    await phones.start(base_url, groups, folder)
+    print(
+        f"  {len(logins)} counsellor phones live on the stream in {len(groups)} processes"
+        f" ({time.monotonic() - started:.1f} s to sign in, pull the roster and connect)"
+    )
+    idle_started = time.monotonic()
+    idle_health = await health_samples(base_url, 300, 0.01)
+    idle_seconds = time.monotonic() - idle_started
+
+    stop_probe = asyncio.Event()
+    measuring = time.monotonic()
+    probe = asyncio.create_task(health_samples(base_url, None, 0.1, stop_probe))
+    pushed, round_trips, push_spans, push_errors, wall = await supervisors_push(
+        base_url, org, folder, notes, rate
+    )
+    # Wait for every note (a missed poke is caught by the 30 s timer), then a little more.
+    deadline = time.monotonic() + APP_INTERVAL + 15
+    while time.monotonic() < deadline:
+        if all((note, login) in phones.seen for note, (_t, login) in pushed.items()):
+            break
+        phones.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(phones.changed.wait(), 1.0)
+    stop_probe.set()
+    load_health = await probe
+    measured = time.monotonic() - measuring + idle_seconds
+    await phones.stop()
+    server_errors = common.server_errors(folder)
 
     latencies, to_pull, pulling, missing = [], [], [], 0
     for note, (t_push, login) in pushed.items():
@@ -378,8 +438,12 @@ async def run_backend(
         "missing": missing,
         "round_trips": round_trips,
         "push_spans": push_spans,
+        "push_errors": push_errors,
+        "server_errors": server_errors,
         "pulls": phones.pulls,
         "pull_requests": phones.pull_requests,
+        "pokes": phones.pokes,
+        "measured": measured,
         "idle_health": idle_health,
         "load_health": load_health,
     }
@@ -404,14 +468,32 @@ def report(r: dict[str, Any]) -> None:
         print(f"    of which response -> pull start: {common.pct_line(r['to_pull'])}")
         print(f"    of which pull -> store commit:   {common.pct_line(r['pulling'])}")
     print(f"  pulls by the counsellor phones:    {common.pct_line(r['pulls'])}")
+    n = r["notes"]
+    timer = COUNSELLORS * r["measured"] / APP_INTERVAL
+    print(
+        f"  the 50 phones received {r['pokes']:,} pokes ({r['pokes'] / n:.1f} per note; about 1"
+        f" expected: a note pokes its own counsellor) and ran {len(r['pulls']):,} pulls"
+        f" (about {timer:,.0f} of them from the 30 s timers)"
+    )
+    failed_pulls = sum(1 for s in r["pull_requests"] if s.get("failed"))
+    if r["push_errors"] or failed_pulls or r["server_errors"]:
+        print(
+            f"  ERRORS: {len(r['push_errors'])} failed pushes (retried), {failed_pulls} failed"
+            f" pull requests (retried by SyncLoop); the server logged {len(r['server_errors'])}"
+            " unexpected errors (HTTP 500):"
+        )
+        for line in sorted(set(r["server_errors"]))[:5]:
+            print(f"    {line.partition('BENCH-500 ')[2]}")
     for label, spans in (("push", r["push_spans"]), ("pull", r["pull_requests"])):
         if not spans or "app" not in spans[0]:
             continue
         print(f"  server time per {label} request ({len(spans)} requests):")
-        names = sorted({k for s in spans for k in s} - {"client"}, key=lambda k: k != "app")
-        for name in names:
-            values = [s.get(name, 0.0) for s in spans]
-            print(f"    {SPAN_LABELS.get(name, name):<30} {common.pct_line(values)}")
+        keys = sorted(
+            {k for s in spans for k in s} - {"client", "failed"}, key=lambda k: k != "app"
+        )
+        for key in keys:
+            values = [s.get(key, 0.0) for s in spans]
+            print(f"    {SPAN_LABELS.get(key, key):<30} {common.pct_line(values)}")
     print(f"  bare GET /api/v1/health, idle:     {common.pct_line(r['idle_health'])}")
     print(f"  bare GET /api/v1/health, loaded:   {common.pct_line(r['load_health'])}")
     if lat:
@@ -424,8 +506,10 @@ def report(r: dict[str, Any]) -> None:
             f" p50 {common.percentile(lat, 50) / common.percentile(r['idle_health'], 50):,.1f}x"
         )
         verdict = "MET" if p99 < TARGET_P99 and not r["missing"] else "NOT MET"
-        print(f"  target p99 < {TARGET_P99 * 1000:.0f} ms on loopback ({name}): {verdict}"
-              f" (p99 {p99 * 1000:.1f} ms)")
+        print(
+            f"  target p99 < {TARGET_P99 * 1000:.0f} ms on loopback ({name}): {verdict}"
+            f" (p99 {p99 * 1000:.1f} ms)"
+        )
 
 
 async def main_async() -> None:

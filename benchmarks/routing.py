@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 import common
 from sqlalchemy import func, insert, select, text
+
 from sync_server.auth.service import Caller
 from sync_server.database import Database, utcnow
 from sync_server.notes.models import Note

@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import common
+from sqlalchemy import func, select
+
 import field_app.sync.client as client_module
 from field_app.store import LocalStore
 from field_app.sync.client import SyncClient
-from sqlalchemy import func, select
 from sync_server.database import Database
 from sync_server.notes.models import Note
 
@@ -265,7 +266,9 @@ def report(result: dict, timing: bool) -> None:
         f"    client JSON          {client_json:7.2f} s  {client_json / push:5.1%}"
         f"  (_fit_in_one_request: {len(spans.requests)} x 500 one-mutation encodings)"
     )
-    print(f"    HTTP push requests   {http:7.2f} s  {http / push:5.1%}  (request sent -> response read)")
+    print(
+        f"    HTTP push requests   {http:7.2f} s  {http / push:5.1%}  (request sent -> response read)"
+    )
     print(f"    client other         {other:7.2f} s  {other / push:5.1%}  (result parsing, loop)")
     if timing and spans.requests and spans.requests[0][1]:
         server = defaultdict(float)
@@ -295,8 +298,17 @@ def report(result: dict, timing: bool) -> None:
         apps = [p.get("app", 0.0) for _, p in spans.requests]
         print(f"    per request, client:  {common.pct_line(walls)}")
         print(f"    per request, server:  {common.pct_line(apps)}")
+        if len(apps) > 1:
+            first, last = apps[0], apps[-1]
+            print(
+                f"    server time, first request {first * 1000:.0f} ms, last {last * 1000:.0f} ms"
+                f" ({last / first:.1f}x: the cost per batch {'grows' if last > 1.3 * first else 'does not grow'}"
+                " as the backlog lands)"
+            )
         per_note = app / n * 1000
-        print(f"    server time per note: {per_note:.2f} ms -> at most {1000 / per_note:,.0f} notes/s")
+        print(
+            f"    server time per note: {per_note:.2f} ms -> at most {1000 / per_note:,.0f} notes/s"
+        )
 
 
 async def main_async() -> None:

@@ -60,8 +60,8 @@ SIGNED_OUT_CODES = frozenset({"token_revoked", "user_disabled", "invalid_token"}
 # A reset must be followed by pages from null; more resets in a row means something is wrong.
 MAX_RESETS_PER_PULL = 2
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=10.0)
-# The server applies each mutation on its own (about 20 notes a second on a small host), so a
-# full batch of 500 needs far longer than a pull. A timeout is harmless (the retry gets
+# A full batch of 500 mutations takes the server far longer than a pull (about a second on
+# a small host, more when it is busy). A timeout is harmless (the retry gets
 # `duplicate`), but it wastes the upload.
 PUSH_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 # The server sends a comment at least every 20 s: two missed heartbeats mean a dead stream.

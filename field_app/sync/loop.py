@@ -169,7 +169,8 @@ class SyncLoop:
                 continue
             self.client.backoff.reset()
             self._update(state="idle", last_error=None, last_success=datetime.now(UTC))
-            wait = self.interval
+            # ±20 %: phones started together must not all pull at the same second.
+            wait = self.interval * (0.8 + 0.4 * self.client.backoff.random())
 
     async def _listen(self) -> None:
         restarts = Backoff(random=self.client.backoff.random)
