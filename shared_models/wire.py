@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any, Literal
 from uuid import UUID
 
@@ -108,3 +109,14 @@ class AvailabilityRequest(BaseModel):
 
 class Availability(AvailabilityRequest):
     pass
+
+
+class Preferences(BaseModel):
+    """How a user wants to be told outside the app (`GET`/`PUT /api/v1/me/preferences`)."""
+
+    email_urgent: bool = True  # urgent signals and escalations, at once
+    email_digest: bool = True  # a daily summary of the rest (counts, never contents)
+    quiet_start: time | None = None  # no e-mail between these local times
+    quiet_end: time | None = None
+    digest_time: time = time(7, 30)
+    timezone: Text = Field(default="Europe/Paris", max_length=64)

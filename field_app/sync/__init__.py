@@ -6,6 +6,7 @@ No UI here; screens read SyncLoop.status and call request_sync().
 from field_app.sync.backoff import Backoff
 from field_app.sync.client import (
     AvailabilityRefused,
+    PreferencesRefused,
     PullReport,
     SyncClient,
     SyncReport,
@@ -29,6 +30,7 @@ __all__ = [
     "Backoff",
     "LoginRefused",
     "Offline",
+    "PreferencesRefused",
     "PullReport",
     "RetryLater",
     "ServerTrouble",

@@ -48,6 +48,7 @@ from shared_models.wire import (
     LoginRequest,
     LoginResponse,
     MutationResult,
+    Preferences,
     PullResponse,
     UserInfo,
 )
@@ -68,6 +69,15 @@ PUSH_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 STREAM_READ_TIMEOUT = 45.0
 
 Sleep = Callable[[float], Awaitable[Any]]
+
+
+class PreferencesRefused(SyncError):
+    """The server refused notification preferences (an unknown time zone, say)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
 
 
 class AvailabilityRefused(SyncError):
@@ -468,6 +478,34 @@ class SyncClient:
         code, message = _error(response)
         if response.status_code in (403, 422) and code is not None:
             raise AvailabilityRefused(code, message)
+        self._raise_for(credentials, response)
+
+    # Notification preferences ----------------------------------------------------------
+
+    async def preferences(self) -> Preferences:
+        """GET /me/preferences: how the user is told outside the app."""
+        credentials = self._credentials()
+        response = await self._call("GET", "/me/preferences", credentials)
+        if response.status_code == 200:
+            try:
+                return Preferences.model_validate_json(response.content)
+            except ValidationError:
+                raise ServerTrouble(200, "invalid_response") from None
+        self._raise_for(credentials, response)
+
+    async def set_preferences(self, preferences: Preferences) -> Preferences:
+        """PUT /me/preferences. Raises PreferencesRefused for a value the server refuses."""
+        credentials = self._credentials()
+        body = preferences.model_dump_json().encode()
+        response = await self._call("PUT", "/me/preferences", credentials, body)
+        if response.status_code == 200:
+            try:
+                return Preferences.model_validate_json(response.content)
+            except ValidationError:
+                raise ServerTrouble(200, "invalid_response") from None
+        code, message = _error(response)
+        if response.status_code == 422 and code is not None:
+            raise PreferencesRefused(code, message)
         self._raise_for(credentials, response)
 
     # Live stream -----------------------------------------------------------------------

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import time
-
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
-from shared_models.wire import Availability, AvailabilityRequest
+from shared_models.wire import Availability, AvailabilityRequest, Preferences
 from sync_server import policy
 from sync_server.database import utcnow
 from sync_server.deps import CurrentCaller, DbSession
@@ -16,15 +13,6 @@ from sync_server.orgs import service
 from sync_server.orgs.models import User
 
 router = APIRouter(prefix="/me", tags=["me"])
-
-
-class Preferences(BaseModel):
-    email_urgent: bool = True
-    email_digest: bool = True
-    quiet_start: time | None = None
-    quiet_end: time | None = None
-    digest_time: time = time(7, 30)
-    timezone: str = Field(default="Europe/Paris", max_length=64)
 
 
 @router.put("/availability", response_model=Availability)
