@@ -44,6 +44,8 @@ class RelaisApp:
         self._badges: list[SyncBadge] = []
         self._last_sync: object = None
         self._services: list[Any] = []  # services are dropped unless referenced
+        self._toasts = 0
+        self._snack: ft.SnackBar | None = None
 
     # Start and lifecycle ------------------------------------------------------------------
 
@@ -176,7 +178,15 @@ class RelaisApp:
                 scroll=ft.ScrollMode.AUTO,
                 appbar=ft.AppBar(
                     leading=back,
-                    title=ft.Text(screen.title(), key="screen-title"),
+                    # Two lines rather than "Note about Wor…" beside the sync badge on a
+                    # phone: the title often names the worker the screen is about.
+                    title=ft.Text(
+                        screen.title(),
+                        key="screen-title",
+                        size=18,
+                        max_lines=2,
+                        overflow=ft.TextOverflow.ELLIPSIS,
+                    ),
                     actions=[self.badge()],
                 ),
                 controls=screen.content(),
@@ -208,7 +218,15 @@ class RelaisApp:
             screen.refresh()
 
     def toast(self, text: str) -> None:
-        self.page.show_dialog(ft.SnackBar(ft.Text(text, key="toast"), key="snack"))
+        """A short message at the bottom. Each one gets its own key: SnackBars sharing a key
+        were merged into one control by Flet's diff, and dismissing the second of two quick
+        toasts then crashed the handler ("Frozen controls cannot be updated")."""
+        previous = self._snack
+        if previous is not None and previous.open:  # the client sets open=False on dismiss
+            previous.open = False  # replaced, not queued behind: the newest message counts
+        self._toasts += 1
+        self._snack = ft.SnackBar(ft.Text(text, key="toast"), key=f"snack-{self._toasts}")
+        self.page.show_dialog(self._snack)
 
     def confirm(
         self, *, key: str, title: str, text: str, confirm: str, on_confirm: Callable[[], Any]

@@ -26,7 +26,9 @@ class CaptureScreen(Screen):
     def title(self) -> str:
         if self.worker is None:
             return self.t("capture.title_team", team=self.team["name"])
-        return self.t("capture.title_worker", name=self.worker["display_name"])
+        # no line break inside the name when the app bar wraps the title on a phone
+        name = str(self.worker["display_name"]).replace(" ", "\u00a0")
+        return self.t("capture.title_worker", name=name)
 
     def content(self) -> list[ft.Control]:
         t = self.t
@@ -38,7 +40,8 @@ class CaptureScreen(Screen):
             selected=None if self.worker else "safety",
         )
         self.kind_help = hint("", key="kind-help")
-        self.categories = ft.Column(key="category-area", spacing=8)
+        self.kind_help.visible = False  # no empty gap before a kind is chosen
+        self.categories = ft.Column(key="category-area", spacing=8, visible=False)
         self.category: ChoiceChips | None = None
         self.sensitive = hint(t("capture.sensitive"), key="sensitive-hint")
         self.sensitive.visible = False
@@ -98,6 +101,7 @@ class CaptureScreen(Screen):
         self.category = None
         self.sensitive.visible = False
         self.kind_help.value = t(f"kind.{kind}.help") if kind else ""
+        self.kind_help.visible = self.categories.visible = kind is not None
         if kind is None:
             self.categories.controls = []
         else:
@@ -137,5 +141,12 @@ class CaptureScreen(Screen):
             text=self.text.value or "",
         )
         self.ui.pop()
-        queued = self.session.status.state in ("offline",)
-        self.ui.toast(self.t("capture.saved_offline" if queued else "capture.saved"))
+        self.ui.toast(self.t("capture.saved_offline" if self._offline() else "capture.saved"))
+
+    def _offline(self) -> bool:
+        """Known to be cut off: the last sync failed, or the live stream has dropped (the
+        server went away since the last sync: the note will wait on this device)."""
+        status = self.session.status
+        if status.state == "offline":
+            return True
+        return self.session.config.live and status.last_success is not None and not status.live

@@ -6,7 +6,7 @@ from __future__ import annotations
 import flet as ft
 
 from field_app.components.filters import chosen, filter_dropdown
-from field_app.components.layout import empty_state, frame, hint
+from field_app.components.layout import empty_or_syncing, frame, hint
 from field_app.components.note_card import CardFacts, note_card
 from field_app.screens.context import Screen
 from field_app.screens.words import about, delivery_footer, kind_and_category
@@ -115,7 +115,13 @@ class HistoryScreen(Screen):
             self.count.value = t("history.count_capped", n=len(views), shown=SHOWN_AT_MOST)
         if not views:
             self.list.controls = [
-                empty_state(ft.Icons.SEARCH_OFF, t("history.empty"), key="history-empty")
+                empty_or_syncing(
+                    store,
+                    ft.Icons.SEARCH_OFF,
+                    t("history.empty"),
+                    t("common.first_sync"),
+                    key="history-empty",
+                )
             ]
             return
         self.list.controls = [

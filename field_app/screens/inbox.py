@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import flet as ft
 
-from field_app.components.layout import empty_state, frame, heading
+from field_app.components.layout import empty_or_syncing, empty_state, frame, heading
 from field_app.components.note_card import CardFacts, note_card
 from field_app.screens.context import Screen
 from field_app.screens.note_detail import NoteDetailScreen
@@ -29,11 +29,12 @@ class InboxScreen(Screen):
         items = inbox(store, self.session.user_id, now())
         t = self.t
         if not items:
-            first = store.cursor() is None
             self.items.controls = [
-                empty_state(
+                empty_or_syncing(
+                    store,
                     ft.Icons.INBOX_OUTLINED,
-                    t("common.first_sync" if first else "inbox.empty"),
+                    t("inbox.empty"),
+                    t("common.first_sync"),
                     key="inbox-empty",
                 )
             ]

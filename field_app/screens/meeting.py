@@ -6,7 +6,7 @@ from __future__ import annotations
 import flet as ft
 
 from field_app.components.filters import chosen, filter_dropdown
-from field_app.components.layout import banner, empty_state, frame, hint
+from field_app.components.layout import banner, empty_or_syncing, frame, hint
 from field_app.components.note_card import CardFacts, note_card
 from field_app.screens.context import Screen
 from field_app.screens.words import about, delivery_footer, kind_and_category
@@ -77,7 +77,13 @@ class MeetingScreen(Screen):
         self.count.value = t("meeting.count", n=len(items))
         if not items:
             self.list.controls = [
-                empty_state(ft.Icons.EVENT_AVAILABLE, t("meeting.empty"), key="meeting-empty")
+                empty_or_syncing(
+                    store,
+                    ft.Icons.EVENT_AVAILABLE,
+                    t("meeting.empty"),
+                    t("common.first_sync"),
+                    key="meeting-empty",
+                )
             ]
             return
         self.list.controls = [self._card(i, directory) for i in items]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import flet as ft
 
-from field_app.components.layout import banner, empty_state, frame
+from field_app.components.layout import banner, empty_or_syncing, frame
 from field_app.components.note_card import CardFacts, note_card
 from field_app.screens.context import Screen
 from field_app.screens.words import about, delivery_footer, kind_and_category
@@ -50,8 +50,12 @@ class MyNotesScreen(Screen):
         views = my_notes(store, self.session.user_id)
         if not views:
             self.notes.controls = [
-                empty_state(
-                    ft.Icons.STICKY_NOTE_2_OUTLINED, t("mynotes.empty"), key="my-notes-empty"
+                empty_or_syncing(
+                    store,
+                    ft.Icons.STICKY_NOTE_2_OUTLINED,
+                    t("mynotes.empty"),
+                    t("common.first_sync"),
+                    key="my-notes-empty",
                 )
             ]
             return

@@ -6,7 +6,7 @@ from __future__ import annotations
 import flet as ft
 
 from field_app.components.badges import avatar
-from field_app.components.layout import banner, empty_state, frame, heading, hint
+from field_app.components.layout import banner, empty_or_syncing, frame, heading, hint
 from field_app.screens.capture import CaptureScreen
 from field_app.screens.context import Screen
 from field_app.state.records import Entity, now, parse_day
@@ -41,7 +41,13 @@ class RosterScreen(Screen):
         controls: list[ft.Control] = []
         if not rosters:
             controls.append(
-                empty_state(ft.Icons.GROUPS_OUTLINED, self.t("roster.empty"), key="roster-empty")
+                empty_or_syncing(
+                    store,
+                    ft.Icons.GROUPS_OUTLINED,
+                    self.t("roster.empty"),
+                    self.t("common.first_sync"),
+                    key="roster-empty",
+                )
             )
         for team_roster in rosters:
             team = team_roster.team

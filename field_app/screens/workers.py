@@ -6,7 +6,7 @@ from __future__ import annotations
 import flet as ft
 
 from field_app.components.badges import avatar
-from field_app.components.layout import empty_state, frame
+from field_app.components.layout import empty_or_syncing, frame
 from field_app.screens.context import Screen
 from field_app.screens.worker import WorkerScreen
 from field_app.state.inbox import counselled_workers
@@ -39,7 +39,13 @@ class WorkersScreen(Screen):
         ]
         if not workers:
             self.list.controls = [
-                empty_state(ft.Icons.PEOPLE_OUTLINE, self.t("workers.empty"), key="workers-empty")
+                empty_or_syncing(
+                    store,
+                    ft.Icons.PEOPLE_OUTLINE,
+                    self.t("workers.empty"),
+                    self.t("common.first_sync"),
+                    key="workers-empty",
+                )
             ]
             return
         self.list.controls = [self._row(w, directory) for w in workers]
