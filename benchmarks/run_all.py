@@ -24,7 +24,14 @@ sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402
 
-BENCHMARKS = ("sync_backlog", "delivery_latency", "routing", "roster_import")
+BENCHMARKS = (
+    "sync_backlog",
+    "delivery_latency",
+    "routing",
+    "roster_import",
+    "app_start",
+    "app_save_to_inbox",
+)
 
 
 def command(name: str, args: argparse.Namespace) -> list[str]:
