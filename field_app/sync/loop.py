@@ -194,6 +194,10 @@ class SyncLoop:
     def _on_live(self, live: bool) -> None:
         if live != self._status.live:
             self._update(live=live)
+            if live:
+                # The server is back (or the network): send what waited, without sitting
+                # out the rest of the retry delay.
+                self.request_sync()
 
     def _update(self, **changes: object) -> None:
         counts = self.client.store.counts()
