@@ -13,8 +13,23 @@ from field_app.i18n import LANGUAGES
 from field_app.screens.context import Screen
 from field_app.state.records import Entity, now, parse_time
 from field_app.state.session import ActionFailed
+from shared_models.wire import Preferences
 
 AWAY_DAYS = {"tomorrow": 1, "week": 7, "two_weeks": 14, "open": None}
+DIGEST_TIMES = ("06:00", "06:30", "07:00", "07:30", "08:00", "08:30", "09:00", "12:00", "17:00")
+NO_QUIET = "none"
+QUIET_HOURS = (("19:00", "07:00"), ("20:00", "07:00"), ("21:00", "08:00"), ("22:00", "07:00"))
+
+
+def _hhmm(moment: time | None) -> str:
+    return moment.strftime("%H:%M") if moment else ""
+
+
+def _offer(dropdown: ft.Dropdown, key: str, text: str | None = None) -> str:
+    """Select `key`, adding it as a choice first if it was set elsewhere (say, the API)."""
+    if all(option.key != key for option in dropdown.options or []):
+        dropdown.options = [*(dropdown.options or []), ft.DropdownOption(key=key, text=text or key)]
+    return key
 
 
 def away_until(choice: str | None, moment: datetime) -> datetime | None:
@@ -29,6 +44,7 @@ def away_until(choice: str | None, moment: datetime) -> datetime | None:
 class SettingsScreen(Screen):
     key = "settings"
     title_key = "tab.settings"
+    _preferences = Preferences()  # replaced by the server's once loaded
 
     def content(self) -> list[ft.Control]:
         t = self.t
@@ -55,6 +71,8 @@ class SettingsScreen(Screen):
         ]
         if "counsellor" in self.session.roles:
             controls += self._availability()
+        if self.session.roles & {"counsellor", "coordinator"}:
+            controls += self._notifications()
         self.sign_out = ft.OutlinedButton(
             t("settings.sign_out"), key="sign-out", icon=ft.Icons.LOGOUT, height=48,
             on_click=self._ask_sign_out,
@@ -147,6 +165,95 @@ class SettingsScreen(Screen):
             self.ui.toast(self.t("away.saved" if away else "away.back"))
         finally:
             self.away_save.disabled = False
+            self.ui.page.update()  # update() was called above: no automatic one
+
+    # E-mail notifications ------------------------------------------------------------------
+
+    def _notifications(self) -> list[ft.Control]:
+        t = self.t
+        self.email_urgent = ft.Switch(key="notify-urgent", label=t("notify.urgent"), value=True)
+        self.email_digest = ft.Switch(key="notify-digest", label=t("notify.digest"), value=True)
+        self.digest_time = ft.Dropdown(
+            key="notify-digest-time", label=t("notify.digest_time"), value=DIGEST_TIMES[3],
+            options=[ft.DropdownOption(key=v, text=v) for v in DIGEST_TIMES], expand=True,
+        )  # fmt: skip
+        self.quiet = ft.Dropdown(
+            key="notify-quiet",
+            label=t("notify.quiet"),
+            value=NO_QUIET,
+            options=[
+                ft.DropdownOption(key=NO_QUIET, text=t("notify.quiet.none")),
+                *[
+                    ft.DropdownOption(key=f"{a}-{b}", text=t("notify.quiet.range", start=a, end=b))
+                    for a, b in QUIET_HOURS
+                ],
+            ],
+            expand=True,
+        )
+        self.notify_state = hint(t("notify.loading"), key="notify-state")
+        self.notify_save = ft.FilledButton(
+            t("notify.save"), key="notify-save", icon=ft.Icons.SAVE, height=48, disabled=True,
+            on_click=self._save_notifications,
+        )  # fmt: skip
+        return [
+            ft.Divider(),
+            heading(t("notify.title"), level=3),
+            hint(t("notify.privacy")),
+            self.email_urgent,
+            self.email_digest,
+            self.digest_time,
+            self.quiet,
+            self.notify_state,
+            ft.Row([self.notify_save], alignment=ft.MainAxisAlignment.END),
+        ]
+
+    def opened(self) -> None:
+        if self.session.roles & {"counsellor", "coordinator"}:
+            self.ui.page.run_task(self._load_notifications)
+
+    async def _load_notifications(self) -> None:
+        try:
+            current = await self.session.preferences()
+        except ActionFailed as failure:
+            self.notify_state.value = self.t(failure.message_key)
+        else:
+            self._preferences = current
+            self.email_urgent.value = current.email_urgent
+            self.email_digest.value = current.email_digest
+            self.digest_time.value = _offer(self.digest_time, _hhmm(current.digest_time))
+            if current.quiet_start and current.quiet_end:
+                start, end = _hhmm(current.quiet_start), _hhmm(current.quiet_end)
+                text = self.t("notify.quiet.range", start=start, end=end)
+                self.quiet.value = _offer(self.quiet, f"{start}-{end}", text)
+            else:
+                self.quiet.value = NO_QUIET
+            self.notify_state.value = ""
+            self.notify_save.disabled = False
+        self.ui.page.update()
+
+    async def _save_notifications(self, e: ft.Event[ft.Button]) -> None:
+        quiet = self.quiet.value if self.quiet.value not in (None, NO_QUIET) else None
+        start, end = quiet.split("-") if quiet else (None, None)
+        wanted = self._preferences.model_copy(
+            update={
+                "email_urgent": bool(self.email_urgent.value),
+                "email_digest": bool(self.email_digest.value),
+                "digest_time": time.fromisoformat(self.digest_time.value or DIGEST_TIMES[3]),
+                "quiet_start": time.fromisoformat(start) if start else None,
+                "quiet_end": time.fromisoformat(end) if end else None,
+            }
+        )
+        self.notify_save.disabled = True
+        self.ui.page.update()
+        try:
+            self._preferences = await self.session.save_preferences(wanted)
+        except ActionFailed as failure:
+            self.notify_state.value = self.t(failure.message_key)
+        else:
+            self.notify_state.value = ""
+            self.ui.toast(self.t("notify.saved"))
+        finally:
+            self.notify_save.disabled = False
             self.ui.page.update()  # update() was called above: no automatic one
 
     def refresh(self) -> None:

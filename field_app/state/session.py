@@ -23,6 +23,7 @@ from field_app.sync import (
     AvailabilityRefused,
     LoginRefused,
     Offline,
+    PreferencesRefused,
     RetryLater,
     SignedOut,
     SyncClient,
@@ -31,7 +32,7 @@ from field_app.sync import (
     normalise_server,
     request_token,
 )
-from shared_models.wire import UserInfo
+from shared_models.wire import Preferences, UserInfo
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +318,25 @@ class AppSession:
     def dismiss_rejected(self, mutation_id: uuid.UUID) -> None:
         self.require_store().dismiss_rejected(mutation_id)
         self._on_status(self._counted(self.status))
+
+    async def preferences(self) -> Preferences:
+        """The user's e-mail preferences, read from the server (they live there)."""
+        if self.client is None:
+            raise ActionFailed("notify.offline")
+        try:
+            return await self.client.preferences()
+        except (RetryLater, SignedOut):
+            raise ActionFailed("notify.offline") from None
+
+    async def save_preferences(self, preferences: Preferences) -> Preferences:
+        if self.client is None:
+            raise ActionFailed("notify.offline")
+        try:
+            return await self.client.set_preferences(preferences)
+        except PreferencesRefused:
+            raise ActionFailed("notify.refused") from None
+        except (RetryLater, SignedOut):
+            raise ActionFailed("notify.offline") from None
 
     async def set_availability(
         self, away: bool, stand_in_id: str | None, until: datetime | None

@@ -205,3 +205,35 @@ def test_away_with_a_stand_in_routes_new_notes_to_the_stand_in(world_url, tmp_pa
         await stand_in.close()
 
     asyncio.run(scenario())
+
+
+def test_email_preferences_are_read_from_and_saved_to_the_server(world_url, tmp_path, db):
+    from datetime import time
+
+    from sync_server.orgs.models import User
+
+    world, url = world_url
+
+    async def scenario() -> None:
+        couns = await open_app(url, tmp_path)
+        await sign_in(couns, "couns_1", PASSWORD)
+        await synced(couns)
+        await couns.nav("nav", 2)
+        await couns.wait_until(lambda: not couns.find(key="notify-save").disabled, 20)
+        assert couns.find(key="notify-urgent").value is True
+        await couns.switch("notify-digest", False)
+        await couns.dropdown("notify-quiet", "21:00-08:00")
+        await couns.dropdown("notify-digest-time", "08:30")
+        await couns.click("notify-save")
+        await couns.wait_until(lambda: couns.has_text("Préférences enregistrées."), 20)
+        await couns.close()
+
+    asyncio.run(scenario())
+    with db.reading() as session:
+        user = session.get_one(User, world.users["couns_1"])
+        assert (user.email_digest, user.quiet_start, user.quiet_end, user.digest_time) == (
+            False,
+            time(21),
+            time(8),
+            time(8, 30),
+        )
