@@ -8,12 +8,16 @@ httpx's real one and injects faults, request by request, on a schedule Hypothesi
   committed (ReadError), a request sent twice (one after the other, or both at once),
   a request delayed, or held in the network and delivered later, after other requests;
 - the app killed: at a request (before it is sent, or after the server answered), or just
-  before any store operation during a sync, or between two steps; its objects are dropped
-  and the store is reopened from its file, as a restarted app would.
+  before any store operation of a sync (the first one: between two steps); its objects are
+  dropped and its store is reopened from its file, as a restarted app would. A request it
+  had on the wire still reaches the server.
 
-Meanwhile supervisors write notes (some the server must refuse), counsellors acknowledge,
-follow up, mark seen and send heads-ups, authors retract, and workers are reassigned between
-counsellors and teams. The invariants (DESIGN.md 1-4):
+Syncs push then pull (pages of 4, 16 or 500 changes), or push and pull at once, or only
+push; several devices sync at once. Meanwhile supervisors write notes (some the server must
+refuse), counsellors acknowledge, follow up, mark seen and send heads-ups, authors retract,
+workers are reassigned between counsellors and teams, and counsellors go away with a
+stand-in and come back. Each example is a fresh organisation on one server (per backend).
+The invariants (DESIGN.md 1-4):
 
 - after every step: a mutation leaves a device's outbox only once the server holds it, with the
   verdict the device shows (applied, or rejected with the same code); every answer `applied`
@@ -26,6 +30,9 @@ counsellors and teams. The invariants (DESIGN.md 1-4):
 - at the end (faults off, held requests delivered, every device synced): every outbox is
   empty, every note written exists exactly once on the server or is rejected with the reason
   the device shows, and each device holds exactly what a fresh pull by its user returns.
+
+A longer soak: RELAIS_FAULT_EXAMPLES=200 RELAIS_FAULT_STEPS=50 (the defaults keep the suite
+quick).
 """
 
 from __future__ import annotations
@@ -35,8 +42,10 @@ import contextlib
 import functools
 import itertools
 import json
+import os
 import shutil
 import sqlite3
+import ssl
 import tempfile
 import uuid
 from collections import Counter
@@ -53,7 +62,6 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -62,11 +70,12 @@ from sqlalchemy import select
 from field_app.store import LocalStore
 from field_app.sync import Offline, SyncClient
 from shared_models.vocabulary import CATEGORIES, FollowUpAction, NoteKind, Severity
+from shared_models.wire import PULL_LIMIT_DEFAULT
 from sync_server import policy
 from sync_server.database import Database, utcnow
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Team, User, Worker
-from sync_server.orgs.service import Assignment, reassign
+from sync_server.orgs.service import Assignment, bump_sync_epoch, reassign, set_availability
 from sync_server.sync import entities
 from sync_server.sync.models import MutationRecord
 from sync_server.sync.pull import Cursor
@@ -108,9 +117,34 @@ FAULTS = (
 )
 # Up to four requests of a sync get a fault (or "ok"); later ones go through.
 fault_schedules = st.lists(st.sampled_from(("ok", *FAULTS)), max_size=4)
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """How one sync goes: the faults of its first requests, whether the app dies before its
+    n-th store operation, how it syncs, and (after a save) whether it syncs at once."""
+
+    faults: tuple[str, ...]
+    kill_in: int | None
+    mode: str  # "sync" (push, then pull), "parallel" (both at once) or "push"
+    page: int  # pull page size: small ones make pulls of many pages (and deaths between)
+    now: bool
+
+
 # Die just before the n-th store operation of a sync (a sync makes about a dozen), or, in
 # about two syncs out of three, not at all (None first: examples shrink towards no kill).
-kill_points = st.sampled_from([None] * 30 + list(range(15)))
+kill_points = st.sampled_from([None] * 50 + list(range(25)))
+sync_plans = st.builds(
+    SyncPlan,
+    faults=fault_schedules.map(tuple),
+    kill_in=kill_points,
+    mode=st.sampled_from(["sync", "sync", "parallel", "push"]),
+    now=st.booleans(),
+    page=st.sampled_from([PULL_LIMIT_DEFAULT, 4, 16]),
+)
+# An index into a list whose length depends on the server's timing (taken modulo): the
+# draws must not depend on it.
+picks = st.integers(min_value=0, max_value=1_000)
 
 
 class Killed(Exception):
@@ -173,6 +207,8 @@ class Network:
     """What the wire saw: held requests, and every push verdict that reached anyone."""
 
     held: list[Held] = field(default_factory=list)
+    # Exchanges under way: one whose sender dies midway still reaches the server.
+    inflight: set[asyncio.Future[httpx.Response]] = field(default_factory=set)
     acked: set[uuid.UUID] = field(default_factory=set)  # applied/duplicate, as received
     refused: dict[uuid.UUID, str] = field(default_factory=dict)  # rejected, with its code
     server_errors: list[str] = field(default_factory=list)
@@ -192,6 +228,9 @@ class Network:
                 self.acked.add(mutation_id)
 
 
+# One TLS context for every transport: httpx would load the CA bundle for each one (the
+# server is plain HTTP; this only saves time).
+_TLS = ssl.create_default_context()
 _DROPPED_HEADERS = (b"content-length", b"transfer-encoding", b"content-encoding")
 
 
@@ -213,7 +252,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
     def __init__(self, device: str, network: Network) -> None:
         self.device = device
         self.network = network
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = httpx.AsyncHTTPTransport(verify=_TLS)
         self.faults: list[str] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -251,9 +290,14 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         return response
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        return await send_for_real(
-            self.inner, request.method, request.url, request.headers, request.content
+        """On the wire: if the app dies (its task is cancelled) while the server works, the
+        server still finishes; the machine waits for it at the end of the step."""
+        exchange = asyncio.ensure_future(
+            send_for_real(self.inner, request.method, request.url, request.headers, request.content)
         )
+        self.network.inflight.add(exchange)
+        exchange.add_done_callback(self.network.inflight.discard)
+        return await asyncio.shield(exchange)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -273,6 +317,9 @@ class Device:
     transport: FaultyTransport
     client: SyncClient
     cursor: tuple[int, int] | None = None  # (epoch, position) of the furthest cursor seen
+    # Told to start over (reset) and not done with a complete pull since: its synced copies
+    # may be missing for now (PROTOCOL.md: the client drops them and pulls again from null).
+    resetting: bool = False
 
     @property
     def is_supervisor(self) -> bool:
@@ -324,7 +371,7 @@ def policy_view(db: Database, org_id: uuid.UUID, user_id: uuid.UUID) -> dict[Key
 def fresh_pull(base_url: str, token: str) -> dict[Key, dict[str, Any]]:
     """What the server sends this user pulling from null (a reinstalled app), on a clean
     network."""
-    with httpx.Client(base_url=base_url, timeout=30) as http:
+    with httpx.Client(base_url=base_url, timeout=30, verify=_TLS) as http:
         headers = {"Authorization": f"Bearer {token}"}
         state: dict[Key, dict[str, Any]] = {}
         cursor = None
@@ -350,27 +397,13 @@ def describe(keys: Any) -> list[str]:
     return sorted(f"{entity}:{entity_id}" for entity, entity_id in keys)
 
 
-import time
-
-TIMES = Counter()
-
-
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
     """Remember that a step failed, so that teardown only cleans up."""
 
     @functools.wraps(method)
     def run(self: SyncUnderFaults, *args: Any, **kwargs: Any) -> T:
-        t0 = time.perf_counter()
         try:
             return method(self, *args, **kwargs)
-        except BaseException:
-            self.failed = True
-            raise
-        finally:
-            TIMES[method.__name__] += time.perf_counter() - t0
-            TIMES[method.__name__ + "#"] += 1
-        try:
-            pass
         except BaseException:
             self.failed = True
             raise
@@ -388,11 +421,6 @@ class SyncUnderFaults(RuleBasedStateMachine):
     totals: Counter[str] = Counter()
 
     def __init__(self) -> None:
-        t0 = time.perf_counter()
-        self._init()
-        TIMES["init"] += time.perf_counter() - t0
-
-    def _init(self) -> None:
         super().__init__()
         self.failed = False
         self.loop = asyncio.new_event_loop()
@@ -402,9 +430,9 @@ class SyncUnderFaults(RuleBasedStateMachine):
         self.world: World = build_world(self.db, slug=slug, prefix=self.prefix)
         self.dir = Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=self.workdir))
         self.network = Network()
-        self.replayer = httpx.AsyncHTTPTransport()
         self.mutations: dict[uuid.UUID, Expected] = {}
         self.creates: dict[str, uuid.UUID] = {}  # note id -> its note.create mutation id
+        self.epochs: Counter[str] = Counter()  # login -> sync epoch (all start at 0)
         self.devices: dict[str, Device] = {}
 
         async def sign_in_all() -> list[Device]:
@@ -418,7 +446,14 @@ class SyncUnderFaults(RuleBasedStateMachine):
     # Plumbing ----------------------------------------------------------------------------
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coroutine)
+        """Run on this example's event loop; return once the server is done with it all."""
+        try:
+            return self.loop.run_until_complete(coroutine)
+        finally:
+            if self.network.inflight:
+                self.loop.run_until_complete(
+                    asyncio.gather(*self.network.inflight, return_exceptions=True)
+                )
 
     async def _open(self, name: str, login: str, *, sign_in: bool) -> Device:
         path = self.dir / f"{name.replace('#', '-')}.sqlite3"
@@ -439,6 +474,7 @@ class SyncUnderFaults(RuleBasedStateMachine):
         device.store.close()
         reopened = self.run(self._open(device.name, device.login, sign_in=False))
         reopened.cursor = device.cursor
+        reopened.resetting = device.resetting
         self.devices[device.name] = reopened
 
     def _queue(
@@ -459,7 +495,7 @@ class SyncUnderFaults(RuleBasedStateMachine):
             self.creates[entity_id] = mutation_id
         self.stats[f"queued_{mutation_type}"] += 1
 
-    async def _sync(self, device: Device, mode: str) -> str:
+    async def _sync(self, device: Device, mode: str, page: int = PULL_LIMIT_DEFAULT) -> str:
         """One sync attempt: "complete" (push then a whole pull), "parallel" (push and pull at
         once, both finished), "pushed", "offline" or "killed"."""
         client = device.client
@@ -470,7 +506,7 @@ class SyncUnderFaults(RuleBasedStateMachine):
             if mode == "parallel":
                 tasks = [
                     asyncio.ensure_future(client.push_all()),
-                    asyncio.ensure_future(client.pull_until_done()),
+                    asyncio.ensure_future(client.pull_until_done(page)),
                 ]
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
                 if any(t.done() and isinstance(t.exception(), Killed) for t in tasks):
@@ -483,30 +519,34 @@ class SyncUnderFaults(RuleBasedStateMachine):
                 ):
                     raise error  # Killed first: the app is dead, whatever else happened
                 return "parallel"
-            await client.sync_once()
+            if page == PULL_LIMIT_DEFAULT:
+                await client.sync_once()
+            else:  # the same, with smaller pages
+                await client.push_all()
+                await client.pull_until_done(page)
             return "complete"
         except Killed:
             return "killed"
         except Offline:
             return "offline"
 
-    def _after_sync(self, device: Device, outcome: str) -> None:
+    def _after_sync(self, device: Device, outcome: str, *, alone: bool = True) -> None:
+        """`alone`: no other device synced meanwhile, so the view can be checked."""
         self.stats[f"sync_{outcome}"] += 1
         if outcome == "killed":
             self._restart(device)
-        elif outcome == "complete":
-            self._check_view(device, exact=True)
-        elif outcome == "parallel":
-            self._check_view(device, exact=False)
+        if outcome in ("complete", "parallel"):
+            self._check_cursor(device)
+            device.resetting = False
+            if alone:
+                self._check_view(device, exact=outcome == "complete")
 
     def _check_view(self, device: Device, *, exact: bool) -> None:
         """Right after a complete pull: exactly what the policy allows now, as pull shapes it.
 
         `exact=False` (a push ran alongside the pull): nothing the policy forbids.
         """
-        t0 = time.perf_counter()
         expected = policy_view(self.db, self.world.org, device.user_id)
-        TIMES["policy_view"] += time.perf_counter() - t0
         held = device_view(device.path)
         leaked = held.keys() - expected.keys()
         assert not leaked, f"{device.name} holds what its user may not see: {describe(leaked)}"
@@ -542,15 +582,24 @@ class SyncUnderFaults(RuleBasedStateMachine):
                     device, "note.create", note, entity_id=note["id"], always_rejected=refused
                 )
 
-    @rule(data=st.data())
+    @rule(data=st.data(), plan=sync_plans)
     @_guarded
-    def write_note(self, data: st.DataObject) -> None:
+    def write_note(self, data: st.DataObject, plan: SyncPlan) -> None:
         """A note, valid or not (the server has the last word: rosters move meanwhile), or
-        sometimes the retraction of one of the author's notes."""
+        sometimes the retraction of one of the author's notes; then maybe a sync at once."""
         name = data.draw(st.sampled_from(sorted(DEVICES)), label="device")
         device = self.devices[name]
         if data.draw(st.integers(0, 4), label="retract instead") == 4:
-            self._retract(device, data)
+            pick = data.draw(picks, label="note")
+            own = [
+                expected.entity_id
+                for expected in self.mutations.values()
+                if expected.type == "note.create" and expected.login == device.login
+            ]
+            if own:
+                retraction = {"note_id": own[pick % len(own)], "reason": "Fictional: typo."}
+                self._queue(device, "note.retract", retraction)
+            self._sync_if_asked(device, plan)
             return
         kind = data.draw(st.sampled_from(list(NoteKind)), label="kind")
         category = data.draw(st.sampled_from(CATEGORIES[kind]), label="category")
@@ -594,93 +643,110 @@ class SyncUnderFaults(RuleBasedStateMachine):
         self._queue(
             device, "note.create", note, entity_id=note["id"], always_rejected=always_rejected
         )
+        self._sync_if_asked(device, plan)
 
-    @rule(data=st.data())
+    @rule(
+        name=st.sampled_from(COUNSELLOR_SIDE),
+        act=st.sampled_from(["note.acknowledge", "delivery.seen", "note.follow_up", "heads_up"]),
+        pick=picks,
+        action=st.sampled_from(list(FollowUpAction)),
+        close=st.booleans(),
+        refresh=sync_plans,
+        plan=sync_plans,
+    )
     @_guarded
-    def counsellor_acts(self, data: st.DataObject) -> None:
-        """Acknowledge, mark seen, follow up or warn back, about what the phone shows."""
-        name = data.draw(st.sampled_from(COUNSELLOR_SIDE), label="device")
-        device = self.devices[name]
-        act = data.draw(
-            st.sampled_from(["note.acknowledge", "delivery.seen", "note.follow_up", "heads_up"]),
-            label="act",
-        )
-        if act == "heads_up":
-            workers = device.store.list_entities("worker")
-            if not workers:
+    def counsellor_acts(
+        self,
+        name: str,
+        act: str,
+        pick: int,
+        action: FollowUpAction,
+        close: bool,
+        refresh: SyncPlan,
+        plan: SyncPlan,
+    ) -> None:
+        """Acknowledge, mark seen, follow up or warn back, about what the phone shows (after
+        pulling to refresh if it shows nothing yet); then maybe a sync at once.
+
+        Everything is drawn up front: what the phone shows depends on the server's timing,
+        and Hypothesis needs the same draws for the same choices.
+        """
+        entity = "worker" if act == "heads_up" else "note"
+        shown = self._on_screen(name, entity)
+        if not shown:
+            self._run_sync(self.devices[name], refresh)
+            shown = self._on_screen(name, entity)
+            if not shown:
                 return
-            worker = data.draw(st.sampled_from(workers), label="worker")
+        device = self.devices[name]
+        target = shown[pick % len(shown)]
+        if act == "heads_up":
             heads_up_id = str(uuid.uuid4())
             self._queue(
                 device,
                 "heads_up.create",
-                {"id": heads_up_id, "worker_id": worker["id"], "text": "Fictional: go easy."},
+                {"id": heads_up_id, "worker_id": target["id"], "text": "Fictional: go easy."},
                 entity_id=heads_up_id,
             )
-            return
-        notes = device.store.list_entities("note")
-        if not notes:
-            return
-        note = data.draw(st.sampled_from(notes), label="note")
-        if act == "note.follow_up":
+        elif act == "note.follow_up":
             follow_up_id = str(uuid.uuid4())
-            action = data.draw(st.sampled_from(list(FollowUpAction)), label="action")
-            close = data.draw(st.booleans(), label="close")
-            payload = {"id": follow_up_id, "note_id": note["id"], "action": action.value}
             self._queue(
                 device,
                 "note.follow_up",
-                {**payload, "close": close, "text": "Fictional follow-up."},
+                {
+                    "id": follow_up_id,
+                    "note_id": target["id"],
+                    "action": action.value,
+                    "close": close,
+                    "text": "Fictional follow-up.",
+                },
                 entity_id=follow_up_id,
             )
         else:
-            self._queue(device, act, {"note_id": note["id"]})
+            self._queue(device, act, {"note_id": target["id"]})
+        self._sync_if_asked(device, plan)
 
-    def _retract(self, device: Device, data: st.DataObject) -> None:
-        """An author retracts one of their notes, from any of their phones, queued or not."""
-        own = sorted(
-            expected.entity_id
-            for expected in self.mutations.values()
-            if expected.type == "note.create" and expected.login == device.login
-        )
-        if not own:
-            return
-        note_id = data.draw(st.sampled_from(own), label="note")
-        self._queue(device, "note.retract", {"note_id": note_id, "reason": "Fictional: typo."})
+    def _on_screen(self, name: str, entity: str) -> list[dict[str, Any]]:
+        """What the phone lists, oldest first."""
+        shown = self.devices[name].store.list_entities(entity)
+        return sorted(shown, key=lambda item: (item.get("captured_at", ""), item["id"]))
 
-    @rule(data=st.data())
+    def _sync_if_asked(self, device: Device, plan: SyncPlan) -> None:
+        """The app asks for a sync right after a save (SyncLoop.request_sync), if online."""
+        if plan.now:
+            self._run_sync(device, plan)
+
+    @rule(name=st.sampled_from(sorted(DEVICES)), plan=sync_plans)
     @_guarded
-    def sync_one(self, data: st.DataObject) -> None:
-        name = data.draw(st.sampled_from(sorted(DEVICES)), label="device")
-        device = self.devices[name]
-        device.transport.faults = data.draw(fault_schedules, label="faults")
-        device.store.kill_in = data.draw(kill_points, label="kill before store operation")
-        mode = data.draw(st.sampled_from(["sync", "sync", "parallel", "push"]), label="mode")
+    def sync_one(self, name: str, plan: SyncPlan) -> None:
+        self._run_sync(self.devices[name], plan)
+
+    def _run_sync(self, device: Device, plan: SyncPlan) -> None:
+        device.transport.faults = list(plan.faults)
+        device.store.kill_in = plan.kill_in
         try:
-            outcome = self.run(self._sync(device, mode))
+            outcome = self.run(self._sync(device, plan.mode, plan.page))
         finally:
             device.transport.faults = []
             device.store.kill_in = None
         self._after_sync(device, outcome)
 
-    @rule(data=st.data())
+    @rule(
+        names=st.lists(st.sampled_from(sorted(DEVICES)), min_size=2, max_size=4, unique=True),
+        plans=st.lists(sync_plans, min_size=4, max_size=4),
+    )
     @_guarded
-    def sync_several_at_once(self, data: st.DataObject) -> None:
+    def sync_several_at_once(self, names: list[str], plans: list[SyncPlan]) -> None:
         """Other devices write and read concurrently; delays reorder their requests."""
-        names = data.draw(
-            st.lists(st.sampled_from(sorted(DEVICES)), min_size=2, max_size=4, unique=True),
-            label="devices",
-        )
         chosen = [self.devices[name] for name in names]
-        modes = []
-        for device in chosen:
-            device.transport.faults = data.draw(fault_schedules, label=f"faults {device.name}")
-            device.store.kill_in = data.draw(kill_points, label=f"kill {device.name}")
-            modes.append(data.draw(st.sampled_from(["sync", "push"]), label="mode"))
+        modes = [("push" if plan.mode == "push" else "sync", plan.page) for plan in plans]
+        for device, plan in zip(chosen, plans, strict=False):
+            device.transport.faults = list(plan.faults)
+            device.store.kill_in = plan.kill_in
 
         async def all_at_once() -> list[Any]:
             return await asyncio.gather(
-                *(self._sync(d, m) for d, m in zip(chosen, modes, strict=True)),
+                *(self._sync(d, *m) for d, m in zip(chosen, modes, strict=False)),
                 return_exceptions=True,
             )
 
@@ -694,28 +760,43 @@ class SyncUnderFaults(RuleBasedStateMachine):
             if isinstance(outcome, BaseException):
                 raise outcome
         for device, outcome in zip(chosen, outcomes, strict=True):
-            self.stats[f"sync_{outcome}"] += 1
-            if outcome == "killed":
-                self._restart(device)
+            self._after_sync(device, outcome, alone=False)
 
-    @precondition(lambda self: bool(self.network.held))
-    @rule(data=st.data())
+    @rule(pick=picks)
     @_guarded
-    def deliver_held(self, data: st.DataObject) -> None:
+    def deliver_held(self, pick: int) -> None:
         """A request stuck in the network finally reaches the server (nobody hears back)."""
-        index = data.draw(st.integers(0, len(self.network.held) - 1), label="held request")
-        held = self.network.held.pop(index)
-        response = self.run(
-            send_for_real(self.replayer, held.method, held.url, held.headers, held.content)
-        )
-        self.network.observe(httpx.Request(held.method, held.url), response)
-        assert response.status_code == 200, (held.url, response.status_code, response.text)
-        self.stats["held_delivered"] += 1
+        if not self.network.held:
+            return
+        self.run(self._deliver(self.network.held.pop(pick % len(self.network.held))))
 
     @rule(data=st.data())
     @_guarded
     def reassign_worker(self, data: st.DataObject) -> None:
-        """An admin moves a worker to another counsellor (or none), sometimes another team."""
+        """An admin moves a worker to another counsellor (or none), sometimes another team;
+        or a counsellor goes away with a stand-in, or comes back; or a user's devices must
+        start over (their sync epoch moves: the next pull says reset)."""
+        change = data.draw(
+            st.sampled_from(["reassign", "reassign", "reassign", "availability", "start over"]),
+            label="change",
+        )
+        if change == "start over":  # say their roles or teams changed (same ones here)
+            login = data.draw(st.sampled_from(sorted(set(DEVICES.values()))), label="user")
+            with self.db.unit_of_work() as session:
+                bump_sync_epoch(session.get_one(User, self.world.users[login]))
+            self.epochs[login] += 1
+            self.stats["epoch_bumps"] += 1
+            return
+        if change == "availability":
+            login = data.draw(st.sampled_from(["couns_1", "couns_2"]), label="counsellor")
+            away = data.draw(st.booleans(), label="away")
+            other = "couns_2" if login == "couns_1" else "couns_1"
+            with self.db.unit_of_work() as session:
+                user = session.get_one(User, self.world.users[login])
+                stand_in = session.get_one(User, self.world.users[other]) if away else None
+                set_availability(session, user, away=away, stand_in=stand_in, until=None)
+            self.stats["availability"] += 1
+            return
         ref = data.draw(st.sampled_from(sorted(WORKERS)), label="worker")
         counsellor = data.draw(st.sampled_from(["couns_1", "couns_2", None]), label="to")
         team = data.draw(st.sampled_from(["same", "same", "A", "B"]), label="team")
@@ -761,6 +842,7 @@ class SyncUnderFaults(RuleBasedStateMachine):
             assert (record.status, record.error_code) == ("rejected", code)
 
         for device in self.devices.values():
+            self._check_cursor(device)
             outbox = {m.id for m in device.store.pending(1_000_000)}
             rejected = {r.id: r for r in device.store.rejected_mutations()}
             shown = {view.id: view for view in device.store.notes_view()}
@@ -788,12 +870,13 @@ class SyncUnderFaults(RuleBasedStateMachine):
                 if expected.always_rejected and record is not None:
                     assert record.status == "rejected", f"{expected} should have been refused"
                 if expected.type == "note.create":
-                    assert expected.entity_id in shown, f"{expected} vanished from its device"
+                    view = shown.get(str(expected.entity_id))
+                    assert view is not None or device.resetting, f"{expected} vanished"
                     if record is not None and record.status == "applied":
                         assert notes.get(str(expected.entity_id)) == device.user_id
-                    if mutation_id in rejected:
-                        view = shown[str(expected.entity_id)]
-                        assert view.status == "rejected" or record is None
+                    if record is not None and mutation_id in rejected:  # shown with its reason
+                        assert view is not None
+                        assert (view.status, view.error_code) == ("rejected", record.error_code)
             if device.is_supervisor:
                 held = device_view(device.path)
                 foreign = [
@@ -803,7 +886,6 @@ class SyncUnderFaults(RuleBasedStateMachine):
                     or (k[0] == "note" and v["author_id"] != str(device.user_id))
                 ]
                 assert not foreign, f"{device.name} holds {describe(foreign)}"
-            self._check_cursor(device)
 
         for note_id, author_id in notes.items():
             mutation_id = self.creates.get(note_id)
@@ -813,40 +895,60 @@ class SyncUnderFaults(RuleBasedStateMachine):
             assert author_id == self.devices[self.mutations[mutation_id].device].user_id
 
     def _check_cursor(self, device: Device) -> None:
+        """Cursors only move forward, unless the server said reset (a new sync epoch)."""
+        epoch = self.epochs[device.login]
         text = device.store.cursor()
-        if text is None:
-            assert device.cursor is None, f"{device.name} lost its cursor"
+        if text is None:  # never pulled, or reset and not pulled again yet
+            if device.cursor is not None:
+                assert device.cursor[0] < epoch, f"{device.name} lost its cursor"
+                device.resetting = True
             return
         decoded = Cursor.decode(text)
-        assert decoded is not None
+        assert decoded is not None and decoded.epoch <= epoch, (text, epoch)
         now = (decoded.epoch, decoded.seq)
         if device.cursor is not None:
             assert now >= device.cursor, f"{device.name}: cursor went back {device.cursor}->{now}"
+            if now[0] > device.cursor[0]:
+                device.resetting = True
+                self.stats["resets_seen"] += 1
         device.cursor = now
 
     # The end: faults off, held requests delivered, everyone syncs ----------------------------
 
     async def _settle(self) -> None:
-        t0 = time.perf_counter()
-        try:
-            await self._settle2()
-        finally:
-            TIMES["settle"] += time.perf_counter() - t0
-
-    async def _settle2(self) -> None:
         for device in self.devices.values():
             device.transport.faults = []
             device.store.kill_in = None
         while self.network.held:
-            held = self.network.held.pop(0)
-            response = await send_for_real(
-                self.replayer, held.method, held.url, held.headers, held.content
-            )
-            self.network.observe(httpx.Request(held.method, held.url), response)
-            assert response.status_code == 200, response.text
+            await self._deliver(self.network.held.pop(0))
         # Everything written reaches the server, then everyone hears about all of it.
-        await asyncio.gather(*(d.client.push_all() for d in self.devices.values()))
-        await asyncio.gather(*(d.client.pull_until_done() for d in self.devices.values()))
+        await asyncio.gather(*(self._until_done(d.client.push_all) for d in self.devices.values()))
+        await asyncio.gather(
+            *(self._until_done(d.client.pull_until_done) for d in self.devices.values())
+        )
+
+    @staticmethod
+    async def _until_done(operation: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Retry after Offline, as the app's sync loop does. Without injected faults that
+        is rare, but a real network has its own: a kept-alive connection the server closes
+        just as a request goes out is a ReadError."""
+        for attempt in range(5):
+            try:
+                await operation()
+                return
+            except Offline:
+                if attempt == 4:
+                    raise
+
+    async def _deliver(self, held: Held) -> None:
+        """A held request reaches the server, on a connection of its own."""
+        async with httpx.AsyncHTTPTransport(verify=_TLS) as transport:
+            response = await send_for_real(
+                transport, held.method, held.url, held.headers, held.content
+            )
+        self.network.observe(httpx.Request(held.method, held.url), response)
+        assert response.status_code == 200, (held.url, response.status_code, response.text)
+        self.stats["held_delivered"] += 1
 
     def _final_checks(self) -> None:
         self.nothing_lost_nothing_invented()
@@ -868,17 +970,14 @@ class SyncUnderFaults(RuleBasedStateMachine):
             assert not statuses & {"queued", "sent"}, (device.name, statuses)
             self._check_view(device, exact=True)
             if device.login not in fresh:
-                t0 = time.perf_counter()
                 credentials = device.store.credentials()
                 assert credentials is not None
                 fresh[device.login] = fresh_pull(self.base_url, credentials.token)
-                TIMES["fresh"] += time.perf_counter() - t0
             assert device_view(device.path) == fresh[device.login], (
                 f"{device.name} differs from a fresh pull by {device.login}"
             )
 
     def teardown(self) -> None:
-        t0 = time.perf_counter()
         try:
             if not self.failed:
                 self.run(self._settle())
@@ -888,14 +987,11 @@ class SyncUnderFaults(RuleBasedStateMachine):
                 with contextlib.suppress(Exception):
                     self.run(device.client.aclose())
                 device.store.close()
-            with contextlib.suppress(Exception):
-                self.run(self.replayer.aclose())
             self.loop.close()
             shutil.rmtree(self.dir, ignore_errors=True)
             type(self).totals.update(self.stats)
             type(self).totals.update(self.network.stats)
             type(self).totals["examples"] += 1
-            TIMES["teardown"] += time.perf_counter() - t0
 
 
 def test_sync_survives_faults_kills_and_reassignments(db, settings, tmp_path, backend):
@@ -903,7 +999,10 @@ def test_sync_survives_faults_kills_and_reassignments(db, settings, tmp_path, ba
     # store's synchronous=FULL would otherwise cost most of the run.
     shm = Path("/dev/shm")
     workdir = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path
-    examples, steps = (5, 30) if backend == "sqlite" else (8, 30)
+    examples, steps = (9, 25) if backend == "sqlite" else (6, 25)
+    # A longer soak (see the module's docstring).
+    examples = int(os.environ.get("RELAIS_FAULT_EXAMPLES", examples))
+    steps = int(os.environ.get("RELAIS_FAULT_STEPS", steps))
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         base_url = cleanup.enter_context(server_thread(db, settings))
@@ -929,8 +1028,7 @@ def test_sync_survives_faults_kills_and_reassignments(db, settings, tmp_path, ba
         )
     totals = machine.totals
     print(f"\n{backend}: {dict(sorted(totals.items()))}")
-    print({k: round(v, 2) for k, v in sorted(TIMES.items())})
     # The machine really went through the faults it is about (hundreds of steps in all).
     assert totals["examples"] >= examples
-    for what in ("kills", "answer_duplicate", "final_rejected", "views_checked"):
+    for what in ("kills", "final_applied", "final_rejected", "views_checked"):
         assert totals[what] > 0, (what, totals)
