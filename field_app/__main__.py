@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 
 def has_display() -> bool:
@@ -27,13 +28,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class DropFramesToGoneBrowsers:
+    """ASGI wrapper: a frame sent to a browser that has just gone (a phone out of coverage) is
+    dropped. Flet's send loop would raise instead, log a traceback and never end the session
+    (which then lingers in memory); its receive loop sees the disconnect and ends it cleanly."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_or_drop(message: Any) -> None:
+            try:
+                await send(message)
+            except OSError:  # uvicorn's ClientDisconnected is one
+                if message["type"] != "websocket.send":
+                    raise
+
+        await self.app(scope, receive, send_or_drop)
+
+
 def serve_web(main: object, host: str, port: int) -> None:
     """One process serves every browser session; uvicorn stops cleanly on SIGTERM."""
     import flet as ft
     import uvicorn
 
     asgi = ft.run(main, export_asgi_app=True, no_cdn=True)  # type: ignore[arg-type]
-    uvicorn.run(asgi, host=host, port=port, log_level="warning")
+    uvicorn.run(DropFramesToGoneBrowsers(asgi), host=host, port=port, log_level="warning")
 
 
 def run(argv: list[str] | None = None) -> None:
