@@ -372,6 +372,38 @@ def escalate(
 
 
 @app.command()
+def retention(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be deleted.")
+    ] = False,
+) -> None:
+    """Delete what is held about workers whose contract ended more than the organisation's
+    retention period ago (the server also does this in its sweeps)."""
+    from sync_server.database import utcnow
+    from sync_server.orgs.models import Organization
+    from sync_server.retention import count_expired
+    from sync_server.sweeps import purge_all_expired
+
+    db = open_database()
+    today = utcnow().date()
+    if dry_run:
+        with db.reading() as session:
+            for org in session.scalars(select(Organization).order_by(Organization.slug)):
+                count = count_expired(session, org, today)
+                out.print(
+                    f"organisation '{org.slug}': {count} worker(s) past retention "
+                    f"({org.retention_days} days after the contract ends); nothing deleted"
+                )
+        return
+    report = purge_all_expired(db, utcnow())
+    out.print(
+        f"{report.workers} worker(s) past retention deleted, with {report.notes} note(s), "
+        f"{report.follow_ups} follow-up(s), {report.heads_ups} heads-up(s); "
+        f"{report.refused_mutations} refused mutation(s) emptied"
+    )
+
+
+@app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Sync server port.")] = None,
     app_port: Annotated[int | None, typer.Option(help="Web app port.")] = None,

@@ -1,4 +1,5 @@
-"""Periodic work every server process does: expired absences, escalations, notifications.
+"""Periodic work every server process does: expired absences, escalations, notifications,
+and the retention purge.
 
 Each step is safe to run in several processes at once (row claims), and `relais escalate
 --once` runs one sweep for cron.
@@ -11,8 +12,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+
 from sync_server.database import Database, utcnow
+from sync_server.orgs.models import Organization
 from sync_server.orgs.service import end_expired_absences
+from sync_server.retention import PurgeReport, purge_expired
 from sync_server.routing.service import escalate_overdue
 from sync_server.settings import Settings
 
@@ -25,6 +30,23 @@ class SweepReport:
     absences_ended: int
     escalated: int
     emails_sent: int
+    purged: PurgeReport
+
+
+def purge_all_expired(db: Database, now: datetime) -> PurgeReport:
+    """Every organisation's workers past retention, batch by batch."""
+    total = PurgeReport()
+    with db.reading() as session:
+        org_ids = list(session.scalars(select(Organization.id)))
+    for org_id in org_ids:
+        while True:
+            with db.unit_of_work() as session:
+                org = session.get_one(Organization, org_id)
+                batch = purge_expired(session, org, now.date())
+            total.add(batch)
+            if not batch.workers:
+                break
+    return total
 
 
 def sweep_once(db: Database, settings: Settings, now: datetime | None = None) -> SweepReport:
@@ -43,16 +65,19 @@ def sweep_once(db: Database, settings: Settings, now: datetime | None = None) ->
         from sync_server.notify.service import send_due_notifications
 
         sent = send_due_notifications(db, settings, now)
-    return SweepReport(ended, escalated, sent)
+    return SweepReport(ended, escalated, sent, purge_all_expired(db, now))
 
 
 async def run_sweeps(db: Database, settings: Settings) -> None:
     while True:
         try:
             report = await asyncio.to_thread(sweep_once, db, settings)
-            if report.escalated or report.emails_sent:
+            if report.escalated or report.emails_sent or report.purged.workers:
                 log.info(
-                    "sweep: %d escalated, %d e-mails sent", report.escalated, report.emails_sent
+                    "sweep: %d escalated, %d e-mails sent, %d workers past retention purged",
+                    report.escalated,
+                    report.emails_sent,
+                    report.purged.workers,
                 )
         except Exception as exc:  # keep sweeping; the next run retries
             log.warning("sweep failed: %s", type(exc).__name__)

@@ -44,6 +44,8 @@ class Organization(Base):
     deadline_info: Mapped[int] = mapped_column(Integer, default=259200)
     # Signals about one worker and category within this many seconds page once.
     group_window: Mapped[int] = mapped_column(Integer, default=4 * 3600)
+    # What is held about a worker is deleted this many days after their contract ends.
+    retention_days: Mapped[int] = mapped_column(Integer, default=730, server_default="730")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -91,12 +91,18 @@ class RoutingSpec(_Strict):
     group_window: int = Field(default=4 * 3600, ge=0)
 
 
+class RetentionSpec(_Strict):
+    # A file may be reopened for a while after a contract ends; no shorter than a month.
+    days_after_contract_end: int = Field(default=730, ge=30, le=36500)
+
+
 class ProvisioningFile(_Strict):
     organization: OrgSpec
     users: list[UserSpec] = Field(default_factory=list)
     teams: list[TeamSpec] = Field(default_factory=list)
     workers: list[WorkerSpec] = Field(default_factory=list)
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
+    retention: RetentionSpec = Field(default_factory=RetentionSpec)
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -207,6 +213,7 @@ def apply(session: Session, spec: ProvisioningFile) -> tuple[Organization, int]:
         "deadline_attention": d.attention,
         "deadline_info": d.info,
         "group_window": spec.routing.group_window,
+        "retention_days": spec.retention.days_after_contract_end,
     }
     if _update(org, wanted_org):
         changes += 1

@@ -453,3 +453,27 @@ def test_escalate_once_prints_a_summary_and_escalates_each_delivery_once(relais,
     assert "0 escalated, 0 absence(s) ended, 0 e-mail(s) sent" in second.stdout
     assert count(relais, Delivery, Delivery.reason == "escalation") == 1
     assert count(relais, User, User.away.is_(True)) == 0
+
+
+def test_retention_dry_run_counts_then_the_purge_deletes(relais, world):
+    db = Database(relais.url)
+    try:
+        with db.unit_of_work() as session:
+            worker = session.get_one(Worker, world.workers["b1"])
+            worker.contract_end = utcnow().date() - timedelta(days=800)
+    finally:
+        db.dispose()
+
+    dry = relais("retention", "--dry-run")
+    assert_ok(dry)
+    assert (
+        "organisation 'acme': 1 worker(s) past retention (730 days after the contract ends); "
+        "nothing deleted" in dry.stdout
+    )
+    assert count(relais, Worker) == 5
+
+    purge = relais("retention")
+    assert_ok(purge)
+    assert "1 worker(s) past retention deleted, with 0 note(s)" in purge.stdout
+    assert count(relais, Worker) == 4
+    assert count(relais, Worker, Worker.id == world.workers["b1"]) == 0
