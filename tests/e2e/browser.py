@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 
 from field_app.i18n import Translator
+from tests.factories import PASSWORD
 from tests.servers import free_port, start_server_process, wait_for_health
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,6 +224,22 @@ def running_stack(database_url: str, folder: Path) -> Iterator[tuple[SyncServer,
     assert "Traceback" not in app.log(), app.log()
 
 
+def push_as(server_url: str, login: str, *mutations: dict[str, Any]) -> None:
+    """Another person's phone, straight through the HTTP API."""
+    with httpx.Client(base_url=f"{server_url}/api/v1", timeout=30) as http:
+        answer = http.post(
+            "/auth/login",
+            json={"login": login, "password": PASSWORD, "device_name": "seed phone"},
+        )
+        assert answer.status_code == 200, answer.text
+        headers = {"Authorization": f"Bearer {answer.json()['token']}"}
+        answer = http.post(
+            "/sync/push", json={"protocol": 1, "mutations": list(mutations)}, headers=headers
+        )
+        assert answer.status_code == 200, answer.text
+        assert {r["status"] for r in answer.json()["results"]} == {"applied"}, answer.text
+
+
 # --- the browser ------------------------------------------------------------------------
 
 
@@ -336,11 +353,11 @@ def page_text(page: Any) -> str:
     )
 
 
-def _type(page: Any, label: str, text: str) -> None:
+def _type(page: Any, label: str, text: str, settle_ms: int = 300) -> None:
     box = textbox(page, label)
     box.wait_for(state="visible", timeout=UI_MS)
     box.focus()  # not a click at coordinates: see tap()
-    page.wait_for_timeout(300)  # let Flutter attach its text editing to the <input>
+    page.wait_for_timeout(settle_ms)  # let Flutter attach its text editing to the <input>
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
     page.keyboard.type(text, delay=20)
@@ -368,9 +385,10 @@ def fill_form(page: Any, values: dict[str, str], *, max_length: int | None = Non
     page.bring_to_front()
     labels = list(values)
     pending = dict(values)
-    for _ in range(3):
+    # A loaded machine attaches more slowly: each new attempt waits longer.
+    for settle_ms in (300, 800, 1500, 3000):
         for label, text in pending.items():
-            _type(page, label, text)
+            _type(page, label, text, settle_ms)
         if len(labels) > 1:
             last = list(pending)[-1]
             textbox(page, labels[1] if last == labels[0] else labels[0]).focus()

@@ -22,7 +22,6 @@ Every screen visited is saved to screenshots/<lang>/NN_name.png (git-ignored).
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +32,8 @@ import pytest
 from field_app.i18n import Translator
 from shared_models.mutations import HEADS_UP_TEXT_MAX, NOTE_TEXT_MAX
 from shared_models.vocabulary import default_severity
-from sync_server.database import Database
-from tests.conftest import REQUIRE_BROWSER, require_or_skip
 from tests.e2e import browser as b
-from tests.factories import PASSWORD, build_world
+from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -45,27 +42,9 @@ SUPERVISOR_NAME, COUNSELLOR_NAME = "Sup A (test)", "Couns 1 (test)"
 WORKER = "Worker A1"  # team A, followed by couns_1 (tests/factories.py)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    require_or_skip(b.have_chromium(), f"Chromium not found at {b.CHROMIUM}", REQUIRE_BROWSER)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = b.launch(playwright)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def database_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """A migrated SQLite file with the fictional organisation of tests/factories.py."""
-    path = tmp_path / "relais.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    db = Database(url)
-    build_world(db)
-    db.dispose()
-    return url
+def database_url(world_url: tuple[object, str]) -> str:
+    return world_url[1]
 
 
 @pytest.fixture

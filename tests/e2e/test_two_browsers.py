@@ -16,23 +16,18 @@ note reaches B through the server, as it should, which proves that B's screen wa
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from field_app.i18n import Translator
 from shared_models.mutations import NOTE_TEXT_MAX
-from sync_server.database import Database
-from tests.conftest import REQUIRE_BROWSER, require_or_skip
 from tests.e2e import browser as b
-from tests.factories import PASSWORD, World, build_world, mutation, note_data
+from tests.factories import PASSWORD, World, mutation, note_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,44 +35,6 @@ DESKTOP = {"width": 1280, "height": 800}
 SEED_NOTE = "Fictional seed: asked twice about the rent letter during the break."
 SEED_HEADS_UP = "Fictional seed: B1 has appointments on Tuesday mornings for a month."
 QUEUED_NOTE = "Fictional queued: left the site at 3 pm without telling anyone."
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    require_or_skip(b.have_chromium(), f"Chromium not found at {b.CHROMIUM}", REQUIRE_BROWSER)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = b.launch(playwright)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def world_url(tmp_path: Path, sqlite_template: Path) -> tuple[World, str]:
-    path = tmp_path / "relais.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    db = Database(url)
-    world = build_world(db)
-    db.dispose()
-    return world, url
-
-
-def push_as(server_url: str, login: str, *mutations: dict[str, Any]) -> None:
-    """Another person's phone, straight through the HTTP API."""
-    with httpx.Client(base_url=f"{server_url}/api/v1", timeout=30) as http:
-        answer = http.post(
-            "/auth/login",
-            json={"login": login, "password": PASSWORD, "device_name": "seed phone"},
-        )
-        assert answer.status_code == 200, answer.text
-        headers = {"Authorization": f"Bearer {answer.json()['token']}"}
-        answer = http.post(
-            "/sync/push", json={"protocol": 1, "mutations": list(mutations)}, headers=headers
-        )
-        assert answer.status_code == 200, answer.text
-        assert {r["status"] for r in answer.json()["results"]} == {"applied"}, answer.text
 
 
 def store_of(data_dir: Path, user_id: object) -> Path:
@@ -114,10 +71,10 @@ def test_two_people_on_one_web_app_process_see_only_their_own(
     shots = b.Shots("two_browsers")
     with b.running_stack(database_url, tmp_path) as (server, app):
         b1 = str(world.workers["b1"])
-        push_as(
+        b.push_as(
             server.url, "sup_b", mutation("note.create", note_data(world, "b1", text=SEED_NOTE))
         )
-        push_as(
+        b.push_as(
             server.url,
             "couns_2",
             mutation(

@@ -127,16 +127,16 @@ def test_history_filters_summary_chart_meeting_and_staffing(world_url, tmp_path)
 
         await h.nav("nav", 2)  # Reports
         line = h.find(key="summary-line-a1").value
-        assert line.startswith("3 notes · 1 ouvertes · 1 non prises en compte")
+        assert line.startswith("Notes : 3 · ouvertes : 1 · non prises en compte : 1")
         assert "délai médian de prise en compte" in line and "—" not in line
-        assert h.find(key="summary-line-a2").value.startswith("1 notes · 1 ouvertes")
-        assert h.find(key="summary-line-x0").value.startswith("0 notes")
+        assert h.find(key="summary-line-a2").value.startswith("Notes : 1 · ouvertes : 1")
+        assert h.find(key="summary-line-x0").value.startswith("Notes : 0 ·")
         chart = h.find(key="category-chart-semantics")
         assert "Graphique des notes par sujet et par semaine" in chart.label
-        assert "5 notes" in chart.label and "Logement 1" in chart.label
+        assert "notes : 5" in chart.label and "Logement 1" in chart.label
         await h.dropdown("report-team", str(world.teams["B"]))
         assert h.exists("summary-b1") and not h.exists("summary-a1")
-        assert "1 notes" in h.find(key="category-chart-semantics").label
+        assert "notes : 1 " in h.find(key="category-chart-semantics").label
         await h.close()
 
     asyncio.run(scenario())
