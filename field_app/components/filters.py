@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import flet as ft
+
+from field_app.i18n import Translator
 
 ALL = "all"
 
@@ -39,3 +42,18 @@ def filter_dropdown(
 def chosen(dropdown: ft.Dropdown) -> str | None:
     value = dropdown.value
     return None if value in (None, "", ALL) else str(value)
+
+
+def team_filter(
+    t: Translator, *, key: str, teams: Iterable[Mapping[str, Any]], on_change: Callable[[], None]
+) -> ft.Dropdown:
+    """All teams, or one of them by name."""
+    return filter_dropdown(
+        key=key,
+        label=t("filter.team"),
+        all_label=t("filter.all_teams"),
+        wide=True,
+        options=sorted(((x["id"], x["name"]) for x in teams), key=lambda o: o[1]),
+        value=None,
+        on_change=on_change,
+    )

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import flet as ft
 
-from field_app.components.filters import chosen, filter_dropdown
+from field_app.components.filters import chosen, filter_dropdown, team_filter
 from field_app.components.layout import empty_or_syncing, frame, hint
-from field_app.components.note_card import CardFacts, note_card
+from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
-from field_app.screens.words import about, delivery_footer, kind_and_category
+from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.records import Directory, now
 from field_app.state.review import PERIODS, HistoryFilter, history
 from shared_models.vocabulary import CATEGORIES, NoteKind, NoteStatus
@@ -29,17 +29,13 @@ class HistoryScreen(Screen):
         t = self.t
         directory = Directory.load(self.session.require_store())
         self.directory = directory
-        teams = sorted(directory.teams.values(), key=lambda x: x["name"])
         workers = sorted(directory.workers.values(), key=lambda w: w["display_name"])
         categories = sorted({c for cs in CATEGORIES.values() for c in cs}, key=t.category)
         refresh = self.refresh
-        self.team = filter_dropdown(
+        self.team = team_filter(
+            t,
             key="filter-team",
-            label=t("filter.team"),
-            all_label=t("filter.all_teams"),
-            wide=True,
-            options=[(x["id"], x["name"]) for x in teams],
-            value=None,
+            teams=directory.teams.values(),
             on_change=refresh,
         )
         self.worker = filter_dropdown(
@@ -126,12 +122,10 @@ class HistoryScreen(Screen):
             return
         self.list.controls = [
             note_card(
-                CardFacts(
-                    heading=about(t, v.data, directory),
-                    subheading=kind_and_category(t, v.data),
-                    severity=v.data["severity"],
-                    severity_word=t.severity(v.data["severity"]),
-                    text=v.data.get("text") or "",
+                note_facts(
+                    t,
+                    v.data,
+                    directory,
                     pills=[(t.status(v.status), v.status)],
                     footer=[
                         t(

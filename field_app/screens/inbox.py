@@ -6,10 +6,10 @@ from __future__ import annotations
 import flet as ft
 
 from field_app.components.layout import empty_or_syncing, empty_state, frame, heading
-from field_app.components.note_card import CardFacts, note_card
+from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
 from field_app.screens.note_detail import NoteDetailScreen
-from field_app.screens.words import about, kind_and_category
+from field_app.screens.words import note_facts
 from field_app.state.inbox import InboxItem, inbox
 from field_app.state.records import Directory, now
 
@@ -78,12 +78,10 @@ class InboxScreen(Screen):
         if item.delivery.get("reason") not in (None, "referent"):
             footer.append(t.reason(item.delivery["reason"]))
         return note_card(
-            CardFacts(
-                heading=about(t, note, directory),
-                subheading=kind_and_category(t, note),
-                severity=note["severity"],
-                severity_word=t.severity(note["severity"]),
-                text=note.get("text") or "",
+            note_facts(
+                t,
+                note,
+                directory,
                 pills=pills,
                 footer=footer,
                 max_lines=3,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import flet as ft
 
-from field_app.components.filters import chosen, filter_dropdown
+from field_app.components.filters import chosen, team_filter
 from field_app.components.layout import banner, empty_or_syncing, frame, hint
-from field_app.components.note_card import CardFacts, note_card
+from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
-from field_app.screens.words import about, delivery_footer, kind_and_category
+from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.records import Directory, now
 from field_app.state.review import MeetingItem, meeting_items, staffing_warnings
 from field_app.store import LocalStore
@@ -43,14 +43,10 @@ class MeetingScreen(Screen):
     def content(self) -> list[ft.Control]:
         t = self.t
         directory = Directory.load(self.session.require_store())
-        teams = sorted(directory.teams.values(), key=lambda x: x["name"])
-        self.team = filter_dropdown(
+        self.team = team_filter(
+            t,
             key="meeting-team",
-            label=t("filter.team"),
-            all_label=t("filter.all_teams"),
-            wide=True,
-            options=[(x["id"], x["name"]) for x in teams],
-            value=None,
+            teams=directory.teams.values(),
             on_change=self.refresh,
         )
         self.team.col = {"xs": 12, "md": 6}
@@ -102,12 +98,10 @@ class MeetingScreen(Screen):
 
         worker_id = note.get("worker_id")
         return note_card(
-            CardFacts(
-                heading=about(t, note, directory),
-                subheading=kind_and_category(t, note),
-                severity=note["severity"],
-                severity_word=t.severity(note["severity"]),
-                text=note.get("text") or "",
+            note_facts(
+                t,
+                note,
+                directory,
                 pills=pills,
                 footer=[
                     t(

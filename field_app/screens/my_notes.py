@@ -6,9 +6,9 @@ from __future__ import annotations
 import flet as ft
 
 from field_app.components.layout import banner, empty_or_syncing, frame
-from field_app.components.note_card import CardFacts, note_card
+from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
-from field_app.screens.words import about, delivery_footer, kind_and_category
+from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.notes import can_retract, my_notes, progress
 from field_app.state.records import Directory, now
 from field_app.store import NoteView
@@ -85,12 +85,10 @@ class MyNotesScreen(Screen):
                 )
             )
         return note_card(
-            CardFacts(
-                heading=about(t, note, directory),
-                subheading=kind_and_category(t, note),
-                severity=note["severity"],
-                severity_word=t.severity(note["severity"]),
-                text=note.get("text") or "",
+            note_facts(
+                t,
+                note,
+                directory,
                 pills=[(t.status(status), status)],
                 footer=footer,
                 actions=actions,

@@ -7,9 +7,9 @@ import flet as ft
 
 from field_app.components.chips import ChoiceChips
 from field_app.components.layout import empty_state, frame, heading
-from field_app.components.note_card import CardFacts, note_card
+from field_app.components.note_card import note_card
 from field_app.screens.context import Screen, Ui
-from field_app.screens.words import about, delivery_footer, kind_and_category
+from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.notes import my_delivery
 from field_app.state.records import Directory
 from field_app.store import NoteView
@@ -102,11 +102,10 @@ class NoteDetailScreen(Screen):
             pills.append((t("note.sending"), "queued"))
         self.card.controls = [
             note_card(
-                CardFacts(
-                    heading=about(t, note, directory),
-                    subheading=kind_and_category(t, note),
-                    severity=note["severity"],
-                    severity_word=t.severity(note["severity"]),
+                note_facts(
+                    t,
+                    note,
+                    directory,
                     text=note.get("text") or t("note.no_text"),
                     pills=pills,
                     footer=[

@@ -9,7 +9,7 @@ from datetime import timedelta
 import flet as ft
 
 from field_app.components.category_chart import category_chart
-from field_app.components.filters import chosen, filter_dropdown
+from field_app.components.filters import chosen, filter_dropdown, team_filter
 from field_app.components.layout import empty_state, frame, heading, hint
 from field_app.screens.context import Screen
 from field_app.screens.history import period_options
@@ -25,14 +25,10 @@ class ReportsScreen(Screen):
     def content(self) -> list[ft.Control]:
         t = self.t
         directory = Directory.load(self.session.require_store())
-        teams = sorted(directory.teams.values(), key=lambda x: x["name"])
-        self.team = filter_dropdown(
+        self.team = team_filter(
+            t,
             key="report-team",
-            label=t("filter.team"),
-            all_label=t("filter.all_teams"),
-            wide=True,
-            options=[(x["id"], x["name"]) for x in teams],
-            value=None,
+            teams=directory.teams.values(),
             on_change=self.refresh,
         )
         self.period = filter_dropdown(

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from field_app.components.note_card import CardFacts
 from field_app.i18n import Translator
 from field_app.state.notes import delivery_lines
 from field_app.state.records import Directory, Entity
@@ -20,6 +23,19 @@ def about(t: Translator, note: Entity, directory: Directory) -> str:
     if note.get("worker_id"):
         return t("note.unknown_worker")
     return t("note.whole_team", team=directory.team_name(note.get("team_id")))
+
+
+def note_facts(t: Translator, note: Entity, directory: Directory, **rest: Any) -> CardFacts:
+    """A note's card: who it is about, kind and category, severity and text; `rest` adds
+    the screen's own pills, footer and actions (or another text)."""
+    facts: dict[str, Any] = {
+        "heading": about(t, note, directory),
+        "subheading": kind_and_category(t, note),
+        "severity": note["severity"],
+        "severity_word": t.severity(note["severity"]),
+        "text": note.get("text") or "",
+    }
+    return CardFacts(**(facts | rest))
 
 
 def delivery_footer(t: Translator, view: NoteView) -> list[str]:
