@@ -14,6 +14,7 @@ from field_app.components.layout import empty_state, frame, heading, hint
 from field_app.screens.context import Screen
 from field_app.screens.history import period_options
 from field_app.screens.meeting import staffing_banners
+from field_app.screens.words import summary_line
 from field_app.state.records import Directory, now
 from field_app.state.review import WorkerSummary, weekly_categories, worker_summaries
 
@@ -106,13 +107,7 @@ class ReportsScreen(Screen):
                     controls=[
                         ft.Text(worker["display_name"], weight=ft.FontWeight.W_600, size=16),
                         ft.Text(
-                            t(
-                                "summary.line",
-                                total=summary.total,
-                                open=summary.open,
-                                unacknowledged=summary.unacknowledged,
-                                median=t.duration(summary.median_acknowledge_seconds),
-                            ),
+                            summary_line(t, summary),
                             key=f"summary-line-{worker['ref']}",
                         ),
                         hint(categories or t("reports.no_notes")),

@@ -9,6 +9,7 @@ from field_app.components.note_card import CardFacts
 from field_app.i18n import Translator
 from field_app.state.notes import delivery_lines
 from field_app.state.records import Directory, Entity
+from field_app.state.review import WorkerSummary
 from field_app.store import NoteView
 
 
@@ -36,6 +37,17 @@ def note_facts(t: Translator, note: Entity, directory: Directory, **rest: Any) -
         "text": note.get("text") or "",
     }
     return CardFacts(**(facts | rest))
+
+
+def summary_line(t: Translator, summary: WorkerSummary) -> str:
+    """A worker's figures for a period: notes, open, unacknowledged, median time to ack."""
+    return t(
+        "summary.line",
+        total=summary.total,
+        open=summary.open,
+        unacknowledged=summary.unacknowledged,
+        median=t.duration(summary.median_acknowledge_seconds),
+    )
 
 
 def delivery_footer(t: Translator, view: NoteView) -> list[str]:

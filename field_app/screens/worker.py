@@ -10,7 +10,7 @@ import flet as ft
 from field_app.components.layout import empty_state, frame, heading, hint
 from field_app.components.note_card import CardFacts, note_card
 from field_app.screens.context import Screen, Ui
-from field_app.screens.words import about, delivery_footer, kind_and_category
+from field_app.screens.words import about, delivery_footer, kind_and_category, summary_line
 from field_app.state.inbox import TimelineEntry, timeline
 from field_app.state.records import Directory, now, parse_day
 from field_app.state.review import worker_summary
@@ -91,13 +91,7 @@ class WorkerScreen(Screen):
             summary = worker_summary(notes, self.worker)
             lines.append(
                 ft.Text(
-                    t(
-                        "summary.line",
-                        total=summary.total,
-                        open=summary.open,
-                        unacknowledged=summary.unacknowledged,
-                        median=t.duration(summary.median_acknowledge_seconds),
-                    ),
+                    summary_line(t, summary),
                     key="worker-summary-line",
                 )
             )
