@@ -38,10 +38,15 @@ class SignInScreen(Screen):
             key="signin-password",
             label=t("signin.password"),
             password=True,
-            can_reveal_password=True,
             on_submit=self._submit,
             autofill_hints=ft.AutofillHint.PASSWORD,
         )
+        # Flet's own reveal icon has no label for screen readers: this one says what it does.
+        self.reveal = ft.IconButton(
+            key="signin-reveal", icon=ft.Icons.VISIBILITY, on_click=self._toggle_reveal
+        )
+        self._show_reveal_state()
+        self.password.suffix_icon = self.reveal
         self.device_name = ft.TextField(
             key="signin-device",
             label=t("signin.device"),
@@ -111,6 +116,17 @@ class SignInScreen(Screen):
     def _fail(self, key: str) -> None:
         self.error.value = self.t(key)
         self.error.visible = True
+
+    def _toggle_reveal(self, e: ft.Event[ft.IconButton]) -> None:
+        self.password.password = not self.password.password
+        self._show_reveal_state()
+
+    def _show_reveal_state(self) -> None:
+        hidden = bool(self.password.password)
+        label = self.t("signin.password.show" if hidden else "signin.password.hide")
+        icon = ft.Icons.VISIBILITY if hidden else ft.Icons.VISIBILITY_OFF
+        self.reveal.icon = ft.Icon(icon, semantics_label=label)  # what screen readers say
+        self.reveal.tooltip = label
 
     async def _submit(self, e: ft.Event[ft.Control]) -> None:
         login = (self.login.value or "").strip()

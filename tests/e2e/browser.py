@@ -426,8 +426,28 @@ def screenshot(page: Any, path: Path, timeout: float = 6.0) -> bytes:
             return png
 
 
+_UNNAMED_CONTROLS = """() => {
+  const roles = ['button', 'checkbox', 'textbox', 'tab', 'switch', 'slider', 'radio', 'link'];
+  const named = (el) => el.getAttribute('aria-label') || el.textContent.trim()
+    || [...el.querySelectorAll('input, textarea')].some((i) => i.getAttribute('aria-label'));
+  return [...document.querySelectorAll('flt-semantics-host [role]')]
+    .filter((el) => roles.includes(el.getAttribute('role')))
+    // Drop-downs draw their label but Flutter web does not expose it (a framework gap).
+    .filter((el) => !el.hasAttribute('aria-expanded'))
+    .filter((el) => !named(el))
+    .map((el) => `${el.getAttribute('role')} ${el.id}`);
+}"""
+
+
+def unnamed_controls(page: Any) -> list[str]:
+    """Controls a screen reader would announce without a name (an icon button with no
+    label, say): every control must say what it does."""
+    return list(page.evaluate(_UNNAMED_CONTROLS))
+
+
 class Shots:
-    """Numbered screenshots of every screen visited: screenshots/<folder>/NN_name.png."""
+    """Numbered screenshots of every screen visited: screenshots/<folder>/NN_name.png; each
+    screen must also name all its controls for screen readers."""
 
     def __init__(self, folder: str) -> None:
         self.folder = SCREENSHOTS / folder
@@ -451,6 +471,7 @@ class Shots:
         path = self.folder / f"{self.count:02d}_{name}.png"
         png = screenshot(page, path)
         assert len(png) > BLANK_PNG_MAX, f"blank screenshot {path}"
+        assert not unnamed_controls(page), (path.name, unnamed_controls(page))
         self.paths.append(path)
         return path
 

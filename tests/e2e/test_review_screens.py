@@ -61,6 +61,8 @@ def signed_in(chromium: Any, url: str, login: str) -> tuple[Any, Any, Translator
     context = b.new_phone(chromium)
     page = b.open_app(context, url)
     fr = b.choose_language(page, "fr")
+    # Every control says what it does, the password's reveal button too.
+    b.wait_for(page, page.get_by_role("button", name=fr("signin.password.show")))
     b.sign_in(page, fr, login, PASSWORD)
     b.wait_for(page, b.button(page, fr("sync.ok")), b.SYNC_MS)
     return context, page, fr

@@ -123,3 +123,23 @@ def test_the_same_browser_reopens_signed_in_and_sign_out_forgets_it(server_url, 
         await other_browser.close()
 
     asyncio.run(scenario())
+
+
+def test_the_password_can_be_shown_with_a_labelled_button(server_url, tmp_path):
+    async def scenario() -> None:
+        h = await open_app(server_url, tmp_path)
+        await h.type("signin-password", PASSWORD)
+        field, reveal = h.find(key="signin-password"), h.find(key="signin-reveal")
+
+        def said() -> tuple[str, str]:
+            return reveal.icon.semantics_label, reveal.tooltip
+
+        assert field.password is True and said() == ("Afficher le mot de passe",) * 2
+        await h.click("signin-reveal")
+        assert field.password is False and said() == ("Masquer le mot de passe",) * 2
+        assert field.value == PASSWORD  # showing it keeps what was typed
+        await h.click("signin-reveal")
+        assert field.password is True and said() == ("Afficher le mot de passe",) * 2
+        await h.close()
+
+    asyncio.run(scenario())
