@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime
@@ -26,7 +26,15 @@ def _utc_representable(value: datetime) -> datetime:
     return value
 
 
+def _without_zone(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("must be a time of day without a time zone (HH:MM): the user's applies")
+    return value
+
+
 # Text people type: any Unicode a database column can hold (no NUL, no lone surrogate).
 Text = Annotated[str, AfterValidator(_storable_text)]
 # A moment with its UTC offset, within the range every database can store.
 Moment = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
+# A time of day on the user's clock (their `timezone` says which).
+TimeOfDay = Annotated[time, AfterValidator(_without_zone)]

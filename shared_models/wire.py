@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared_models.fields import Moment, Text
+from shared_models.fields import Moment, Text, TimeOfDay
 
 PROTOCOL_VERSION = 1
 MAX_MUTATIONS_PER_PUSH = 500
@@ -116,7 +116,7 @@ class Preferences(BaseModel):
 
     email_urgent: bool = True  # urgent signals and escalations, at once
     email_digest: bool = True  # a daily summary of the rest (counts, never contents)
-    quiet_start: time | None = None  # no e-mail between these local times
-    quiet_end: time | None = None
-    digest_time: time = time(7, 30)
+    quiet_start: TimeOfDay | None = None  # no e-mail between these local times
+    quiet_end: TimeOfDay | None = None
+    digest_time: TimeOfDay = time(7, 30)
     timezone: Text = Field(default="Europe/Paris", max_length=64)

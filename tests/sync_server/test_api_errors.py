@@ -395,6 +395,8 @@ def test_me_body_errors(api, client, world):
         ("empty time zone", {"timezone": ""}),
         ("time zone 65 long", {"timezone": "Z" * 65}),
         ("quiet start 25:00", {"quiet_start": "25:00"}),
+        ("digest time with a zone", {"digest_time": "00:00+16:00"}),
+        ("quiet end with a zone", {"quiet_end": "07:00Z"}),
         ("email_urgent a word", {"email_urgent": "maybe"}),
     ]
     cases = [
