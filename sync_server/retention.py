@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import CursorResult, Delete, delete, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, Delete, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from sync_server.audit.service import record as audit
@@ -28,6 +28,8 @@ from sync_server.sync.models import MutationRecord
 PURGE = "retention.purge"
 # Workers purged per transaction: each one's history is loaded to tell phones what to drop.
 BATCH = 100
+# Ids per IN (...) list.
+CHUNK = 500
 
 
 @dataclass
@@ -43,17 +45,19 @@ class PurgeReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def expired_workers(session: Session, org: Organization, today: date) -> list[Worker]:
+def _past_retention(org: Organization, today: date) -> ColumnElement[bool]:
     """Workers whose contract ended more than the retention period before `today`."""
     cutoff = today - timedelta(days=org.retention_days)
+    return and_(
+        Worker.org_id == org.id, Worker.contract_end.is_not(None), Worker.contract_end < cutoff
+    )
+
+
+def expired_workers(session: Session, org: Organization, today: date) -> list[Worker]:
     return list(
         session.scalars(
             select(Worker)
-            .where(
-                Worker.org_id == org.id,
-                Worker.contract_end.is_not(None),
-                Worker.contract_end < cutoff,
-            )
+            .where(_past_retention(org, today))
             .order_by(Worker.contract_end, Worker.id)
             .limit(BATCH)
             # Several server processes sweep at once: each worker is purged by one of them.
@@ -71,10 +75,12 @@ def purge(session: Session, org: Organization, workers: list[Worker]) -> PurgeRe
     note_ids = [k[1] for k in change.keys if k[0] == "note"]
     report = PurgeReport(workers=len(ids), notes=len(note_ids))
     report.refused_mutations = _forget_refused_mutations(session, org.id, change.keys)
+    # Repeat alerts point at the first one (same worker): unlink them all before deleting.
     for chunk in _chunks(note_ids):
         session.execute(
             update(Delivery).where(Delivery.note_id.in_(chunk)).values(grouped_into_id=None)
         )
+    for chunk in _chunks(note_ids):
         session.execute(delete(Delivery).where(Delivery.note_id.in_(chunk)))
         report.follow_ups += _count_deleted(
             session, delete(FollowUp).where(FollowUp.note_id.in_(chunk))
@@ -102,19 +108,10 @@ def purge_expired(session: Session, org: Organization, today: date) -> PurgeRepo
 
 
 def count_expired(session: Session, org: Organization, today: date) -> int:
-    cutoff = today - timedelta(days=org.retention_days)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Worker)
-            .where(
-                Worker.org_id == org.id,
-                Worker.contract_end.is_not(None),
-                Worker.contract_end < cutoff,
-            )
-        )
-        or 0
+    count = session.scalar(
+        select(func.count()).select_from(Worker).where(_past_retention(org, today))
     )
+    return int(count or 0)
 
 
 def _forget_refused_mutations(
@@ -144,5 +141,5 @@ def _count_deleted(session: Session, statement: Delete) -> int:
     return result.rowcount
 
 
-def _chunks(ids: list[uuid.UUID], size: int = 500) -> list[list[uuid.UUID]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
+def _chunks(ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
+    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from sync_server import retention
 from sync_server.audit.models import AuditEvent
 from sync_server.database import utcnow
 from sync_server.notes.models import FollowUp, HeadsUp, Note
@@ -156,3 +157,15 @@ def test_a_shorter_period_purges_sooner_and_other_organisations_keep_theirs(db):
     assert purge_all_expired(db, utcnow()).workers == 1
     assert count(db, Worker, Worker.id == world.workers["b1"]) == 0
     assert count(db, Worker, Worker.id == other.workers["b1"]) == 1
+
+
+def test_repeat_alerts_grouped_together_go_together(client, db, monkeypatch):
+    world = build_world(db)
+    end_contract(db, world, "a1", days_ago=1000)
+    sup_a = login(client, "sup_a")
+    repeats = [mutation("note.create", note_data(world, "a1")) for _ in range(5)]
+    assert {r["status"] for r in push(client, sup_a, *repeats)} == {"applied"}
+    assert count(db, Delivery, Delivery.grouped_into_id.is_not(None)) == 4
+    monkeypatch.setattr(retention, "CHUNK", 2)  # the group spans several IN (...) lists
+    assert purge_all_expired(db, utcnow()).notes == 5
+    assert count(db, Delivery) == 0 and count(db, Note) == 0
