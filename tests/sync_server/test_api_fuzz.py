@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +34,7 @@ STREAM = "/api/v1/sync/stream"
 
 def _schema() -> Any:
     """The API's schema, as the application publishes it (no database is touched)."""
-    folder = tempfile.mkdtemp()
-    app = create_app(Settings(data_dir=folder), Database(f"sqlite:///{folder}/schema.db"))
+    app = create_app(Settings(data_dir=Path(tempfile.gettempdir())), Database("sqlite://"))
     return schemathesis.openapi.from_dict(app.openapi())
 
 
