@@ -87,6 +87,7 @@ def mutations(
     }
     # Fresh ids, truly new: Hypothesis's own uuids repeat on purpose (id_conflict everywhere).
     new_id = st.builds(lambda: str(uuid.uuid4()))
+    refs = {str(v): k for k, v in world.workers.items()}  # worker id -> ref
 
     @st.composite
     def plausible(draw: st.DrawFn, type_: str) -> dict[str, Any]:
@@ -123,8 +124,7 @@ def mutations(
     def sender(type_: str, data: dict[str, Any]) -> str:
         """Who would send it: a note's team supervisor writes or retracts it, the worker's
         counsellor (or a coordinator) handles it. `about`: note id -> worker ref."""
-        by_id = {str(v): k for k, v in world.workers.items()}
-        ref = by_id.get(str(data.get("worker_id"))) or about.get(str(data.get("note_id")))
+        ref = refs.get(str(data.get("worker_id"))) or about.get(str(data.get("note_id")))
         if ref is None:
             return "coord"
         if type_ in ("note.create", "note.retract"):
