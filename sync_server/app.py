@@ -26,6 +26,7 @@ from sync_server.settings import Settings, get_settings
 from sync_server.sync.api import router as sync_router
 from sync_server.sync.changelog import positions
 from sync_server.sync.stream import listen_postgres, watch_other_writers
+from sync_server.webapp.site import Site, site_router
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,10 @@ def health(db: DB) -> Health:
     return Health()
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, database: Database | None = None, site: Site | None = None
+) -> FastAPI:
+    """The server; with `site` (see sync_server.webapp.build), it also serves the PWA."""
     settings = settings or get_settings()
     db = database or Database(settings.resolved_database_url)
 
@@ -150,5 +154,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     api.include_router(sync_router)
     api.include_router(me_router)
     app.include_router(api)
+    if site is not None:
+        app.include_router(site_router(site))
     app.add_middleware(BodyLimit, limit=MAX_PUSH_BYTES)
     return app

@@ -129,9 +129,12 @@ class CaptureScreen(Screen):
         )
         self.save.disabled = not ready
 
-    def _save(self, e: ft.Event[ft.Button]) -> None:
-        if not (self.kind.value and self.category and self.category.value and self.severity.value):
+    async def _save(self, e: ft.Event[ft.Button]) -> None:
+        if self.save.disabled or not (
+            self.kind.value and self.category and self.category.value and self.severity.value
+        ):
             return
+        self.save.disabled = True  # one note per tap, however fast the second one comes
         self.session.capture_note(
             team_id=self.team["id"],
             worker_id=self.worker["id"] if self.worker else None,
@@ -140,6 +143,7 @@ class CaptureScreen(Screen):
             severity=self.severity.value,
             text=self.text.value or "",
         )
+        await self.session.durable()  # "saved on this phone" only once it would survive a close
         self.ui.pop()
         self.ui.toast(self.t("capture.saved_offline" if self._offline() else "capture.saved"))
 

@@ -82,6 +82,14 @@ class SyncLoop:
         self._want_push = self._want_pull = True
         self._wake()
 
+    def network_changed(self, online: bool) -> None:
+        """The device's network came back (sync now) or went (say so now, not after the
+        next failed attempt: the badge must never claim "up to date" while cut off)."""
+        if online:
+            self.request_sync()
+        else:
+            self._on_loop(lambda: self._update(state="offline", last_error="network", live=False))
+
     def request_pull(self) -> None:
         self._want_pull = True
         self._wake()

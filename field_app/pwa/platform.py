@@ -1,0 +1,125 @@
+"""The browser as the app's platform: IndexedDB storage, fetch, one writing tab, and the
+browser's online/offline events. Used only under Pyodide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from field_app.platform import Platform
+from field_app.pwa.fetch_transport import FetchTransport
+from field_app.pwa.storage import BrowserDisk
+from field_app.pwa.tabs import WriterLock
+
+T = TypeVar("T")
+
+
+class BrowserPlatform(Platform):
+    def __init__(self, started: float) -> None:
+        import js
+
+        self.server_url = str(js.location.origin)  # the server that served the app
+        self.timings = {"python": started, "imports": _now()}
+        self.disk = BrowserDisk()
+        self.data_dir = self.disk.mount
+        self.writer = WriterLock()
+        self._listeners: list[Any] = []  # JS proxies must outlive the call that made them
+
+    journal_mode = "DELETE"
+
+    async def prepare(self, waiting: Callable[[], Any]) -> None:
+        """Take the store from other tabs first, then read it from IndexedDB: a tab that
+        waited must see what the other one wrote."""
+        if not await self.writer.try_acquire():
+            waiting()
+            await self.writer.acquire()
+        await self.disk.open()
+
+    def started(self) -> None:
+        """The first screen is drawn: the page drops its loading screen."""
+        import js
+        from pyodide.ffi import to_js
+
+        self.timings["app"] = _now()
+        message = {"type": "ready", "timings": self.timings}
+        channel = js.BroadcastChannel.new("relais")
+        channel.postMessage(to_js(message, dict_converter=js.Object.fromEntries))
+        channel.close()
+
+    def committed(self) -> None:
+        self.disk.committed()
+
+    async def durable(self) -> None:
+        await self.disk.durable()
+
+    async def blocking(self, function: Callable[..., T], *args: Any) -> T:
+        return function(*args)  # no threads here; sqlite on the in-memory file is quick
+
+    def http_transport(self) -> httpx.AsyncBaseTransport | None:
+        return FetchTransport()
+
+    def device_name(self) -> str:
+        import js
+
+        return describe_browser(str(js.navigator.userAgent))
+
+    def watch_network(self, on_change: Callable[[bool], None]) -> None:
+        import js
+        from pyodide.ffi import create_proxy
+
+        for name, online in (("online", True), ("offline", False)):
+            proxy = create_proxy(lambda _event, online=online: on_change(online))
+            self._listeners.append(proxy)
+            js.addEventListener(name, proxy)
+
+    def online(self) -> bool | None:
+        import js
+
+        return bool(js.navigator.onLine)
+
+
+def _now() -> float:
+    """Milliseconds since the epoch, comparable with the page's clock."""
+    import js
+
+    return float(js.performance.timeOrigin + js.performance.now())
+
+
+def describe_browser(user_agent: str) -> str:
+    """"Chrome on Android", "Safari on iPhone"…: enough for an admin to tell devices apart."""
+    ua = user_agent
+    system = next(
+        (
+            name
+            for marker, name in (
+                ("iPhone", "iPhone"),
+                ("iPad", "iPad"),
+                ("Android", "Android"),
+                ("Windows", "Windows"),
+                ("Mac OS X", "macOS"),
+                ("CrOS", "ChromeOS"),
+                ("Linux", "Linux"),
+            )
+            if marker in ua
+        ),
+        "",
+    )
+    browser = next(
+        (
+            name
+            for marker, name in (
+                ("Edg/", "Edge"),
+                ("SamsungBrowser/", "Samsung Internet"),
+                ("Firefox/", "Firefox"),
+                ("CriOS/", "Chrome"),
+                ("Chrome/", "Chrome"),
+                ("Chromium/", "Chromium"),
+                ("Safari/", "Safari"),
+            )
+            if marker in ua
+        ),
+        "Browser",
+    )
+    return f"{browser} on {system}" if system else browser
