@@ -26,6 +26,9 @@ from field_app.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
+APP_CHECK_SECONDS = 2.0  # while the first visit fills the offline cache
+APP_UPDATE_CHECK_SECONDS = 60.0
+
 class RelaisApp:
     """Everything of one session. Created inside main(): no state is shared between sessions."""
 
@@ -81,6 +84,39 @@ class RelaisApp:
             self.show_sign_in()
         page.update()
         platform.started()
+        if platform.cached_web_app:
+            self.run(self._watch_the_app_itself)
+
+    async def _watch_the_app_itself(self) -> None:
+        """Say when the app first becomes usable offline, and when a newer version waits."""
+        platform = self.config.platform
+        device = self.session.device
+        if not device.settings().told_offline_ready:  # once per device: the first visit
+            while not await platform.offline_ready():
+                await asyncio.sleep(APP_CHECK_SECONDS)
+            device.update(told_offline_ready=True)
+            self.toast(self.t("app.offline_ready"))
+            self.page.update()
+        while not await platform.newer_version_ready():
+            await asyncio.sleep(APP_UPDATE_CHECK_SECONDS)
+        self._snack = ft.SnackBar(
+            ft.Text(self.t("app.update_ready"), key="toast"),
+            key="update-ready",
+            action=self.t("app.restart"),
+            on_action=lambda e: self._restart(),
+            duration=ft.Duration(minutes=10),
+        )
+        self.page.show_dialog(self._snack)
+        self.page.update()
+
+    def _restart(self) -> None:
+        """Into the newer version: what is queued is on disk first."""
+
+        async def restart() -> None:
+            await self.session.durable()
+            self.config.platform.restart()
+
+        self.run(restart)
 
     def _show_other_tab(self) -> None:
         """Relais is open in another tab, which holds the store: say so until it closes."""

@@ -27,6 +27,8 @@ class Platform:
     server_url: str | None = None
     #: Where this device's files live; None: the default folder (field_app.store.paths).
     data_dir: Path | None = None
+    #: The app is a web app kept in the browser's cache, updated by the server that serves it.
+    cached_web_app = False
     #: sqlite's journal: WAL needs shared memory, which the browser's file system lacks.
     journal_mode = "WAL"
 
@@ -60,6 +62,17 @@ class Platform:
 
     def watch_network(self, on_change: Callable[[bool], None]) -> None:
         """Call `on_change(online)` when the network comes or goes, where that is known."""
+
+    async def offline_ready(self) -> bool:
+        """Whether the app itself would start with no network (the PWA's cache is full)."""
+        return True
+
+    async def newer_version_ready(self) -> bool:
+        """Whether a newer version of the app waits for the next start."""
+        return False
+
+    def restart(self) -> None:
+        """Start the app again (the PWA reloads into its newer version)."""
 
     def online(self) -> bool | None:
         """Whether the device has a network at all; None when it cannot tell."""

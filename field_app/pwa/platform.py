@@ -28,6 +28,7 @@ class BrowserPlatform(Platform):
         self._listeners: list[Any] = []  # JS proxies must outlive the call that made them
 
     journal_mode = "DELETE"
+    cached_web_app = True
 
     async def prepare(self, waiting: Callable[[], Any]) -> None:
         """Take the store from other tabs first, then read it from IndexedDB: a tab that
@@ -39,17 +40,34 @@ class BrowserPlatform(Platform):
 
     def started(self) -> None:
         """The first screen is drawn: the page drops its loading screen."""
-        import js
-        from pyodide.ffi import to_js
-
         self.timings["app"] = _now()
-        message = {"type": "ready", "timings": self.timings}
-        channel = js.BroadcastChannel.new("relais")
-        channel.postMessage(to_js(message, dict_converter=js.Object.fromEntries))
-        channel.close()
+        _tell_page({"type": "ready", "timings": self.timings})
 
     def committed(self) -> None:
         self.disk.committed()
+
+    @property
+    def version(self) -> str:
+        """This app's version, as the page asked for its package (app.tar.gz?v=…)."""
+        import __main__
+
+        url = str(getattr(__main__, "app_package_url", ""))
+        return url.partition("?v=")[2]
+
+    async def offline_ready(self) -> bool:
+        return await _cache_ready(f"{CACHE_PREFIX}{self.version}")
+
+    async def newer_version_ready(self) -> bool:
+        import js
+
+        mine = f"{CACHE_PREFIX}{self.version}"
+        for name in (await js.caches.keys()).to_py():
+            if name.startswith(CACHE_PREFIX) and name != mine and await _cache_ready(name):
+                return True
+        return False
+
+    def restart(self) -> None:
+        _tell_page({"type": "reload"})
 
     async def durable(self) -> None:
         await self.disk.durable()
@@ -78,6 +96,31 @@ class BrowserPlatform(Platform):
         import js
 
         return bool(js.navigator.onLine)
+
+
+CACHE_PREFIX = "relais-app-"  # the service worker's cache of one version (shell/sw.js)
+
+
+async def _cache_ready(name: str) -> bool:
+    """The service worker marks a version's cache complete once everything is in it."""
+    import js
+
+    if not await js.caches.has(name):
+        return False
+    cache = await js.caches.open(name)
+    base = str(js.location.pathname).rsplit("/", 1)[0]  # the worker runs from the app's folder
+    return bool(await cache.match(f"{base}/__offline_ready__"))
+
+
+def _tell_page(message: dict[str, Any]) -> None:
+    """A message to the page around the app (shell/relais.js), which Python cannot reach
+    otherwise: it runs in a worker."""
+    import js
+    from pyodide.ffi import to_js
+
+    channel = js.BroadcastChannel.new("relais")
+    channel.postMessage(to_js(message, dict_converter=js.Object.fromEntries))
+    channel.close()
 
 
 def _now() -> float:

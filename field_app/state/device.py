@@ -23,6 +23,7 @@ class DeviceSettings:
     last_user_id: str | None = None
     language: str | None = None  # None: follow the user's language from the server
     high_contrast: bool = False
+    told_offline_ready: bool = False  # the PWA said once that it now works with no network
 
 
 class DeviceFolder:

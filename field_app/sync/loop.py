@@ -19,6 +19,8 @@ from field_app.sync.errors import RetryLater, SignedOut, UpdateRequired
 
 log = logging.getLogger(__name__)
 
+POLL_WITHOUT_STREAM = 10.0  # seconds between syncs while the live stream cannot connect
+
 SyncState = Literal["idle", "sending", "offline", "signed_out", "update_required"]
 
 
@@ -177,8 +179,10 @@ class SyncLoop:
                 continue
             self.client.backoff.reset()
             self._update(state="idle", last_error=None, last_success=datetime.now(UTC))
+            # Without pokes (a proxy that cuts streams, say), poll more often while open.
+            interval = self.interval if self._status.live or not self.live else POLL_WITHOUT_STREAM
             # ±20 %: phones started together must not all pull at the same second.
-            wait = self.interval * (0.8 + 0.4 * self.client.backoff.random())
+            wait = min(self.interval, interval) * (0.8 + 0.4 * self.client.backoff.random())
 
     async def _listen(self) -> None:
         restarts = Backoff(random=self.client.backoff.random)
