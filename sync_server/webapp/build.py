@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -70,6 +71,7 @@ FLET_WEB_ASSETS = "assets"
 SKIPPED_ASSETS = ("assets/NOTICES", "assets/packages/media_kit/", "assets/packages/flutter_math_fork/")
 # Python files of the browser's wheels the app never imports at run time.
 SKIPPED_IN_WHEELS = (".dist-info/RECORD", ".pyi", "/py.typed", "/tests/", "/__pycache__/")
+KEEP_BUILDS = 4
 BROTLI_QUALITY = 10  # 11 saves 2 % more and takes twice as long to build
 COMPRESSIBLE = (".js", ".mjs", ".wasm", ".json", ".html", ".css", ".otf", ".ttf", ".bin", ".frag")
 MANIFEST_TEXTS = {
@@ -324,7 +326,7 @@ def build(
         files[name] = _fill(files[name], values)
     precache = [""] + sorted(n for n in files if n not in ("index.html", "sw.js"))
     files["sw.js"] = _fill(files["sw.js"], {**values, "__PRECACHE__": json.dumps(precache)})
-    scratch = target.with_name(target.name + ".partial")
+    scratch = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
     compressed = cache / "compressed"
     sizes = {name: (len(data), _write(scratch, name, data, compressed)) for name, data in files.items()}
@@ -340,14 +342,23 @@ def build(
         )
     )
     used = {hashlib.sha256(data).hexdigest() for data in files.values()}
-    for stale in compressed.glob("*"):  # forms of files no longer in the site
-        if stale.stem not in used:
-            stale.unlink()
-    shutil.rmtree(target, ignore_errors=True)
-    scratch.rename(target)
-    for old in target.parent.iterdir():  # earlier builds: the server serves only the latest
-        if old != target and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
+    week_ago = time.time() - 7 * 86400
+    for stale in compressed.glob("*"):  # forms of files no site has used for a week
+        if stale.stem in used:
+            os.utime(stale)
+        elif stale.stat().st_mtime < week_ago:
+            stale.unlink(missing_ok=True)
+    if (target / "site.json").exists():  # another process built the same inputs meanwhile
+        shutil.rmtree(scratch)
+    else:
+        shutil.rmtree(target, ignore_errors=True)
+        scratch.rename(target)
+    builds = sorted(
+        (p for p in target.parent.iterdir() if p.is_dir() and ".partial" not in p.name),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for old in builds[:-KEEP_BUILDS]:  # other checkouts may still serve a recent one
+        shutil.rmtree(old, ignore_errors=True)
     total = sum(size for size, _ in sizes.values())
     wire = sum(size for _, size in sizes.values())
     say(f"app {version} built: {total / 1e6:.1f} MB, {wire / 1e6:.1f} MB compressed")
