@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 APP_CHECK_SECONDS = 2.0  # while the first visit fills the offline cache
 APP_UPDATE_CHECK_SECONDS = 60.0
 
+
 class RelaisApp:
     """Everything of one session. Created inside main(): no state is shared between sessions."""
 
@@ -57,7 +58,9 @@ class RelaisApp:
         page.window.min_height = 560
         platform = self.config.platform
         await platform.prepare(waiting=self._show_other_tab)
-        device = DeviceFolder(self.config.data_dir or platform.data_dir, on_write=platform.committed)
+        device = DeviceFolder(
+            self.config.data_dir or platform.data_dir, on_write=platform.committed
+        )
         settings = device.settings()
         self.t = Translator(settings.language or "fr")
         self.high_contrast = settings.high_contrast

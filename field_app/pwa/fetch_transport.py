@@ -84,7 +84,9 @@ class FetchTransport(httpx.AsyncBaseTransport):
         wait = None if connect is None else connect + (_seconds(request, "read") or 0.0)
         try:
             response = await asyncio.wait_for(
-                _awaited(js.fetch(str(request.url), to_js(options, dict_converter=js.Object.fromEntries))),
+                _awaited(
+                    js.fetch(str(request.url), to_js(options, dict_converter=js.Object.fromEntries))
+                ),
                 wait,
             )
         except TimeoutError:

@@ -131,7 +131,7 @@ def _now() -> float:
 
 
 def describe_browser(user_agent: str) -> str:
-    """"Chrome on Android", "Safari on iPhone"…: enough for an admin to tell devices apart."""
+    """ "Chrome on Android", "Safari on iPhone"…: enough for an admin to tell devices apart."""
     ua = user_agent
     system = next(
         (

@@ -97,7 +97,9 @@ def run_demo(port: int | None = None, with_app: bool = True) -> None:
         out.print(f"sync server: [bold]{server_url}[/] (health: {server_url}/api/v1/health)")
         if site is not None:
             app_url = f"{server_url}{BASE}"
-            phone_url = f"{settings.public_url.rstrip('/')}{BASE}" if settings.public_url else app_url
+            phone_url = (
+                f"{settings.public_url.rstrip('/')}{BASE}" if settings.public_url else app_url
+            )
             png = print_qr(phone_url, settings)
             out.print(f"field app:   [bold]{app_url}[/] (version {site.version})")
             out.print(

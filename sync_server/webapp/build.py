@@ -68,7 +68,11 @@ FLET_WEB_FILES = [
 ]
 FLET_WEB_ASSETS = "assets"
 # Assets that only other Flet controls use, fetched lazily if ever: not worth the download.
-SKIPPED_ASSETS = ("assets/NOTICES", "assets/packages/media_kit/", "assets/packages/flutter_math_fork/")
+SKIPPED_ASSETS = (
+    "assets/NOTICES",
+    "assets/packages/media_kit/",
+    "assets/packages/flutter_math_fork/",
+)
 # Python files of the browser's wheels the app never imports at run time.
 SKIPPED_IN_WHEELS = (".dist-info/RECORD", ".pyi", "/py.typed", "/tests/", "/__pycache__/")
 KEEP_BUILDS = 4
@@ -210,9 +214,7 @@ def _font_manifest(text: str) -> str:
     manifest = [
         family
         for family in json.loads(text)
-        if not any(
-            f"assets/{font['asset']}".startswith(SKIPPED_ASSETS) for font in family["fonts"]
-        )
+        if not any(f"assets/{font['asset']}".startswith(SKIPPED_ASSETS) for font in family["fonts"])
     ]
     manifest.append({"family": "Roboto", "fonts": [{"asset": "fonts/roboto.woff2"}]})
     return json.dumps(manifest)
@@ -257,7 +259,9 @@ def _site_files(wheels: list[Path]) -> dict[str, bytes]:
         name = str(path.relative_to(FLET_WEB))
         if path.is_file() and not name.startswith(SKIPPED_ASSETS):
             files[name] = path.read_bytes()
-    files["flutter_bootstrap.js"] = _patch_bootstrap(files["flutter_bootstrap.js"].decode()).encode()
+    files["flutter_bootstrap.js"] = _patch_bootstrap(
+        files["flutter_bootstrap.js"].decode()
+    ).encode()
     files["main.dart.js"] = _patch_main_dart(files["main.dart.js"].decode()).encode()
     files["assets/FontManifest.json"] = _font_manifest(
         files["assets/FontManifest.json"].decode()
@@ -329,7 +333,9 @@ def build(
     scratch = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
     compressed = cache / "compressed"
-    sizes = {name: (len(data), _write(scratch, name, data, compressed)) for name, data in files.items()}
+    sizes = {
+        name: (len(data), _write(scratch, name, data, compressed)) for name, data in files.items()
+    }
     (scratch / "site.json").write_text(
         json.dumps(
             {

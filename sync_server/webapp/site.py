@@ -7,12 +7,11 @@ worker keeps them for offline starts. A path with no file (a deep link such as
 
 from __future__ import annotations
 
-import mimetypes
-from pathlib import Path
-
 import json
+import mimetypes
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response

@@ -26,8 +26,8 @@ import contextlib
 import os
 import re
 import shutil
-import sqlite3
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -40,9 +40,9 @@ from typing import Any
 import httpx
 
 from field_app.i18n import Translator
-from tests.factories import PASSWORD
 from sync_server.webapp.build import build
 from sync_server.webapp.site import BASE, Site
+from tests.factories import PASSWORD
 from tests.servers import free_port, start_server_process, wait_for_health
 
 REPO = Path(__file__).resolve().parents[2]
@@ -270,7 +270,9 @@ def browser_files(page: Any) -> dict[str, bytes]:
 def store_facts(files: dict[str, bytes], user_id: object, folder: Path) -> dict[str, Any]:
     """What a user's local store (a sqlite3 file in the browser) holds: queued mutations,
     synced entities, the token, and the text of everything."""
-    [data] = [content for path, content in files.items() if path.endswith(f"relais-{user_id}.sqlite3")]
+    [data] = [
+        content for path, content in files.items() if path.endswith(f"relais-{user_id}.sqlite3")
+    ]
     copy = folder / f"store-{user_id}-{time.monotonic_ns()}.sqlite3"
     copy.write_bytes(data)
     with sqlite3.connect(copy) as db:
