@@ -328,7 +328,7 @@ def build(
     values = {"__VERSION__": version, "__BASE__": BASE}
     for name in ("relais.js", "index.html"):
         files[name] = _fill(files[name], values)
-    precache = [""] + sorted(n for n in files if n not in ("index.html", "sw.js"))
+    precache = ["", *sorted(n for n in files if n not in ("index.html", "sw.js"))]
     files["sw.js"] = _fill(files["sw.js"], {**values, "__PRECACHE__": json.dumps(precache)})
     scratch = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
