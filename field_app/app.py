@@ -136,6 +136,7 @@ class RelaisApp:
             )
         )
         self.page.update()
+        self.config.platform.started()
 
     def _on_connect(self, e: ft.Event[Any]) -> None:
         if self.session.signed_in:

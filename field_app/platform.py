@@ -40,7 +40,7 @@ class Platform:
         return LocalStore(path, journal_mode=self.journal_mode, on_commit=self.committed)
 
     def started(self) -> None:
-        """The first screen is drawn."""
+        """A first screen is drawn (the app's, or "open in another tab")."""
 
     def committed(self) -> None:
         """Called after each local write; a real disk needs nothing more (sqlite syncs)."""

@@ -40,7 +40,7 @@ class BrowserPlatform(Platform):
 
     def started(self) -> None:
         """The first screen is drawn: the page drops its loading screen."""
-        self.timings["app"] = _now()
+        self.timings.setdefault("app", _now())
         _tell_page({"type": "ready", "timings": self.timings})
 
     def committed(self) -> None:
@@ -84,13 +84,20 @@ class BrowserPlatform(Platform):
         return describe_browser(str(js.navigator.userAgent))
 
     def watch_network(self, on_change: Callable[[bool], None]) -> None:
+        """The page relays the browser's online/offline events (a worker does not get them
+        everywhere): shell/relais.js."""
         import js
         from pyodide.ffi import create_proxy
 
-        for name, online in (("online", True), ("offline", False)):
-            proxy = create_proxy(lambda _event, online=online: on_change(online))
-            self._listeners.append(proxy)
-            js.addEventListener(name, proxy)
+        def on_message(event: Any) -> None:
+            message = event.data.to_py() if hasattr(event.data, "to_py") else {}
+            if isinstance(message, dict) and message.get("type") == "network":
+                on_change(bool(message.get("online")))
+
+        channel = js.BroadcastChannel.new("relais")
+        proxy = create_proxy(on_message)
+        channel.onmessage = proxy
+        self._listeners += [channel, proxy]
 
     def online(self) -> bool | None:
         import js

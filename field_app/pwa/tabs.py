@@ -33,7 +33,7 @@ class WriterLock:
             self._release = resolve
 
         def on_lock(lock: Any) -> Any:
-            if lock is None:  # ifAvailable and another tab has it
+            if not lock:  # ifAvailable and another tab has it: JS null (pyodide's jsnull)
                 granted.set_result(False)
                 return None
             granted.set_result(True)

@@ -62,6 +62,7 @@ class SyncLoop:
         self._want_push = True
         self._want_pull = True
         self._tasks: list[asyncio.Task[None]] = []
+        self._listening: asyncio.Task[None] | None = None
         self._event_loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -91,6 +92,13 @@ class SyncLoop:
             self.request_sync()
         else:
             self._on_loop(lambda: self._update(state="offline", last_error="network", live=False))
+        self._on_loop(self._reconnect_stream)  # a stream over the old network may hang
+
+    def _reconnect_stream(self) -> None:
+        if self._listening is not None and not self._listening.done():
+            self._listening.cancel()
+            self._listening = asyncio.create_task(self._listen())
+            self._tasks.append(self._listening)
 
     def request_pull(self) -> None:
         self._want_pull = True
@@ -118,11 +126,17 @@ class SyncLoop:
     async def run(self) -> SyncStatus:
         """Sync until signed out, update required, stop() or cancellation; the last status."""
         self._event_loop = asyncio.get_running_loop()
-        self._tasks = [asyncio.create_task(self._work())]
+        work = asyncio.create_task(self._work())
+        self._tasks = [work]
         if self.live:
-            self._tasks.append(asyncio.create_task(self._listen()))
+            self._listening = asyncio.create_task(self._listen())
+            self._tasks.append(self._listening)
         try:
-            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            while True:  # until work or the current stream task ends (a replaced one may)
+                current = [t for t in (work, self._listening) if t is not None]
+                await asyncio.wait(current, return_when=asyncio.FIRST_COMPLETED)
+                if work.done() or (self._listening is not None and self._listening.done()):
+                    break
         finally:
             for task in self._tasks:
                 task.cancel()

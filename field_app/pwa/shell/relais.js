@@ -77,6 +77,11 @@ var relais = {
     }
   };
 
+  // The network comes and goes: the app's Python (in a worker) hears it from here.
+  for (const [name, online] of [["online", true], ["offline", false]]) {
+    window.addEventListener(name, () => channel.postMessage({ type: "network", online }));
+  }
+
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("sw.js", { scope: "__BASE__" }).catch((error) => {
       console.warn("Relais: no offline support in this browser", error);
