@@ -15,6 +15,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MOUNT = Path("/relais")
+FLUSH_TIMEOUT = 15.0  # seconds: IndexedDB answers in milliseconds unless something is wrong
 
 
 async def _syncfs(populate: bool) -> None:
@@ -43,7 +44,8 @@ class BrowserDisk:
         self.mount = mount
         self._commits = 0  # commits seen so far
         self._flushed = 0  # commits known to be in IndexedDB
-        self._flushing: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one FS.syncfs at a time
+        self._background: asyncio.Task[None] | None = None
         self.persistent = False
 
     async def open(self) -> None:
@@ -57,30 +59,32 @@ class BrowserDisk:
         self.persistent = await ask_persistent_storage()
 
     def committed(self) -> None:
-        """Called after every sqlite commit (and settings write): schedule a flush."""
+        """Called after every sqlite commit (and settings write): flush soon."""
         self._commits += 1
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.ensure_future(self._flush_loop())
+        if self._background is None or self._background.done():
+            self._background = asyncio.get_running_loop().create_task(self._flush_in_background())
 
-    async def _flush_loop(self) -> None:
-        while self._flushed < self._commits:
-            target = self._commits
-            try:
-                await _syncfs(False)
-            except OSError as exc:  # quota, a closed database: retried on the next commit
-                log.error("flush to IndexedDB failed (%s)", type(exc).__name__)
-                return
-            self._flushed = target
+    async def _flush_in_background(self) -> None:
+        try:
+            while self._flushed < self._commits:  # commits made during a flush: once more
+                await self.durable()
+        except OSError as exc:  # retried on the next commit, or by the next durable()
+            log.error("flush to IndexedDB failed (%s)", exc)
 
     async def durable(self) -> None:
-        """Return once every commit made so far is in IndexedDB."""
+        """Return once every commit made so far is in IndexedDB (raises OSError if the
+        browser refuses or does not answer)."""
         target = self._commits
         while self._flushed < target:
-            if self._flushing is None or self._flushing.done():
-                self._flushing = asyncio.ensure_future(self._flush_loop())
-            await asyncio.shield(self._flushing)
-            if self._flushing.done() and self._flushed < target and self._commits == target:
-                raise OSError("could not write to the browser's storage")
+            async with self._lock:
+                if self._flushed >= target:  # a flush that started after our commit did it
+                    return
+                covered = self._commits
+                try:
+                    await asyncio.wait_for(_syncfs(False), FLUSH_TIMEOUT)
+                except TimeoutError:
+                    raise OSError("the browser's storage did not answer") from None
+                self._flushed = max(self._flushed, covered)
 
 
 async def ask_persistent_storage() -> bool:

@@ -146,6 +146,9 @@ class CaptureScreen(Screen):
         await self.session.durable()  # "saved on this phone" only once it would survive a close
         self.ui.pop()
         self.ui.toast(self.t("capture.saved_offline" if self._offline() else "capture.saved"))
+        # While this handler waited, status updates may have drawn the page: Flet then skips
+        # the handler's own update, and the screen would stay on the note just saved.
+        self.ui.page.update()
 
     def _offline(self) -> bool:
         """Known to be cut off: the last sync failed, or the live stream has dropped (the

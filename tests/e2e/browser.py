@@ -189,6 +189,9 @@ class ForeignRequests:
 
     def watch(self, context: Any) -> Any:
         context.on("request", self._seen)
+        console: list[str] = []
+        CONSOLES[id(context)] = console
+        context.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
         return context
 
     def _seen(self, request: Any) -> None:
@@ -198,6 +201,7 @@ class ForeignRequests:
 
 
 FOREIGN = ForeignRequests()  # checked after each browser test (tests/e2e/conftest.py)
+CONSOLES: dict[int, list[str]] = {}  # what each browser context's pages logged
 
 
 def new_phone(browser: Any, viewport: dict[str, int] = PHONE) -> Any:
@@ -500,6 +504,8 @@ def dump_pages(folder: Path, **contexts: Any) -> None:
     """On failure: a screenshot and the accessibility tree of every open page."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, context in contexts.items():
+        console = "\n".join(CONSOLES.get(id(context), [])[-400:])
+        (folder / f"FAILED_{name}_console.txt").write_text(console, encoding="utf-8")
         for i, page in enumerate(context.pages):
             stem = folder / f"FAILED_{name}_{i}"
             try:
