@@ -273,8 +273,9 @@ def test_provision_dry_run_shows_the_plan_and_changes_nothing(relais, tmp_path):
     assert_ok(relais("provision", str(path)))
     path.write_text(
         PROVISIONING.replace("name: Max A.", "name: Max A.-B.").replace(
-            "  - {login: cli_couns", "  - {login: cli_coord, name: Eli G., roles: [coordinator], "
-            "password: fictional-pass-1}\n  - {login: cli_couns"
+            "  - {login: cli_couns",
+            "  - {login: cli_coord, name: Eli G., roles: [coordinator], "
+            "password: fictional-pass-1}\n  - {login: cli_couns",
         ),
         encoding="utf-8",
     )
@@ -323,7 +324,9 @@ def test_roster_import_explains_a_file_it_cannot_decode(relais, tmp_path):
     assert_ok(relais("provision", str(path)))
     roster_file = tmp_path / "roster.csv"
     # 0x81 is neither UTF-8 here nor any character in Windows-1252.
-    roster_file.write_bytes(f"{ROSTER_HEADER}\nV02,Nel B.,verts,,,,\nV03,L\xe9a \x81,verts,,,,\n".encode("latin-1"))
+    roster_file.write_bytes(
+        f"{ROSTER_HEADER}\nV02,Nel B.,verts,,,,\nV03,L\xe9a \x81,verts,,,,\n".encode("latin-1")
+    )
 
     result = relais("roster", "import", str(roster_file), "--org", "cli-org")
 

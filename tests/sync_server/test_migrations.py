@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 import sync_server.models  # noqa: F401  (every table registered on the metadata)
 from sync_server.database import Base, Database
 from sync_server.migrations import alembic_config, upgrade
+from tests.factories import build_world
 
 
 def head(db: Database) -> str:
@@ -72,3 +74,20 @@ def test_fresh_sqlite_file_reaches_head(tmp_path: Path):
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         db.dispose()
+
+
+def test_worker_source_revision_keeps_workers_and_leaves_their_source_unrecorded(db):
+    """0003 adds `worker.source`: workers stored before it have no known source (NULL)."""
+    world = build_world(db)
+    try:
+        command.downgrade(alembic_config(db), "0002")
+        with db.engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("worker")}
+            assert "source" not in columns
+        upgrade(db)
+        with db.engine.connect() as connection:
+            rows = connection.execute(text("SELECT id, source FROM worker")).all()
+    finally:
+        upgrade(db)
+    assert len(rows) == len(world.workers)
+    assert {source for _, source in rows} == {None}

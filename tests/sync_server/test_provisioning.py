@@ -99,7 +99,8 @@ def provision(db: Database, text: str) -> tuple[Organization, int]:
     """What `relais provision` does: parse, then apply in one unit of work."""
     spec = provisioning.parse(text)
     with db.unit_of_work() as session:
-        return provisioning.apply(session, spec)
+        org, changes = provisioning.apply(session, spec)
+        return org, len(changes)
 
 
 def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
@@ -519,7 +520,9 @@ def active_refs(db: Database, org_id: Any) -> set[str]:
 )
 def test_reprovisioning_keeps_the_workers_added_by_roster_import(db, edit):
     org, _ = provision(db, render())
-    import_roster(db, "R01,Léa Dupré,espaces-verts,p_couns1,CDDI,2026-02-02,", "R02,Zoé M.,menuiserie,,,,")
+    import_roster(
+        db, "R01,Léa Dupré,espaces-verts,p_couns1,CDDI,2026-02-02,", "R02,Zoé M.,menuiserie,,,,"
+    )
     listed = {w["ref"] for w in yaml.safe_load(render(edit))["workers"]}
 
     provision(db, render(edit))
