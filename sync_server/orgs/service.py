@@ -315,9 +315,9 @@ def _update_worker(
     if worker.team_id != details.team_id or worker.counsellor_id != details.counsellor_id:
         moves.append(Assignment(worker, details.team_id, details.counsellor_id))
     taken_from = None
-    if worker.source is not None and worker.source != source:
-        taken_from = WorkerSource(worker.source)
-    worker.source = source.value
+    if worker.source != source:
+        taken_from = None if worker.source is None else WorkerSource(worker.source)
+        worker.source = source.value
     return WorkerUpsert(worker.ref, changed=tuple(dict.fromkeys(changed)), taken_from=taken_from)
 
 
