@@ -28,6 +28,12 @@ def _about_counsellor(session: Session, user: User) -> list[tuple[str, uuid.UUID
     return [*keys_about_workers(session, counselled), ("colleague", user.id)]
 
 
+def _workers_covered_by(session: Session, user: User) -> list[uuid.UUID]:
+    """Workers of the away counsellors `user` stands in for: notes about them go to `user`."""
+    covered = select(User.id).where(User.stand_in_id == user.id, User.away.is_(True))
+    return list(session.scalars(select(Worker.id).where(Worker.counsellor_id.in_(covered))))
+
+
 def set_availability(
     session: Session,
     user: User,
@@ -114,6 +120,8 @@ def disable_user(session: Session, user: User) -> None:
     ):
         device.revoked_at = now
     change.record()
+    for worker_id in _workers_covered_by(session, user):  # their notes go elsewhere now
+        record_change(session, user.org_id, "worker", worker_id)
 
 
 def enable_user(session: Session, user: User) -> None:
@@ -122,6 +130,8 @@ def enable_user(session: Session, user: User) -> None:
     user.disabled = False
     bump_sync_epoch(user)
     record_change(session, user.org_id, "colleague", user.id)
+    for worker_id in _workers_covered_by(session, user):  # a stand-in covering again
+        record_change(session, user.org_id, "worker", worker_id)
 
 
 def staffing_warnings(session: Session, org: Organization) -> list[str]:

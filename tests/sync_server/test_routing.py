@@ -123,10 +123,8 @@ def test_routing(client, db, scenario: Scenario):
     assert sorted((names[d.recipient_id], d.reason) for d in deliveries) == sorted(
         scenario.expected
     )
-    for d in deliveries:  # deadlines chase counsellors; coordinators are where escalation ends
-        assert (d.due_at is not None) == (
-            d.reason in ("referent", "stand_in") and scenario.worker is not None
-        )
+    for d in deliveries:  # every delivery is chased, except the coordinators' urgent copies
+        assert (d.due_at is not None) == (d.reason != "urgent"), d.reason
 
 
 def test_stand_in_sees_the_absent_counsellors_notes_and_loses_them_on_return(client, db):
@@ -277,3 +275,66 @@ def test_away_without_a_stand_in_clears_the_previous_one(client, db):
     with db.reading() as session:
         recipients = {d.recipient_id for d in session.scalars(select(Delivery))}
     assert world.users["couns_2"] not in recipients
+
+
+AVAILABILITY = {
+    "present": (None, "couns_1"),
+    "away with a stand-in": ({"away": True, "stand_in": "couns_2"}, "couns_2"),
+    "away, nobody covering": ({"away": True, "stand_in": None}, "couns_1"),
+    "away until an hour ago": ({"away": True, "stand_in": "couns_2", "ended": True}, "couns_1"),
+    "the stand-in's account disabled": (
+        {"away": True, "stand_in": "couns_2", "disabled": "couns_2"},
+        "couns_1",
+    ),
+}
+
+
+@pytest.mark.parametrize("availability", list(AVAILABILITY), ids=list(AVAILABILITY))
+def test_the_worker_names_who_receives_a_note_now(client, db, availability):
+    """The supervisor's phone learns who a note about the worker goes to, and learns it again
+    when that changes: exactly the recipient routing then picks."""
+    from sync_server.orgs.models import User
+    from sync_server.orgs.service import disable_user, end_expired_absences
+
+    world = build_world(db)
+    sup_a, couns_1 = login(client, "sup_a"), login(client, "couns_1")
+    state, _, cursor = pull_all(client, sup_a)
+    a1 = ("worker", str(world.workers["a1"]))
+    assert state[a1]["recipient_id"] == str(world.users["couns_1"])
+    assert state[a1]["recipient_name"] == "Couns 1 (test)"
+    b2 = ("worker", str(world.workers["b2"]))
+    assert pull_all(client, login(client, "sup_b"))[0][b2]["recipient_id"] is None  # coordinators
+    change, expected = AVAILABILITY[availability]
+    if change is not None:
+        until = (
+            (datetime.now(UTC) + timedelta(hours=1)).isoformat() if change.get("ended") else None
+        )
+        body = {
+            "away": True,
+            "stand_in_id": str(world.users[change["stand_in"]]) if change["stand_in"] else None,
+            "until": until,
+        }
+        assert client.put("/api/v1/me/availability", json=body, headers=couns_1).status_code == 200
+        state, _, cursor = pull_all(client, sup_a, cursor)
+        assert state[a1]["recipient_id"] == str(world.users[change["stand_in"] or "couns_1"])
+        if change.get("ended") or change.get("disabled"):
+            with db.unit_of_work() as session:
+                if change.get("ended"):  # the sweep, once `until` has passed
+                    end_expired_absences(session, datetime.now(UTC) + timedelta(hours=2))
+                else:
+                    disable_user(session, session.get_one(User, world.users[change["disabled"]]))
+            state, changes, _ = pull_all(client, sup_a, cursor)
+            assert a1 in {(c["entity"], c["id"]) for c in changes}  # re-sent
+    assert state[a1]["recipient_id"] == str(world.users[expected])
+    names = {"couns_1": "Couns 1 (test)", "couns_2": "Couns 2 (test)"}
+    assert state[a1]["recipient_name"] == names[expected]
+    data = note_data(world, "a1")
+    push(client, sup_a, mutation("note.create", data))
+    with db.reading() as session:
+        routed = session.scalars(
+            select(Delivery.recipient_id).where(
+                Delivery.note_id == uuid.UUID(data["id"]),
+                Delivery.reason.in_(["referent", "stand_in"]),
+            )
+        ).all()
+    assert [str(r) for r in routed] == [state[a1]["recipient_id"]]
