@@ -119,10 +119,15 @@ def alert_mails(session: Session, settings: Settings, now: datetime) -> list[Mai
     escalations not yet mailed, and coordinators' own deliveries gone past their deadline
     (escalation ends with them: they are reminded). One e-mail per alert: a repeat signal
     is not mailed when its alert was, and signals of one alert due together go as one."""
-    lead = aliased(Delivery)
+    lead, lead_note = aliased(Delivery), aliased(Note)
     alert_mailed = (
         select(lead.id)
-        .where(lead.id == Delivery.grouped_into_id, lead.notified_at.is_not(None))
+        .join(lead_note, lead_note.id == lead.note_id)
+        .where(
+            lead.id == Delivery.grouped_into_id,
+            lead.notified_at.is_not(None),
+            lead_note.status != "retracted",  # its group was released (kept for older data)
+        )
         .exists()
     )
     is_coordinator = (
