@@ -277,64 +277,72 @@ def test_away_without_a_stand_in_clears_the_previous_one(client, db):
     assert world.users["couns_2"] not in recipients
 
 
-AVAILABILITY = {
-    "present": (None, "couns_1"),
-    "away with a stand-in": ({"away": True, "stand_in": "couns_2"}, "couns_2"),
-    "away, nobody covering": ({"away": True, "stand_in": None}, "couns_1"),
-    "away until an hour ago": ({"away": True, "stand_in": "couns_2", "ended": True}, "couns_1"),
-    "the stand-in's account disabled": (
-        {"away": True, "stand_in": "couns_2", "disabled": "couns_2"},
-        "couns_1",
-    ),
+# A story per case: (step, who a note about a1 goes to afterwards; None: the coordinators).
+STORIES: dict[str, list[tuple[tuple[str, ...], str | None]]] = {
+    "away with a stand-in, then back": [(("away", "couns_2"), "couns_2"), (("back",), "couns_1")],
+    "away, nobody covering": [(("away",), "couns_1")],
+    "an absence that runs out": [(("away until", "couns_2"), "couns_2"), (("sweep",), "couns_1")],
+    "the stand-in's account disabled, then enabled": [
+        (("away", "couns_2"), "couns_2"),
+        (("disable", "couns_2"), "couns_1"),
+        (("enable", "couns_2"), "couns_2"),
+    ],
+    "the counsellor's account disabled, then enabled": [
+        (("disable", "couns_1"), None),
+        (("enable", "couns_1"), "couns_1"),
+    ],
 }
 
 
-@pytest.mark.parametrize("availability", list(AVAILABILITY), ids=list(AVAILABILITY))
-def test_the_worker_names_who_receives_a_note_now(client, db, availability):
+@pytest.mark.parametrize("story", list(STORIES), ids=list(STORIES))
+def test_the_worker_names_who_receives_a_note_now(client, db, story):
     """The supervisor's phone learns who a note about the worker goes to, and learns it again
-    when that changes: exactly the recipient routing then picks."""
+    each time that changes: the very recipient routing then picks."""
     from sync_server.orgs.models import User
-    from sync_server.orgs.service import disable_user, end_expired_absences
+    from sync_server.orgs.service import disable_user, enable_user, end_expired_absences
 
     world = build_world(db)
     sup_a, couns_1 = login(client, "sup_a"), login(client, "couns_1")
     state, _, cursor = pull_all(client, sup_a)
     a1 = ("worker", str(world.workers["a1"]))
-    assert state[a1]["recipient_id"] == str(world.users["couns_1"])
-    assert state[a1]["recipient_name"] == "Couns 1 (test)"
+    assert (state[a1]["recipient_id"], state[a1]["recipient_name"]) == (
+        str(world.users["couns_1"]),
+        "Couns 1 (test)",
+    )
     b2 = ("worker", str(world.workers["b2"]))
     assert pull_all(client, login(client, "sup_b"))[0][b2]["recipient_id"] is None  # coordinators
-    change, expected = AVAILABILITY[availability]
-    if change is not None:
-        until = (
-            (datetime.now(UTC) + timedelta(hours=1)).isoformat() if change.get("ended") else None
-        )
-        body = {
-            "away": True,
-            "stand_in_id": str(world.users[change["stand_in"]]) if change["stand_in"] else None,
-            "until": until,
-        }
-        assert client.put("/api/v1/me/availability", json=body, headers=couns_1).status_code == 200
-        state, _, cursor = pull_all(client, sup_a, cursor)
-        assert state[a1]["recipient_id"] == str(world.users[change["stand_in"] or "couns_1"])
-        if change.get("ended") or change.get("disabled"):
+    names = {"couns_1": "Couns 1 (test)", "couns_2": "Couns 2 (test)", None: None}
+    for step, expected in STORIES[story]:
+        action, *who = step
+        if action in ("away", "away until", "back"):
+            until = datetime.now(UTC) + timedelta(hours=1) if action == "away until" else None
+            body = {
+                "away": action != "back",
+                "stand_in_id": str(world.users[who[0]]) if who else None,
+                "until": until.isoformat() if until else None,
+            }
+            response = client.put("/api/v1/me/availability", json=body, headers=couns_1)
+            assert response.status_code == 200, response.text
+        else:
             with db.unit_of_work() as session:
-                if change.get("ended"):  # the sweep, once `until` has passed
+                if action == "sweep":  # once `until` has passed
                     end_expired_absences(session, datetime.now(UTC) + timedelta(hours=2))
                 else:
-                    disable_user(session, session.get_one(User, world.users[change["disabled"]]))
-            state, changes, _ = pull_all(client, sup_a, cursor)
-            assert a1 in {(c["entity"], c["id"]) for c in changes}  # re-sent
-    assert state[a1]["recipient_id"] == str(world.users[expected])
-    names = {"couns_1": "Couns 1 (test)", "couns_2": "Couns 2 (test)"}
-    assert state[a1]["recipient_name"] == names[expected]
-    data = note_data(world, "a1")
-    push(client, sup_a, mutation("note.create", data))
-    with db.reading() as session:
-        routed = session.scalars(
-            select(Delivery.recipient_id).where(
-                Delivery.note_id == uuid.UUID(data["id"]),
-                Delivery.reason.in_(["referent", "stand_in"]),
-            )
-        ).all()
-    assert [str(r) for r in routed] == [state[a1]["recipient_id"]]
+                    user = session.get_one(User, world.users[who[0]])
+                    (disable_user if action == "disable" else enable_user)(session, user)
+        state, changes, cursor = pull_all(client, sup_a, cursor)
+        assert a1 in {(c["entity"], c["id"]) for c in changes}, step  # re-sent
+        recipient = state[a1]["recipient_id"]
+        assert recipient == (str(world.users[expected]) if expected else None), step
+        assert state[a1]["recipient_name"] == names[expected], step
+        data = note_data(world, "a1")
+        push(client, sup_a, mutation("note.create", data))
+        with db.reading() as session:
+            routed = session.scalars(
+                select(Delivery.recipient_id).where(
+                    Delivery.note_id == uuid.UUID(data["id"]),
+                    Delivery.reason.in_(["referent", "stand_in"]),
+                )
+            ).all()
+        assert [str(r) for r in routed] == ([recipient] if recipient else []), step
+        _, _, cursor = pull_all(client, sup_a, cursor)

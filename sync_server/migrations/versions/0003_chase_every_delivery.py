@@ -13,7 +13,8 @@ Create Date: 2026-11-29 18:00:00
 """
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from alembic import op
@@ -69,11 +70,10 @@ def upgrade() -> None:
         )
     ).all()
     for delivery_id, delivered_at, severity, urgent, attention, info in rows:
-        seconds = {"urgent": urgent, "attention": attention}.get(severity, info)
+        deadlines = {"urgent": urgent, "attention": attention, "info": info}
+        due_at = cast(datetime, delivered_at) + timedelta(seconds=cast(int, deadlines[str(severity)]))
         connection.execute(
-            sa.update(_delivery)
-            .where(_delivery.c.id == delivery_id)
-            .values(due_at=delivered_at + timedelta(seconds=seconds))
+            sa.update(_delivery).where(_delivery.c.id == delivery_id).values(due_at=due_at)
         )
 
 
