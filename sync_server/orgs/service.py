@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from shared_models.vocabulary import MAX_WORKERS_PER_SUPERVISOR_FR, Role
 from sync_server.auth.models import Device
@@ -36,6 +37,16 @@ def _about_counsellor(session: Session, user: User) -> list[tuple[str, uuid.UUID
     """The user as a colleague, and everything about the workers they counsel."""
     counselled = list(session.scalars(select(Worker.id).where(Worker.counsellor_id == user.id)))
     return [*keys_about_workers(session, counselled), ("colleague", user.id)]
+
+
+def _workers_routed_to(session: Session, user: User, *, own: bool) -> list[uuid.UUID]:
+    """Workers whose notes go to `user`: those of the away counsellors they stand in for,
+    and (`own`) their own. Their `recipient` changes when `user` is disabled or enabled."""
+    covered = select(User.id).where(User.stand_in_id == user.id, User.away.is_(True))
+    routed: ColumnElement[bool] = Worker.counsellor_id.in_(covered)
+    if own:
+        routed = or_(routed, Worker.counsellor_id == user.id)
+    return list(session.scalars(select(Worker.id).where(routed)))
 
 
 def set_availability(
@@ -124,6 +135,9 @@ def disable_user(session: Session, user: User) -> None:
     ):
         device.revoked_at = now
     change.record()
+    # Their own workers are in `change`; those they covered now go back to their counsellor.
+    for worker_id in _workers_routed_to(session, user, own=False):
+        record_change(session, user.org_id, "worker", worker_id)
 
 
 def enable_user(session: Session, user: User) -> None:
@@ -132,6 +146,8 @@ def enable_user(session: Session, user: User) -> None:
     user.disabled = False
     bump_sync_epoch(user)
     record_change(session, user.org_id, "colleague", user.id)
+    for worker_id in _workers_routed_to(session, user, own=True):  # notes go to them again
+        record_change(session, user.org_id, "worker", worker_id)
 
 
 def staffing_warnings(session: Session, org: Organization) -> list[str]:
