@@ -79,6 +79,15 @@ STYLES = {
     ),
     "body": ParagraphStyle("body", fontName=FONT, fontSize=9.5, leading=12.5, textColor=INK),
     "muted": ParagraphStyle("muted", fontName=FONT, fontSize=8.5, leading=11, textColor=MUTED),
+    "lead": ParagraphStyle(  # a line that introduces the table under it
+        "lead",
+        fontName=FONT,
+        fontSize=8.5,
+        leading=11,
+        textColor=MUTED,
+        spaceAfter=3,
+        keepWithNext=1,
+    ),
     "alert": ParagraphStyle("alert", fontName=BOLD, fontSize=9, leading=12, textColor=ALERT),
     "cell": ParagraphStyle("cell", fontName=FONT, fontSize=8, leading=10, textColor=INK),
     "head": ParagraphStyle("head", fontName=BOLD, fontSize=8, leading=10, textColor=INK),
@@ -222,7 +231,8 @@ def _note_text(t: Catalogue, note: BriefNote) -> str:
 
 
 def _status(t: Catalogue, note: BriefNote) -> Paragraph:
-    label = t.label("status", note.status)
+    # An observation alerts no one: "open" would only say that nobody closed it.
+    label = "" if note.kind == "observation" else t.label("status", note.status)
     if note.late:
         return Paragraph(
             f"{escape(label)}<br/><font color='{ALERT_HEX}'><b>{escape(t('late'))}</b></font>",
@@ -289,9 +299,7 @@ def _figures_section(brief: Brief, t: Catalogue) -> list[Flowable]:
     return [
         para(t("figures"), "h2"),
         figures,
-        para(t("chart.title"), "h3"),
-        Spacer(0, 1 * mm),
-        _chart(brief, t),
+        KeepTogether([para(t("chart.title"), "h3"), Spacer(0, 1 * mm), _chart(brief, t)]),
     ]
 
 
@@ -384,18 +392,13 @@ def _workers_section(brief: Brief, t: Catalogue) -> list[Flowable]:
             observations=w.count("observation"),
             open=w.open,
         )
-        block: list[Flowable] = [
-            para(f"{w.name} ({w.ref})", "h3"),
-            para(f"{counsellor} — {summary}", "muted"),
-            Spacer(0, 1 * mm),
-        ]
+        story.append(para(f"{w.name} ({w.ref})", "h3"))
         if not w.notes:
-            story.append(KeepTogether([*block, para(t("worker.no_notes"), "muted")]))
+            story.append(para(f"{counsellor} — {summary}", "muted"))
+            story.append(para(t("worker.no_notes"), "muted"))
             continue
-        rows = [_note_row(t, n, local) for n in w.notes]
-        story.append(KeepTogether([*block, table(header, rows[:3], _NOTE_WIDTHS)]))
-        if len(rows) > 3:
-            story.append(table(header, rows[3:], _NOTE_WIDTHS))
+        story.append(para(f"{counsellor} — {summary}", "lead"))
+        story.append(table(header, [_note_row(t, n, local) for n in w.notes], _NOTE_WIDTHS))
     if brief.team_notes:
         story.append(para(t("team_notes.title"), "h3"))
         story.append(

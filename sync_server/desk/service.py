@@ -117,7 +117,7 @@ def find_worker(session: Session, org_id: uuid.UUID, key: uuid.UUID | str) -> Wo
 def _names(session: Session, org_id: uuid.UUID) -> dict[uuid.UUID, str]:
     """Staff display names, by id: one query instead of a join per record."""
     rows = session.execute(select(User.id, User.display_name).where(User.org_id == org_id))
-    return dict(rows.tuples().all())
+    return {user_id: name for user_id, name in rows}
 
 
 # --- the meeting brief -------------------------------------------------------------------
@@ -465,11 +465,11 @@ def load_subject_access(
         .where(FollowUp.note_id.in_(note_ids))
         .order_by(FollowUp.created_at, FollowUp.id)
     ).all()
-    deliveries = session.scalars(
-        select(Delivery)
-        .where(Delivery.note_id.in_(note_ids))
-        .order_by(Delivery.delivered_at, Delivery.id)
-    ).all()
+    order = {n.id: i for i, n in enumerate(notes)}
+    deliveries = sorted(
+        session.scalars(select(Delivery).where(Delivery.note_id.in_(note_ids))),
+        key=lambda d: (order[d.note_id], d.delivered_at, d.reason, d.id),
+    )
     heads_ups = session.scalars(
         select(HeadsUp)
         .where(HeadsUp.worker_id == worker.id)
