@@ -258,8 +258,10 @@ def main() -> None:
         ).stdout.strip()
         started = time.perf_counter()
         child = subprocess.run(
-            [sys.executable, __file__, "--child", name, "--rows", str(args.rows)]
-            + ["--repeat", str(args.repeat), "--out", str(out)],
+            [
+                *(sys.executable, __file__, "--child", name, "--rows", str(args.rows)),
+                *("--repeat", str(args.repeat), "--out", str(out)),
+            ],
             capture_output=True,
             text=True,
         )

@@ -223,7 +223,12 @@ def render_brief(brief: Brief) -> bytes:
 
 
 def _category(t: Catalogue, note: BriefNote) -> str:
-    return t.label("category", note.category) if note.category else t("sensitive")
+    return _category_label(t, note.category or SENSITIVE)
+
+
+def _category_label(t: Catalogue, category: str) -> str:
+    """A category's label; a sensitive note whose category is left out reads "sensitive"."""
+    return t("sensitive") if category == SENSITIVE else t.label("category", category)
 
 
 def _note_text(t: Catalogue, note: BriefNote) -> str:
@@ -248,7 +253,7 @@ def _open_section(brief: Brief, t: Catalogue) -> list[Flowable]:
         para(t("open.intro", day=t.day(local(brief.generated_at).date())), "muted"),
         Spacer(0, 1.5 * mm),
     ]
-    if not brief.open_notes:
+    if not brief.awaiting:
         return [*story, para(t("open.empty"))]
     rows = [
         [
@@ -260,7 +265,7 @@ def _open_section(brief: Brief, t: Catalogue) -> list[Flowable]:
             _status(t, n),
             _note_text(t, n),
         ]
-        for n in brief.open_notes
+        for n in brief.awaiting
     ]
     header = [
         t(f"col.{c}") for c in ("date", "worker", "kind", "category", "severity", "status", "text")
@@ -280,15 +285,17 @@ def _figures_section(brief: Brief, t: Catalogue) -> list[Flowable]:
         (t("figures.signals"), str(f.signals)),
         (t("figures.safety"), str(f.safety)),
         (t("figures.observations"), str(f.observations)),
-        (t("figures.open"), str(f.open)),
+        (t("figures.awaiting"), str(f.awaiting)),
         (t("figures.late"), str(f.late)),
+        (t("figures.in_progress"), str(f.in_progress)),
         (t("figures.ack_median"), median),
         (t("figures.ack_late"), str(f.acknowledged_late)),
     ]
     half = (len(pairs) + 1) // 2
+    right = [*pairs[half:], ("", "")]
     rows = [
         [para(a, "cell"), para(b, "head"), para(c, "cell"), para(d, "head")]
-        for (a, b), (c, d) in zip(pairs[:half], pairs[half:], strict=True)
+        for (a, b), (c, d) in zip(pairs[:half], right[:half], strict=True)
     ]
     figures = Table(rows, colWidths=[WIDTH * w for w in (0.34, 0.12, 0.4, 0.14)])
     figures.setStyle(
@@ -386,24 +393,32 @@ def _workers_section(brief: Brief, t: Catalogue) -> list[Flowable]:
         )
         summary = t(
             "worker.summary",
-            notes=len(w.notes),
-            signals=w.count("signal"),
-            safety=w.count("safety"),
-            observations=w.count("observation"),
-            open=w.open,
+            notes=t.count("notes", w.total),
+            signals=t.count("signals", w.kinds["signal"]),
+            safety=t.count("safety", w.kinds["safety"]),
+            observations=t.count("observations", w.kinds["observation"]),
+            awaiting=t.count("awaiting", w.awaiting),
         )
         story.append(para(f"{w.name} ({w.ref})", "h3"))
         if not w.notes:
             story.append(para(f"{counsellor} — {summary}", "muted"))
             story.append(para(t("worker.no_notes"), "muted"))
             continue
-        story.append(para(f"{counsellor} — {summary}", "lead"))
+        categories = " · ".join(
+            f"{_category_label(t, c)} {n}" for c, n in w.categories.most_common()
+        )
+        story.append(para(f"{counsellor} — {summary}", "muted"))
+        story.append(para(t("worker.categories", list=categories), "lead"))
         story.append(table(header, [_note_row(t, n, local) for n in w.notes], _NOTE_WIDTHS))
+        if w.older:
+            story.append(para(t.count("older_notes", w.older), "muted"))
     if brief.team_notes:
         story.append(para(t("team_notes.title"), "h3"))
         story.append(
             table(header, [_note_row(t, n, local) for n in brief.team_notes], _NOTE_WIDTHS)
         )
+        if brief.team_notes_older:
+            story.append(para(t.count("older_notes", brief.team_notes_older), "muted"))
     return story
 
 
@@ -438,6 +453,8 @@ def _follow_ups_section(brief: Brief, t: Catalogue) -> list[Flowable]:
             )
         header = [t(f"col.{c}") for c in ("date", "text", "author", "action", "comment")]
         story.append(table(header, rows, (0.11, 0.26, 0.15, 0.17, 0.31)))
+        if brief.follow_ups_older:
+            story.append(para(t.count("older_follow_ups", brief.follow_ups_older), "muted"))
     else:
         story.append(para(t("followups.empty"), "muted"))
     story.append(para(t("headsups.subtitle"), "h3"))
@@ -454,6 +471,8 @@ def _follow_ups_section(brief: Brief, t: Catalogue) -> list[Flowable]:
         ]
         header = [t(f"col.{c}") for c in ("date", "worker", "author", "until", "text")]
         story.append(table(header, rows, (0.11, 0.15, 0.15, 0.11, 0.48)))
+        if brief.heads_ups_older:
+            story.append(para(t.count("older_heads_ups", brief.heads_ups_older), "muted"))
     else:
         story.append(para(t("headsups.empty"), "muted"))
     return story

@@ -39,7 +39,11 @@ COUNTRY_ZONES = {"FR": "Europe/Paris", "BE": "Europe/Brussels", "IT": "Europe/Ro
 DEFAULT_ZONE = "Europe/Paris"
 # The chart's key for sensitive notes whose category is left out.
 SENSITIVE = "sensitive"
-STILL_OPEN = (NoteStatus.OPEN.value, NoteStatus.ACKNOWLEDGED.value)
+# A brief is a summary for a meeting: each worker's latest notes, the latest follow-ups and
+# heads-ups, and a line saying how many more the period holds. Unacknowledged signals are
+# always all listed. The whole history is in the app and in the subject-access export.
+LATEST_PER_WORKER = 10
+LATEST_LISTED = 40
 
 Format = Literal["json", "pdf"]
 
@@ -161,15 +165,21 @@ class BriefHeadsUp:
 
 @dataclass
 class WorkerSummary:
+    """One worker's period in figures, with their latest notes (the rest is in the app)."""
+
     id: uuid.UUID
     name: str
     ref: str
     counsellor: str | None
-    notes: list[BriefNote] = field(default_factory=list)  # in the period, oldest first
-    open: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    categories: Counter[str] = field(default_factory=Counter)  # SENSITIVE when left out
+    awaiting: int = 0  # signals not yet acknowledged, from before the period too
+    notes: list[BriefNote] = field(default_factory=list)  # the latest, oldest first
+    older: int = 0  # the period's notes not printed
 
-    def count(self, kind: str) -> int:
-        return sum(1 for n in self.notes if n.kind == kind)
+    @property
+    def total(self) -> int:
+        return sum(self.kinds.values())
 
 
 @dataclass
@@ -178,8 +188,9 @@ class Figures:
     signals: int
     safety: int
     observations: int
-    open: int
+    awaiting: int
     late: int
+    in_progress: int
     ack_median_hours: float | None
     acknowledged_late: int
 
@@ -205,14 +216,46 @@ class Brief:
     generated_by: str | None
     include_sensitive: bool
     figures: Figures
-    open_notes: list[BriefNote]  # late first, then by severity and age
+    awaiting: list[BriefNote]  # unacknowledged signals: late first, then severity, age
     workers: list[WorkerSummary]
-    team_notes: list[BriefNote]  # about no worker in particular
-    follow_ups: list[BriefFollowUp]
-    heads_ups: list[BriefHeadsUp]
+    team_notes: list[BriefNote]  # about no worker in particular (the latest)
+    team_notes_older: int
+    follow_ups: list[BriefFollowUp]  # the latest of the period
+    follow_ups_older: int
+    heads_ups: list[BriefHeadsUp]  # the latest in force during the period
+    heads_ups_older: int
     weeks: list[Week]
     # Sensitive notes whose text (or follow-up text) is printed: each gets an audit read.
     sensitive_note_ids: list[uuid.UUID]
+
+
+def brief_notes_filter(
+    org_id: uuid.UUID, scope: Team | Worker, period: Period
+) -> ColumnElement[bool]:
+    """The notes a brief reads: the period's, the signals still awaiting acknowledgement
+    (however old), and those followed up during the period. Never retracted ones."""
+    in_scope: ColumnElement[bool] = (
+        Note.team_id == scope.id if isinstance(scope, Team) else Note.worker_id == scope.id
+    )
+    in_period = and_(Note.captured_at >= period.starts_at, Note.captured_at < period.ends_at)
+    awaiting = and_(
+        Note.status == NoteStatus.OPEN.value,
+        Note.kind != NoteKind.OBSERVATION.value,
+        Note.captured_at < period.ends_at,
+    )
+    followed_up = Note.id.in_(
+        select(FollowUp.note_id).where(
+            FollowUp.org_id == org_id,
+            FollowUp.created_at >= period.starts_at,
+            FollowUp.created_at < period.ends_at,
+        )
+    )
+    return and_(
+        Note.org_id == org_id,
+        in_scope,
+        Note.status != NoteStatus.RETRACTED.value,
+        or_(in_period, awaiting, followed_up),
+    )
 
 
 def load_brief(
@@ -226,21 +269,7 @@ def load_brief(
     requested_by: str | None,
 ) -> Brief:
     """The brief's content for a team or one worker over `period`, as printed."""
-    in_scope: ColumnElement[bool] = (
-        Note.team_id == scope.id if isinstance(scope, Team) else Note.worker_id == scope.id
-    )
-    in_period = and_(Note.captured_at >= period.starts_at, Note.captured_at < period.ends_at)
-    still_open = and_(
-        Note.status.in_(STILL_OPEN),
-        Note.kind != NoteKind.OBSERVATION.value,
-        Note.captured_at < period.ends_at,
-    )
-    wanted = and_(
-        Note.org_id == org.id,
-        in_scope,
-        Note.status != NoteStatus.RETRACTED.value,
-        or_(in_period, still_open),
-    )
+    wanted = brief_notes_filter(org.id, scope, period)
     note_ids = select(Note.id).where(wanted)
 
     names = _names(session, org.id)
@@ -259,12 +288,12 @@ def load_brief(
         )
         .order_by(FollowUp.created_at, FollowUp.id)
     ).all()
-    roster_filter = Worker.team_id == scope.id if isinstance(scope, Team) else Worker.id == scope.id
+    roster = Worker.team_id == scope.id if isinstance(scope, Team) else Worker.id == scope.id
     about = {n.worker_id for n in notes if n.worker_id is not None}
     workers = session.scalars(
         select(Worker).where(
             Worker.org_id == org.id,
-            or_(and_(roster_filter, Worker.active.is_(True)), Worker.id.in_(about)),
+            or_(and_(roster, Worker.active.is_(True)), Worker.id.in_(about)),
         )
     ).all()
     heads_ups = session.scalars(
@@ -283,13 +312,10 @@ def load_brief(
 
     worker_names = {w.id: w.display_name for w in workers}
     timing = _timing(deliveries, now)
-    printed: set[uuid.UUID] = set()
     brief_notes: dict[uuid.UUID, BriefNote] = {}
     for note in notes:
         sensitive = is_sensitive(note.category)
         shown = include_sensitive or not sensitive
-        if sensitive and shown:
-            printed.add(note.id)
         brief_notes[note.id] = BriefNote(
             id=note.id,
             worker_id=note.worker_id,
@@ -305,8 +331,12 @@ def load_brief(
             in_period=period.starts_at <= note.captured_at < period.ends_at,
             late=note.status == NoteStatus.OPEN.value and timing.late.get(note.id, False),
         )
-    open_notes = sorted(
-        (n for n in brief_notes.values() if n.status in STILL_OPEN and n.kind != "observation"),
+    waiting = sorted(
+        (
+            n
+            for n in brief_notes.values()
+            if n.status == NoteStatus.OPEN.value and n.kind != NoteKind.OBSERVATION.value
+        ),
         key=lambda n: (not n.late, SEVERITY_RANK.get(Severity(n.severity), 9), n.captured_at),
     )
     period_notes = [n for n in brief_notes.values() if n.in_period]
@@ -322,31 +352,44 @@ def load_brief(
     }
     for n in period_notes:
         if n.worker_id in summaries:
-            summaries[n.worker_id].notes.append(n)
-    for n in open_notes:
+            summary = summaries[n.worker_id]
+            summary.kinds[n.kind] += 1
+            summary.categories[n.category or SENSITIVE] += 1
+            summary.notes.append(n)
+    for summary in summaries.values():
+        summary.older = max(0, len(summary.notes) - LATEST_PER_WORKER)
+        summary.notes = summary.notes[summary.older :]
+    for n in waiting:
         if n.worker_id in summaries:
-            summaries[n.worker_id].open += 1
+            summaries[n.worker_id].awaiting += 1
+    team_notes = [n for n in period_notes if n.worker_id is None]
+    team_notes_older = max(0, len(team_notes) - LATEST_PER_WORKER)
+    follow_ups_older = max(0, len(follow_ups) - LATEST_LISTED)
+    heads_ups_older = max(0, len(heads_ups) - LATEST_LISTED)
 
-    brief_follow_ups = []
-    for f in follow_ups:
-        on = brief_notes[f.note_id]
-        shown = include_sensitive or not on.sensitive
-        if on.sensitive and shown and f.text:
-            printed.add(on.id)
-        brief_follow_ups.append(
-            BriefFollowUp(
-                note=on,
-                created_at=f.created_at,
-                author=names.get(f.author_id, ""),
-                action=f.action,
-                text=f.text if shown else None,
-                close=f.close,
-            )
+    brief_follow_ups = [
+        BriefFollowUp(
+            note=brief_notes[f.note_id],
+            created_at=f.created_at,
+            author=names.get(f.author_id, ""),
+            action=f.action,
+            text=f.text if brief_notes[f.note_id].text is not None else None,
+            close=f.close,
         )
+        for f in follow_ups[follow_ups_older:]
+    ]
+    printed_notes = [
+        *waiting,
+        *(n for s in summaries.values() for n in s.notes),
+        *team_notes[team_notes_older:],
+    ]
+    printed = {n.id for n in printed_notes if n.sensitive and n.text is not None}
+    printed |= {f.note.id for f in brief_follow_ups if f.note.sensitive and f.text}
 
     acknowledged = [
         timing.to_acknowledge[n.id] for n in period_notes if n.id in timing.to_acknowledge
     ]
+    kinds = Counter(n.kind for n in period_notes)
     return Brief(
         organisation=org.name,
         language=org.language,
@@ -361,20 +404,23 @@ def load_brief(
         include_sensitive=include_sensitive,
         figures=Figures(
             notes=len(period_notes),
-            signals=sum(1 for n in period_notes if n.kind == NoteKind.SIGNAL.value),
-            safety=sum(1 for n in period_notes if n.kind == NoteKind.SAFETY.value),
-            observations=sum(1 for n in period_notes if n.kind == NoteKind.OBSERVATION.value),
-            open=len(open_notes),
-            late=sum(1 for n in open_notes if n.late),
+            signals=kinds[NoteKind.SIGNAL.value],
+            safety=kinds[NoteKind.SAFETY.value],
+            observations=kinds[NoteKind.OBSERVATION.value],
+            awaiting=len(waiting),
+            late=sum(1 for n in waiting if n.late),
+            in_progress=sum(1 for n in period_notes if n.status == NoteStatus.ACKNOWLEDGED.value),
             ack_median_hours=(statistics.median(acknowledged) / 3600 if acknowledged else None),
             acknowledged_late=sum(
                 1 for n in period_notes if timing.acknowledged_late.get(n.id, False)
             ),
         ),
-        open_notes=open_notes,
+        awaiting=waiting,
         workers=list(summaries.values()),
-        team_notes=[n for n in period_notes if n.worker_id is None],
+        team_notes=team_notes[team_notes_older:],
+        team_notes_older=team_notes_older,
         follow_ups=brief_follow_ups,
+        follow_ups_older=follow_ups_older,
         heads_ups=[
             BriefHeadsUp(
                 created_at=h.created_at,
@@ -383,8 +429,9 @@ def load_brief(
                 text=h.text,
                 valid_until=h.valid_until,
             )
-            for h in heads_ups
+            for h in heads_ups[heads_ups_older:]
         ],
+        heads_ups_older=heads_ups_older,
         weeks=_weeks(period, period_notes),
         sensitive_note_ids=sorted(printed),
     )

@@ -333,6 +333,58 @@ def test_note_text_is_printed_as_written_never_as_markup(client, db, tmp_path):
     assert text in read_pdf(response.content, tmp_path).words
 
 
+def test_a_long_period_prints_each_workers_latest_notes_and_says_how_many_more(
+    client, db, tmp_path
+):
+    """A brief is a summary: per worker, the latest notes of the period and a count of the
+    others; a sensitive note that is not printed is not recorded as read either."""
+    world = build_world(db)
+    sup_a, couns_1 = login(client, "sup_a"), login(client, "couns_1")
+    hidden = note(world, "a1", START, category="health", text="Sensiblorg, ancien.")
+    words = [f"Jalon{i:02d}" for i in range(1, 14)]
+    notes = [
+        note(
+            world,
+            "a1",
+            START + timedelta(days=1 + i),
+            kind="observation",
+            category="autonomy",
+            severity="info",
+            text=f"{word} : travaille seul sur la tondeuse.",
+        )
+        for i, word in enumerate(words)
+    ]
+    before = note(world, "a2", START - timedelta(days=40), category="mobility", text="Vélo volé.")
+    push(client, sup_a, *(mutation("note.create", n) for n in (hidden, before, *notes)))
+    results = push(
+        client,
+        couns_1,
+        mutation("note.acknowledge", {"note_id": hidden["id"]}),
+        follow_up(before["id"], "Suivi tardif : Grisemine."),
+    )
+    assert {r["status"] for r in results} == {"applied"}, results
+    response = get_brief(
+        client,
+        login(client, "coord"),
+        {
+            "team_id": str(world.teams["A"]),
+            "from": START.isoformat(),
+            "to": TODAY.isoformat(),
+            "include_sensitive": "true",
+        },
+    )
+    assert response.status_code == 200, response.text
+    text = read_pdf(response.content, tmp_path).words
+    assert [w for w in words if w in text] == words[-10:]
+    # 14 notes in the period for a1: the 10 latest printed, the 13 observations counted.
+    assert "14 notes : 1 signalement, 0 note de sécurité, 13 observations" in text
+    assert "4 notes plus anciennes de la période ne sont pas reprises ici" in text
+    assert "Sensiblorg" not in text
+    assert "Suivi tardif : Grisemine." in text  # a follow-up in the period on an older note
+    reads = [e for e in audit_rows(db, SENSITIVE_NOTE_READ) if e.detail == BRIEF_EXPORT]
+    assert reads == []
+
+
 def test_the_period_is_whole_local_days(client, db, tmp_path):
     world = build_world(db)
     day = TODAY - timedelta(days=3)
