@@ -23,29 +23,14 @@ from __future__ import annotations
 import random
 import re
 import statistics
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+import common
 from sqlalchemy import insert, select
 
-from benchmarks.common import (
-    TEXTS,
-    Org,
-    backends,
-    base_parser,
-    build_org,
-    machine_line,
-    note_kind,
-    postgres_reachable,
-    scratch_database,
-    temp_folder,
-)
 from sync_server.database import Database
 from sync_server.desk import service
 from sync_server.desk.pdf import render_brief
@@ -57,7 +42,7 @@ ZONE = ZoneInfo("Europe/Paris")
 ACTIONS = ("interview_planned", "referred_to_partner", "work_adapted", "no_action_needed")
 
 
-def populate(db: Database, org: Org, weeks: int, seed: int = 2026) -> tuple[int, datetime]:
+def populate(db: Database, org: common.Org, weeks: int, seed: int = 2026) -> tuple[int, datetime]:
     """Bulk-insert `weeks` of history for every worker; returns (notes, period start)."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -71,7 +56,7 @@ def populate(db: Database, org: Org, weeks: int, seed: int = 2026) -> tuple[int,
             counsellor = org.counsellor_of[worker_id]
             for week in range(weeks):
                 for _ in range(2):
-                    kind, category, severity = note_kind(rng)
+                    kind, category, severity = common.note_kind(rng)
                     captured = start + timedelta(weeks=week, hours=rng.uniform(0, 7 * 24 - 1))
                     note_id = uuid.uuid4()
                     routed = kind != "observation"
@@ -89,7 +74,7 @@ def populate(db: Database, org: Org, weeks: int, seed: int = 2026) -> tuple[int,
                             kind=kind,
                             category=category,
                             severity=severity,
-                            text=TEXTS[n % len(TEXTS)].format(n=n + 1),
+                            text=common.TEXTS[n % len(common.TEXTS)].format(n=n + 1),
                             captured_at=captured,
                             received_at=captured,
                             status=status,
@@ -202,7 +187,7 @@ def run(backend: str, url: str, weeks: int) -> None:
     print(f"\n== {backend}")
     db = Database(url)
     try:
-        org = build_org(db, counsellors=6, teams=3, workers_per_team=60, supervisors=3)
+        org = common.build_org(db, counsellors=6, teams=3, workers_per_team=60, supervisors=3)
         populate(db, org, weeks)
         team_id = next(iter(org.workers_of_team))
         today = datetime.now(ZONE).date()
@@ -247,10 +232,9 @@ def run(backend: str, url: str, weeks: int) -> None:
         exports, _ = best_of(3, lambda: export(False))
         sensitive_exports, full = best_of(3, lambda: export(True))
         assert full is not None
-        period_notes = sum(len(w.notes) for w in brief.workers) + len(brief.team_notes)
         ref = min(reference)
         print(
-            f"  brief of team 0: {len(brief.workers)} workers, {period_notes} notes in the "
+            f"  brief of team 0: {len(brief.workers)} workers, {brief.figures.notes} notes in the "
             f"period, {len(brief.awaiting)} awaiting acknowledgement, {len(brief.follow_ups)} follow-ups, "
             f"{len(brief.heads_ups)} heads-ups, {len(brief.weeks)} weeks in the chart"
         )
@@ -289,16 +273,16 @@ def run(backend: str, url: str, weeks: int) -> None:
 
 
 def main() -> None:
-    parser = base_parser(__doc__.splitlines()[0])
+    parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, default=None, help="history length (default 26)")
     args = parser.parse_args()
     weeks = args.weeks or (8 if args.quick else 26)
-    print(machine_line())
-    with temp_folder("relais-bench-brief-") as folder:
-        for backend in backends(args):
-            if backend == "postgres" and not postgres_reachable(args.postgres_url):
+    print(common.machine_line())
+    with common.temp_folder("relais-bench-brief-") as folder:
+        for backend in common.backends(args):
+            if backend == "postgres" and not common.postgres_reachable(args.postgres_url):
                 continue
-            with scratch_database(backend, folder, args.postgres_url) as url:
+            with common.scratch_database(backend, folder, args.postgres_url) as url:
                 run(backend, url, weeks)
 
 

@@ -79,6 +79,9 @@ STYLES = {
     ),
     "body": ParagraphStyle("body", fontName=FONT, fontSize=9.5, leading=12.5, textColor=INK),
     "muted": ParagraphStyle("muted", fontName=FONT, fontSize=8.5, leading=11, textColor=MUTED),
+    "keep": ParagraphStyle(  # stays on the page of what follows
+        "keep", fontName=FONT, fontSize=8.5, leading=11, textColor=MUTED, keepWithNext=1
+    ),
     "lead": ParagraphStyle(  # a line that introduces the table under it
         "lead",
         fontName=FONT,
@@ -101,9 +104,17 @@ def para(text: str, style: str = "body") -> Paragraph:
     return Paragraph(escape(clean).replace("\n", "<br/>"), STYLES[style])
 
 
+class Short(str):
+    """A cell that fits its column as it is (a date, a kind, a severity): drawn as plain
+    text, several times faster than a wrapping paragraph in a long brief."""
+
+
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence[float]) -> Table:
-    """A ruled table that repeats its header on each page; cells wrap."""
-    body = [[c if isinstance(c, Flowable) else para(str(c), "cell") for c in row] for row in rows]
+    """A ruled table that repeats its header on each page; cells wrap, `Short` ones need not."""
+    body = [
+        [c if isinstance(c, Flowable | Short) else para(str(c), "cell") for c in row]
+        for row in rows
+    ]
     result = Table(
         [[para(h, "head") for h in header], *body],
         colWidths=[WIDTH * w for w in widths],
@@ -112,7 +123,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence
     result.setStyle(
         TableStyle(
             [
-                ("FONT", (0, 0), (-1, -1), FONT, 8),
+                ("FONT", (0, 0), (-1, -1), FONT, 8, 10),
+                ("TEXTCOLOR", (0, 0), (-1, -1), INK),
                 ("BACKGROUND", (0, 0), (-1, 0), SHADE),
                 ("LINEBELOW", (0, 0), (-1, -1), 0.4, RULE),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -257,11 +269,11 @@ def _open_section(brief: Brief, t: Catalogue) -> list[Flowable]:
         return [*story, para(t("open.empty"))]
     rows = [
         [
-            t.day(local(n.captured_at).date()),
+            Short(t.day(local(n.captured_at).date())),
             n.worker or t("whole_team"),
-            t.label("kind", n.kind),
+            Short(t.label("kind", n.kind)),
             _category(t, n),
-            t.label("severity", n.severity),
+            Short(t.label("severity", n.severity)),
             _status(t, n),
             _note_text(t, n),
         ]
@@ -407,7 +419,7 @@ def _workers_section(brief: Brief, t: Catalogue) -> list[Flowable]:
         categories = " · ".join(
             f"{_category_label(t, c)} {n}" for c, n in w.categories.most_common()
         )
-        story.append(para(f"{counsellor} — {summary}", "muted"))
+        story.append(para(f"{counsellor} — {summary}", "keep"))
         story.append(para(t("worker.categories", list=categories), "lead"))
         story.append(table(header, [_note_row(t, n, local) for n in w.notes], _NOTE_WIDTHS))
         if w.older:
@@ -427,10 +439,10 @@ _NOTE_WIDTHS = (0.11, 0.12, 0.12, 0.1, 0.11, 0.11, 0.33)
 
 def _note_row(t: Catalogue, n: BriefNote, local: Callable[[datetime], datetime]) -> list[Any]:
     return [
-        t.moment(local(n.captured_at), stacked=True),
-        t.label("kind", n.kind),
+        Short(t.moment(local(n.captured_at), stacked=True)),
+        Short(t.label("kind", n.kind)),
         _category(t, n),
-        t.label("severity", n.severity),
+        Short(t.label("severity", n.severity)),
         _status(t, n),
         n.author,
         _note_text(t, n),
