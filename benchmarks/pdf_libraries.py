@@ -99,6 +99,7 @@ def render_reportlab(data: dict) -> bytes:
     import io
     from xml.sax.saxutils import escape
 
+    from reportlab import rl_config
     from reportlab.graphics.shapes import Drawing, Rect
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
@@ -110,11 +111,10 @@ def render_reportlab(data: dict) -> bytes:
 
     pdfmetrics.registerFont(TTFont("DejaVu", str(REGULAR)))
     pdfmetrics.registerFont(TTFont("DejaVu-Bold", str(BOLD)))
+    # else an unused, unembedded Helvetica is listed
+    rl_config.canvas_basefontname = rl_config.defaultGraphicsFontName = "DejaVu"
     body = ParagraphStyle("body", fontName="DejaVu", fontSize=9, leading=11)
     title = ParagraphStyle("title", fontName="DejaVu-Bold", fontSize=14, leading=17)
-
-    class NumberedCanvas:  # "page x / n" needs the total: a two-pass canvas
-        pass
 
     from reportlab.pdfgen import canvas as rl_canvas
 
