@@ -86,7 +86,12 @@ def make_period(start: date, end: date, zone: ZoneInfo) -> Period:
         raise InvalidBody("to: must be on or after from")
     if (end - start).days >= MAX_PERIOD_DAYS:
         raise InvalidBody(f"from, to: a brief covers at most {MAX_PERIOD_DAYS} days")
-    return Period(start, end, zone)
+    period = Period(start, end, zone)
+    try:
+        period.starts_at, period.ends_at  # noqa: B018 (both must exist as UTC times)
+    except (OverflowError, ValueError):
+        raise InvalidBody("from, to: out of the range of dates Relais handles") from None
+    return period
 
 
 def zone_of(org: Organization, user: User | None) -> ZoneInfo:

@@ -491,6 +491,8 @@ def test_bad_queries_get_a_clear_4xx(client, db):
         ({"team_id": team, "from": "31/12/2025", "to": day}, 422, "from"),
         ({"team_id": "not-a-uuid", "from": day, "to": day}, 422, "team_id"),
         ({"team_id": team, "to": day}, 422, "from"),
+        ({"team_id": team, "from": "0001-01-01", "to": "0001-01-02"}, 422, "from, to"),
+        ({"team_id": team, "from": "9999-12-30", "to": "9999-12-31"}, 422, "from, to"),
         ({"team_id": str(uuid.uuid4()), "from": day, "to": day}, 404, "no team"),
         ({"worker_id": str(other.workers["a1"]), "from": day, "to": day}, 404, "no worker"),
     ]
