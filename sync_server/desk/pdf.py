@@ -282,7 +282,7 @@ def _open_section(brief: Brief, t: Catalogue) -> list[Flowable]:
     header = [
         t(f"col.{c}") for c in ("date", "worker", "kind", "category", "severity", "status", "text")
     ]
-    return [*story, table(header, rows, (0.11, 0.12, 0.12, 0.12, 0.1, 0.11, 0.32))]
+    return [*story, table(header, rows, AWAITING_WIDTHS)]
 
 
 def _figures_section(brief: Brief, t: Catalogue) -> list[Flowable]:
@@ -421,20 +421,21 @@ def _workers_section(brief: Brief, t: Catalogue) -> list[Flowable]:
         )
         story.append(para(f"{counsellor} — {summary}", "keep"))
         story.append(para(t("worker.categories", list=categories), "lead"))
-        story.append(table(header, [_note_row(t, n, local) for n in w.notes], _NOTE_WIDTHS))
+        story.append(table(header, [_note_row(t, n, local) for n in w.notes], NOTE_WIDTHS))
         if w.older:
             story.append(para(t.count("older_notes", w.older), "muted"))
     if brief.team_notes:
         story.append(para(t("team_notes.title"), "h3"))
-        story.append(
-            table(header, [_note_row(t, n, local) for n in brief.team_notes], _NOTE_WIDTHS)
-        )
+        story.append(table(header, [_note_row(t, n, local) for n in brief.team_notes], NOTE_WIDTHS))
         if brief.team_notes_older:
             story.append(para(t.count("older_notes", brief.team_notes_older), "muted"))
     return story
 
 
-_NOTE_WIDTHS = (0.11, 0.12, 0.12, 0.1, 0.11, 0.11, 0.33)
+# Shares of the page width. Wide enough for every language's kind, severity and the words of
+# every category at 8 pt (a test measures them): a label is never split inside a word.
+NOTE_WIDTHS = (0.11, 0.12, 0.15, 0.1, 0.11, 0.11, 0.3)  # date kind category severity ...
+AWAITING_WIDTHS = (0.11, 0.12, 0.12, 0.15, 0.1, 0.11, 0.29)  # date worker kind category ...
 
 
 def _note_row(t: Catalogue, n: BriefNote, local: Callable[[datetime], datetime]) -> list[Any]:
@@ -570,7 +571,7 @@ def render_subject_access(export: SubjectAccessExport, language: str, zone: Zone
             ]
             for n in export.notes
         ],
-        _NOTE_WIDTHS,
+        NOTE_WIDTHS,
     )
     section(
         "sar.follow_ups",

@@ -62,7 +62,7 @@ class Requester:
 
 @dataclass(frozen=True)
 class Period:
-    """Whole days, `start` to `end` included, in the organisation's time zone."""
+    """Whole days, `start` to `end` included, in one time zone (see `zone_of`)."""
 
     start: date
     end: date
@@ -700,11 +700,12 @@ def export_brief(
         if (team is None) == (worker is None):
             raise InvalidBody("team_id, worker_id: give one of them")
         org = session.get_one(Organization, org_id)
-        scope: Team | Worker = (
-            find_team(session, org_id, team)
-            if team is not None
-            else find_worker(session, org_id, worker)  # type: ignore[arg-type]
-        )
+        scope: Team | Worker
+        if team is not None:
+            scope = find_team(session, org_id, team)
+        else:
+            assert worker is not None
+            scope = find_worker(session, org_id, worker)
         period = make_period(start, end, zone_of(org, user))
         brief = load_brief(
             session,

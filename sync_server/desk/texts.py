@@ -774,7 +774,7 @@ VOCABULARY: dict[str, dict[str, str]] = {
         "category.behaviour": "Gedrag",
         "category.motivation": "Motivatie",
         "category.other": "Andere",
-        "category.ppe": "Beschermingsmiddelen",
+        "category.ppe": "PBM (bescherming)",
         "category.near_miss": "Bijna-ongeval",
         "category.injury": "Letsel",
         "category.equipment": "Gereedschap, machines",

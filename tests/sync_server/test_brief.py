@@ -451,6 +451,29 @@ def test_the_catalogue_is_complete_in_every_language():
     assert wanted <= set(VOCABULARY["fr"])
 
 
+def test_no_vocabulary_label_is_split_inside_a_word_in_any_language():
+    """Kind, category and severity columns fit each word of their labels at the cell size."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from sync_server.desk.pdf import AWAITING_WIDTHS, FONT, NOTE_WIDTHS, WIDTH
+
+    padding = 6  # the cells' left and right padding
+    columns = {
+        "kind": min(NOTE_WIDTHS[1], AWAITING_WIDTHS[2]),
+        "category": min(NOTE_WIDTHS[2], AWAITING_WIDTHS[3]),
+        "severity": min(NOTE_WIDTHS[3], AWAITING_WIDTHS[4]),
+    }
+    too_wide = [
+        (language, label)
+        for language, labels in VOCABULARY.items()
+        for key, label in labels.items()
+        if key.split(".")[0] in columns
+        for word in label.split()
+        if stringWidth(word, FONT, 8) + padding > WIDTH * columns[key.split(".")[0]]
+    ]
+    assert not too_wide
+
+
 # --- who may, and the audit ---------------------------------------------------------------
 
 
