@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import Role
 from sync_server.database import Database
+from sync_server.desk.cli import brief, export_app
 from sync_server.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -447,6 +448,11 @@ def field_app(
         command.append("--web")
     # A separate process: the field app never imports the server.
     raise typer.Exit(subprocess.call(command))
+
+
+# The coordinator's desk (sync_server/desk/cli.py).
+app.command("brief")(brief)
+app.add_typer(export_app, name="export")
 
 
 def main() -> None:

@@ -414,3 +414,28 @@ def may_set_availability(v: Viewer, stand_in: User | None) -> bool:
 def may_review_organisation(v: Viewer) -> bool:
     """Figures, exports and the meeting brief: coordinators."""
     return v.is_coordinator
+
+
+def may_read_every_sensitive_note(v: Viewer) -> bool:
+    """Coordinators see every note of their organisation, sensitive categories included."""
+    return v.is_coordinator
+
+
+def may_export_brief(v: Viewer, org_id: uuid.UUID, *, include_sensitive: bool) -> bool:
+    """The meeting brief of a team or worker of `org_id`: coordinators of that organisation.
+
+    The text of sensitive notes goes in only when asked for, by someone who may read every
+    sensitive note the brief could hold.
+    """
+    if org_id != v.org_id or not may_review_organisation(v):
+        return False
+    return not include_sensitive or may_read_every_sensitive_note(v)
+
+
+def may_export_subject_access(v: Viewer, worker: Worker) -> bool:
+    """Everything held about one worker (GDPR art. 15), sensitive text included."""
+    return (
+        worker.org_id == v.org_id
+        and may_review_organisation(v)
+        and may_read_every_sensitive_note(v)
+    )

@@ -529,6 +529,45 @@ def test_may_review_organisation(scene):
     assert reviewers == {"coord", "admin_coord", "o_coord"}
 
 
+def test_desk_exports_are_for_coordinators_of_the_organisation(scene):
+    """The meeting brief (with or without sensitive text) and the subject-access export:
+    only coordinators, only of their own organisation; a counsellor who reads a worker's
+    notes still may not export them."""
+    acme = scene.objects[("organization", "acme")].id
+    other = scene.objects[("organization", "other")].id
+    table = [
+        # (organisation of the scope, include sensitive text, who may)
+        (acme, False, {"coord", "admin_coord"}),
+        (acme, True, {"coord", "admin_coord"}),
+        (other, False, {"o_coord"}),
+        (other, True, {"o_coord"}),
+    ]
+    for org_id, sensitive, allowed in table:
+        may = {
+            login
+            for login in EVERYONE
+            if policy.may_export_brief(scene.viewers[login], org_id, include_sensitive=sensitive)
+        }
+        assert may == allowed, (org_id == acme, sensitive)
+    for worker, allowed in (
+        ("a1", {"coord", "admin_coord"}),
+        ("b2", {"coord", "admin_coord"}),
+        ("o_a1", {"o_coord"}),
+    ):
+        may = {
+            login
+            for login in EVERYONE
+            if policy.may_export_subject_access(
+                scene.viewers[login], scene.objects[("worker", worker)]
+            )
+        }
+        assert may == allowed, worker
+    readers = {
+        login for login in EVERYONE if policy.may_read_every_sensitive_note(scene.viewers[login])
+    }
+    assert readers == {"coord", "admin_coord", "o_coord"}
+
+
 def _plain_viewer(user_id: uuid.UUID, org_id: uuid.UUID, *roles: str) -> policy.Viewer:
     return policy.Viewer(user_id=user_id, org_id=org_id, roles=frozenset(roles))
 
