@@ -3,11 +3,12 @@
     python benchmarks/run_all.py [--quick] [--backends sqlite,postgres] [--only NAME,...]
                                  [--log FILE]
 
-Runs sync_backlog.py, delivery_latency.py, routing.py and roster_import.py, each in its own
-process, with the same --quick and --backends (roster_import.py has its own options: with
---quick it runs its smallest size only, and it always tries PostgreSQL). `--log FILE` also
-writes everything printed to FILE. Exits non-zero if a benchmark failed to run; a figure
-that misses its target is printed, never a failure.
+Runs sync_backlog.py, delivery_latency.py, routing.py, roster_import.py, the two app
+benchmarks and brief.py, each in its own process, with the same --quick and --backends
+(roster_import.py has its own options: with --quick it runs its smallest size only, and it
+always tries PostgreSQL). `--log FILE` also writes everything printed to FILE. Exits
+non-zero if a benchmark failed to run; a figure that misses its target is printed, never a
+failure.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ BENCHMARKS = (
     "roster_import",
     "app_start",
     "app_save_to_inbox",
+    "brief",
 )
 
 

@@ -32,6 +32,10 @@ class WorkerData(BaseModel):
     counsellor_id: UUID | None = None
     counsellor_name: str | None = None
     active: bool
+    # Who a note about the worker goes to now: the counsellor, or their stand-in while they
+    # are away; none when the worker has no (enabled) counsellor (then: the coordinators).
+    recipient_id: UUID | None = None
+    recipient_name: str | None = None
 
 
 class DeliveryData(BaseModel):
@@ -43,8 +47,9 @@ class DeliveryData(BaseModel):
     seen_at: datetime | None = None
     acknowledged_at: datetime | None = None
     escalated_at: datetime | None = None
-    # Alert fatigue: how many signals this alert stands for (1 when it stands alone), and,
-    # for a repeat signal, the id of the note whose alert it joined.
+    # Alert fatigue, on the caller's own delivery only (1 and null on anyone else's): how
+    # many signals this alert stands for (1 when it stands alone), and, for a repeat signal,
+    # the id of the note whose alert it joined.
     group_count: int = 1
     grouped_into: UUID | None = None
 

@@ -5,6 +5,7 @@ The app, the server and the docs all read these; nothing else spells them out.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -118,6 +119,10 @@ DEFAULT_DEADLINES: dict[Severity, int] = {
 
 SEVERITY_RANK: dict[Severity, int] = {Severity.URGENT: 0, Severity.ATTENTION: 1, Severity.INFO: 2}
 
+# The author may retract a note for this long after it reached the server (its
+# `received_at`), judged by the server's clock; the phone applies the same rule.
+RETRACT_WINDOW = timedelta(hours=24)
+
 # The French ACI rule: one technical supervisor for at most 12 workers.
 MAX_WORKERS_PER_SUPERVISOR_FR = 12
 
@@ -132,3 +137,9 @@ def default_severity(kind: NoteKind | str, category: str) -> Severity:
 
 def categories_for(kind: NoteKind | str) -> tuple[str, ...]:
     return CATEGORIES[NoteKind(kind)]
+
+
+def within_retract_window(received_at: datetime, moment: datetime) -> bool:
+    """Whether a note that reached the server at `received_at` may still be retracted at
+    `moment`. The window's last instant is outside it: one rule, on the phone and the server."""
+    return moment - received_at < RETRACT_WINDOW

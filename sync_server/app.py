@@ -20,6 +20,7 @@ from sync_server import __version__
 from sync_server.auth.api import router as auth_router
 from sync_server.database import Database
 from sync_server.deps import DB
+from sync_server.desk.api import router as desk_router
 from sync_server.errors import ServiceUnavailable, error_body, install_error_handlers
 from sync_server.orgs.api import router as me_router
 from sync_server.settings import Settings, get_settings
@@ -153,6 +154,7 @@ def create_app(
     api.include_router(auth_router)
     api.include_router(sync_router)
     api.include_router(me_router)
+    api.include_router(desk_router)
     app.include_router(api)
     if site is not None:
         app.include_router(site_router(site))

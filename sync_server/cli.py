@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import Role
 from sync_server.database import Database
+from sync_server.desk.cli import brief, export_app
 from sync_server.settings import Settings, get_settings
 from sync_server.webapp.site import Site
 
@@ -92,27 +93,31 @@ def serve(
 
 
 @app.command()
-def provision(file: Annotated[Path, typer.Argument(help="The organisation's YAML file.")]) -> None:
+def provision(
+    file: Annotated[Path, typer.Argument(help="The organisation's YAML file.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+    ] = False,
+) -> None:
     """Make an organisation match a provisioning file (idempotent, all or nothing)."""
     from sync_server.orgs import provisioning
-    from sync_server.orgs.service import staffing_warnings
 
     try:
         spec = provisioning.load_file(file)
         db = open_database()
         with db.unit_of_work() as session:
-            org, changes = provisioning.apply(session, spec)
-            warnings = staffing_warnings(session, org)
+            if dry_run:
+                changes = provisioning.plan(session, spec)
+            else:
+                _, changes = provisioning.apply(session, spec)
     except provisioning.ProvisioningError as exc:
         for problem in exc.problems:
-            err.print(f"[red]{problem}[/]", highlight=False)
+            err.print(problem, style="red", markup=False, highlight=False)
         fail(f"{file}: nothing was changed")
-    for warning in warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if changes:
-        out.print(f"organisation '{org.slug}': {changes} change(s) applied")
-    else:
-        out.print(f"organisation '{org.slug}': already up to date, nothing changed")
+    for warning in changes.warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
+    for line in changes.summary(planned=dry_run):
+        out.print(line, markup=False, highlight=False)
 
 
 @roster_app.command("import")
@@ -127,35 +132,49 @@ def roster_import(
     from sync_server.orgs.service import org_by_slug
 
     try:
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = file.read_bytes()
+    except OSError as exc:
         fail(f"{file}: cannot read the file ({exc})")
-    try:
-        rows = roster.read_rows(text)
-        db = open_database()
-        with db.unit_of_work() as session:
-            organisation = org_by_slug(session, org)
-            if organisation is None:
-                fail(f"--org: no organisation with slug '{org}'")
-            with Progress(
-                TextColumn("importing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as progress:
-                task = progress.add_task("rows", total=len(rows))
-                result = roster.import_rows(
-                    session, organisation, rows, lambda n: progress.advance(task, n)
-                )
-    except roster.RosterError as exc:
-        for problem in exc.problems[: roster.MAX_PROBLEMS_SHOWN]:
-            err.print(f"[red]{problem}[/]", highlight=False)
-        hidden = len(exc.problems) - roster.MAX_PROBLEMS_SHOWN
+    db = open_database()
+    with db.unit_of_work() as session:
+        organisation = org_by_slug(session, org)
+        if organisation is None:
+            fail(f"--org: no organisation with slug '{org}'")
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("rows", total=None)
+            report = roster.import_roster(
+                session,
+                org=organisation,
+                data=data,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    if report.encoding and (report.encoding, report.delimiter) != ("UTF-8", ","):
+        separated = roster.DELIMITERS.get(report.delimiter or ",")
+        err.print(f"read as {report.encoding}, separated by {separated}", highlight=False)
+    if report.result is None:
+        for problem in report.problems[: roster.MAX_PROBLEMS_SHOWN]:
+            err.print(str(problem), style="red", markup=False, highlight=False)
+        hidden = len(report.problems) - roster.MAX_PROBLEMS_SHOWN
         if hidden > 0:
             err.print(f"... and {hidden} more problem(s)")
         fail(f"{file}: nothing was imported")
+    result = report.result
+    if result.taken_over:
+        taken = ", ".join(result.taken_over)
+        err.print(
+            f"taken over from the provisioning file: {taken} (re-applying a file that still "
+            "lists them takes them back)",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     out.print(f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged")
@@ -174,10 +193,7 @@ def user_add(
     ] = None,
 ) -> None:
     """Create a staff account."""
-    from sync_server.auth.service import hash_password
-    from sync_server.orgs.models import User
-    from sync_server.orgs.service import org_by_slug, set_roles
-    from sync_server.sync.changelog import record_change
+    from sync_server.orgs.service import LoginTaken, create_user, org_by_slug
 
     if language not in ("fr", "en", "it", "nl"):
         fail(f"--language: '{language}' is not one of fr, en, it, nl")
@@ -197,20 +213,19 @@ def user_add(
         organisation = org_by_slug(session, org)
         if organisation is None:
             fail(f"--org: no organisation with slug '{org}'")
-        if session.scalar(select(User).where(User.login == login)):
-            fail(f"--login: '{login}' is already taken")
-        user = User(
-            id=uuid.uuid4(),
-            org_id=organisation.id,
-            login=login,
-            display_name=name,
-            password_hash=hash_password(password),
-            language=language,
-            email=email,
-        )
-        session.add(user)
-        set_roles(user, [r.value for r in role])
-        record_change(session, organisation.id, "colleague", user.id)
+        try:
+            create_user(
+                session,
+                org=organisation,
+                login=login,
+                name=name,
+                roles=[r.value for r in role],
+                password=password,
+                language=language,
+                email=email,
+            )
+        except LoginTaken as exc:
+            fail(f"--login: {exc.message}")
     out.print(f"user '{login}' created")
 
 
@@ -446,6 +461,11 @@ def app_build(
     except BuildFailed as exc:
         fail(escape(str(exc)))
     out.print(f"app {site.version}: {site.path}")
+
+
+# The coordinator's desk (sync_server/desk/cli.py).
+app.command("brief")(brief)
+app.add_typer(export_app, name="export")
 
 
 def main() -> None:

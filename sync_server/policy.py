@@ -10,7 +10,10 @@ the request). Visibility rules (DESIGN.md, "Roles and what they can see"):
   the counsellors they currently stand in for.
 - coordinator: everything in their organisation.
 - admin: configuration (teams, workers, colleagues), never note content.
-A retracted note stays visible to its author and the coordinators only.
+A retracted note stays visible to its author and the coordinators, and to whoever acted on
+it (acknowledged it or wrote a follow-up) among those who would see it otherwise: their own
+record of what they did is never erased by someone else. On it they keep only their own
+follow-ups.
 """
 
 from __future__ import annotations
@@ -18,19 +21,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from shared_models.vocabulary import NoteStatus, Role
+from shared_models.vocabulary import NoteStatus, Role, within_retract_window
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
-
-RETRACT_WINDOW = timedelta(hours=24)
-# How far ahead of the server's clock a client's time may be before it is not believed.
-CLIENT_CLOCK_SKEW = timedelta(minutes=5)
+from sync_server.routing.models import Delivery
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ class Facts:
 
     worker_team: Mapping[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     notes: Mapping[uuid.UUID, Note] = field(default_factory=dict)
+    # Retracted note id -> who acted on it (see `load_acted`).
+    acted: Mapping[uuid.UUID, Collection[uuid.UUID]] = field(default_factory=dict)
 
 
 # --- building viewers -------------------------------------------------------------------
@@ -152,17 +154,40 @@ def load_org_viewers(
     return viewers
 
 
+def load_acted(session: Session, notes: Iterable[Note]) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+    """Who acted on each retracted note: acknowledged a delivery of it or wrote a follow-up.
+
+    Neither is possible after the retraction, so this no longer changes once it matters.
+    """
+    ids = [n.id for n in notes if n.status == NoteStatus.RETRACTED]
+    acted: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        acknowledged = select(Delivery.note_id, Delivery.recipient_id).where(
+            Delivery.note_id.in_(chunk), Delivery.acknowledged_at.is_not(None)
+        )
+        followed_up = select(FollowUp.note_id, FollowUp.author_id).where(
+            FollowUp.note_id.in_(chunk)
+        )
+        for query in (acknowledged, followed_up):
+            for note_id, user_id in session.execute(query):
+                acted.setdefault(note_id, set()).add(user_id)
+    return {note_id: frozenset(users) for note_id, users in acted.items()}
+
+
 # --- what a viewer may see --------------------------------------------------------------
 
 
-def can_see_note(v: Viewer, note: Note) -> bool:
+def can_see_note(v: Viewer, note: Note, acted: Collection[uuid.UUID] = ()) -> bool:
+    """`acted`: for a retracted note, who acknowledged it or followed it up."""
     if note.org_id != v.org_id:
         return False
     if note.author_id == v.user_id or v.is_coordinator:
         return True
+    counselled = note.worker_id is not None and note.worker_id in v.counselled_worker_ids
     if note.status == NoteStatus.RETRACTED:
-        return False
-    return note.worker_id is not None and note.worker_id in v.counselled_worker_ids
+        return counselled and v.user_id in acted
+    return counselled
 
 
 def can_read_deliveries(v: Viewer, note: Note, recipient_ids: Iterable[uuid.UUID]) -> bool:
@@ -172,17 +197,24 @@ def can_read_deliveries(v: Viewer, note: Note, recipient_ids: Iterable[uuid.UUID
     return note.author_id == v.user_id or v.is_coordinator or v.user_id in set(recipient_ids)
 
 
-def can_see_follow_up(v: Viewer, follow_up: FollowUp, note: Note) -> bool:
+def can_see_follow_up(
+    v: Viewer, follow_up: FollowUp, note: Note, acted: Collection[uuid.UUID] = ()
+) -> bool:
     """The counsellor side only: never the supervisors, who see the note's status instead.
-    A follow-up goes wherever its note goes (never without it)."""
+    A follow-up goes wherever its note goes (never without it); on a retracted note, only
+    to its own author."""
     if note.org_id != v.org_id:
         return False
     if v.is_coordinator:
         return True
-    if not can_see_note(v, note):
+    if not can_see_note(v, note, acted):
         return False
-    return follow_up.author_id == v.user_id or (
-        note.worker_id is not None and note.worker_id in v.counselled_worker_ids
+    if follow_up.author_id == v.user_id:
+        return True
+    return (
+        note.status != NoteStatus.RETRACTED
+        and note.worker_id is not None
+        and note.worker_id in v.counselled_worker_ids
     )
 
 
@@ -224,11 +256,11 @@ def can_see(v: Viewer, entity: str, obj: object, facts: Facts) -> bool:
     """Dispatch by entity name; the single entry point for pull, pokes and audiences."""
     if entity == "note":
         assert isinstance(obj, Note)
-        return can_see_note(v, obj)
+        return can_see_note(v, obj, facts.acted.get(obj.id, ()))
     if entity == "follow_up":
         assert isinstance(obj, FollowUp)
         note = facts.notes.get(obj.note_id)
-        return note is not None and can_see_follow_up(v, obj, note)
+        return note is not None and can_see_follow_up(v, obj, note, facts.acted.get(note.id, ()))
     if entity == "heads_up":
         assert isinstance(obj, HeadsUp)
         return can_see_heads_up(v, obj, facts.worker_team.get(obj.worker_id))
@@ -283,21 +315,24 @@ class AudienceIndex:
     def supervising(self, team_id: uuid.UUID | None) -> set[uuid.UUID]:
         return self._supervising.get(team_id, set()) if team_id else set()
 
-    def _note(self, note: Note) -> set[uuid.UUID]:
+    def _note(self, note: Note, facts: Facts) -> set[uuid.UUID]:
         users = self.coordinators | ({note.author_id} & self.everyone)
-        if note.status != NoteStatus.RETRACTED:
-            users |= self.counselling(note.worker_id)
-        return users
+        counselling = self.counselling(note.worker_id)
+        if note.status == NoteStatus.RETRACTED:
+            counselling = counselling & set(facts.acted.get(note.id, ()))
+        return users | counselling
 
     def of(self, entity: str, obj: Any, facts: Facts) -> set[uuid.UUID]:
         if entity == "note":
-            return self._note(obj)
+            return self._note(obj, facts)
         if entity == "follow_up":
             note = facts.notes.get(obj.note_id)
             if note is None:
                 return set()
-            counsellor_side = ({obj.author_id} & self.everyone) | self.counselling(note.worker_id)
-            return self.coordinators | (counsellor_side & self._note(note))
+            counsellor_side = {obj.author_id} & self.everyone
+            if note.status != NoteStatus.RETRACTED:
+                counsellor_side |= self.counselling(note.worker_id)
+            return self.coordinators | (counsellor_side & self._note(note, facts))
         if entity == "heads_up":
             team_id = facts.worker_team.get(obj.worker_id)
             return (
@@ -336,8 +371,10 @@ def may_write_note(v: Viewer, worker: Worker | None, team_id: uuid.UUID) -> bool
     return v.is_counsellor and worker is not None and worker.id in v.counselled_worker_ids
 
 
-def may_retract(v: Viewer, note: Note, at: datetime) -> bool:
-    return note.author_id == v.user_id and at - note.captured_at <= RETRACT_WINDOW
+def may_retract(v: Viewer, note: Note, now: datetime) -> bool:
+    """The author, within the window from when the note reached the server, by the server's
+    clock `now`: no time a client sends widens it."""
+    return note.author_id == v.user_id and within_retract_window(note.received_at, now)
 
 
 def may_acknowledge(v: Viewer, recipient_ids: Iterable[uuid.UUID]) -> bool:
@@ -377,3 +414,28 @@ def may_set_availability(v: Viewer, stand_in: User | None) -> bool:
 def may_review_organisation(v: Viewer) -> bool:
     """Figures, exports and the meeting brief: coordinators."""
     return v.is_coordinator
+
+
+def may_read_every_sensitive_note(v: Viewer) -> bool:
+    """Coordinators see every note of their organisation, sensitive categories included."""
+    return v.is_coordinator
+
+
+def may_export_brief(v: Viewer, org_id: uuid.UUID, *, include_sensitive: bool) -> bool:
+    """The meeting brief of a team or worker of `org_id`: coordinators of that organisation.
+
+    The text of sensitive notes goes in only when asked for, by someone who may read every
+    sensitive note the brief could hold.
+    """
+    if org_id != v.org_id or not may_review_organisation(v):
+        return False
+    return not include_sensitive or may_read_every_sensitive_note(v)
+
+
+def may_export_subject_access(v: Viewer, worker: Worker) -> bool:
+    """Everything held about one worker (GDPR art. 15), sensitive text included."""
+    return (
+        worker.org_id == v.org_id
+        and may_review_organisation(v)
+        and may_read_every_sensitive_note(v)
+    )

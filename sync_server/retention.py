@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -114,25 +115,38 @@ def count_expired(session: Session, org: Organization, today: date) -> int:
     return int(count or 0)
 
 
+def refused_mutations_naming(
+    session: Session, org_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> list[MutationRecord]:
+    """Refused mutations whose kept content names one of `ids` (a worker, their notes...)."""
+    wanted = {str(entity_id) for entity_id in ids}
+    if not wanted:
+        return []
+    naming = []
+    for record in session.scalars(
+        select(MutationRecord)
+        .where(
+            MutationRecord.org_id == org_id,
+            MutationRecord.status == "rejected",
+            MutationRecord.payload.is_not(None),
+        )
+        .order_by(MutationRecord.received_at)
+    ):
+        content = json.dumps(record.payload).lower()
+        if any(entity_id in content for entity_id in wanted):
+            naming.append(record)
+    return naming
+
+
 def _forget_refused_mutations(
     session: Session, org_id: uuid.UUID, keys: list[tuple[str, uuid.UUID]]
 ) -> int:
     """Refused mutations keep their content for inspection; drop it where it names a purged
     record. The ledger row stays, so that a phone sending it again still hears the verdict."""
-    wanted = {str(entity_id) for _, entity_id in keys}
-    forgotten = 0
-    for record in session.scalars(
-        select(MutationRecord).where(
-            MutationRecord.org_id == org_id,
-            MutationRecord.status == "rejected",
-            MutationRecord.payload.is_not(None),
-        )
-    ):
-        content = json.dumps(record.payload).lower()
-        if any(entity_id in content for entity_id in wanted):
-            record.payload = None
-            forgotten += 1
-    return forgotten
+    records = refused_mutations_naming(session, org_id, (entity_id for _, entity_id in keys))
+    for record in records:
+        record.payload = None
+    return len(records)
 
 
 def _count_deleted(session: Session, statement: Delete) -> int:

@@ -73,7 +73,7 @@ class CaptureScreen(Screen):
         subtitle = (
             t(
                 "capture.for_worker",
-                counsellor=self.worker.get("counsellor_name") or t("roster.no_counsellor_short"),
+                counsellor=self._recipient() or t("roster.no_counsellor_short"),
             )
             if self.worker
             else t("capture.for_team")
@@ -91,6 +91,15 @@ class CaptureScreen(Screen):
                 self.text,
             )
         ]
+
+    def _recipient(self) -> str | None:
+        """Who the note goes to now: the stand-in while the counsellor is away (the server
+        says so on the worker, re-sent when that changes); the coordinators when none."""
+        assert self.worker is not None
+        worker = self.session.require_store().get_entity("worker", self.worker["id"]) or self.worker
+        if "recipient_id" not in worker:  # synced from an older server
+            return worker.get("counsellor_name")
+        return worker.get("recipient_name")
 
     def bottom_bar(self) -> ft.Control:
         """Save stays in reach while the category list scrolls: no hunting for it."""

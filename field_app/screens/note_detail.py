@@ -96,7 +96,8 @@ class NoteDetailScreen(Screen):
             or "note.acknowledge" in view.pending
             or view.status in ("acknowledged", "closed")
         )
-        closed = view.status == "closed" or self._closing
+        # A retracted note kept as a record takes no more follow-ups (the server refuses them).
+        closed = view.status in ("closed", "retracted") or self._closing
         pills = [(t.status(view.status), view.status)]
         if "note.acknowledge" in view.pending or "note.follow_up" in view.pending:
             pills.append((t("note.sending"), "queued"))

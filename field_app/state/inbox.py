@@ -3,6 +3,7 @@ deadline, and one worker's timeline of notes, follow-ups and heads-ups."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,16 +33,23 @@ class InboxItem:
 def inbox(store: LocalStore, user_id: str, moment: datetime) -> list[InboxItem]:
     """Notes delivered to me and not closed: what to handle first, first.
 
-    A grouped alert shows once, on its lead note, with "×N"; the notes grouped into it are
-    on the worker's timeline.
+    A grouped alert shows once, on its lead note, with "×N" counted from the notes here
+    (the lead is not re-sent when a signal joins it); the notes grouped into it are on the
+    worker's timeline. A signal whose alert is not listed (retracted, closed) shows on its own.
     """
     workers = {w["id"]: w for w in store.list_entities("worker")}
-    items = []
+    mine = []
     for view in store.notes_view():
         if view.status not in ("open", "acknowledged"):
             continue
         delivery = my_delivery(view.data, user_id)
-        if delivery is None or delivery.get("grouped_into"):
+        if delivery is not None:
+            mine.append((view, delivery))
+    listed = {view.id for view, _ in mine}
+    joined = Counter(d.get("grouped_into") for _, d in mine if d.get("grouped_into") in listed)
+    items = []
+    for view, delivery in mine:
+        if delivery.get("grouped_into") in listed:
             continue
         acknowledged = bool(
             delivery.get("acknowledged_at")
@@ -54,7 +62,7 @@ def inbox(store: LocalStore, user_id: str, moment: datetime) -> list[InboxItem]:
                 view=view,
                 delivery=delivery,
                 worker=workers.get(view.data.get("worker_id") or ""),
-                group_count=int(delivery.get("group_count") or 1),
+                group_count=1 + joined[view.id],
                 acknowledged=acknowledged,
                 due_at=due_at,
                 overdue=bool(due_at and due_at < moment and not acknowledged),

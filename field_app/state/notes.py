@@ -4,12 +4,11 @@ closed, rejected, retracted), who received it, and whether it may still be retra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from field_app.state.records import Entity, parse_time
 from field_app.store import LocalStore, NoteView
-
-RETRACT_WINDOW = timedelta(hours=24)
+from shared_models.vocabulary import within_retract_window
 
 
 def progress(view: NoteView) -> str:
@@ -37,9 +36,12 @@ def my_notes(store: LocalStore, user_id: str) -> list[NoteView]:
 
 
 def can_retract(view: NoteView, user_id: str, moment: datetime) -> bool:
+    """The server's rule: within the window from when the note reached the server. A note
+    the server has not sent back yet reached it moments ago, or has not yet: still open."""
     if not is_mine(view, user_id) or progress(view) in ("retracted", "rejected"):
         return False
-    return moment - view.captured_at < RETRACT_WINDOW
+    received_at = parse_time(view.data.get("received_at"))
+    return received_at is None or within_retract_window(received_at, moment)
 
 
 @dataclass(frozen=True)

@@ -172,13 +172,20 @@ def meeting_items(
         still_open = view.status == "open" and note.get("kind") != "observation"
         if still_open or overdue or escalated:
             items.append(MeetingItem(view, overdue, escalated, unacknowledged))
-    return sorted(
-        items,
-        key=lambda i: (
-            not (i.overdue or i.escalated),
-            SEVERITY_RANK[Severity(i.view.data["severity"])],
-            i.view.captured_at,
-        ),
+    return sorted(items, key=meeting_order)
+
+
+def meeting_order(item: MeetingItem) -> tuple[object, ...]:
+    """Most pressing first: nobody has acknowledged it and it is late (its deadline passed, or
+    it was escalated); then nobody has acknowledged it yet; then what is being handled but was
+    late. Within each: urgent first, then the oldest."""
+    is_open = item.view.status == "open"
+    late = item.overdue or item.escalated
+    return (
+        not (is_open and late),
+        not is_open,
+        SEVERITY_RANK[Severity(item.view.data["severity"])],
+        item.view.captured_at,
     )
 
 

@@ -21,6 +21,7 @@ class AuditEvent(Base):
     device_id: Mapped[uuid.UUID | None]
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str | None] = mapped_column(String(32))
-    entity_id: Mapped[uuid.UUID | None]
+    # Who read a worker's sensitive notes: looked up by note id for a subject-access export.
+    entity_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     detail: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,7 +13,9 @@ from sync_server.audit.models import AuditEvent
 from sync_server.database import utcnow
 
 SENSITIVE_NOTE_READ = "note.read_sensitive"
-EXPORT = "export"
+# A meeting brief (PDF) and a subject-access export (GDPR art. 15): sync_server/desk.
+BRIEF_EXPORT = "export.brief"
+SUBJECT_ACCESS_EXPORT = "export.subject_access"
 
 
 def record(
@@ -46,10 +48,12 @@ def record_sensitive_reads(
     session: Session,
     *,
     org_id: uuid.UUID,
-    actor_id: uuid.UUID,
-    device_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    device_id: uuid.UUID | None,
     note_ids: Iterable[uuid.UUID],
+    detail: str | None = None,
 ) -> None:
+    """`detail` says how, when not in the app: the export that printed the text."""
     now = utcnow()
     for note_id in note_ids:
         record(
@@ -60,6 +64,7 @@ def record_sensitive_reads(
             action=SENSITIVE_NOTE_READ,
             entity="note",
             entity_id=note_id,
+            detail=detail,
             at=now,
         )
 

@@ -195,10 +195,12 @@ def _viewer(session: Session, user: User, at: datetime) -> policy.Viewer:
 def _answer(
     session: Session, rng: random.Random, note_id: uuid.UUID, received: datetime, now: datetime
 ) -> None:
-    """Most alerts are seen and acknowledged within hours; some get a follow-up; a few wait."""
+    """Most alerts are seen and acknowledged within hours, by the counsellor or, for a worker
+    without one, a coordinator; some get a follow-up; a few wait (and are late)."""
     deliveries = session.scalars(
         select(Delivery).where(
-            Delivery.note_id == note_id, Delivery.reason.in_(("referent", "stand_in"))
+            Delivery.note_id == note_id,
+            Delivery.reason.in_(("referent", "stand_in", "unassigned")),
         )
     ).all()
     for delivery in deliveries:

@@ -49,7 +49,8 @@ class Rejected(Exception):
 def _visible_note(session: Session, viewer: policy.Viewer, note_id: uuid.UUID) -> Note:
     note = session.get(Note, note_id)
     # Not visible and not existing look the same: no one learns about notes they can't see.
-    if note is None or not policy.can_see_note(viewer, note):
+    acted = policy.load_acted(session, [note]).get(note.id, ()) if note is not None else ()
+    if note is None or not policy.can_see_note(viewer, note, acted):
         raise Rejected("not_found", "no such note")
     return note
 
@@ -99,20 +100,19 @@ def create_note(session: Session, viewer: policy.Viewer, data: m.NoteCreate, now
 
 
 def retract_note(
-    session: Session,
-    viewer: policy.Viewer,
-    data: m.NoteRetract,
-    client_time: datetime,
-    now: datetime,
+    session: Session, viewer: policy.Viewer, data: m.NoteRetract, now: datetime
 ) -> None:
+    """Judged by the server's clock only: a phone's clock, right or wrong, never reopens the
+    window. Recipients who acted on the note keep it (policy); the others are told to drop
+    it, and its alerts pass to the next signal of their group."""
     note = _visible_note(session, viewer, data.note_id)
     if note.status == NoteStatus.RETRACTED and note.author_id == viewer.user_id:
         return  # retracted already (from another of the author's devices)
-    # The author's tap counts, not the sync: a retraction queued offline is judged by when
-    # it was made, as long as the phone's clock is not ahead of ours.
-    at = min(client_time, now + policy.CLIENT_CLOCK_SKEW)
-    if not policy.may_retract(viewer, note, at):
-        raise Rejected("forbidden", "only the author may retract a note, within 24 hours")
+    if not policy.may_retract(viewer, note, now):
+        raise Rejected(
+            "forbidden",
+            "only the author may retract a note, within 24 hours of it reaching the server",
+        )
     follow_up_ids = session.scalars(select(FollowUp.id).where(FollowUp.note_id == note.id)).all()
     change = VisibilityChange(
         session, note.org_id, [("note", note.id)] + [("follow_up", f) for f in follow_up_ids]
@@ -120,6 +120,7 @@ def retract_note(
     note.status = NoteStatus.RETRACTED.value
     note.retracted_at = now
     note.retract_reason = data.reason
+    routing.release_alerts(session, note)
     change.record()
 
 
@@ -136,14 +137,17 @@ def acknowledge_note(
 
 
 def _acknowledge(session: Session, own: list[Delivery], now: datetime) -> None:
-    """Acknowledge the recipient's deliveries, and with them their whole alert group."""
+    """Acknowledge the recipient's deliveries, and with them their whole alert group (never
+    a retracted note of it: that would be acting on a note the recipient no longer has)."""
     for delivery in own:
         for d in routing.alert_group(session, delivery):
             if d.recipient_id != delivery.recipient_id or d.acknowledged_at is not None:
                 continue
+            note = session.get_one(Note, d.note_id)
+            if note.status == NoteStatus.RETRACTED:
+                continue
             d.acknowledged_at = now
             d.seen_at = d.seen_at or now
-            note = session.get_one(Note, d.note_id)
             if note.status == NoteStatus.OPEN:
                 note.status = NoteStatus.ACKNOWLEDGED.value
             record_change(session, note.org_id, "note", note.id)

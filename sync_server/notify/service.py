@@ -1,4 +1,5 @@
-"""E-mail for what cannot wait (urgent deliveries, escalations) and a daily digest of the rest.
+"""E-mail for what cannot wait (urgent deliveries, escalations, late deliveries) and a daily
+digest of the rest.
 
 An e-mail never carries note text or category: only that there is something to open in
 Relais, and about whom by initials ("new urgent signal about L. M."). Quiet hours defer
@@ -12,18 +13,19 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosmtplib
 from sqlalchemy import func, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from shared_models.vocabulary import Role
 from sync_server.database import Database
 from sync_server.notes.models import Note
-from sync_server.orgs.models import User, Worker
+from sync_server.orgs.models import User, UserRole, Worker
 from sync_server.routing.models import Delivery
 from sync_server.settings import Settings
 
@@ -66,6 +68,10 @@ TEXTS = {
     "fr": {
         "urgent_subject": "Relais : signal urgent concernant {who}",
         "urgent_body": "Un signal urgent concernant {who} vous attend dans Relais.",
+        "reminder_subject": "Relais : signal en retard concernant {who}",
+        "reminder_body": (
+            "Un signal concernant {who} attend votre accusé de réception au-delà du délai prévu."
+        ),
         "escalation_subject": "Relais : signal en attente concernant {who}",
         "escalation_body": (
             "Un signal concernant {who} n'a pas été pris en compte dans le délai prévu "
@@ -78,6 +84,8 @@ TEXTS = {
     "en": {
         "urgent_subject": "Relais: urgent signal about {who}",
         "urgent_body": "An urgent signal about {who} is waiting for you in Relais.",
+        "reminder_subject": "Relais: signal overdue about {who}",
+        "reminder_body": "A signal about {who} is still waiting for your acknowledgement, past its deadline.",
         "escalation_subject": "Relais: signal waiting about {who}",
         "escalation_body": "A signal about {who} was not acknowledged in time and is passed on to you.",
         "digest_subject": "Relais: your summary for {day}",
@@ -87,6 +95,8 @@ TEXTS = {
     "it": {
         "urgent_subject": "Relais: segnalazione urgente su {who}",
         "urgent_body": "Una segnalazione urgente su {who} ti aspetta in Relais.",
+        "reminder_subject": "Relais: segnalazione scaduta su {who}",
+        "reminder_body": "Una segnalazione su {who} attende ancora la tua conferma, oltre il termine previsto.",
         "escalation_subject": "Relais: segnalazione in attesa su {who}",
         "escalation_body": "Una segnalazione su {who} non è stata presa in carico in tempo e ti viene trasmessa.",
         "digest_subject": "Relais: il tuo riepilogo del {day}",
@@ -105,21 +115,45 @@ def _where(settings: Settings) -> str:
 
 
 def alert_mails(session: Session, settings: Settings, now: datetime) -> list[Mail]:
-    """Urgent deliveries and escalations not yet mailed, for recipients who want mail now."""
+    """What cannot wait, for recipients who want mail now: urgent deliveries and
+    escalations not yet mailed, and coordinators' own deliveries gone past their deadline
+    (escalation ends with them: they are reminded). One e-mail per alert: a repeat signal
+    is not mailed when its alert was, and signals of one alert due together go as one."""
+    lead, lead_note = aliased(Delivery), aliased(Note)
+    alert_mailed = (
+        select(lead.id)
+        .join(lead_note, lead_note.id == lead.note_id)
+        .where(
+            lead.id == Delivery.grouped_into_id,
+            lead.notified_at.is_not(None),
+            lead_note.status != "retracted",  # its group was released (kept for older data)
+        )
+        .exists()
+    )
+    is_coordinator = (
+        select(UserRole.user_id)
+        .where(UserRole.user_id == User.id, UserRole.role == Role.COORDINATOR.value)
+        .exists()
+    )
+    urgent = or_(
+        Note.severity == "urgent",
+        Delivery.reason == "escalation",
+        (Note.kind == "safety") & (Note.category == "injury"),
+    )
+    late = Delivery.escalated_at.is_not(None) & or_(
+        Delivery.notified_at.is_(None), Delivery.notified_at < Delivery.escalated_at
+    )
     rows = session.execute(
-        select(Delivery, Note.severity, Note.kind, Note.category, Worker.display_name, User)
+        select(Delivery, Worker.display_name, User)
         .join(Note, Note.id == Delivery.note_id)
         .join(User, User.id == Delivery.recipient_id)
         .outerjoin(Worker, Worker.id == Note.worker_id)
         .where(
-            Delivery.notified_at.is_(None),
-            Delivery.grouped_into_id.is_(None),
             Delivery.acknowledged_at.is_(None),
             Note.status == "open",
             or_(
-                Note.severity == "urgent",
-                Delivery.reason == "escalation",
-                (Note.kind == "safety") & (Note.category == "injury"),
+                Delivery.notified_at.is_(None) & urgent & ~alert_mailed,
+                late & is_coordinator,
             ),
             User.email.is_not(None),
             User.email_urgent.is_(True),
@@ -128,24 +162,32 @@ def alert_mails(session: Session, settings: Settings, now: datetime) -> list[Mai
         .order_by(Delivery.delivered_at)
         .limit(500)
     ).all()
-    mails = []
-    for delivery, _severity, _kind, _category, worker_name, user in rows:
+    alerts: dict[tuple[uuid.UUID, uuid.UUID], Mail] = {}
+    for delivery, worker_name, user in rows:
         if in_quiet_hours(user, now):
+            continue
+        alert = (user.id, delivery.grouped_into_id or delivery.id)
+        if alert in alerts:  # the same alert, due in the same sweep: one e-mail
+            mail = alerts[alert]
+            alerts[alert] = replace(mail, delivery_ids=(*mail.delivery_ids, delivery.id))
             continue
         t = _texts(user)
         who = initials(worker_name) if worker_name else "—"
-        key = "escalation" if delivery.reason == "escalation" else "urgent"
-        mails.append(
-            Mail(
-                to=user.email or "",
-                subject=t[f"{key}_subject"].format(who=who),
-                body=t[f"{key}_body"].format(who=who)
-                + "\n\n"
-                + t["open"].format(where=_where(settings)),
-                delivery_ids=(delivery.id,),
-            )
+        if delivery.reason == "escalation":
+            key = "escalation"
+        elif delivery.escalated_at is not None:
+            key = "reminder"
+        else:
+            key = "urgent"
+        alerts[alert] = Mail(
+            to=user.email or "",
+            subject=t[f"{key}_subject"].format(who=who),
+            body=t[f"{key}_body"].format(who=who)
+            + "\n\n"
+            + t["open"].format(where=_where(settings)),
+            delivery_ids=(delivery.id,),
         )
-    return mails
+    return list(alerts.values())
 
 
 def digest_mails(session: Session, settings: Settings, now: datetime) -> list[Mail]:
@@ -287,9 +329,7 @@ def send_due_notifications(db: Database, settings: Settings, now: datetime) -> i
             delivered = [d for m in sent for d in m.delivery_ids]
             if delivered:
                 session.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(delivered), Delivery.notified_at.is_(None))
-                    .values(notified_at=now)
+                    update(Delivery).where(Delivery.id.in_(delivered)).values(notified_at=now)
                 )
             for mail in sent:
                 if mail.digest_user:

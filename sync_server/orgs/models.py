@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -117,6 +118,13 @@ class Team(Base):
     )
 
 
+class WorkerSource(StrEnum):
+    """Who last listed a worker, and so owns them: re-provisioning deactivates only its own."""
+
+    PROVISIONING = "provisioning"
+    ROSTER = "roster"
+
+
 class Worker(Base):
     """A person in an integration contract. Not a user: the notes are about them."""
 
@@ -135,6 +143,8 @@ class Worker(Base):
     contract_start: Mapped[date | None]
     contract_end: Mapped[date | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A WorkerSource; None for workers stored before sources were recorded (revision 0003).
+    source: Mapped[str | None] = mapped_column(String(16))
 
     team: Mapped[Team] = relationship(lazy="raise")
     counsellor: Mapped[User | None] = relationship(lazy="raise")

@@ -6,8 +6,11 @@ problem is reported with the path of the field (`workers[3].team: unknown team '
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date
+from enum import Enum
 from pathlib import Path
 from typing import Literal
 
@@ -19,8 +22,8 @@ from sqlalchemy.orm import Session, selectinload
 from shared_models.vocabulary import Role
 from sync_server.auth.service import hash_password, verify_password
 from sync_server.orgs import service
-from sync_server.orgs.models import Organization, Team, User, Worker
-from sync_server.sync.changelog import record_change
+from sync_server.orgs.models import Organization, Team, User, Worker, WorkerSource
+from sync_server.sync.changelog import discard_changes_after, pending_changes, record_change
 
 LANGUAGES = ("fr", "en", "it", "nl")
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -156,33 +159,57 @@ def _duplicates(values: list[str]) -> dict[int, str]:
 
 
 def _check_references(spec: ProvisioningFile) -> None:
-    problems = []
-    for i, login in _duplicates([u.login for u in spec.users]).items():
-        problems.append(f"users[{i}].login: '{login}' appears twice")
-    for i, slug in _duplicates([t.slug for t in spec.teams]).items():
-        problems.append(f"teams[{i}].slug: '{slug}' appears twice")
-    for i, ref in _duplicates([w.ref for w in spec.workers]).items():
-        problems.append(f"workers[{i}].ref: '{ref}' appears twice")
+    problems = _repeated_keys(spec) + _team_references(spec) + _worker_references(spec)
+    if problems:
+        raise ProvisioningError(problems)
+
+
+def _repeated_keys(spec: ProvisioningFile) -> list[str]:
+    return [
+        f"{part}[{i}].{key}: '{value}' appears twice"
+        for part, key, values in (
+            ("users", "login", [u.login for u in spec.users]),
+            ("teams", "slug", [t.slug for t in spec.teams]),
+            ("workers", "ref", [w.ref for w in spec.workers]),
+        )
+        for i, value in _duplicates(values).items()
+    ]
+
+
+def _role_problem(roles: dict[str, set[Role]], login: str, role: Role) -> str | None:
+    """Why `login` cannot be named where the file needs someone with `role`."""
+    if login not in roles:
+        return f"unknown user '{login}'"
+    if role not in roles[login]:
+        return f"'{login}' is not a {role.value}"
+    return None
+
+
+def _team_references(spec: ProvisioningFile) -> list[str]:
     roles = {u.login: set(u.roles) for u in spec.users}
-    for i, team in enumerate(spec.teams):
-        for j, login in enumerate(team.supervisors):
-            if login not in roles:
-                problems.append(f"teams[{i}].supervisors[{j}]: unknown user '{login}'")
-            elif Role.SUPERVISOR not in roles[login]:
-                problems.append(f"teams[{i}].supervisors[{j}]: '{login}' is not a supervisor")
+    return [
+        f"teams[{i}].supervisors[{j}]: {problem}"
+        for i, team in enumerate(spec.teams)
+        for j, login in enumerate(team.supervisors)
+        if (problem := _role_problem(roles, login, Role.SUPERVISOR))
+    ]
+
+
+def _worker_references(spec: ProvisioningFile) -> list[str]:
+    problems = []
+    roles = {u.login: set(u.roles) for u in spec.users}
     slugs = {t.slug for t in spec.teams}
     for i, w in enumerate(spec.workers):
         if w.team not in slugs:
             problems.append(f"workers[{i}].team: unknown team '{w.team}'")
-        if w.counsellor is not None:
-            if w.counsellor not in roles:
-                problems.append(f"workers[{i}].counsellor: unknown user '{w.counsellor}'")
-            elif Role.COUNSELLOR not in roles[w.counsellor]:
-                problems.append(f"workers[{i}].counsellor: '{w.counsellor}' is not a counsellor")
+        counsellor = w.counsellor
+        if counsellor is not None and (
+            problem := _role_problem(roles, counsellor, Role.COUNSELLOR)
+        ):
+            problems.append(f"workers[{i}].counsellor: {problem}")
         if w.contract and w.contract.end and w.contract.end < w.contract.start:
             problems.append(f"workers[{i}].contract.end: ends before it starts")
-    if problems:
-        raise ProvisioningError(problems)
+    return problems
 
 
 def load_file(path: Path) -> ProvisioningFile:
@@ -193,153 +220,345 @@ def load_file(path: Path) -> ProvisioningFile:
     return parse(text)
 
 
-def apply(session: Session, spec: ProvisioningFile) -> tuple[Organization, int]:
-    """Make the database match `spec`; returns the organisation and how many things changed."""
-    changes = 0
+class Action(Enum):
+    """What a run does to one thing; the value is the plan's verb."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    ENABLE = "re-enable"
+    DISABLE = "disable"
+    REACTIVATE = "reactivate"
+    DEACTIVATE = "deactivate"
+    TAKE_OVER = "take over"
+
+    @property
+    def past(self) -> str:
+        return {Action.TAKE_OVER: "took over"}.get(self, f"{self.value}d")
+
+
+NOT_LISTED = "no longer in the provisioning file"
+LISTED = "listed in the provisioning file"
+# Why the file leaves alone a worker it does not list, by the worker's source.
+_KEPT = {
+    WorkerSource.ROSTER.value: "worker(s) added by a roster import",
+    None: "worker(s) of unrecorded origin (stored before Relais recorded sources)",
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    part: str  # organisation, user, team or worker
+    key: str  # its slug, login or ref
+    action: Action
+    reason: str = ""  # why, or what changed (the file's field names)
+
+    def describe(self, *, planned: bool) -> str:
+        verb = self.action.value if planned else self.action.past
+        return f"{verb} {self.part} '{self.key}'" + (f": {self.reason}" if self.reason else "")
+
+
+@dataclass
+class Changes:
+    """What one run changes, in order: each change once, logged for pull, and explained.
+
+    Plain data only, so that a dry run's plan outlives its rolled-back transaction.
+    """
+
+    org_id: uuid.UUID
+    slug: str
+    items: list[Change] = field(default_factory=list)
+    # Active workers the file does not list and does not own, left alone: how many, by source.
+    kept: dict[str | None, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    _logged: set[tuple[str, uuid.UUID]] = field(default_factory=set, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Change]:
+        return iter(self.items)
+
+    def add(self, change: Change) -> None:
+        """A change whose log entries a service already wrote; an update joins an earlier one."""
+        for i, earlier in enumerate(self.items):
+            if (earlier.part, earlier.key) != (change.part, change.key):
+                continue
+            if change.action is Action.UPDATE and earlier.action is Action.CREATE:
+                return
+            if change.action is Action.UPDATE and earlier.action is Action.UPDATE:
+                self.items[i] = replace(earlier, reason=f"{earlier.reason}, {change.reason}")
+                return
+        self.items.append(change)
+
+    def record(self, session: Session, entity: str, entity_id: uuid.UUID, change: Change) -> None:
+        """A change to `entity_id`: into the change log (once), and into the account."""
+        if (entity, entity_id) not in self._logged:
+            self._logged.add((entity, entity_id))
+            record_change(session, self.org_id, entity, entity_id)
+        self.add(change)
+
+    def keep(self, source: str | None) -> None:
+        self.kept[source] = self.kept.get(source, 0) + 1
+
+    def summary(self, *, planned: bool) -> list[str]:
+        """Lines for people: what changed (or would), then what was left alone and why."""
+        head = f"organisation '{self.slug}'" + (
+            ", dry run (nothing was changed)" if planned else ""
+        )
+        if not self.items:
+            lines = [f"{head}: already up to date" + ("" if planned else ", nothing changed")]
+        else:
+            done = "planned" if planned else "applied"
+            lines = [f"{head}: {len(self.items)} change(s) {done}"]
+            lines += [f"  {change.describe(planned=planned)}" for change in self.items]
+        lines += [
+            f"{count} {_KEPT.get(source, f'worker(s) from {source}')} are not in the file: "
+            "left as they are"
+            for source, count in self.kept.items()
+        ]
+        return lines
+
+
+def apply(session: Session, spec: ProvisioningFile) -> tuple[Organization, Changes]:
+    """Make the database match `spec`; returns the organisation and what changed."""
+    org, changes = _organisation(session, spec)
+    _routing(session, org, spec, changes)
+    users = _users(session, org, spec, changes)
+    teams = _teams(session, org, spec, users, changes)
+    _workers(session, org, spec, users, teams, changes)
+    session.flush()
+    changes.warnings = service.staffing_warnings(session, org)
+    return org, changes
+
+
+def plan(session: Session, spec: ProvisioningFile) -> Changes:
+    """What `apply` would change, without changing anything (`relais provision --dry-run`).
+
+    It is `apply` itself, in a savepoint rolled back: the plan cannot drift from the real run.
+    """
+    mark = len(pending_changes(session))
+    savepoint = session.begin_nested()
+    try:
+        _, changes = apply(session, spec)
+    finally:
+        savepoint.rollback()
+        discard_changes_after(session, mark)
+    return changes
+
+
+def _organisation(session: Session, spec: ProvisioningFile) -> tuple[Organization, Changes]:
     o = spec.organization
+    wanted = {"name": o.name, "country": o.country, "language": o.language}
     org = service.org_by_slug(session, o.slug)
     if org is None:
-        org = Organization(slug=o.slug, name=o.name, country=o.country, language=o.language)
+        org = Organization(id=uuid.uuid4(), slug=o.slug, **wanted)
         session.add(org)
-        session.flush()
-        record_change(session, org.id, "organization", org.id)
-        changes += 1
+        changes = Changes(org.id, o.slug)
+        changes.record(
+            session, "organization", org.id, Change("organisation", o.slug, Action.CREATE)
+        )
+        return org, changes
+    changes = Changes(org.id, org.slug)
+    if changed := service.set_columns(org, wanted):
+        changes.record(
+            session,
+            "organization",
+            org.id,
+            Change("organisation", o.slug, Action.UPDATE, ", ".join(changed)),
+        )
+    return org, changes
+
+
+def _routing(session: Session, org: Organization, spec: ProvisioningFile, changes: Changes) -> None:
+    """Deadlines, grouping and retention: settings of the organisation, named as in the file."""
     d = spec.routing.deadlines
-    wanted_org = {
-        "name": o.name,
-        "country": o.country,
-        "language": o.language,
+    wanted = {
         "deadline_urgent": d.urgent,
         "deadline_attention": d.attention,
         "deadline_info": d.info,
         "group_window": spec.routing.group_window,
         "retention_days": spec.retention.days_after_contract_end,
     }
-    if _update(org, wanted_org):
-        changes += 1
-        record_change(session, org.id, "organization", org.id)
-
-    taken = {
-        login
-        for login, org_id in session.execute(
-            select(User.login, User.org_id).where(User.login.in_([u.login for u in spec.users]))
-        )
-        if org_id != org.id
+    paths = {
+        "deadline_urgent": "routing.deadlines.urgent",
+        "deadline_attention": "routing.deadlines.attention",
+        "deadline_info": "routing.deadlines.info",
+        "group_window": "routing.group_window",
+        "retention_days": "retention.days_after_contract_end",
     }
-    if taken:
-        raise ProvisioningError(
-            [
-                f"users[{i}].login: '{u.login}' is already used in another organisation"
-                for i, u in enumerate(spec.users)
-                if u.login in taken
-            ]
+    if changed := service.set_columns(org, wanted):
+        reason = ", ".join(paths[c] for c in changed)
+        changes.record(
+            session, "organization", org.id, Change("organisation", org.slug, Action.UPDATE, reason)
         )
+
+
+def _users(
+    session: Session, org: Organization, spec: ProvisioningFile, changes: Changes
+) -> dict[str, User]:
+    """Accounts belong to the file: one it does not list is disabled, however it was added."""
+    _refuse_logins_of_other_organisations(session, org, spec)
     users = {u.login: u for u in session.scalars(select(User).where(User.org_id == org.id))}
+    language = spec.organization.language
     for u in spec.users:
         user = users.get(u.login)
         if user is None:
-            user = User(
-                org_id=org.id,
+            users[u.login] = service.create_user(
+                session,
+                org=org,
                 login=u.login,
-                display_name=u.name,
-                password_hash=hash_password(u.password),
-                language=u.language or o.language,
+                name=u.name,
+                roles=u.roles,
+                password=u.password,
+                language=u.language or language,
                 email=u.email,
             )
-            session.add(user)
-            session.flush()
-            users[u.login] = user
-            service.set_roles(user, u.roles)
-            record_change(session, org.id, "colleague", user.id)
-            changes += 1
-            continue
-        changed = _update(
-            user, {"display_name": u.name, "language": u.language or o.language, "email": u.email}
-        )
-        if not verify_password(user.password_hash, u.password):
-            user.password_hash = hash_password(u.password)
-            changed = True
-        changed |= service.set_roles(user, u.roles)
-        if user.disabled:
-            service.enable_user(session, user)
-            changed = True
-        if changed:
-            record_change(session, org.id, "colleague", user.id)
-            changes += 1
+            changes.add(Change("user", u.login, Action.CREATE))
+        else:
+            _update_user(session, user, u, language, changes)
     listed = {u.login for u in spec.users}
-    for login, user in users.items():
-        if login not in listed and not user.disabled:
-            service.disable_user(session, user)
-            changes += 1
+    for login in sorted(users.keys() - listed):
+        if not users[login].disabled:
+            service.disable_user(session, users[login])
+            changes.add(Change("user", login, Action.DISABLE, NOT_LISTED))
+    return users
 
-    teams = {
-        t.slug: t
-        for t in session.scalars(
-            select(Team).where(Team.org_id == org.id).options(selectinload(Team.supervisors))
+
+def _refuse_logins_of_other_organisations(
+    session: Session, org: Organization, spec: ProvisioningFile
+) -> None:
+    logins = [u.login for u in spec.users]
+    query = select(User.login).where(User.login.in_(logins), User.org_id != org.id)
+    if taken := set(session.scalars(query)):
+        raise ProvisioningError(
+            [
+                f"users[{i}].login: '{login}' is already used in another organisation"
+                for i, login in enumerate(logins)
+                if login in taken
+            ]
         )
-    }
+
+
+_USER_WORDS = {"display_name": "name", "language": "language", "email": "email"}
+
+
+def _update_user(
+    session: Session, user: User, u: UserSpec, language: str, changes: Changes
+) -> None:
+    wanted = {"display_name": u.name, "language": u.language or language, "email": u.email}
+    changed = [_USER_WORDS[c] for c in service.set_columns(user, wanted)]
+    if not verify_password(user.password_hash, u.password):
+        user.password_hash = hash_password(u.password)
+        changed.append("password")
+    if service.set_roles(user, u.roles):
+        changed.append("roles")
+    if user.disabled:
+        service.enable_user(session, user)
+        reason = LISTED + (f" ({', '.join(changed)})" if changed else "")
+        changes.record(
+            session, "colleague", user.id, Change("user", u.login, Action.ENABLE, reason)
+        )
+    elif changed:
+        change = Change("user", u.login, Action.UPDATE, ", ".join(changed))
+        changes.record(session, "colleague", user.id, change)
+
+
+def _teams(
+    session: Session,
+    org: Organization,
+    spec: ProvisioningFile,
+    users: dict[str, User],
+    changes: Changes,
+) -> dict[str, Team]:
+    query = select(Team).where(Team.org_id == org.id).options(selectinload(Team.supervisors))
+    teams = {t.slug: t for t in session.scalars(query)}
     for t in spec.teams:
         team = teams.get(t.slug)
         if team is None:
-            team = Team(org_id=org.id, slug=t.slug, name=t.name, site=t.site, supervisors=[])
+            team = Team(id=uuid.uuid4(), org_id=org.id, slug=t.slug, name=t.name, site=t.site)
+            team.supervisors = []
             session.add(team)
-            session.flush()
             teams[t.slug] = team
-            changes += 1
-            record_change(session, org.id, "team", team.id)
-        elif _update(team, {"name": t.name, "site": t.site}):
-            changes += 1
-            record_change(session, org.id, "team", team.id)
-        wanted_sups = [users[login] for login in t.supervisors]
-        if {s.id for s in team.supervisors} != {s.id for s in wanted_sups}:
-            for user in set(team.supervisors) ^ set(wanted_sups):
-                service.bump_sync_epoch(user)
-            team.supervisors = wanted_sups
-            changes += 1
-            record_change(session, org.id, "team", team.id)
+            changes.record(session, "team", team.id, Change("team", t.slug, Action.CREATE))
+        changed = service.set_columns(team, {"name": t.name, "site": t.site})
+        if _set_supervisors(team, [users[login] for login in t.supervisors]):
+            changed.append("supervisors")
+        if changed:
+            change = Change("team", t.slug, Action.UPDATE, ", ".join(changed))
+            changes.record(session, "team", team.id, change)
+    return teams
 
-    workers = {w.ref: w for w in session.scalars(select(Worker).where(Worker.org_id == org.id))}
-    moves = []
-    for w in spec.workers:
-        team_id = teams[w.team].id
-        counsellor_id = users[w.counsellor].id if w.counsellor else None
-        contract = w.contract
-        details = {
-            "display_name": w.name,
-            "contract_type": contract.type if contract else None,
-            "contract_start": contract.start if contract else None,
-            "contract_end": contract.end if contract else None,
-            "active": True,
-        }
-        worker = workers.get(w.ref)
-        if worker is None:
-            worker = Worker(
-                org_id=org.id, ref=w.ref, team_id=team_id, counsellor_id=counsellor_id, **details
-            )
-            session.add(worker)
-            session.flush()
-            record_change(session, org.id, "worker", worker.id)
-            changes += 1
+
+def _set_supervisors(team: Team, wanted: list[User]) -> bool:
+    """Who gains or loses a team sees it change wholesale: their devices start over."""
+    if {s.id for s in team.supervisors} == {s.id for s in wanted}:
+        return False
+    for user in set(team.supervisors) ^ set(wanted):
+        service.bump_sync_epoch(user)
+    team.supervisors = wanted
+    return True
+
+
+def _workers(
+    session: Session,
+    org: Organization,
+    spec: ProvisioningFile,
+    users: dict[str, User],
+    teams: dict[str, Team],
+    changes: Changes,
+) -> None:
+    """The file's workers, as the file says; it deactivates only the ones it owns."""
+    wanted = [
+        service.WorkerDetails(
+            ref=w.ref,
+            name=w.name,
+            team_id=teams[w.team].id,
+            counsellor_id=users[w.counsellor].id if w.counsellor else None,
+            contract_type=w.contract.type if w.contract else None,
+            contract_start=w.contract.start if w.contract else None,
+            contract_end=w.contract.end if w.contract else None,
+        )
+        for w in spec.workers
+    ]
+    outcomes = service.upsert_workers(
+        session, org_id=org.id, wanted=wanted, source=WorkerSource.PROVISIONING
+    )
+    for outcome in outcomes:
+        for change in _worker_changes(outcome):
+            changes.add(change)
+    _let_go(session, org, {w.ref for w in spec.workers}, changes)
+
+
+def _let_go(session: Session, org: Organization, listed: set[str], changes: Changes) -> None:
+    """Deactivate the file's own workers it no longer lists; count the others it leaves alone."""
+    query = select(Worker).where(Worker.org_id == org.id, Worker.active.is_(True))
+    for worker in sorted(session.scalars(query), key=lambda w: w.ref):
+        if worker.ref in listed:
             continue
-        if _update(worker, details):
-            record_change(session, org.id, "worker", worker.id)
-            changes += 1
-        moves.append(service.Assignment(worker, team_id, counsellor_id))
-    changes += service.reassign(session, org.id, moves)
-    listed_refs = {w.ref for w in spec.workers}
-    for ref, worker in workers.items():
-        if ref not in listed_refs and worker.active:
-            worker.active = False
-            record_change(session, org.id, "worker", worker.id)
-            changes += 1
-    session.flush()
-    return org, changes
+        if worker.source != WorkerSource.PROVISIONING:
+            changes.keep(worker.source)
+            continue
+        worker.active = False
+        change = Change("worker", worker.ref, Action.DEACTIVATE, NOT_LISTED)
+        changes.record(session, "worker", worker.id, change)
 
 
-def _update(obj: object, values: Mapping[str, object]) -> bool:
-    changed = False
-    for name, value in values.items():
-        if getattr(obj, name) != value:
-            setattr(obj, name, value)
-            changed = True
-    return changed
+def _worker_changes(outcome: service.WorkerUpsert) -> list[Change]:
+    ref = outcome.ref
+    if outcome.created:
+        return [Change("worker", ref, Action.CREATE)]
+    out = []
+    if outcome.taken_from is not None:
+        out.append(
+            Change("worker", ref, Action.TAKE_OVER, f"it came from {_FROM[outcome.taken_from]}")
+        )
+    fields = [f for f in outcome.changed if f != "active"]
+    if "active" in outcome.changed:
+        reason = LISTED + (f" ({', '.join(fields)})" if fields else "")
+        out.append(Change("worker", ref, Action.REACTIVATE, reason))
+    elif fields:
+        out.append(Change("worker", ref, Action.UPDATE, ", ".join(fields)))
+    return out
+
+
+_FROM = {WorkerSource.ROSTER: "a roster import", WorkerSource.PROVISIONING: "the file"}

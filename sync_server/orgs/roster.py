@@ -1,50 +1,123 @@
 """`relais roster import FILE.csv --org SLUG`: create or update workers from a CSV roster.
 
 Columns: ref,name,team,counsellor,contract_type,start,end (team by slug, counsellor by
-login, dates as YYYY-MM-DD). All or nothing: every problem is reported with its line and
-column, and nothing is written unless the whole file is valid.
+login, dates as YYYY-MM-DD), separated by commas, semicolons (Excel in French) or tabs, in
+UTF-8 (with or without a byte order mark) or Windows-1252. All or nothing: every problem is
+reported with its line and column, and nothing is written unless the whole file is valid.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationInfo as Info
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import Role
 from sync_server.orgs import service
-from sync_server.orgs.models import Organization, Team, Worker
-from sync_server.sync.changelog import record_change
+from sync_server.orgs.models import Organization, Team, WorkerSource
 
 COLUMNS = ("ref", "name", "team", "counsellor", "contract_type", "start", "end")
-REQUIRED = ("ref", "name", "team")
-_LIMITS = {"ref": 64, "name": 200, "team": 64, "counsellor": 200, "contract_type": 64}
+OPTIONAL = ("counsellor", "contract_type", "start", "end")
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
 MAX_PROBLEMS_SHOWN = 50
-
-
-class RosterError(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+SAVE_AS = "save it from the spreadsheet as 'CSV UTF-8'"
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
 
 
 @dataclass(frozen=True)
-class RosterRow:
+class RosterProblem:
+    """One thing wrong with the file, where a person can find it."""
+
     line: int
-    ref: str
-    name: str
-    team: str
-    counsellor: str | None
-    contract_type: str | None
-    start: date | None
-    end: date | None
+    column: str | None
+    message: str
+    header: bool = False
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (" (header)" if self.header else "")
+        where += f", column '{self.column}'" if self.column else ""
+        return f"{where}: {self.message}"
+
+
+class RosterError(Exception):
+    def __init__(self, issues: list[RosterProblem]) -> None:
+        super().__init__("\n".join(map(str, issues)))
+        self.issues = issues
+
+    @property
+    def problems(self) -> list[str]:
+        """The problems as printed: `line 3, column 'start': ...`."""
+        return [str(issue) for issue in self.issues]
+
+
+def _value_error(kind: str, message: str, **context: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, message, context)
+
+
+Text = Annotated[str, Field(min_length=1)]
+
+
+class RosterRow(BaseModel):
+    """One line of the file, checked on its own (its team and counsellor are checked later)."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    line: int
+    ref: Text = Field(max_length=64)
+    name: Text = Field(max_length=200)
+    team: Text = Field(max_length=64)
+    counsellor: str | None = Field(default=None, max_length=200)
+    contract_type: str | None = Field(default=None, max_length=64)
+    start: date | None = None
+    end: date | None = None
+
+    @field_validator(*COLUMNS, mode="before")
+    @classmethod
+    def _cell(cls, value: object, info: Info) -> object:
+        if not isinstance(value, str):
+            return value
+        if "\x00" in value:
+            raise _value_error("nul", "must not contain NUL characters")
+        if not value and info.field_name in OPTIONAL:
+            return None
+        if info.field_name in ("start", "end"):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                message = "'{value}' is not a date (YYYY-MM-DD)"
+                raise _value_error("date", message, value=value) from None
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, end: date | None, info: Info) -> date | None:
+        start = info.data.get("start")
+        if end and start and end < start:
+            raise _value_error("order", "ends before it starts")
+        return end
+
+
+def _problem(line: int, error: Any) -> RosterProblem:
+    """A pydantic error in the file's words."""
+    column = str(error["loc"][0]) if error["loc"] else None
+    if error["type"] in ("string_too_short", "missing"):
+        message = "required"
+    elif error["type"] == "string_too_long":
+        message = f"longer than {error['ctx']['max_length']} characters"
+    else:
+        message = error["msg"]
+    return RosterProblem(line, column, message)
 
 
 @dataclass(frozen=True)
@@ -53,6 +126,39 @@ class ImportResult:
     updated: int
     unchanged: int
     warnings: list[str]
+    # Refs the provisioning file had listed, that now belong to the roster.
+    taken_over: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RosterText:
+    text: str
+    encoding: str  # as people name it: "UTF-8", "Windows-1252 (cp1252)"
+
+
+def decode(data: bytes) -> RosterText:
+    """UTF-8 (a byte order mark is fine), else Windows-1252; anything else is explained."""
+    if not data.strip():
+        raise RosterError([RosterProblem(1, None, "the file is empty", header=True)])
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        message = f"saved as UTF-16 (Excel's 'Unicode text'), which is not read; {SAVE_AS}"
+        raise RosterError([RosterProblem(1, None, message)])
+    try:
+        return RosterText(data.decode("utf-8-sig"), "UTF-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return RosterText(data.decode("cp1252"), "Windows-1252 (cp1252)")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        message = f"neither UTF-8 nor Windows-1252 (byte 0x{data[exc.start]:02x}); {SAVE_AS}"
+        raise RosterError([RosterProblem(line, None, message)]) from None
+
+
+def detect_delimiter(text: str) -> str:
+    """The separator the header line uses most: a comma unless semicolons or tabs win."""
+    header = text.lstrip("\ufeff").partition("\n")[0]
+    return max(DELIMITERS, key=header.count)
 
 
 def _records(reader: csv.DictReader[str]) -> Iterator[dict[str | Any, str | Any]]:
@@ -63,71 +169,53 @@ def _records(reader: csv.DictReader[str]) -> Iterator[dict[str | Any, str | Any]
         except StopIteration:
             return
         except csv.Error as exc:
-            raise RosterError([f"line {reader.line_num + 1}: unreadable CSV ({exc})"]) from None
+            problem = RosterProblem(reader.line_num + 1, None, f"unreadable CSV ({exc})")
+            raise RosterError([problem]) from None
+
+
+def _header(reader: csv.DictReader[str]) -> list[str]:
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in COLUMNS if c not in header]
+    unknown = [c for c in header if c not in COLUMNS]
+    if not (missing or unknown):
+        return header
+    parts = []
+    if missing:
+        parts.append(f"missing column(s) {', '.join(missing)}")
+    if unknown:
+        parts.append(f"unknown column(s) {', '.join(unknown)}")
+    message = f"{'; '.join(parts)}; expected {','.join(COLUMNS)}"
+    if len(header) == 1:
+        message += " (separated by commas or semicolons)"
+    raise RosterError([RosterProblem(1, None, message, header=True)])
 
 
 def read_rows(text: str) -> list[RosterRow]:
     """Parse and check the file's shape (not yet its references)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in COLUMNS if c not in header]
-    unknown = [c for c in header if c not in COLUMNS]
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s) {', '.join(missing)}")
-        if unknown:
-            parts.append(f"unknown column(s) {', '.join(unknown)}")
-        raise RosterError([f"line 1 (header): {'; '.join(parts)}; expected {','.join(COLUMNS)}"])
-    reader.fieldnames = header
-    rows, problems = [], []
-    seen: dict[str, int] = {}
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=detect_delimiter(text))
+    reader.fieldnames = _header(reader)
+    rows: list[RosterRow] = []
+    problems: list[RosterProblem] = []
+    first_line: dict[str, int] = {}
     for raw in _records(reader):
         line = reader.line_num
         if None in raw:
-            problems.append(f"line {line}: more values than columns")
+            problems.append(RosterProblem(line, None, "more values than columns"))
             continue
         values = {k: (v or "").strip() for k, v in raw.items()}
         if not any(values.values()):
             continue
-        for column in REQUIRED:
-            if not values[column]:
-                problems.append(f"line {line}, column '{column}': required")
-        for column, value in values.items():
-            if "\x00" in value:
-                problems.append(f"line {line}, column '{column}': must not contain NUL characters")
-        for column, limit in _LIMITS.items():
-            if len(values[column]) > limit:
-                problems.append(f"line {line}, column '{column}': longer than {limit} characters")
-        dates: dict[str, date | None] = {}
-        for column in ("start", "end"):
-            dates[column] = None
-            if values[column]:
-                try:
-                    dates[column] = date.fromisoformat(values[column])
-                except ValueError:
-                    problems.append(
-                        f"line {line}, column '{column}': '{values[column]}' is not a date (YYYY-MM-DD)"
-                    )
-        if dates["start"] and dates["end"] and dates["end"] < dates["start"]:
-            problems.append(f"line {line}, column 'end': ends before it starts")
-        if values["ref"] in seen:
+        try:
+            rows.append(RosterRow(line=line, **values))
+        except ValidationError as exc:
+            problems += [_problem(line, e) for e in exc.errors()]
+        ref = values["ref"]
+        if ref in first_line:
             problems.append(
-                f"line {line}, column 'ref': '{values['ref']}' already on line {seen[values['ref']]}"
+                RosterProblem(line, "ref", f"'{ref}' already on line {first_line[ref]}")
             )
-        seen.setdefault(values["ref"], line)
-        rows.append(
-            RosterRow(
-                line=line,
-                ref=values["ref"],
-                name=values["name"],
-                team=values["team"],
-                counsellor=values["counsellor"] or None,
-                contract_type=values["contract_type"] or None,
-                start=dates["start"],
-                end=dates["end"],
-            )
-        )
+        elif ref:
+            first_line[ref] = line
     if problems:
         raise RosterError(problems)
     return rows
@@ -137,65 +225,82 @@ def import_rows(
     session: Session,
     org: Organization,
     rows: list[RosterRow],
-    progress: Callable[[int], None] = lambda _n: None,
+    progress: Progress = lambda _done, _total: None,
 ) -> ImportResult:
     """Apply checked rows to `org`; raises RosterError (nothing written) on a bad reference."""
-    teams = {t.slug: t for t in session.scalars(select(Team).where(Team.org_id == org.id))}
-    counsellors = {u.login: u for u in service.users_with_role(session, org.id, Role.COUNSELLOR)}
+    teams = {t.slug: t.id for t in session.scalars(select(Team).where(Team.org_id == org.id))}
+    counsellors = {u.login: u.id for u in service.users_with_role(session, org.id, Role.COUNSELLOR)}
+    if problems := _reference_problems(rows, teams, counsellors):
+        raise RosterError(problems)
+
+    wanted = [
+        service.WorkerDetails(
+            ref=row.ref,
+            name=row.name,
+            team_id=teams[row.team],
+            counsellor_id=counsellors[row.counsellor] if row.counsellor else None,
+            contract_type=row.contract_type,
+            contract_start=row.start,
+            contract_end=row.end,
+        )
+        for row in rows
+    ]
+    outcomes = service.upsert_workers(
+        session,
+        org_id=org.id,
+        wanted=wanted,
+        source=WorkerSource.ROSTER,
+        progress=lambda done: progress(done, len(rows)),
+    )
+    created = sum(o.created for o in outcomes)
+    updated = sum(bool(o.changed) for o in outcomes)
+    return ImportResult(
+        created=created,
+        updated=updated,
+        unchanged=len(outcomes) - created - updated,
+        warnings=service.staffing_warnings(session, org),
+        taken_over=[o.ref for o in outcomes if o.taken_from is WorkerSource.PROVISIONING],
+    )
+
+
+def _reference_problems(
+    rows: list[RosterRow], teams: dict[str, uuid.UUID], counsellors: dict[str, uuid.UUID]
+) -> list[RosterProblem]:
+    """Teams by slug and counsellors by login, in this organisation."""
     problems = []
     for row in rows:
         if row.team not in teams:
-            problems.append(f"line {row.line}, column 'team': unknown team '{row.team}'")
+            problems.append(RosterProblem(row.line, "team", f"unknown team '{row.team}'"))
         if row.counsellor and row.counsellor not in counsellors:
-            problems.append(
-                f"line {row.line}, column 'counsellor': no active counsellor with login '{row.counsellor}'"
-            )
-    if problems:
-        raise RosterError(problems)
+            message = f"no active counsellor with login '{row.counsellor}'"
+            problems.append(RosterProblem(row.line, "counsellor", message))
+    return problems
 
-    existing = {w.ref: w for w in session.scalars(select(Worker).where(Worker.org_id == org.id))}
-    created = updated = unchanged = 0
-    moves = []
-    for i, row in enumerate(rows, 1):
-        team_id = teams[row.team].id
-        counsellor_id = counsellors[row.counsellor].id if row.counsellor else None
-        details = {
-            "display_name": row.name,
-            "contract_type": row.contract_type,
-            "contract_start": row.start,
-            "contract_end": row.end,
-            "active": True,
-        }
-        worker = existing.get(row.ref)
-        if worker is None:
-            worker = Worker(
-                id=uuid.uuid4(),
-                org_id=org.id,
-                ref=row.ref,
-                team_id=team_id,
-                counsellor_id=counsellor_id,
-                **details,
-            )
-            session.add(worker)
-            existing[row.ref] = worker
-            created += 1
-            record_change(session, org.id, "worker", worker.id)
-        else:
-            changed = False
-            for name, value in details.items():
-                if getattr(worker, name) != value:
-                    setattr(worker, name, value)
-                    changed = True
-            moved = worker.team_id != team_id or worker.counsellor_id != counsellor_id
-            if changed:
-                record_change(session, org.id, "worker", worker.id)
-            if moved:
-                moves.append(service.Assignment(worker, team_id, counsellor_id))
-            updated += changed or moved
-            unchanged += not (changed or moved)
-        if i % 250 == 0:
-            progress(250)
-    progress(len(rows) % 250)
-    session.flush()
-    service.reassign(session, org.id, moves)
-    return ImportResult(created, updated, unchanged, service.staffing_warnings(session, org))
+
+@dataclass(frozen=True)
+class RosterReport:
+    """What importing a file did; with problems, nothing was written."""
+
+    result: ImportResult | None
+    problems: list[RosterProblem]
+    encoding: str | None = None  # None: the bytes could not be decoded
+    delimiter: str | None = None
+
+
+def import_roster(
+    session: Session,
+    *,
+    org: Organization,
+    data: bytes,
+    progress: Progress = lambda _done, _total: None,
+) -> RosterReport:
+    """Import a roster file as uploaded or read from disk: problems come back as data."""
+    encoding = delimiter = None
+    try:
+        decoded = decode(data)
+        encoding, delimiter = decoded.encoding, detect_delimiter(decoded.text)
+        rows = read_rows(decoded.text)
+        result = import_rows(session, org, rows, progress)
+    except RosterError as exc:
+        return RosterReport(None, exc.issues, encoding, delimiter)
+    return RosterReport(result, [], encoding, delimiter)

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from shared_models.vocabulary import MAX_WORKERS_PER_SUPERVISOR_FR, Role
 from sync_server.auth.models import Device
+from sync_server.auth.service import hash_password
 from sync_server.database import utcnow
-from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, UserRole, Worker
+from sync_server.errors import Conflict
+from sync_server.orgs.models import (
+    Organization,
+    Team,
+    TeamSupervisor,
+    User,
+    UserRole,
+    Worker,
+    WorkerSource,
+)
 from sync_server.sync.changelog import record_change
 from sync_server.sync.entities import VisibilityChange, keys_about_workers
 
@@ -26,6 +37,16 @@ def _about_counsellor(session: Session, user: User) -> list[tuple[str, uuid.UUID
     """The user as a colleague, and everything about the workers they counsel."""
     counselled = list(session.scalars(select(Worker.id).where(Worker.counsellor_id == user.id)))
     return [*keys_about_workers(session, counselled), ("colleague", user.id)]
+
+
+def _workers_routed_to(session: Session, user: User, *, own: bool) -> list[uuid.UUID]:
+    """Workers whose notes go to `user`: those of the away counsellors they stand in for,
+    and (`own`) their own. Their `recipient` changes when `user` is disabled or enabled."""
+    covered = select(User.id).where(User.stand_in_id == user.id, User.away.is_(True))
+    routed: ColumnElement[bool] = Worker.counsellor_id.in_(covered)
+    if own:
+        routed = or_(routed, Worker.counsellor_id == user.id)
+    return list(session.scalars(select(Worker.id).where(routed)))
 
 
 def set_availability(
@@ -114,6 +135,9 @@ def disable_user(session: Session, user: User) -> None:
     ):
         device.revoked_at = now
     change.record()
+    # Their own workers are in `change`; those they covered now go back to their counsellor.
+    for worker_id in _workers_routed_to(session, user, own=False):
+        record_change(session, user.org_id, "worker", worker_id)
 
 
 def enable_user(session: Session, user: User) -> None:
@@ -122,6 +146,8 @@ def enable_user(session: Session, user: User) -> None:
     user.disabled = False
     bump_sync_epoch(user)
     record_change(session, user.org_id, "colleague", user.id)
+    for worker_id in _workers_routed_to(session, user, own=True):  # notes go to them again
+        record_change(session, user.org_id, "worker", worker_id)
 
 
 def staffing_warnings(session: Session, org: Organization) -> list[str]:
@@ -152,6 +178,163 @@ def staffing_warnings(session: Session, org: Organization) -> list[str]:
                 f"the ACI rule is at most {MAX_WORKERS_PER_SUPERVISOR_FR} per supervisor"
             )
     return warnings
+
+
+class LoginTaken(Conflict):
+    code = "login_taken"
+
+    def __init__(self, login: str) -> None:
+        super().__init__(f"'{login}' is already taken")
+        self.login = login
+
+
+def set_columns(row: object, values: Mapping[str, object]) -> list[str]:
+    """Set the values that differ; returns the names of the columns that changed."""
+    changed = []
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed.append(name)
+    return changed
+
+
+def create_user(
+    session: Session,
+    *,
+    org: Organization,
+    login: str,
+    name: str,
+    roles: Iterable[str],
+    password: str,
+    language: str,
+    email: str | None = None,
+) -> User:
+    """A new staff account; colleagues see it from their next pull. Logins are unique."""
+    if session.scalar(select(User.id).where(User.login == login)) is not None:
+        raise LoginTaken(login)
+    user = User(
+        id=uuid.uuid4(),
+        org_id=org.id,
+        login=login,
+        display_name=name,
+        password_hash=hash_password(password),
+        language=language,
+        email=email,
+    )
+    session.add(user)
+    set_roles(user, roles)
+    record_change(session, org.id, "colleague", user.id)
+    return user
+
+
+@dataclass(frozen=True)
+class WorkerDetails:
+    """What a provisioning file or a roster line says about one worker."""
+
+    ref: str
+    name: str
+    team_id: uuid.UUID
+    counsellor_id: uuid.UUID | None
+    contract_type: str | None = None
+    contract_start: date | None = None
+    contract_end: date | None = None
+
+    def columns(self) -> dict[str, object]:
+        """The columns set directly; team and counsellor move through `reassign`."""
+        return {
+            "display_name": self.name,
+            "contract_type": self.contract_type,
+            "contract_start": self.contract_start,
+            "contract_end": self.contract_end,
+            "active": True,
+        }
+
+
+# Changed columns in the words of the files (a provisioning file, a roster).
+_WORKER_WORDS = {
+    "display_name": "name",
+    "contract_type": "contract",
+    "contract_start": "contract",
+    "contract_end": "contract",
+    "active": "active",
+}
+
+
+@dataclass(frozen=True)
+class WorkerUpsert:
+    """What `upsert_workers` did to one worker."""
+
+    ref: str
+    created: bool = False
+    # In the files' words: name, contract, team, counsellor; "active" when brought back.
+    changed: tuple[str, ...] = ()
+    # The other source the worker belonged to, now replaced (None if it was ours or unrecorded).
+    taken_from: WorkerSource | None = None
+
+
+def upsert_workers(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    wanted: Sequence[WorkerDetails],
+    source: WorkerSource,
+    progress: Callable[[int], None] = lambda _done: None,
+) -> list[WorkerUpsert]:
+    """Create or update workers by ref; each then belongs to `source` (the last to list it).
+
+    Moves between teams or counsellors go through `reassign`, once for the whole batch.
+    `progress` hears how many are done, every 250 and at the end.
+    """
+    existing = {w.ref: w for w in session.scalars(select(Worker).where(Worker.org_id == org_id))}
+    outcomes: list[WorkerUpsert] = []
+    moves: list[Assignment] = []
+    for done, details in enumerate(wanted, 1):
+        worker = existing.get(details.ref)
+        if worker is None:
+            worker = Worker(
+                id=uuid.uuid4(),
+                org_id=org_id,
+                ref=details.ref,
+                team_id=details.team_id,
+                counsellor_id=details.counsellor_id,
+                source=source.value,
+                **details.columns(),
+            )
+            session.add(worker)
+            existing[details.ref] = worker
+            record_change(session, org_id, "worker", worker.id)
+            outcomes.append(WorkerUpsert(details.ref, created=True))
+        else:
+            outcomes.append(_update_worker(session, worker, details, source, moves))
+        if done % 250 == 0:
+            progress(done)
+    progress(len(wanted))
+    session.flush()
+    reassign(session, org_id, moves)
+    return outcomes
+
+
+def _update_worker(
+    session: Session,
+    worker: Worker,
+    details: WorkerDetails,
+    source: WorkerSource,
+    moves: list[Assignment],
+) -> WorkerUpsert:
+    changed = [_WORKER_WORDS[c] for c in set_columns(worker, details.columns())]
+    if changed:
+        record_change(session, worker.org_id, "worker", worker.id)
+    if worker.team_id != details.team_id:
+        changed.append("team")
+    if worker.counsellor_id != details.counsellor_id:
+        changed.append("counsellor")
+    if worker.team_id != details.team_id or worker.counsellor_id != details.counsellor_id:
+        moves.append(Assignment(worker, details.team_id, details.counsellor_id))
+    taken_from = None
+    if worker.source != source:
+        taken_from = None if worker.source is None else WorkerSource(worker.source)
+        worker.source = source.value
+    return WorkerUpsert(worker.ref, changed=tuple(dict.fromkeys(changed)), taken_from=taken_from)
 
 
 def users_with_role(session: Session, org_id: uuid.UUID, role: Role) -> list[User]:

@@ -53,3 +53,14 @@ class Delivery(Base):
 
     note: Mapped[Note] = relationship(lazy="raise")
     recipient: Mapped[User] = relationship(lazy="raise")
+
+
+def responsible(counsellor: User | None, stand_in: User | None, at: datetime) -> User | None:
+    """Who new notes about a counsellor's workers go to at `at`: the stand-in while the
+    counsellor is away and an enabled stand-in covers, else the counsellor; nobody (the
+    coordinators, then) without an enabled counsellor. Routing and the worker entity agree."""
+    if counsellor is None or counsellor.disabled:
+        return None
+    if counsellor.is_away(at) and stand_in is not None and not stand_in.disabled:
+        return stand_in
+    return counsellor

@@ -8,9 +8,11 @@ Rules (DESIGN.md, Routing):
 - `urgent`, and every safety note with `injury`: the coordinators too, at once (`urgent`);
 - a team-level safety note (no worker): the coordinators, who are the team's referents;
 - an observation alerts nobody: it goes onto the timeline and into the daily digest.
-A delivery to a counsellor that is not acknowledged by its deadline is escalated to the
-coordinators once (`escalation`). Repeated signals about one worker and category, within
-the organisation's window, join the open alert instead of paging again.
+Every delivery but the coordinators' `urgent` copies has a deadline; one not acknowledged
+by then is escalated once (`escalation`): the coordinators get a copy, and a coordinator
+whose own delivery is late is reminded by e-mail. Repeated signals about one worker, kind,
+category and severity, within the organisation's window, join the recipient's open alert:
+one line in the inbox and one e-mail, but each keeps its own deadline.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from shared_models.vocabulary import DeliveryReason, NoteKind, NoteStatus, Role,
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User, Worker
 from sync_server.orgs.service import users_with_role
-from sync_server.routing.models import Delivery
+from sync_server.routing.models import Delivery, responsible
 from sync_server.sync.changelog import record_change
 
 _COORDINATORS = "relais.coordinators"
@@ -44,7 +46,8 @@ def coordinators(session: Session, org_id: uuid.UUID) -> list[User]:
 
 
 def _alert_key(recipient_id: uuid.UUID, note: Note) -> tuple[object, ...]:
-    return (recipient_id, note.worker_id, note.kind, note.category)
+    """What a repeat signal shares with its alert: a more severe one pages on its own."""
+    return (recipient_id, note.worker_id, note.kind, note.category, note.severity)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -76,18 +79,17 @@ def plan_recipients(
         return []
     plan: list[tuple[uuid.UUID, DeliveryReason]] = []
     coordinator_ids = [c.id for c in coordinators]
+    receiver = responsible(counsellor, stand_in, now)
     if worker is None:
         plan += [(c, DeliveryReason.REFERENT) for c in coordinator_ids]
-    elif counsellor is None or counsellor.disabled:
+    elif counsellor is None or receiver is None:
         plan += [(c, DeliveryReason.UNASSIGNED) for c in coordinator_ids]
-    elif counsellor.is_away(now):
-        if stand_in is not None and not stand_in.disabled:
-            plan.append((stand_in.id, DeliveryReason.STAND_IN))
-        else:
-            plan.append((counsellor.id, DeliveryReason.REFERENT))
-            plan += [(c, DeliveryReason.UNASSIGNED) for c in coordinator_ids]
+    elif receiver is not counsellor:
+        plan.append((receiver.id, DeliveryReason.STAND_IN))
     else:
         plan.append((counsellor.id, DeliveryReason.REFERENT))
+        if counsellor.is_away(now):  # and nobody covers: the coordinators too
+            plan += [(c, DeliveryReason.UNASSIGNED) for c in coordinator_ids]
     if note.severity == Severity.URGENT or (
         note.kind == NoteKind.SAFETY and note.category == "injury"
     ):
@@ -117,8 +119,9 @@ def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
     coordinator_reasons = {DeliveryReason.URGENT, DeliveryReason.UNASSIGNED}
     deliveries = []
     for recipient_id, reason in plan:
-        # Deadlines chase the person responsible; coordinators are where escalation ends.
-        chased = reason in (DeliveryReason.REFERENT, DeliveryReason.STAND_IN) and worker is not None
+        # Every delivery is chased until acknowledged, the coordinators' too when the note is
+        # theirs to handle; their `urgent` copies only inform: someone else is chased.
+        chased = reason != DeliveryReason.URGENT
         delivery = Delivery(
             id=uuid.uuid4(),
             note_id=note.id,
@@ -140,9 +143,9 @@ def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
             if lead is None and note.worker_id not in session.info.get(_ALERTS_KNOWN, ()):
                 lead = open_alert(session, recipient_id, note, since)
             if lead is not None:
+                # For the inbox and e-mail only: the signal keeps its own deadline, and the
+                # alert's note is not re-sent (its author would learn of this signal).
                 delivery.grouped_into_id = lead.id
-                delivery.due_at = None  # the alert's own deadline covers the group
-                record_change(session, org.id, "note", lead.note_id)
             new_alerts[key] = lead or delivery  # later signals of this batch join it
         session.add(delivery)
         deliveries.append(delivery)
@@ -159,7 +162,7 @@ def prefetch_open_alerts(
     since = now - timedelta(seconds=org.group_window)
     alerts: dict[tuple[object, ...], Delivery] = session.info.setdefault(_NEW_ALERTS, {})
     rows = session.execute(
-        select(Delivery, Note.worker_id, Note.kind, Note.category)
+        select(Delivery, Note.worker_id, Note.kind, Note.category, Note.severity)
         .join(Note, Note.id == Delivery.note_id)
         .where(
             Note.worker_id.in_(list(worker_ids)),
@@ -170,15 +173,15 @@ def prefetch_open_alerts(
         )
         .order_by(Delivery.delivered_at)
     )
-    for delivery, worker_id, kind, category in rows:
-        alerts.setdefault((delivery.recipient_id, worker_id, kind, category), delivery)
+    for delivery, worker_id, kind, category, severity in rows:
+        alerts.setdefault((delivery.recipient_id, worker_id, kind, category, severity), delivery)
     session.info.setdefault(_ALERTS_KNOWN, set()).update(worker_ids)
 
 
 def open_alert(
     session: Session, recipient_id: uuid.UUID, note: Note, since: datetime
 ) -> Delivery | None:
-    """The recipient's unacknowledged alert about the same worker and category, if recent."""
+    """The recipient's unacknowledged alert of the same key (`_alert_key`), if recent."""
     return session.scalar(
         select(Delivery)
         .join(Note, Note.id == Delivery.note_id)
@@ -190,6 +193,7 @@ def open_alert(
             Note.worker_id == note.worker_id,
             Note.category == note.category,
             Note.kind == note.kind,
+            Note.severity == note.severity,
             Note.status == NoteStatus.OPEN.value,
             Note.id != note.id,
         )
@@ -204,6 +208,34 @@ def alert_group(session: Session, delivery: Delivery) -> list[Delivery]:
     lead = session.get_one(Delivery, lead_id)
     members = session.scalars(select(Delivery).where(Delivery.grouped_into_id == lead_id)).all()
     return [lead, *members]
+
+
+def release_alerts(session: Session, note: Note) -> None:
+    """A retracted note leaves its alert groups. Where it led one, the next signal of the
+    group takes the lead (and with it the e-mail), so that retracting the first signal
+    silences none of the others. Nothing is re-sent: the app reads a signal whose alert it no
+    longer holds as an alert of its own."""
+    alerts: dict[tuple[object, ...], Delivery] = session.info.get(_NEW_ALERTS, {})
+    for delivery in session.scalars(select(Delivery).where(Delivery.note_id == note.id)).all():
+        if delivery.grouped_into_id is not None:
+            delivery.grouped_into_id = None
+            continue
+        members = session.scalars(
+            select(Delivery)
+            .where(Delivery.grouped_into_id == delivery.id)
+            .order_by(Delivery.delivered_at, Delivery.id)
+        ).all()
+        lead = members[0] if members else None
+        for member in members[1:]:
+            member.grouped_into_id = members[0].id
+        if lead is not None:
+            lead.grouped_into_id = None
+        for key, cached in list(alerts.items()):  # what later notes of this push may join
+            if cached is delivery:
+                if lead is None:
+                    del alerts[key]
+                else:
+                    alerts[key] = lead
 
 
 def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:

@@ -25,7 +25,7 @@ from sync_server import policy
 from sync_server.database import utcnow
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
-from sync_server.routing.models import Delivery
+from sync_server.routing.models import Delivery, responsible
 from sync_server.sync.changelog import PendingChange, record_change
 
 _MODELS: dict[str, Any] = {
@@ -52,6 +52,8 @@ class Loaded:
     # and -> the note of that lead alert.
     grouped: dict[uuid.UUID, int] = field(default_factory=dict)
     lead_notes: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    # Worker id -> who a note about them goes to now (None: the coordinators).
+    recipients: dict[uuid.UUID, uuid.UUID | None] = field(default_factory=dict)
 
     def get(self, entity: str, entity_id: uuid.UUID) -> Any:
         return self.objects.get((entity, entity_id))
@@ -88,7 +90,9 @@ def load(
         w_id: t_id
         for w_id, t_id in _pairs(session, Worker.id, Worker.team_id, Worker.id, worker_ids)
     }
-    out.facts = policy.Facts(worker_team=worker_team, notes=notes)
+    out.facts = policy.Facts(
+        worker_team=worker_team, notes=notes, acted=policy.load_acted(session, notes.values())
+    )
     if not for_shaping:
         return out
     note_ids = [k[1] for k in out.objects if k[0] == "note"]
@@ -119,6 +123,27 @@ def load(
     out.names = dict(
         session.execute(select(User.id, User.display_name).where(User.org_id == org_id)).all()
     )
+    workers = [o for k, o in out.objects.items() if k[0] == "worker"]
+    out.recipients = _recipients(session, workers, utcnow())
+    return out
+
+
+def _recipients(
+    session: Session, workers: list[Worker], at: datetime
+) -> dict[uuid.UUID, uuid.UUID | None]:
+    """Who a note about each worker goes to at `at` (routing's rule, `responsible`)."""
+    counsellor_ids = {w.counsellor_id for w in workers if w.counsellor_id}
+    users = {u.id: u for u in _in_chunks(session, User, counsellor_ids)}
+    stand_in_ids = {u.stand_in_id for u in users.values() if u.stand_in_id} - users.keys()
+    users.update({u.id: u for u in _in_chunks(session, User, stand_in_ids)})
+    out: dict[uuid.UUID, uuid.UUID | None] = {}
+    for w in workers:
+        counsellor = users.get(w.counsellor_id) if w.counsellor_id else None
+        stand_in = (
+            users.get(counsellor.stand_in_id) if counsellor and counsellor.stand_in_id else None
+        )
+        receiver = responsible(counsellor, stand_in, at)
+        out[w.id] = receiver.id if receiver else None
     return out
 
 
@@ -164,7 +189,7 @@ def shape(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> dict[
             received_at=obj.received_at,
             status=obj.status,
             retracted_at=obj.retracted_at,
-            deliveries=[_delivery(d, loaded) for d in deliveries] if shown else None,
+            deliveries=[_delivery(viewer, d, loaded) for d in deliveries] if shown else None,
         )
     elif entity == "follow_up":
         model = FollowUpData(
@@ -188,6 +213,7 @@ def shape(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> dict[
             created_at=obj.created_at,
         )
     elif entity == "worker":
+        recipient = loaded.recipients.get(obj.id)
         model = WorkerData(
             id=obj.id,
             ref=obj.ref,
@@ -196,6 +222,8 @@ def shape(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> dict[
             counsellor_id=obj.counsellor_id,
             counsellor_name=names.get(obj.counsellor_id) if obj.counsellor_id else None,
             active=obj.active,
+            recipient_id=recipient,
+            recipient_name=names.get(recipient) if recipient else None,
         )
     elif entity == "team":
         model = TeamData(
@@ -231,7 +259,10 @@ def shape(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> dict[
     return data
 
 
-def _delivery(d: Delivery, loaded: Loaded) -> DeliveryData:
+def _delivery(viewer: policy.Viewer, d: Delivery, loaded: Loaded) -> DeliveryData:
+    """Grouping is shown on the viewer's own delivery only: it is about other notes, which
+    the note's author (and other recipients) must not learn of through this one."""
+    own = d.recipient_id == viewer.user_id
     return DeliveryData(
         recipient_id=d.recipient_id,
         recipient_name=loaded.names.get(d.recipient_id, ""),
@@ -241,8 +272,10 @@ def _delivery(d: Delivery, loaded: Loaded) -> DeliveryData:
         seen_at=d.seen_at,
         acknowledged_at=d.acknowledged_at,
         escalated_at=d.escalated_at,
-        group_count=1 + loaded.grouped.get(d.id, 0),
-        grouped_into=loaded.lead_notes.get(d.grouped_into_id) if d.grouped_into_id else None,
+        group_count=1 + loaded.grouped.get(d.id, 0) if own else 1,
+        grouped_into=loaded.lead_notes.get(d.grouped_into_id)
+        if own and d.grouped_into_id
+        else None,
     )
 
 

@@ -42,7 +42,7 @@ Handler = Callable[[Session, policy.Viewer, Any, datetime, datetime], object]
 
 HANDLERS: dict[str, Handler] = {
     "note.create": lambda s, v, d, _c, now: notes.create_note(s, v, d, now),
-    "note.retract": lambda s, v, d, c, now: notes.retract_note(s, v, d, c, now),
+    "note.retract": lambda s, v, d, _c, now: notes.retract_note(s, v, d, now),
     "note.acknowledge": lambda s, v, d, _c, now: notes.acknowledge_note(s, v, d, now),
     "note.follow_up": lambda s, v, d, _c, now: notes.follow_up(s, v, d, now),
     "heads_up.create": lambda s, v, d, _c, now: notes.create_heads_up(s, v, d, now),

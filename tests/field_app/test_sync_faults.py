@@ -356,9 +356,11 @@ def policy_view(db: Database, org_id: uuid.UUID, user_id: uuid.UUID) -> dict[Key
             objects += [
                 (name, obj) for obj in session.scalars(select(model).where(owner == org_id))
             ]
+        notes = {o.id: o for n, o in objects if n == "note"}
         facts = policy.Facts(
             worker_team={o.id: o.team_id for n, o in objects if n == "worker"},
-            notes={o.id: o for n, o in objects if n == "note"},
+            notes=notes,
+            acted=policy.load_acted(session, notes.values()),
         )
         viewer = policy.load_viewer(session, session.get_one(User, user_id), utcnow())
         visible = [(n, o.id) for n, o in objects if policy.can_see(viewer, n, o, facts)]

@@ -237,3 +237,46 @@ def test_email_preferences_are_read_from_and_saved_to_the_server(world_url, tmp_
             time(8),
             time(8, 30),
         )
+
+
+def test_a_note_she_acknowledged_stays_on_her_phone_when_its_author_retracts_it(
+    world_url, tmp_path
+):
+    """Her record of what she did is hers: the note stays, marked retracted, and takes no
+    more follow-ups; one she never touched goes."""
+    world, url = world_url
+
+    async def scenario() -> None:
+        sup = await write_notes(url, tmp_path, world)
+        couns = await open_app(url, tmp_path)
+        await sign_in(couns, "couns_1", PASSWORD)
+        await synced(couns)
+        await couns.wait_until(lambda: couns.has_text("À traiter (4)"))
+        store = session_of(couns).require_store()
+        by_text = {v.data["text"]: v.id for v in store.notes_view()}
+        handled = by_text["Fictional: attention, written first."]
+        untouched = by_text["Fictional: info."]
+        await couns.click(f"inbox-{handled}")
+        await couns.click("acknowledge")
+        await synced(couns)
+
+        for note_id in (handled, untouched):
+            session_of(sup).retract(note_id)
+        await synced(sup)
+        await synced(couns)
+        await couns.wait_until(lambda: store.get_entity("note", untouched) is None, 30)
+        await couns.wait_until(lambda: store.get_entity("note", handled)["status"] == "retracted")
+        assert couns.find(key="note-detail") is not None  # still open, now marked retracted
+        follow_area = couns.find(
+            pred=lambda c: (
+                any(getattr(x, "key", None) == "follow-up-text" for x in c.controls)
+                if isinstance(getattr(c, "controls", None), list)
+                else False
+            )
+        )
+        assert not follow_area.visible
+        assert not couns.find(key="acknowledge").visible
+        await sup.close()
+        await couns.close()
+
+    asyncio.run(scenario())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from field_app.state.notes import progress
@@ -183,5 +184,65 @@ def test_my_notes_follow_the_counsellor_and_a_note_can_be_retracted(live, tmp_pa
         )
         await sup.close()
         await couns.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_capture_screen_names_whoever_the_note_goes_to_now(live, tmp_path):
+    """couns_1 is away with couns_2 standing in: a note about a1 goes to couns_2, and the
+    supervisor's capture screen says so; it names couns_1 again once she is back."""
+
+    async def scenario() -> None:
+        def availability(body: dict) -> None:
+            with httpx.Client(base_url=live.url) as http:
+                token = http.post(
+                    "/api/v1/auth/login",
+                    json={"login": "couns_1", "password": PASSWORD, "device_name": "test"},
+                ).json()["token"]
+                response = http.put(
+                    "/api/v1/me/availability",
+                    json=body,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert response.status_code == 200, response.text
+
+        world = live.world
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        await h.click("worker-a1")
+        assert h.has_text("Transmise à Couns 1 (test).")
+        await h.click("back")
+
+        availability({"away": True, "stand_in_id": str(world.users["couns_2"]), "until": None})
+        await synced(h)
+        await h.wait_until(
+            lambda: (
+                (session_of(h).require_store().get_entity("worker", world.workers["a1"]) or {}).get(
+                    "recipient_name"
+                )
+                == "Couns 2 (test)"
+            ),
+            30,
+        )
+        await h.click("worker-a1")
+        assert h.has_text("Transmise à Couns 2 (test).")
+        assert not h.has_text("Transmise à Couns 1")
+        await h.click("back")
+
+        availability({"away": False, "stand_in_id": None, "until": None})
+        await synced(h)
+        await h.wait_until(
+            lambda: (
+                (session_of(h).require_store().get_entity("worker", world.workers["a1"]) or {}).get(
+                    "recipient_name"
+                )
+                == "Couns 1 (test)"
+            ),
+            30,
+        )
+        await h.click("worker-a1")
+        assert h.has_text("Transmise à Couns 1 (test).")
+        await h.close()
 
     asyncio.run(scenario())

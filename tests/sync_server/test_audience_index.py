@@ -60,12 +60,18 @@ def note(author: uuid.UUID, worker: uuid.UUID | None, status: str) -> Note:
     team=st.sampled_from(TEAMS),
     status=st.sampled_from(["open", "acknowledged", "closed", "retracted"]),
     disabled=st.booleans(),
+    acted=st.frozensets(st.sampled_from(USERS), max_size=3),
 )
-def test_index_equals_asking_everyone(viewers, author, other, worker, team, status, disabled):
+def test_index_equals_asking_everyone(
+    viewers, author, other, worker, team, status, disabled, acted
+):
+    """`acted`: who acknowledged the note or followed it up (what a retraction leaves them)."""
     index = policy.AudienceIndex(viewers)
     the_note = note(author, worker, status)
     worker_id = worker or WORKERS[0]
-    facts = policy.Facts(worker_team={worker_id: team}, notes={the_note.id: the_note})
+    facts = policy.Facts(
+        worker_team={worker_id: team}, notes={the_note.id: the_note}, acted={the_note.id: acted}
+    )
     entities = [
         ("note", the_note),
         (

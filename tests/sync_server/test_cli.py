@@ -229,6 +229,128 @@ def test_roster_import_unknown_reference_and_unknown_org_fail_cleanly(relais, tm
     assert count(relais, Worker) == 1
 
 
+def active_workers(relais: Relais) -> dict[str, str]:
+    """ref -> name of the active workers in the command's database."""
+    db = Database(relais.url)
+    try:
+        with db.reading() as session:
+            query = select(Worker.ref, Worker.display_name).where(Worker.active.is_(True))
+            return {ref: name for ref, name in session.execute(query)}
+    finally:
+        db.dispose()
+
+
+def test_reprovisioning_keeps_roster_workers_and_says_what_it_deactivates(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING + "  - {ref: V09, name: Ana Z., team: verts}\n", encoding="utf-8")
+    assert_ok(relais("provision", str(path)))
+    roster_file = tmp_path / "roster.csv"
+    roster_file.write_text(f"{ROSTER_HEADER}\nV02,Nel B.,verts,cli_couns,,,\n", encoding="utf-8")
+    assert_ok(relais("roster", "import", str(roster_file), "--org", "cli-org"))
+    path.write_text(PROVISIONING, encoding="utf-8")  # V09 left the file
+
+    result = relais("provision", str(path))
+
+    assert_ok(result)
+    assert "organisation 'cli-org': 1 change(s) applied" in result.stdout
+    assert "deactivated worker 'V09': no longer in the provisioning file" in result.stdout
+    assert "1 worker(s) added by a roster import are not in the file: left as they are" in (
+        result.stdout
+    )
+    assert active_workers(relais) == {"V01": "Max A.", "V02": "Nel B."}
+
+
+def test_provision_dry_run_shows_the_plan_and_changes_nothing(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING + "  - {ref: V09, name: Ana Z., team: verts}\n", encoding="utf-8")
+    planned_first = relais("provision", str(path), "--dry-run")
+    assert_ok(planned_first)
+    assert "dry run" in planned_first.stdout
+    assert "create organisation 'cli-org'" in planned_first.stdout
+    assert "create worker 'V09'" in planned_first.stdout
+    assert count(relais, Worker) == 0
+
+    assert_ok(relais("provision", str(path)))
+    path.write_text(
+        PROVISIONING.replace("name: Max A.", "name: Max A.-B.").replace(
+            "  - {login: cli_couns",
+            "  - {login: cli_coord, name: Eli G., roles: [coordinator], "
+            "password: fictional-pass-1}\n  - {login: cli_couns",
+        ),
+        encoding="utf-8",
+    )
+
+    planned = relais("provision", str(path), "--dry-run")
+
+    assert_ok(planned)
+    assert "organisation 'cli-org', dry run (nothing was changed): 3 change(s) planned" in (
+        planned.stdout
+    )
+    assert "create user 'cli_coord'" in planned.stdout
+    assert "update worker 'V01': name" in planned.stdout
+    assert "deactivate worker 'V09': no longer in the provisioning file" in planned.stdout
+    assert active_workers(relais) == {"V01": "Max A.", "V09": "Ana Z."}
+    assert count(relais, User) == 2
+
+    applied = relais("provision", str(path))
+    assert_ok(applied)
+    assert "3 change(s) applied" in applied.stdout
+    assert active_workers(relais) == {"V01": "Max A.-B."}
+
+
+def test_roster_import_reads_a_french_excel_file(relais, tmp_path):
+    """Excel in French saves CSV with semicolons, in Windows-1252 unless told "CSV UTF-8"."""
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING, encoding="utf-8")
+    assert_ok(relais("provision", str(path)))
+    roster_file = tmp_path / "roster.csv"
+    roster_file.write_bytes(
+        "ref;name;team;counsellor;contract_type;start;end\r\n"
+        "V02;Léa Dupré;verts;cli_couns;CDDI;2026-01-05;\r\n"
+        'V03;"Maréchal; Zoé";verts;;CDDI;2026-02-02;2026-12-31\r\n'.encode("cp1252")
+    )
+
+    result = relais("roster", "import", str(roster_file), "--org", "cli-org")
+
+    assert_ok(result)
+    assert "2 created, 0 updated, 0 unchanged" in result.stdout
+    assert "read as Windows-1252 (cp1252), separated by semicolons" in result.stderr
+    assert active_workers(relais) == {"V01": "Max A.", "V02": "Léa Dupré", "V03": "Maréchal; Zoé"}
+
+
+def test_roster_import_explains_a_file_it_cannot_decode(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING, encoding="utf-8")
+    assert_ok(relais("provision", str(path)))
+    roster_file = tmp_path / "roster.csv"
+    # 0x81 is neither UTF-8 here nor any character in Windows-1252.
+    roster_file.write_bytes(
+        f"{ROSTER_HEADER}\nV02,Nel B.,verts,,,,\nV03,L\xe9a \x81,verts,,,,\n".encode("latin-1")
+    )
+
+    result = relais("roster", "import", str(roster_file), "--org", "cli-org")
+
+    assert_clean_failure(result)
+    assert "line 3: neither UTF-8 nor Windows-1252" in result.stderr
+    assert "CSV UTF-8" in result.stderr  # says how to save it
+    assert "nothing was imported" in result.stderr
+    assert count(relais, Worker) == 1
+
+
+def test_roster_import_says_which_workers_it_takes_from_the_file(relais, tmp_path):
+    path = tmp_path / "org.yaml"
+    path.write_text(PROVISIONING, encoding="utf-8")
+    assert_ok(relais("provision", str(path)))
+    roster_file = tmp_path / "roster.csv"
+    roster_file.write_text(f"{ROSTER_HEADER}\nV01,Max A.,verts,,,,\n", encoding="utf-8")
+
+    result = relais("roster", "import", str(roster_file), "--org", "cli-org")
+
+    assert_ok(result)
+    assert "0 created, 1 updated, 0 unchanged" in result.stdout
+    assert "taken over from the provisioning file: V01" in result.stderr
+
+
 # --- user add / list / disable ----------------------------------------------------------
 
 

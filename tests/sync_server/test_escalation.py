@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -15,10 +16,20 @@ from shared_models import mutations as m
 from sync_server import policy
 from sync_server.database import Database
 from sync_server.notes import service as notes
-from sync_server.orgs.models import Organization, User
+from sync_server.notes.models import Note
+from sync_server.orgs.models import Organization, TeamSupervisor, User
 from sync_server.routing.models import Delivery
 from sync_server.routing.service import escalate_overdue
-from tests.factories import World, build_world, login, mutation, note_data, pull_all, push
+from tests.factories import (
+    World,
+    add_user,
+    build_world,
+    login,
+    mutation,
+    note_data,
+    pull_all,
+    push,
+)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -33,8 +44,11 @@ def write_note(
     category: str = "fatigue",
     author: str = "sup_a",
     copies: int = 1,
+    kind: str = "signal",
+    captured: datetime | None = None,
 ) -> uuid.UUID:
-    """Write `copies` notes at time `at` through the real service; returns the last id."""
+    """Write `copies` notes that reach the server at `at` (captured at `captured`, by
+    default the same moment) through the real service; returns the last id."""
     with db.unit_of_work() as session:
         user = session.get_one(User, world.users[author])
         viewer = policy.load_viewer(session, user, at)
@@ -44,11 +58,11 @@ def write_note(
                 id=note_id,
                 worker_id=world.workers[worker],
                 team_id=world.team_of(worker),
-                kind="signal",
+                kind=kind,
                 category=category,
                 severity=severity,
                 text="Fictional observation.",
-                captured_at=at,
+                captured_at=captured or at,
             )
             notes.create_note(session, viewer, data, at)
     return note_id
@@ -59,6 +73,17 @@ def acknowledge(db: Database, world: World, note_id: uuid.UUID, who: str, at: da
         user = session.get_one(User, world.users[who])
         notes.acknowledge_note(
             session, policy.load_viewer(session, user, at), m.NoteAcknowledge(note_id=note_id), at
+        )
+
+
+def retract(
+    db: Database, world: World, note_id: uuid.UUID, at: datetime, who: str = "sup_a"
+) -> None:
+    """The author retracts, with the server's clock at `at`."""
+    with db.unit_of_work() as session:
+        user = session.get_one(User, world.users[who])
+        notes.retract_note(
+            session, policy.load_viewer(session, user, at), m.NoteRetract(note_id=note_id), at
         )
 
 
@@ -144,7 +169,7 @@ def test_five_signals_about_one_worker_page_once_with_a_count(client, db):
     assert len(leads) == 2
     money_lead = next(d for d in leads if str(d.note_id) == sent[0]["id"])
     assert sum(1 for d in rows if d.grouped_into_id == money_lead.id) == 4
-    assert all(d.due_at is None for d in rows if d.grouped_into_id)  # only the alert is chased
+    assert all(d.due_at is not None for d in rows)  # every signal keeps its own chase
 
     state = pull_all(client, couns_1)[0]
     lead_view = state[("note", sent[0]["id"])]["deliveries"][0]
@@ -203,3 +228,179 @@ def test_two_processes_escalate_each_delivery_exactly_once(pg_db):
     assert escalated == count
     assert reported == count
     assert copies == count
+
+
+@pytest.mark.parametrize("first_retracted", [False, True], ids=["group kept", "first retracted"])
+def test_every_signal_of_a_group_keeps_its_own_chase(db, first_retracted):
+    """Grouping pages once; it never lets a signal go unchased, even when the signal that
+    opened the alert is retracted."""
+    world = build_world(db)
+    first = write_note(db, world, at=T0, category="money")
+    second = write_note(db, world, at=T0 + timedelta(hours=1), category="money")
+    with db.reading() as session:
+        lead = session.scalars(select(Delivery).where(Delivery.note_id == first)).one()
+        member = session.scalars(select(Delivery).where(Delivery.note_id == second)).one()
+        assert member.grouped_into_id == lead.id  # one alert in the counsellor's inbox
+        assert member.due_at == T0 + timedelta(hours=25)
+    if first_retracted:
+        retract(db, world, first, T0 + timedelta(hours=2))
+    day = timedelta(hours=24)
+    assert sweep(db, T0 + day) == (0 if first_retracted else 1)
+    assert sweep(db, T0 + day + timedelta(hours=1)) == 1  # the second signal's own deadline
+    escalated = [r for r in deliveries(db, second) if r[1] == "escalation"]
+    assert [r[0] for r in escalated] == [world.users["coord"]]
+
+
+def test_a_more_severe_signal_opens_its_own_alert(db):
+    world = build_world(db)
+    write_note(db, world, at=T0, category="money", severity="info")
+    urgent = write_note(
+        db, world, at=T0 + timedelta(minutes=5), category="money", severity="urgent"
+    )
+    with db.reading() as session:
+        grouped = session.scalars(
+            select(Delivery.grouped_into_id).where(
+                Delivery.note_id == urgent, Delivery.recipient_id == world.users["couns_1"]
+            )
+        ).all()
+    assert grouped == [None]
+
+
+@pytest.mark.parametrize(
+    ("worker", "author", "kind", "category", "severity", "deadline"),
+    [
+        ("b2", "sup_b", "signal", "money", "attention", timedelta(hours=24)),
+        ("b2", "sup_b", "safety", "injury", "urgent", timedelta(hours=2)),
+    ],
+    ids=["no counsellor", "no counsellor, injury"],
+)
+def test_a_note_about_a_worker_without_counsellor_is_chased(
+    db, worker, author, kind, category, severity, deadline
+):
+    world = build_world(db)
+    note_id = write_note(
+        db,
+        world,
+        at=T0,
+        worker=worker,
+        author=author,
+        kind=kind,
+        category=category,
+        severity=severity,
+    )
+    with db.reading() as session:
+        [delivery] = session.scalars(select(Delivery).where(Delivery.note_id == note_id)).all()
+    assert (delivery.recipient_id, delivery.reason) == (world.users["coord"], "unassigned")
+    assert delivery.due_at == T0 + deadline
+    assert sweep(db, T0 + deadline - timedelta(seconds=1)) == 0
+    assert sweep(db, T0 + deadline) == 1
+    assert sweep(db, T0 + deadline + timedelta(days=1)) == 0  # once
+    assert deliveries(db, note_id) == [(world.users["coord"], "unassigned", T0 + deadline)]
+
+
+def test_a_team_level_safety_note_is_chased(db):
+    world = build_world(db)
+    with db.unit_of_work() as session:
+        user = session.get_one(User, world.users["sup_a"])
+        data = m.NoteCreate(
+            id=uuid.uuid4(),
+            team_id=world.teams["A"],
+            kind="safety",
+            category="equipment",
+            severity="attention",
+            text="Fictional: the hedge trimmer's guard is cracked.",
+            captured_at=T0,
+        )
+        notes.create_note(session, policy.load_viewer(session, user, T0), data, T0)
+    assert sweep(db, T0 + timedelta(hours=24)) == 1
+
+
+# --- grouping is no side channel ----------------------------------------------------------
+
+
+def _second_supervisor(db: Database, world: World, login_name: str) -> None:
+    """A colleague of sup_a on team A, who may write about the same workers."""
+    user_id = add_user(db, world, login_name, ("supervisor",))
+    with db.unit_of_work() as session:
+        session.add(TeamSupervisor(team_id=world.teams["A"], user_id=user_id))
+
+
+def _normalised(value: Any, names: dict[str, str], origin: datetime) -> Any:
+    """A note as its author saw it, comparable across organisations: known ids by name,
+    times as whole minutes from when the note reached the server."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key.endswith("_at") and isinstance(item, str):
+                out[key] = round((datetime.fromisoformat(item) - origin).total_seconds() / 60)
+            else:
+                out[key] = _normalised(item, names, origin)
+        return out
+    if isinstance(value, list):
+        return [_normalised(item, names, origin) for item in value]
+    if isinstance(value, str):
+        return names.get(value, value)
+    return value
+
+
+def _what_the_author_sees(client, db, slug: str, colleague: str | None) -> list[Any]:
+    """sup_a writes a health signal about a1 and follows it through every step; the colleague,
+    if any, writes one too ("before" or "after" sup_a's), then retracts it. Returns every
+    change sup_a's pulls bring about that note, normalised."""
+    world = build_world(db, slug=slug, prefix=f"{slug}_")
+    _second_supervisor(db, world, f"{slug}_sup_a2")
+    author = login(client, f"{slug}_sup_a")
+    other = login(client, f"{slug}_sup_a2")
+    counsellor = login(client, f"{slug}_couns_1")
+    theirs = note_data(world, "a1", category="health", severity="attention")
+    if colleague == "before":
+        push(client, other, mutation("note.create", theirs))
+    ours = note_data(world, "a1", category="health", severity="attention")
+    push(client, author, mutation("note.create", ours))
+    _, changes, cursor = pull_all(client, author)
+    seen = [[c for c in changes if c["id"] == ours["id"]]]
+    later = ours if colleague == "before" else theirs
+
+    def counsellor_opens_theirs() -> None:
+        # The counsellor's inbox does group the two signals: one alert.
+        state = pull_all(client, counsellor)[0]
+        [delivery] = state[("note", later["id"])]["deliveries"]
+        assert delivery["grouped_into"] is not None
+        push(client, counsellor, mutation("delivery.seen", {"note_id": theirs["id"]}))
+
+    steps = []
+    if colleague == "after":
+        steps.append(lambda: push(client, other, mutation("note.create", theirs)))
+    if colleague:
+        steps.append(counsellor_opens_theirs)
+        steps.append(
+            lambda: push(client, other, mutation("note.retract", {"note_id": theirs["id"]}))
+        )
+    steps.append(
+        lambda: push(client, counsellor, mutation("delivery.seen", {"note_id": ours["id"]}))
+    )
+    for step in steps:
+        step()
+        _, changes, cursor = pull_all(client, author, cursor)
+        mine = [c for c in changes if c["id"] == ours["id"]]
+        if mine or not colleague:
+            seen.append(mine)
+    with db.reading() as session:
+        origin = session.get_one(Note, uuid.UUID(ours["id"])).received_at
+    names = {str(v): k for k, v in (world.users | world.teams | world.workers).items()}
+    names[ours["id"]] = "ours"
+    return _normalised(seen, names, origin)
+
+
+@pytest.mark.parametrize("colleague", ["before", "after"])
+def test_an_author_learns_nothing_of_other_notes_through_their_own(client, db, colleague):
+    """Whether or not a colleague wrote about the same worker (and then retracted it), the
+    author receives exactly the same changes, with the same fields, about their own note."""
+    alone = _what_the_author_sees(client, db, "alone", None)
+    crowded = _what_the_author_sees(client, db, "crowded", colleague)
+    assert crowded == alone
+    for changes in crowded:
+        for change in changes:
+            for delivery in change["data"]["deliveries"]:
+                assert delivery["group_count"] == 1 and delivery["grouped_into"] is None
+                assert delivery["due_at"] is not None

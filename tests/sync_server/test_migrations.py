@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 import sync_server.models  # noqa: F401  (every table registered on the metadata)
 from sync_server.database import Base, Database
 from sync_server.migrations import alembic_config, upgrade
+from tests.factories import build_world
 
 
 def head(db: Database) -> str:
@@ -72,3 +75,89 @@ def test_fresh_sqlite_file_reaches_head(tmp_path: Path):
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         db.dispose()
+
+
+def test_worker_source_revision_keeps_workers_and_leaves_their_source_unrecorded(db):
+    """0003 adds `worker.source`: workers stored before it have no known source (NULL)."""
+    world = build_world(db)
+    try:
+        command.downgrade(alembic_config(db), "0002")
+        with db.engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("worker")}
+            assert "source" not in columns
+        upgrade(db)
+        with db.engine.connect() as connection:
+            rows = connection.execute(text("SELECT id, source FROM worker")).all()
+    finally:
+        upgrade(db)
+    assert len(rows) == len(world.workers)
+    assert {source for _, source in rows} == {None}
+
+
+def test_deliveries_stored_without_a_deadline_are_chased_after_the_upgrade(db):
+    """Revision 0004: what older routing left unchased (a signal grouped into an alert, the
+    coordinators' deliveries of a note about a worker without counsellor) gets the deadline
+    routing gives it now; what was acknowledged, and the coordinators' urgent copies, do not."""
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+    from sqlalchemy import select
+
+    from sync_server.notes.models import Note
+    from sync_server.routing.models import Delivery
+    from sync_server.routing.service import escalate_overdue
+    from tests.factories import build_world
+
+    world = build_world(db)
+    command.downgrade(alembic_config(db), "0003")
+    delivered = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    rows = {  # name: (worker, recipient, reason, severity, acknowledged)
+        "grouped signal": ("a1", "couns_1", "referent", "attention", False),
+        "no counsellor": ("b2", "coord", "unassigned", "urgent", False),
+        "acknowledged": ("b2", "coord", "unassigned", "info", True),
+        "urgent copy": ("a1", "coord", "urgent", "urgent", False),
+    }
+    ids = {}
+    with db.unit_of_work() as session:
+        for name, (worker, recipient, reason, severity, acknowledged) in rows.items():
+            note = Note(
+                id=uuid.uuid4(),
+                org_id=world.org,
+                author_id=world.users["sup_a"],
+                worker_id=world.workers[worker],
+                team_id=world.team_of(worker),
+                kind="signal",
+                category="money",
+                severity=severity,
+                text="Fictional.",
+                captured_at=delivered,
+                received_at=delivered,
+                status="acknowledged" if acknowledged else "open",
+            )
+            session.add(note)
+            session.flush()
+            delivery = Delivery(
+                note_id=note.id,
+                recipient_id=world.users[recipient],
+                reason=reason,
+                delivered_at=delivered,
+                acknowledged_at=delivered if acknowledged else None,
+            )
+            session.add(delivery)
+            session.flush()
+            ids[name] = delivery.id
+    upgrade(db)
+    assert current_revision(db) == head(db)
+    with db.reading() as session:
+        due = {
+            name: session.scalar(select(Delivery.due_at).where(Delivery.id == delivery_id))
+            for name, delivery_id in ids.items()
+        }
+    assert due == {
+        "grouped signal": delivered + timedelta(hours=24),
+        "no counsellor": delivered + timedelta(hours=2),
+        "acknowledged": None,
+        "urgent copy": None,
+    }
+    with db.unit_of_work() as session:
+        assert escalate_overdue(session, delivered + timedelta(days=2)) == 2

@@ -19,7 +19,7 @@ from sync_server.routing.service import escalate_overdue
 from sync_server.settings import Settings
 from tests.factories import World, build_world
 from tests.servers import free_port
-from tests.sync_server.test_escalation import write_note
+from tests.sync_server.test_escalation import retract, write_note
 
 SECRET_TEXT = "Fictional observation."
 
@@ -184,3 +184,89 @@ def test_unreachable_mail_server_keeps_mail_for_later(db, tmp_path):
 )
 def test_initials(name, expected):
     assert initials(name) == expected
+
+
+def _mail_everyone_now(db, world: World) -> datetime:
+    for login in ("couns_1", "couns_2", "coord"):
+        set_user(db, world, login, timezone="UTC", email_digest=False)
+    return datetime.now(UTC).replace(hour=12)
+
+
+@pytest.mark.parametrize("mailed_first", [False, True], ids=["before any mail", "after its mail"])
+def test_retracting_the_first_urgent_alert_still_mails_the_next(
+    db, smtp, mail_settings, mailed_first
+):
+    inbox, _ = smtp
+    world = build_world(db)
+    noon = _mail_everyone_now(db, world)
+    first = write_note(db, world, at=noon - timedelta(minutes=20), severity="urgent")
+    if mailed_first:
+        send_due_notifications(db, mail_settings, noon - timedelta(minutes=15))
+        assert len(inbox.to(email_of(world, "couns_1"))) == 1
+    write_note(db, world, at=noon - timedelta(minutes=10), severity="urgent")  # same alert
+    if mailed_first:
+        send_due_notifications(db, mail_settings, noon - timedelta(minutes=5))
+        assert len(inbox.to(email_of(world, "couns_1"))) == 1  # grouped: no second page
+    retract(db, world, first, noon - timedelta(minutes=1))
+    send_due_notifications(db, mail_settings, noon)
+    # The second signal is still urgent and unacknowledged: its counsellor hears of it.
+    assert len(inbox.to(email_of(world, "couns_1"))) == (2 if mailed_first else 1)
+    assert send_due_notifications(db, mail_settings, noon + timedelta(minutes=1)) == 0
+
+
+def test_repeated_urgent_signals_page_the_counsellor_once(db, smtp, mail_settings):
+    inbox, _ = smtp
+    world = build_world(db)
+    noon = _mail_everyone_now(db, world)
+    write_note(db, world, at=noon - timedelta(minutes=20), severity="urgent", copies=3)
+    send_due_notifications(db, mail_settings, noon)
+    assert len(inbox.to(email_of(world, "couns_1"))) == 1  # one alert, one e-mail
+    assert send_due_notifications(db, mail_settings, noon + timedelta(minutes=1)) == 0
+
+
+def test_a_more_severe_signal_is_mailed_although_an_alert_is_open(db, smtp, mail_settings):
+    inbox, _ = smtp
+    world = build_world(db)
+    noon = _mail_everyone_now(db, world)
+    write_note(db, world, at=noon - timedelta(minutes=20), severity="attention")
+    write_note(db, world, at=noon - timedelta(minutes=10), severity="urgent")
+    send_due_notifications(db, mail_settings, noon)
+    assert len(inbox.to(email_of(world, "couns_1"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "category", "severity", "deadline", "mails"),
+    [
+        ("signal", "money", "attention", timedelta(hours=24), 1),
+        ("safety", "injury", "urgent", timedelta(hours=2), 2),  # at once, then when late
+    ],
+    ids=["attention", "injury"],
+)
+def test_a_note_about_a_worker_without_counsellor_reminds_the_coordinators(
+    db, smtp, mail_settings, kind, category, severity, deadline, mails
+):
+    inbox, _ = smtp
+    world = build_world(db)
+    noon = _mail_everyone_now(db, world)
+    at = noon - deadline - timedelta(minutes=5)
+    write_note(
+        db,
+        world,
+        at=at,
+        worker="b2",
+        author="sup_b",
+        kind=kind,
+        category=category,
+        severity=severity,
+    )
+    send_due_notifications(db, mail_settings, at + timedelta(minutes=1))
+    assert len(inbox.to(email_of(world, "coord"))) == mails - 1
+    with db.unit_of_work() as session:
+        assert escalate_overdue(session, noon) == 1
+    send_due_notifications(db, mail_settings, noon)
+    received = inbox.to(email_of(world, "coord"))
+    assert len(received) == mails
+    assert "W. B." in received[-1]["Subject"]
+    for message in received:
+        assert_discreet(message)
+    assert send_due_notifications(db, mail_settings, noon + timedelta(minutes=1)) == 0

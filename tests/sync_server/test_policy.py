@@ -19,11 +19,14 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from field_app.state.notes import can_retract
+from field_app.store import NoteView
 from shared_models.vocabulary import CATEGORIES, SENSITIVE_CATEGORIES, NoteKind, NoteStatus
 from sync_server import policy
 from sync_server.database import Database
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Team, User, UserRole, Worker
+from sync_server.routing.models import Delivery
 from tests.factories import add_user, build_world
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
@@ -131,6 +134,24 @@ def scene(db: Database):
                 "housing",
                 status=NoteStatus.RETRACTED,
             ),
+            "a1_retracted_acknowledged": _note(
+                session,
+                world.org,
+                uid["sup_a"],
+                workers["a1"],
+                ta,
+                "health",
+                status=NoteStatus.RETRACTED,
+            ),
+            "a1_retracted_untouched": _note(
+                session,
+                world.org,
+                uid["sup_a"],
+                workers["a1"],
+                ta,
+                "health",
+                status=NoteStatus.RETRACTED,
+            ),
             "a1_by_counsellor": _note(
                 session, world.org, uid["couns_1"], workers["a1"], ta, "family"
             ),
@@ -140,6 +161,21 @@ def scene(db: Database):
             "other_a1": _note(session, other.org, uid["o_sup_a"], workers["o_a1"], ota, "health"),
         }
         session.flush()
+        # Routed while couns_1 is away: to her stand-in, who acknowledged one of the two.
+        for name, acknowledged in (
+            ("a1_retracted_acknowledged", NOW - timedelta(minutes=30)),
+            ("a1_retracted_untouched", None),
+        ):
+            session.add(
+                Delivery(
+                    note_id=notes[name].id,
+                    recipient_id=uid["standin_live"],
+                    reason="stand_in",
+                    delivered_at=NOW - timedelta(hours=1),
+                    seen_at=acknowledged,
+                    acknowledged_at=acknowledged,
+                )
+            )
 
         def follow_up(note: str, author: str, org: uuid.UUID) -> FollowUp:
             fu = FollowUp(
@@ -199,9 +235,11 @@ def scene(db: Database):
         s.objects[("organization", "acme")] = session.get_one(Organization, world.org)
         s.objects[("organization", "other")] = session.get_one(Organization, other.org)
         s.viewers = {login: policy.load_viewer(session, s.users[login], NOW) for login in EVERYONE}
+        all_notes = list(session.scalars(select(Note)))
         s.facts = policy.Facts(
             worker_team={w.id: w.team_id for w in session.scalars(select(Worker))},
-            notes={n.id: n for n in session.scalars(select(Note))},
+            notes={n.id: n for n in all_notes},
+            acted=policy.load_acted(session, all_notes),
         )
         yield s
 
@@ -228,7 +266,11 @@ NOTE_VISIBILITY = {
     ("note", "a3_addiction"): {"sup_a", "couns_2", *COORDS},
     ("note", "b1_justice"): {"sup_b", "couns_2", *COORDS},
     ("note", "b2_family"): {"sup_b", *COORDS},  # no counsellor
-    ("note", "a2_retracted"): {"sup_a", *COORDS},  # author and coordinators only
+    # Retracted: its author, coordinators, and whoever acted on it (acknowledged it or wrote
+    # a follow-up) among those who would see it otherwise; nobody else.
+    ("note", "a2_retracted"): {"sup_a", "couns_1", *COORDS},  # couns_1 followed it up
+    ("note", "a1_retracted_acknowledged"): {"sup_a", "standin_live", *COORDS},
+    ("note", "a1_retracted_untouched"): {"sup_a", *COORDS},
     ("note", "a1_by_counsellor"): {"couns_1", "standin_live", *COORDS},
     ("note", "team_a_safety"): {"sup_a", *COORDS},
     ("note", "other_a1"): {"o_sup_a", "o_couns_1", "o_coord"},
@@ -237,8 +279,9 @@ FOLLOW_UP_VISIBILITY = {
     # Never a supervisor, even the note's author.
     ("follow_up", "on_a1_fatigue"): {"couns_1", "standin_live", *COORDS},
     ("follow_up", "on_b1_justice"): {"couns_2", *COORDS},
-    # A follow-up goes wherever its note goes: after a retraction, coordinators only.
-    ("follow_up", "on_a2_retracted"): {*COORDS},
+    # A follow-up goes wherever its note goes; on a retracted note, only to its own author
+    # (and coordinators).
+    ("follow_up", "on_a2_retracted"): {"couns_1", *COORDS},
     ("follow_up", "other_on_a1"): {"o_couns_1", "o_coord"},
 }
 HEADS_UP_VISIBILITY = {
@@ -486,31 +529,102 @@ def test_may_review_organisation(scene):
     assert reviewers == {"coord", "admin_coord", "o_coord"}
 
 
+def test_desk_exports_are_for_coordinators_of_the_organisation(scene):
+    """The meeting brief (with or without sensitive text) and the subject-access export:
+    only coordinators, only of their own organisation; a counsellor who reads a worker's
+    notes still may not export them."""
+    acme = scene.objects[("organization", "acme")].id
+    other = scene.objects[("organization", "other")].id
+    table = [
+        # (organisation of the scope, include sensitive text, who may)
+        (acme, False, {"coord", "admin_coord"}),
+        (acme, True, {"coord", "admin_coord"}),
+        (other, False, {"o_coord"}),
+        (other, True, {"o_coord"}),
+    ]
+    for org_id, sensitive, allowed in table:
+        may = {
+            login
+            for login in EVERYONE
+            if policy.may_export_brief(scene.viewers[login], org_id, include_sensitive=sensitive)
+        }
+        assert may == allowed, (org_id == acme, sensitive)
+    for worker, allowed in (
+        ("a1", {"coord", "admin_coord"}),
+        ("b2", {"coord", "admin_coord"}),
+        ("o_a1", {"o_coord"}),
+    ):
+        may = {
+            login
+            for login in EVERYONE
+            if policy.may_export_subject_access(
+                scene.viewers[login], scene.objects[("worker", worker)]
+            )
+        }
+        assert may == allowed, worker
+    readers = {
+        login for login in EVERYONE if policy.may_read_every_sensitive_note(scene.viewers[login])
+    }
+    assert readers == {"coord", "admin_coord", "o_coord"}
+
+
 def _plain_viewer(user_id: uuid.UUID, org_id: uuid.UUID, *roles: str) -> policy.Viewer:
     return policy.Viewer(user_id=user_id, org_id=org_id, roles=frozenset(roles))
 
 
-@pytest.mark.parametrize(
-    ("elapsed", "allowed"),
-    [
-        (timedelta(0), True),
-        (timedelta(hours=23, minutes=59), True),
-        (timedelta(hours=24), True),
-        (timedelta(hours=24, seconds=1), False),
-        (timedelta(days=3), False),
-    ],
-)
-def test_may_retract_within_24_hours_of_capture(elapsed, allowed):
+RETRACT_MOMENTS = [
+    (timedelta(0), True),
+    (timedelta(hours=23, minutes=59, seconds=59, microseconds=999999), True),
+    (timedelta(hours=24), False),  # the window's end is outside it, on the phone as here
+    (timedelta(hours=24, seconds=1), False),
+    (timedelta(days=3), False),
+]
+
+
+@pytest.mark.parametrize(("elapsed", "allowed"), RETRACT_MOMENTS)
+def test_may_retract_within_24_hours_of_reaching_the_server(elapsed, allowed):
+    """Counted from `received_at`, never from the phone's `captured_at` (three days earlier)."""
     org, author = uuid.uuid4(), uuid.uuid4()
-    note = Note(id=uuid.uuid4(), org_id=org, author_id=author, captured_at=NOW)
+    note = Note(
+        id=uuid.uuid4(),
+        org_id=org,
+        author_id=author,
+        captured_at=NOW - timedelta(days=3),
+        received_at=NOW,
+    )
     assert policy.may_retract(_plain_viewer(author, org, "supervisor"), note, NOW + elapsed) is (
         allowed
     )
 
 
+@pytest.mark.parametrize(("elapsed", "allowed"), RETRACT_MOMENTS)
+@pytest.mark.parametrize("offline", [timedelta(0), timedelta(hours=2)], ids=["online", "offline"])
+def test_the_phone_offers_retraction_exactly_when_the_server_allows_it(elapsed, allowed, offline):
+    """The app's check and the server's are the same rule: no button that is then refused,
+    and no refusal the button did not warn about (`offline`: how long the note waited on
+    the phone before reaching the server)."""
+    org, author = uuid.uuid4(), uuid.uuid4()
+    note = Note(
+        id=uuid.uuid4(),
+        org_id=org,
+        author_id=author,
+        captured_at=NOW - offline,
+        received_at=NOW,
+    )
+    synced = NoteView(
+        id=str(note.id),
+        status="open",
+        data={"id": str(note.id), "author_id": str(author), "received_at": NOW.isoformat()},
+        captured_at=note.captured_at,
+    )
+    on_phone = can_retract(synced, str(author), NOW + elapsed)
+    on_server = policy.may_retract(_plain_viewer(author, org, "supervisor"), note, NOW + elapsed)
+    assert on_phone is on_server is allowed
+
+
 def test_only_the_author_may_retract():
     org, author = uuid.uuid4(), uuid.uuid4()
-    note = Note(id=uuid.uuid4(), org_id=org, author_id=author, captured_at=NOW)
+    note = Note(id=uuid.uuid4(), org_id=org, author_id=author, captured_at=NOW, received_at=NOW)
     soon = NOW + timedelta(minutes=5)
     for roles in (("coordinator",), ("counsellor",), ("supervisor",), ("admin",)):
         assert not policy.may_retract(_plain_viewer(uuid.uuid4(), org, *roles), note, soon)
@@ -564,6 +678,10 @@ def organisations(draw: st.DrawFn) -> dict[str, Any]:
                 "kind": kind,
                 "category": draw(st.sampled_from(CATEGORIES[kind])),
                 "status": draw(st.sampled_from(list(NoteStatus))),
+                # recipient -> whether they acknowledged it
+                "deliveries": draw(
+                    st.dictionaries(st.integers(0, n_users - 1), st.booleans(), max_size=3)
+                ),
             }
         )
     follow_ups = [
@@ -676,6 +794,16 @@ def _materialise(session: Session, plan: dict[str, Any]) -> tuple[uuid.UUID, Use
             status=spec["status"].value,
         )
         notes.append(note)
+        for recipient, acknowledged in spec["deliveries"].items():
+            session.add(
+                Delivery(
+                    note_id=note.id,
+                    recipient_id=users[recipient].id,
+                    reason="referent",
+                    delivered_at=NOW - timedelta(hours=1),
+                    acknowledged_at=NOW if acknowledged else None,
+                )
+            )
     session.flush()
     for spec in plan["follow_ups"]:
         session.add(
@@ -705,13 +833,31 @@ def _materialise(session: Session, plan: dict[str, Any]) -> tuple[uuid.UUID, Use
 
 
 def _spec_sees_note(
-    user: User, note: Note, by_id: dict[uuid.UUID, User], worker: Worker | None
+    user: User,
+    note: Note,
+    by_id: dict[uuid.UUID, User],
+    worker: Worker | None,
+    session: Session,
 ) -> bool:
-    """DESIGN.md's rule, written independently of the policy module."""
+    """DESIGN.md's rule and PROTOCOL.md's on retraction, written independently of the
+    policy module."""
     if note.author_id == user.id or user.has_role("coordinator"):
         return True
-    if note.status == NoteStatus.RETRACTED or worker is None or worker.counsellor_id is None:
+    if worker is None or worker.counsellor_id is None:
         return False
+    if note.status == NoteStatus.RETRACTED:
+        acknowledged = session.scalar(
+            select(Delivery.id).where(
+                Delivery.note_id == note.id,
+                Delivery.recipient_id == user.id,
+                Delivery.acknowledged_at.is_not(None),
+            )
+        )
+        followed_up = session.scalar(
+            select(FollowUp.id).where(FollowUp.note_id == note.id, FollowUp.author_id == user.id)
+        )
+        if acknowledged is None and followed_up is None:
+            return False
     counsellor = by_id[worker.counsellor_id]
     if counsellor.id == user.id:
         return True
@@ -744,7 +890,9 @@ def test_batch_viewers_agree_with_single_viewers(db, plan):
             }
             notes = {n.id: n for n in session.scalars(select(Note).where(Note.org_id == org_id))}
             facts = policy.Facts(
-                worker_team={w.id: w.team_id for w in workers.values()}, notes=notes
+                worker_team={w.id: w.team_id for w in workers.values()},
+                notes=notes,
+                acted=policy.load_acted(session, notes.values()),
             )
             objects: list[tuple[str, Any]] = [("note", n) for n in notes.values()]
             objects += [("worker", w) for w in workers.values()]
@@ -762,7 +910,9 @@ def test_batch_viewers_agree_with_single_viewers(db, plan):
                 assert not policy.can_see(stranger_view, entity, obj, facts), (entity, obj.id)
             for note in notes.values():
                 worker = workers.get(note.worker_id) if note.worker_id else None
-                expected = {u.id for u in enabled if _spec_sees_note(u, note, by_id, worker)}
+                expected = {
+                    u.id for u in enabled if _spec_sees_note(u, note, by_id, worker, session)
+                }
                 assert policy.audience(batch, "note", note, facts) == expected, note.category
         finally:
             session.rollback()

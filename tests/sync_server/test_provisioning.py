@@ -17,7 +17,7 @@ from sqlalchemy import inspect, select
 
 from sync_server.auth.models import Device
 from sync_server.database import Base, Database
-from sync_server.orgs import provisioning
+from sync_server.orgs import provisioning, roster
 from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
 from sync_server.orgs.provisioning import ProvisioningError
 from sync_server.sync.changelog import current_position
@@ -99,7 +99,8 @@ def provision(db: Database, text: str) -> tuple[Organization, int]:
     """What `relais provision` does: parse, then apply in one unit of work."""
     spec = provisioning.parse(text)
     with db.unit_of_work() as session:
-        return provisioning.apply(session, spec)
+        org, changes = provisioning.apply(session, spec)
+        return org, len(changes)
 
 
 def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
@@ -489,3 +490,155 @@ def test_bad_update_of_an_existing_organisation_changes_nothing(db):
     ]
     assert positions(db) == position
     assert dump(db) == before
+
+
+# --- who owns a worker: the provisioning file or a roster import ------------------------
+
+ROSTER_HEADER = "ref,name,team,counsellor,contract_type,start,end"
+
+
+def import_roster(db: Database, *lines: str, slug: str = "jardins-test") -> Any:
+    """What `relais roster import` does, in one unit of work."""
+    rows = roster.read_rows("\n".join([ROSTER_HEADER, *lines]) + "\n")
+    with db.unit_of_work() as session:
+        org = session.scalars(select(Organization).where(Organization.slug == slug)).one()
+        return roster.import_rows(session, org, rows)
+
+
+def active_refs(db: Database, org_id: Any) -> set[str]:
+    return {ref for ref, w in workers_by_ref(db, org_id).items() if w.active}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(None, id="same file"),
+        pytest.param(lambda s: s["workers"].pop(3), id="file drops one of its own workers"),
+        pytest.param(lambda s: s["organization"].update(name="Renamed (fictional)"), id="rename"),
+        pytest.param(lambda s: s.update(workers=[]), id="file lists no worker any more"),
+    ],
+)
+def test_reprovisioning_keeps_the_workers_added_by_roster_import(db, edit):
+    org, _ = provision(db, render())
+    import_roster(
+        db, "R01,Léa Dupré,espaces-verts,p_couns1,CDDI,2026-02-02,", "R02,Zoé M.,menuiserie,,,,"
+    )
+    listed = {w["ref"] for w in yaml.safe_load(render(edit))["workers"]}
+
+    provision(db, render(edit))
+
+    # The file's own workers follow the file; the roster's are left as they are.
+    assert active_refs(db, org.id) == listed | {"R01", "R02"}
+    stored = workers_by_ref(db, org.id)
+    assert (stored["R01"].display_name, stored["R01"].contract_type) == ("Léa Dupré", "CDDI")
+
+
+def test_applying_the_same_file_after_a_roster_import_changes_nothing(db):
+    provision(db, render())
+    import_roster(db, "R01,Léa Dupré,espaces-verts,p_couns1,,,")
+    before, position = dump(db), positions(db)
+
+    _, changes = provision(db, render())
+
+    assert changes == 0
+    assert (dump(db), positions(db)) == (before, position)
+
+
+def test_the_last_one_to_list_a_worker_owns_it(db):
+    """A roster import takes over a worker the file listed; listing it again takes it back."""
+    org, _ = provision(db, render())
+    result = import_roster(db, "W02,Fanny S.,espaces-verts,p_couns1,,,")  # moved by the roster
+    assert result.taken_over == ["W02"]
+    assert workers_by_ref(db, org.id)["W02"].source == "roster"
+
+    # Now the roster's: the file dropping it leaves it alone.
+    provision(db, render(lambda s: s["workers"].pop(1)))
+    assert "W02" in active_refs(db, org.id)
+
+    # Listing it again makes it the file's, with the file's values.
+    spec = provisioning.parse(render())
+    with db.unit_of_work() as session:
+        changes = provisioning.apply(session, spec)[1]
+    assert ("worker", "W02", "take over") in {(c.part, c.key, c.action.value) for c in changes}
+    stored = workers_by_ref(db, org.id)["W02"]
+    assert stored.source == "provisioning"
+    assert stored.counsellor_id == users_by_login(db, org.id)["p_couns2"].id
+    # ... so that dropping it from the file now deactivates it.
+    provision(db, render(lambda s: s["workers"].pop(1)))
+    assert "W02" not in active_refs(db, org.id)
+
+
+def test_workers_of_unrecorded_origin_are_kept_and_adopted_when_listed(db):
+    """Workers from before sources were recorded are never deactivated by a file that omits them."""
+    org, _ = provision(db, render())
+    with db.unit_of_work() as session:
+        for worker in session.scalars(select(Worker).where(Worker.org_id == org.id)):
+            worker.source = None  # as after the upgrade that added the column
+
+    provision(db, render(lambda s: s["workers"].pop(3)))
+
+    stored = workers_by_ref(db, org.id)
+    assert stored["W04"].active and stored["W04"].source is None
+    assert {ref for ref, w in stored.items() if w.source == "provisioning"} == {"W01", "W02", "W03"}
+
+
+def described(changes: Any) -> list[tuple[str, str, str, str]]:
+    return [(c.part, c.key, c.action.value, c.reason) for c in changes]
+
+
+def test_changes_name_what_was_deactivated_or_disabled_and_why(db):
+    provision(db, render())
+    import_roster(db, "R01,Léa Dupré,espaces-verts,,,,")
+
+    def shrink(spec: dict[str, Any]) -> None:
+        spec["users"] = [u for u in spec["users"] if u["login"] != "p_coord"]
+        spec["workers"] = [w for w in spec["workers"] if w["ref"] != "W04"]
+        spec["workers"][1]["name"] = "Fanny S.-L."
+
+    spec = provisioning.parse(render(shrink))
+    with db.unit_of_work() as session:
+        _, changes = provisioning.apply(session, spec)
+
+    assert described(changes) == [
+        ("user", "p_coord", "disable", "no longer in the provisioning file"),
+        ("worker", "W02", "update", "name"),
+        ("worker", "W04", "deactivate", "no longer in the provisioning file"),
+    ]
+    assert changes.kept == {"roster": 1}
+    assert len(changes) == 3
+
+
+# A series of files, each applied after the previous one: the plan of each must be exactly
+# what applying it then does, and must change nothing by itself.
+SERIES: list[Callable[[dict[str, Any]], object] | None] = [
+    None,
+    lambda s: s["workers"].pop(3),
+    lambda s: (
+        s["workers"][0].update(counsellor="p_couns2", name="Elio R.-B."),
+        s["users"].pop(3),
+        s["teams"][1].update(name="Menuiserie et ébénisterie", supervisors=[]),
+        s["routing"]["deadlines"].update(urgent=1800),
+        s["users"].append(
+            {"login": "p_new", "name": "Iris N.", "roles": ["counsellor"], "password": PASSWORD}
+        ),
+    ),
+    None,
+]
+
+
+def test_dry_run_plans_exactly_what_applying_then_does_and_changes_nothing(db):
+    build_world(db)  # another organisation in the same database stays untouched too
+    for step, edit in enumerate(SERIES):
+        spec = provisioning.parse(render(edit))
+        if step == 2:
+            import_roster(db, "R01,Léa Dupré,espaces-verts,,,,", "W03,Gaspard T.,menuiserie,,,,")
+        before, position = dump(db), positions(db)
+        with db.unit_of_work() as session:
+            plan = provisioning.plan(session, spec)
+        assert (dump(db), positions(db)) == (before, position), step
+
+        with db.unit_of_work() as session:
+            _, done = provisioning.apply(session, spec)
+        assert described(plan) == described(done), step
+        assert plan.kept == done.kept
+        assert (dump(db) == before) == (len(done) == 0), step

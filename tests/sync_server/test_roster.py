@@ -5,6 +5,8 @@ Every person here is invented.
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from typing import Any
 
@@ -381,3 +383,168 @@ def test_no_staffing_warning_outside_france(db):
     )
     assert result.created == 20
     assert result.warnings == []
+
+
+# --- files as spreadsheets save them: encodings and separators --------------------------
+
+# Invented people whose names need more than ASCII.
+ACCENTED = [
+    ("n1", "Léa Dupré", "a", "couns_1", "CDDI", "2026-01-05", ""),
+    ("n2", "Zoé Maréchal", "b", "", "CDDI", "2026-02-02", "2026-12-31"),
+    ("n3", "Dupré, Noël; Œdipe «Ça»", "a", "", "", "", ""),  # both separators inside a name
+]
+
+
+def spreadsheet_bytes(delimiter: str, encoding: str, newline: str = "\r\n") -> bytes:
+    """A roster as a spreadsheet would save it, quoting only what needs quoting."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
+    writer.writerow(HEADER.split(","))
+    writer.writerows(ACCENTED)
+    return out.getvalue().encode(encoding)
+
+
+ENCODINGS = [
+    pytest.param("utf-8", "UTF-8", id="utf-8"),
+    pytest.param("utf-8-sig", "UTF-8", id="utf-8 with BOM"),
+    pytest.param("cp1252", "Windows-1252 (cp1252)", id="windows-1252"),
+]
+DELIMITERS = [
+    pytest.param(",", id="comma"),
+    pytest.param(";", id="semicolon"),
+    pytest.param("\t", id="tab"),
+]
+
+
+@pytest.mark.parametrize(("encoding", "described"), ENCODINGS)
+@pytest.mark.parametrize("delimiter", DELIMITERS)
+def test_spreadsheet_files_are_read_whatever_their_encoding_and_separator(
+    encoding, described, delimiter
+):
+    data = spreadsheet_bytes(delimiter, encoding)
+    if encoding == "cp1252":
+        with pytest.raises(UnicodeDecodeError):
+            data.decode("utf-8")  # the bytes really are Windows-1252, not UTF-8
+
+    text = roster.decode(data)
+    rows = roster.read_rows(text.text)
+
+    assert text.encoding == described
+    assert roster.detect_delimiter(text.text) == delimiter
+    assert [(r.line, r.ref, r.name, r.team, r.counsellor, r.start, r.end) for r in rows] == [
+        (2, "n1", "Léa Dupré", "a", "couns_1", date(2026, 1, 5), None),
+        (3, "n2", "Zoé Maréchal", "b", None, date(2026, 2, 2), date(2026, 12, 31)),
+        (4, "n3", "Dupré, Noël; Œdipe «Ça»", "a", None, None, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param(
+            f"{HEADER}\nn1,Ada P.,a,,,,\nn2,L\xe9a \x81,a,,,,\n".encode("latin-1"),
+            "line 3: neither UTF-8 nor Windows-1252 (byte 0x81)",
+            id="byte undefined in Windows-1252",
+        ),
+        pytest.param(
+            csv_text("n1,Léa Dupré,a,,,,").encode("utf-16"),
+            "line 1: saved as UTF-16 (Excel's 'Unicode text')",
+            id="utf-16",
+        ),
+        pytest.param(b"", "line 1 (header): the file is empty", id="empty"),
+    ],
+)
+def test_a_file_that_cannot_be_decoded_is_explained(data, expected):
+    with pytest.raises(RosterError) as caught:
+        roster.decode(data)
+    [problem] = caught.value.problems
+    assert problem.startswith(expected)
+    if data:
+        assert "CSV UTF-8" in problem  # says how to save it instead
+
+
+def test_a_file_in_an_unknown_layout_is_explained():
+    with pytest.raises(RosterError) as caught:
+        roster.read_rows("ref|name|team|counsellor|contract_type|start|end\nn1|Ada P.|a||||\n")
+    [problem] = caught.value.problems
+    assert problem.startswith("line 1 (header): missing column(s) ref, name")
+    assert "separated by commas or semicolons" in problem
+
+
+def import_bytes(db: Database, data: bytes, slug: str = "acme") -> roster.RosterReport:
+    with db.unit_of_work() as session:
+        org = org_by_slug(session, slug)
+        assert org is not None
+        return roster.import_roster(session, org=org, data=data)
+
+
+def test_the_import_service_takes_bytes_and_returns_what_it_did(db):
+    world = build_world(db)
+    report = import_bytes(db, spreadsheet_bytes(";", "cp1252"))
+
+    assert report.problems == []
+    assert (report.encoding, report.delimiter) == ("Windows-1252 (cp1252)", ";")
+    assert report.result is not None
+    assert (report.result.created, report.result.updated, report.result.unchanged) == (3, 0, 0)
+    stored = workers(db)
+    assert stored["n1"][:3] == ("Léa Dupré", world.teams["A"], world.users["couns_1"])
+    assert stored["n2"][0] == "Zoé Maréchal"
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        pytest.param(
+            ["n1;Léa Dupré;a;;CDDI;05/01/2026;", "n2;Zoé Maréchal;batiment;;;;"],
+            [
+                roster.RosterProblem(2, "start", "'05/01/2026' is not a date (YYYY-MM-DD)"),
+            ],
+            id="line problem",
+        ),
+        pytest.param(
+            ["n1;Léa Dupré;a;;;;", "n2;Zoé Maréchal;batiment;ghost;;;"],
+            [
+                roster.RosterProblem(3, "team", "unknown team 'batiment'"),
+                roster.RosterProblem(3, "counsellor", "no active counsellor with login 'ghost'"),
+            ],
+            id="reference problems",
+        ),
+    ],
+)
+def test_the_import_service_returns_problems_as_data_and_writes_nothing(db, lines, expected):
+    build_world(db)
+    before = dump(db)
+    data = "\r\n".join([HEADER.replace(",", ";"), *lines, ""]).encode("cp1252")
+
+    report = import_bytes(db, data)
+
+    assert report.result is None
+    assert report.problems == expected
+    assert [str(p) for p in report.problems] == [
+        f"line {p.line}, column '{p.column}': {p.message}" for p in expected
+    ]
+    assert dump(db) == before
+
+
+def test_header_and_decoding_problems_come_back_as_data_too(db):
+    build_world(db)
+    report = import_bytes(db, b"ref;name\r\nn1;L\xe9a\r\n")
+    assert report.result is None
+    [problem] = report.problems
+    assert (problem.line, problem.column, problem.header) == (1, None, True)
+    assert problem.message.startswith("missing column(s) team")
+
+
+def test_a_roster_import_takes_over_workers_the_provisioning_file_listed(db):
+    build_world(db)
+    with db.unit_of_work() as session:
+        for worker in session.scalars(select(Worker).where(Worker.ref.in_(["a1", "a2"]))):
+            worker.source = "provisioning"
+
+    result = import_csv(db, csv_text("a1,Worker A1,a,couns_1,,,", "a3,Worker A3,a,couns_2,,,"))
+
+    assert result.taken_over == ["a1"]
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 2)
+    with db.reading() as session:
+        sources = dict(session.execute(select(Worker.ref, Worker.source)).all())
+    assert (sources["a1"], sources["a2"], sources["a3"]) == ("roster", "provisioning", "roster")

@@ -123,10 +123,8 @@ def test_routing(client, db, scenario: Scenario):
     assert sorted((names[d.recipient_id], d.reason) for d in deliveries) == sorted(
         scenario.expected
     )
-    for d in deliveries:  # deadlines chase counsellors; coordinators are where escalation ends
-        assert (d.due_at is not None) == (
-            d.reason in ("referent", "stand_in") and scenario.worker is not None
-        )
+    for d in deliveries:  # every delivery is chased, except the coordinators' urgent copies
+        assert (d.due_at is not None) == (d.reason != "urgent"), d.reason
 
 
 def test_stand_in_sees_the_absent_counsellors_notes_and_loses_them_on_return(client, db):
@@ -277,3 +275,74 @@ def test_away_without_a_stand_in_clears_the_previous_one(client, db):
     with db.reading() as session:
         recipients = {d.recipient_id for d in session.scalars(select(Delivery))}
     assert world.users["couns_2"] not in recipients
+
+
+# A story per case: (step, who a note about a1 goes to afterwards; None: the coordinators).
+STORIES: dict[str, list[tuple[tuple[str, ...], str | None]]] = {
+    "away with a stand-in, then back": [(("away", "couns_2"), "couns_2"), (("back",), "couns_1")],
+    "away, nobody covering": [(("away",), "couns_1")],
+    "an absence that runs out": [(("away until", "couns_2"), "couns_2"), (("sweep",), "couns_1")],
+    "the stand-in's account disabled, then enabled": [
+        (("away", "couns_2"), "couns_2"),
+        (("disable", "couns_2"), "couns_1"),
+        (("enable", "couns_2"), "couns_2"),
+    ],
+    "the counsellor's account disabled, then enabled": [
+        (("disable", "couns_1"), None),
+        (("enable", "couns_1"), "couns_1"),
+    ],
+}
+
+
+@pytest.mark.parametrize("story", list(STORIES), ids=list(STORIES))
+def test_the_worker_names_who_receives_a_note_now(client, db, story):
+    """The supervisor's phone learns who a note about the worker goes to, and learns it again
+    each time that changes: the very recipient routing then picks."""
+    from sync_server.orgs.models import User
+    from sync_server.orgs.service import disable_user, enable_user, end_expired_absences
+
+    world = build_world(db)
+    sup_a, couns_1 = login(client, "sup_a"), login(client, "couns_1")
+    state, _, cursor = pull_all(client, sup_a)
+    a1 = ("worker", str(world.workers["a1"]))
+    assert (state[a1]["recipient_id"], state[a1]["recipient_name"]) == (
+        str(world.users["couns_1"]),
+        "Couns 1 (test)",
+    )
+    b2 = ("worker", str(world.workers["b2"]))
+    assert pull_all(client, login(client, "sup_b"))[0][b2]["recipient_id"] is None  # coordinators
+    names = {"couns_1": "Couns 1 (test)", "couns_2": "Couns 2 (test)", None: None}
+    for step, expected in STORIES[story]:
+        action, *who = step
+        if action in ("away", "away until", "back"):
+            until = datetime.now(UTC) + timedelta(hours=1) if action == "away until" else None
+            body = {
+                "away": action != "back",
+                "stand_in_id": str(world.users[who[0]]) if who else None,
+                "until": until.isoformat() if until else None,
+            }
+            response = client.put("/api/v1/me/availability", json=body, headers=couns_1)
+            assert response.status_code == 200, response.text
+        else:
+            with db.unit_of_work() as session:
+                if action == "sweep":  # once `until` has passed
+                    end_expired_absences(session, datetime.now(UTC) + timedelta(hours=2))
+                else:
+                    user = session.get_one(User, world.users[who[0]])
+                    (disable_user if action == "disable" else enable_user)(session, user)
+        state, changes, cursor = pull_all(client, sup_a, cursor)
+        assert a1 in {(c["entity"], c["id"]) for c in changes}, step  # re-sent
+        recipient = state[a1]["recipient_id"]
+        assert recipient == (str(world.users[expected]) if expected else None), step
+        assert state[a1]["recipient_name"] == names[expected], step
+        data = note_data(world, "a1")
+        push(client, sup_a, mutation("note.create", data))
+        with db.reading() as session:
+            routed = session.scalars(
+                select(Delivery.recipient_id).where(
+                    Delivery.note_id == uuid.UUID(data["id"]),
+                    Delivery.reason.in_(["referent", "stand_in"]),
+                )
+            ).all()
+        assert [str(r) for r in routed] == ([recipient] if recipient else []), step
+        _, _, cursor = pull_all(client, sup_a, cursor)

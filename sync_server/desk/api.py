@@ -1,0 +1,65 @@
+"""GET /briefs (the meeting brief, PDF) and GET /workers/{id}/export (subject access)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from sync_server.deps import DB, CurrentCaller
+from sync_server.desk import service
+from sync_server.desk.service import Export, Format, Requester
+
+router = APIRouter(tags=["desk"])
+
+
+def _download(export: Export) -> Response:
+    return Response(
+        content=export.content,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/briefs", response_class=Response)
+def brief(
+    caller: CurrentCaller,
+    db: DB,
+    start: Annotated[date, Query(alias="from", description="First day (organisation time).")],
+    end: Annotated[date, Query(alias="to", description="Last day, included.")],
+    team_id: uuid.UUID | None = None,
+    worker_id: uuid.UUID | None = None,
+    include_sensitive: bool = False,
+) -> Response:
+    """The meeting brief of a team or a worker as a PDF: coordinators only, audited."""
+    export = service.export_brief(
+        db,
+        org_id=caller.org_id,
+        requester=Requester(caller.user_id, caller.device_id, "app"),
+        team=team_id,
+        worker=worker_id,
+        start=start,
+        end=end,
+        include_sensitive=include_sensitive,
+    )
+    return _download(export)
+
+
+@router.get("/workers/{worker_id}/export", response_class=Response)
+def subject_access(
+    worker_id: uuid.UUID, caller: CurrentCaller, db: DB, format: Format = "json"
+) -> Response:
+    """Everything held about one worker (GDPR art. 15), JSON or PDF: coordinators, audited."""
+    export = service.export_subject_access(
+        db,
+        org_id=caller.org_id,
+        requester=Requester(caller.user_id, caller.device_id, "app"),
+        worker=worker_id,
+        fmt=format,
+    )
+    return _download(export)
