@@ -11,7 +11,7 @@ from field_app.screens.context import Screen, Ui
 from field_app.state.records import Entity
 from field_app.state.roster import category_order
 from shared_models.mutations import NOTE_TEXT_MAX
-from shared_models.vocabulary import default_severity, is_sensitive
+from shared_models.vocabulary import NoteKind, Severity, default_severity, is_sensitive
 
 
 class CaptureScreen(Screen):
@@ -32,12 +32,16 @@ class CaptureScreen(Screen):
 
     def content(self) -> list[ft.Control]:
         t = self.t
-        kinds = ["signal", "safety", "observation"] if self.worker else ["safety"]
+        kinds = (
+            [NoteKind.SIGNAL, NoteKind.SAFETY, NoteKind.OBSERVATION]
+            if self.worker
+            else [NoteKind.SAFETY]  # a note about the whole team is a safety note
+        )
         self.kind = ChoiceChips(
             [(k, t.kind(k)) for k in kinds],
             key_prefix="kind",
             on_pick=self._kind_picked,
-            selected=None if self.worker else "safety",
+            selected=None if self.worker else NoteKind.SAFETY,
         )
         self.kind_help = hint("", key="kind-help")
         self.kind_help.visible = False  # no empty gap before a kind is chosen
@@ -46,7 +50,7 @@ class CaptureScreen(Screen):
         self.sensitive = hint(t("capture.sensitive"), key="sensitive-hint")
         self.sensitive.visible = False
         self.severity = ChoiceChips(
-            [(s, t.severity(s)) for s in ("info", "attention", "urgent")],
+            [(s, t.severity(s)) for s in Severity],
             key_prefix="severity",
             on_pick=lambda value: self._update_save(),
         )
@@ -69,7 +73,7 @@ class CaptureScreen(Screen):
             on_click=self._save,
         )
         if not self.worker:
-            self._kind_picked("safety")
+            self._kind_picked(NoteKind.SAFETY)
         subtitle = (
             t(
                 "capture.for_worker",

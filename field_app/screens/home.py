@@ -6,16 +6,17 @@ from __future__ import annotations
 import flet as ft
 
 from field_app.screens.context import Screen, Ui
+from shared_models.vocabulary import Role
 
 
 def sections_for(roles: set[str]) -> list[str]:
     """Tab ids in order; an admin-only user gets the notice and settings, never notes."""
     tabs: list[str] = []
-    if "supervisor" in roles:
+    if Role.SUPERVISOR in roles:
         tabs += ["team", "my_notes"]
-    if "counsellor" in roles:
+    if Role.COUNSELLOR in roles:
         tabs += ["inbox", "workers"]
-    if "coordinator" in roles:
+    if Role.COORDINATOR in roles:
         tabs += ["meeting", "history", "reports"]
     if not tabs:
         tabs.append("admin")

@@ -12,6 +12,8 @@ from field_app.screens.note_detail import NoteDetailScreen
 from field_app.screens.words import note_facts
 from field_app.state.inbox import InboxItem, inbox
 from field_app.state.records import Directory, now
+from field_app.store import LocalStatus
+from shared_models.vocabulary import DeliveryReason, NoteStatus
 
 
 class InboxScreen(Screen):
@@ -59,13 +61,13 @@ class InboxScreen(Screen):
         note = item.view.data
         pills: list[tuple[str, str]] = []
         if item.group_count > 1:
-            pills.append((t("inbox.grouped", n=item.group_count), "seen"))
+            pills.append((t("inbox.grouped", n=item.group_count), LocalStatus.SEEN))
         if item.overdue:
             pills.append((t("flag.overdue"), "overdue"))
         if item.acknowledged:
-            pills.append((t.status("acknowledged"), "acknowledged"))
+            pills.append((t.status(NoteStatus.ACKNOWLEDGED), NoteStatus.ACKNOWLEDGED))
         elif not item.delivery.get("seen_at"):
-            pills.append((t("inbox.new"), "open"))
+            pills.append((t("inbox.new"), NoteStatus.OPEN))
         footer = [
             t(
                 "inbox.from",
@@ -75,7 +77,7 @@ class InboxScreen(Screen):
         ]
         if item.due_at and not item.acknowledged:
             footer.append(t("inbox.due", when=t.when(item.due_at)))
-        if item.delivery.get("reason") not in (None, "referent"):
+        if item.delivery.get("reason") not in (None, DeliveryReason.REFERENT):
             footer.append(t.reason(item.delivery["reason"]))
         return note_card(
             note_facts(

@@ -14,11 +14,12 @@ from field_app.state.records import Directory, now
 from field_app.state.review import MeetingItem, meeting_items, staffing_warnings
 from field_app.store import LocalStore
 from field_app.theme import tone
+from shared_models.vocabulary import NoteStatus, Severity
 
 
 def staffing_banners(screen: Screen, store: LocalStore, directory: Directory) -> list[ft.Control]:
     t = screen.t
-    colours = tone("attention", screen.ui.high_contrast)
+    colours = tone(Severity.ATTENTION, screen.ui.high_contrast)
     return [
         banner(
             t(
@@ -93,7 +94,7 @@ class MeetingScreen(Screen):
         if item.escalated:
             pills.append((t("flag.escalated"), "escalated"))
         if item.unacknowledged:
-            pills.append((t("flag.unacknowledged"), "open"))
+            pills.append((t("flag.unacknowledged"), NoteStatus.OPEN))
         from field_app.screens.worker import WorkerScreen
 
         worker_id = note.get("worker_id")

@@ -11,8 +11,9 @@ from field_app.screens.context import Screen
 from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.notes import can_retract, my_notes, progress
 from field_app.state.records import Directory, now
-from field_app.store import NoteView
+from field_app.store import LocalStatus, NoteView
 from field_app.theme import tone
+from shared_models.vocabulary import MutationType
 
 
 class MyNotesScreen(Screen):
@@ -29,14 +30,14 @@ class MyNotesScreen(Screen):
         store = self.session.require_store()
         directory = Directory.load(store)
         t = self.t
-        refusals = [r for r in store.rejected_mutations() if r.type != "note.create"]
+        refusals = [r for r in store.rejected_mutations() if r.type != MutationType.NOTE_CREATE]
         self.rejected.controls = [
             banner(
                 t("mynotes.refused", action=t(f"mutation.{r.type}"), reason=r.message or r.code),
                 key=f"refused-{r.id}",
                 icon=ft.Icons.ERROR_OUTLINE,
-                background=tone("rejected", self.ui.high_contrast).background,
-                foreground=tone("rejected", self.ui.high_contrast).foreground,
+                background=tone(LocalStatus.REJECTED, self.ui.high_contrast).background,
+                foreground=tone(LocalStatus.REJECTED, self.ui.high_contrast).foreground,
                 actions=[
                     ft.TextButton(
                         t("mynotes.dismiss"),
@@ -67,11 +68,11 @@ class MyNotesScreen(Screen):
         note = view.data
         status = progress(view)
         footer = [t("note.captured", when=t.when(view.captured_at))]
-        if status == "rejected":
+        if status == LocalStatus.REJECTED:
             footer.append(
                 t("mynotes.rejected_reason", reason=view.error_message or view.error_code or "")
             )
-        elif status == "queued":
+        elif status == LocalStatus.QUEUED:
             footer.append(t("mynotes.queued_help"))
         footer += delivery_footer(t, view)
         actions: list[ft.Control] = []

@@ -12,9 +12,9 @@ from field_app.screens.context import Screen, Ui
 from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.notes import my_delivery
 from field_app.state.records import Directory
-from field_app.store import NoteView
+from field_app.store import LocalStatus, NoteView
 from shared_models.mutations import NOTE_TEXT_MAX
-from shared_models.vocabulary import FollowUpAction
+from shared_models.vocabulary import FollowUpAction, MutationType, NoteStatus
 
 
 class NoteDetailScreen(Screen):
@@ -91,15 +91,16 @@ class NoteDetailScreen(Screen):
         directory = Directory.load(self.session.require_store())
         note = view.data
         delivery = my_delivery(note, self.session.user_id)
+        acknowledging = MutationType.NOTE_ACKNOWLEDGE in view.pending
         acknowledged = bool(
             (delivery and delivery.get("acknowledged_at"))
-            or "note.acknowledge" in view.pending
-            or view.status in ("acknowledged", "closed")
+            or acknowledging
+            or view.status in (NoteStatus.ACKNOWLEDGED, NoteStatus.CLOSED)
         )
-        closed = view.status == "closed" or self._closing
+        closed = view.status == NoteStatus.CLOSED or self._closing
         pills = [(t.status(view.status), view.status)]
-        if "note.acknowledge" in view.pending or "note.follow_up" in view.pending:
-            pills.append((t("note.sending"), "queued"))
+        if acknowledging or MutationType.NOTE_FOLLOW_UP in view.pending:
+            pills.append((t("note.sending"), LocalStatus.QUEUED))
         self.card.controls = [
             note_card(
                 note_facts(

@@ -13,6 +13,7 @@ from field_app.i18n import LANGUAGES
 from field_app.screens.context import Screen
 from field_app.state.records import Entity, now, parse_time
 from field_app.state.session import ActionFailed
+from shared_models.vocabulary import EntityType, Role
 from shared_models.wire import Preferences
 
 AWAY_DAYS = {"tomorrow": 1, "week": 7, "two_weeks": 14, "open": None}
@@ -69,9 +70,9 @@ class SettingsScreen(Screen):
             self.languages.control,
             self.contrast,
         ]
-        if "counsellor" in self.session.roles:
+        if Role.COUNSELLOR in self.session.roles:
             controls += self._availability()
-        if self.session.roles & {"counsellor", "coordinator"}:
+        if self.session.roles & {Role.COUNSELLOR, Role.COORDINATOR}:
             controls += self._notifications()
         self.sign_out = ft.OutlinedButton(
             t("settings.sign_out"), key="sign-out", icon=ft.Icons.LOGOUT, height=48,
@@ -83,7 +84,7 @@ class SettingsScreen(Screen):
     # Absence -------------------------------------------------------------------------------
 
     def _me(self) -> Entity | None:
-        return self.session.require_store().get_entity("colleague", self.session.user_id)
+        return self.session.require_store().get_entity(EntityType.COLLEAGUE, self.session.user_id)
 
     def _availability(self) -> list[ft.Control]:
         t = self.t
@@ -92,8 +93,8 @@ class SettingsScreen(Screen):
         colleagues = sorted(
             (
                 c
-                for c in store.list_entities("colleague")
-                if "counsellor" in c.get("roles", []) and c["id"] != self.session.user_id
+                for c in store.list_entities(EntityType.COLLEAGUE)
+                if Role.COUNSELLOR in c.get("roles", []) and c["id"] != self.session.user_id
             ),
             key=lambda c: c["display_name"],
         )
@@ -139,7 +140,9 @@ class SettingsScreen(Screen):
         me = self._me() or {}
         self.away_details.visible = bool(self.away.value)
         if me.get("away"):
-            name = self.session.require_store().get_entity("colleague", me.get("stand_in_id") or "")
+            name = self.session.require_store().get_entity(
+                EntityType.COLLEAGUE, me.get("stand_in_id") or ""
+            )
             until = parse_time(me.get("away_until"))
             self.away_state.value = t(
                 "away.state.away",
@@ -208,7 +211,7 @@ class SettingsScreen(Screen):
         ]
 
     def opened(self) -> None:
-        if self.session.roles & {"counsellor", "coordinator"}:
+        if self.session.roles & {Role.COUNSELLOR, Role.COORDINATOR}:
             self.ui.page.run_task(self._load_notifications)
 
     async def _load_notifications(self) -> None:
@@ -257,7 +260,7 @@ class SettingsScreen(Screen):
             self.ui.page.update()  # update() was called above: no automatic one
 
     def refresh(self) -> None:
-        if "counsellor" in self.session.roles:
+        if Role.COUNSELLOR in self.session.roles:
             self._show_away()
 
     # Sign-out ------------------------------------------------------------------------------

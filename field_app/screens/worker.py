@@ -14,6 +14,7 @@ from field_app.screens.words import about, delivery_footer, kind_and_category, s
 from field_app.state.inbox import TimelineEntry, timeline
 from field_app.state.records import Directory, now, parse_day
 from field_app.state.review import worker_summary
+from shared_models.vocabulary import EntityType, Role, Severity
 
 
 class WorkerScreen(Screen):
@@ -23,7 +24,7 @@ class WorkerScreen(Screen):
     def __init__(self, ui: Ui, worker_id: str) -> None:
         super().__init__(ui)
         self.worker_id = worker_id
-        self.worker = self.session.require_store().get_entity("worker", worker_id) or {}
+        self.worker = self.session.require_store().get_entity(EntityType.WORKER, worker_id) or {}
 
     def title(self) -> str:
         return str(self.worker.get("display_name") or self.t("worker.title"))
@@ -38,7 +39,7 @@ class WorkerScreen(Screen):
             key="new-heads-up",
             icon=ft.Icons.CAMPAIGN_OUTLINED,
             height=48,
-            visible=bool(roles & {"counsellor", "coordinator"}) and bool(self.worker),
+            visible=bool(roles & {Role.COUNSELLOR, Role.COORDINATOR}) and bool(self.worker),
             on_click=self._new_heads_up,
         )
         self.refresh()
@@ -79,12 +80,12 @@ class WorkerScreen(Screen):
                 )
             )
         ]
-        if "coordinator" in self.session.roles:
+        if Role.COORDINATOR in self.session.roles:
             since = now() - timedelta(days=30)
             notes = [
                 n
                 for n in self.session.require_store().list_entities(
-                    "note", worker_id=self.worker_id
+                    EntityType.NOTE, worker_id=self.worker_id
                 )
                 if n["captured_at"] >= since.isoformat()[:10]
             ]
@@ -101,7 +102,7 @@ class WorkerScreen(Screen):
         t = self.t
         data = entry.data
         hc = self.ui.high_contrast
-        if entry.kind == "note" and entry.view is not None:
+        if entry.kind == EntityType.NOTE and entry.view is not None:
             return note_card(
                 CardFacts(
                     heading=kind_and_category(t, data),
@@ -120,7 +121,7 @@ class WorkerScreen(Screen):
                 high_contrast=hc,
                 on_click=self._opener(data["id"]),
             )
-        if entry.kind == "follow_up":
+        if entry.kind == EntityType.FOLLOW_UP:
             note = entry.note or {}
             closing = t("timeline.closed") if data.get("close") else ""
             return note_card(
@@ -132,7 +133,7 @@ class WorkerScreen(Screen):
                         when=t.when(entry.at),
                         about=kind_and_category(t, note) if note else "",
                     ),
-                    severity="info",
+                    severity=Severity.INFO,
                     severity_word=t("timeline.kind.follow_up"),
                     text=data.get("text") or "",
                     footer=[closing] if closing else [],
@@ -150,7 +151,7 @@ class WorkerScreen(Screen):
                     when=t.when(entry.at),
                     about=about(t, {"worker_id": data["worker_id"]}, directory),
                 ),
-                severity="attention",
+                severity=Severity.ATTENTION,
                 severity_word=t("timeline.kind.heads_up"),
                 text=data["text"],
                 footer=[t("headsup.valid_until", day=t.day(until))] if until else [],

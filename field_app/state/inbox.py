@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from field_app.state.notes import my_delivery
 from field_app.state.records import Entity, parse_time
 from field_app.store import LocalStore, NoteView
-from shared_models.vocabulary import SEVERITY_RANK, Severity
+from shared_models.vocabulary import SEVERITY_RANK, EntityType, MutationType, NoteStatus, Severity
 
 _FAR = datetime.max.replace(tzinfo=UTC)
 
@@ -35,18 +35,18 @@ def inbox(store: LocalStore, user_id: str, moment: datetime) -> list[InboxItem]:
     A grouped alert shows once, on its lead note, with "×N"; the notes grouped into it are
     on the worker's timeline.
     """
-    workers = {w["id"]: w for w in store.list_entities("worker")}
+    workers = {w["id"]: w for w in store.list_entities(EntityType.WORKER)}
     items = []
     for view in store.notes_view():
-        if view.status not in ("open", "acknowledged"):
+        if view.status not in (NoteStatus.OPEN, NoteStatus.ACKNOWLEDGED):
             continue
         delivery = my_delivery(view.data, user_id)
         if delivery is None or delivery.get("grouped_into"):
             continue
         acknowledged = bool(
             delivery.get("acknowledged_at")
-            or "note.acknowledge" in view.pending
-            or "note.follow_up" in view.pending
+            or MutationType.NOTE_ACKNOWLEDGE in view.pending
+            or MutationType.NOTE_FOLLOW_UP in view.pending
         )
         due_at = parse_time(delivery.get("due_at"))
         items.append(
@@ -75,7 +75,7 @@ def inbox_order(item: InboxItem) -> tuple[object, ...]:
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    kind: str  # "note", "follow_up" or "heads_up"
+    kind: EntityType  # a note, a follow-up or a heads-up
     at: datetime
     data: Entity
     view: NoteView | None = None  # for notes
@@ -86,21 +86,21 @@ def timeline(store: LocalStore, worker_id: str) -> list[TimelineEntry]:
     """Everything about one worker in one list, newest first."""
     notes = store.notes_view(worker_id=worker_id)
     by_id = {v.id: v.data for v in notes}
-    entries = [TimelineEntry("note", v.captured_at, v.data, view=v) for v in notes]
-    for follow_up in store.list_entities("follow_up"):
+    entries = [TimelineEntry(EntityType.NOTE, v.captured_at, v.data, view=v) for v in notes]
+    for follow_up in store.list_entities(EntityType.FOLLOW_UP):
         if follow_up["note_id"] in by_id:
             at = parse_time(follow_up["created_at"]) or _FAR
             entries.append(
-                TimelineEntry("follow_up", at, follow_up, note=by_id[follow_up["note_id"]])
+                TimelineEntry(EntityType.FOLLOW_UP, at, follow_up, note=by_id[follow_up["note_id"]])
             )
-    for heads_up in store.list_entities("heads_up", worker_id=worker_id):
+    for heads_up in store.list_entities(EntityType.HEADS_UP, worker_id=worker_id):
         at = parse_time(heads_up["created_at"]) or _FAR
-        entries.append(TimelineEntry("heads_up", at, heads_up))
+        entries.append(TimelineEntry(EntityType.HEADS_UP, at, heads_up))
     return sorted(entries, key=lambda e: e.at, reverse=True)
 
 
 def counselled_workers(store: LocalStore, user_id: str) -> list[Entity]:
     """Workers this user follows (as counsellor or as the stand-in of an away colleague):
     the server sends a counsellor exactly those."""
-    workers = store.list_entities("worker", active=True)
+    workers = store.list_entities(EntityType.WORKER, active=True)
     return sorted(workers, key=lambda w: (w.get("counsellor_id") != user_id, w["display_name"]))

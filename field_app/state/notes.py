@@ -7,23 +7,31 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from field_app.state.records import Entity, parse_time
-from field_app.store import LocalStore, NoteView
+from field_app.store import LocalStatus, LocalStore, NoteView
+from shared_models.vocabulary import MutationType, NoteStatus
 
 RETRACT_WINDOW = timedelta(hours=24)
 
 
 def progress(view: NoteView) -> str:
     """The one status word a supervisor needs, from the merged local and server view."""
-    if "note.retract" in view.pending:
-        return "retracted"
-    if view.status in ("queued", "sent", "rejected", "retracted", "closed", "acknowledged"):
+    if MutationType.NOTE_RETRACT in view.pending:
+        return NoteStatus.RETRACTED
+    if view.status in (
+        LocalStatus.QUEUED,
+        LocalStatus.SENT,
+        LocalStatus.REJECTED,
+        NoteStatus.RETRACTED,
+        NoteStatus.CLOSED,
+        NoteStatus.ACKNOWLEDGED,
+    ):
         return view.status
     deliveries = view.data.get("deliveries") or []
     if any(d.get("acknowledged_at") for d in deliveries):
-        return "acknowledged"
+        return NoteStatus.ACKNOWLEDGED
     if any(d.get("seen_at") for d in deliveries):
-        return "seen"
-    return "sent"
+        return LocalStatus.SEEN
+    return LocalStatus.SENT
 
 
 def is_mine(view: NoteView, user_id: str) -> bool:
@@ -37,7 +45,10 @@ def my_notes(store: LocalStore, user_id: str) -> list[NoteView]:
 
 
 def can_retract(view: NoteView, user_id: str, moment: datetime) -> bool:
-    if not is_mine(view, user_id) or progress(view) in ("retracted", "rejected"):
+    if not is_mine(view, user_id) or progress(view) in (
+        NoteStatus.RETRACTED,
+        LocalStatus.REJECTED,
+    ):
         return False
     return moment - view.captured_at < RETRACT_WINDOW
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from field_app.store import LocalStore
+from shared_models.vocabulary import EntityType
 
 Entity = dict[str, Any]
 
@@ -54,11 +55,11 @@ class Directory:
 
     @classmethod
     def load(cls, store: LocalStore) -> Directory:
-        organizations = store.list_entities("organization")
+        organizations = store.list_entities(EntityType.ORGANIZATION)
         return cls(
-            workers={w["id"]: w for w in store.list_entities("worker")},
-            teams={t["id"]: t for t in store.list_entities("team")},
-            colleagues={c["id"]: c for c in store.list_entities("colleague")},
+            workers={w["id"]: w for w in store.list_entities(EntityType.WORKER)},
+            teams={t["id"]: t for t in store.list_entities(EntityType.TEAM)},
+            colleagues={c["id"]: c for c in store.list_entities(EntityType.COLLEAGUE)},
             organization=organizations[0] if organizations else None,
         )
 

@@ -9,8 +9,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from field_app.state.records import Directory, Entity, parse_time
-from field_app.store import LocalStore, NoteView
-from shared_models.vocabulary import MAX_WORKERS_PER_SUPERVISOR_FR, SEVERITY_RANK, Severity
+from field_app.store import LocalStatus, LocalStore, NoteView
+from shared_models.vocabulary import (
+    MAX_WORKERS_PER_SUPERVISOR_FR,
+    SEVERITY_RANK,
+    EntityType,
+    NoteKind,
+    NoteStatus,
+    Severity,
+)
 
 PERIODS: tuple[int | None, ...] = (7, 30, 90, None)  # days; None: everything
 
@@ -60,7 +67,7 @@ def acknowledge_seconds(note: Entity) -> float | None:
 def is_unacknowledged(note: Entity) -> bool:
     deliveries = note.get("deliveries") or []
     return (
-        note.get("status") == "open"
+        note.get("status") == NoteStatus.OPEN
         and bool(deliveries)
         and not any(d.get("acknowledged_at") for d in deliveries)
     )
@@ -78,13 +85,17 @@ class WorkerSummary:
 
 def worker_summary(notes: list[Entity], worker: Entity) -> WorkerSummary:
     """`notes`: this worker's synced notes in the period (retracted ones are left out)."""
-    mine = [n for n in notes if n.get("status") != "retracted"]
+    mine = [n for n in notes if n.get("status") != NoteStatus.RETRACTED]
     delays = [s for n in mine if (s := acknowledge_seconds(n)) is not None]
     return WorkerSummary(
         worker=worker,
         total=len(mine),
         by_category=Counter(n["category"] for n in mine),
-        open=sum(1 for n in mine if n.get("status") == "open" and n.get("kind") != "observation"),
+        open=sum(
+            1
+            for n in mine
+            if n.get("status") == NoteStatus.OPEN and n.get("kind") != NoteKind.OBSERVATION
+        ),
         unacknowledged=sum(1 for n in mine if is_unacknowledged(n)),
         median_acknowledge_seconds=statistics.median(delays) if delays else None,
     )
@@ -95,13 +106,13 @@ def worker_summaries(
 ) -> list[WorkerSummary]:
     notes = [
         n
-        for n in store.list_entities("note")
+        for n in store.list_entities(EntityType.NOTE)
         if since is None or (parse_time(n["captured_at"]) or since) >= since
     ]
     by_worker: dict[str, list[Entity]] = {}
     for note in notes:
         by_worker.setdefault(note.get("worker_id") or "", []).append(note)
-    workers = store.list_entities("worker", active=True)
+    workers = store.list_entities(EntityType.WORKER, active=True)
     if team_id:
         workers = [w for w in workers if w["team_id"] == team_id]
     summaries = [worker_summary(by_worker.get(w["id"], []), w) for w in workers]
@@ -128,8 +139,10 @@ def weekly_categories(
     mondays = [this_monday - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
     counts: dict[date, Counter[str]] = {m: Counter() for m in mondays}
     overall: Counter[str] = Counter()
-    for note in store.list_entities("note"):
-        if note.get("status") == "retracted" or (team_id and note.get("team_id") != team_id):
+    for note in store.list_entities(EntityType.NOTE):
+        if note.get("status") == NoteStatus.RETRACTED or (
+            team_id and note.get("team_id") != team_id
+        ):
             continue
         captured = parse_time(note["captured_at"])
         if captured is None:
@@ -158,7 +171,13 @@ def meeting_items(
     items = []
     for view in store.notes_view(team_id=team_id):
         note = view.data
-        if view.status in ("closed", "retracted", "rejected", "queued", "sent"):
+        if view.status in (
+            NoteStatus.CLOSED,
+            NoteStatus.RETRACTED,
+            LocalStatus.REJECTED,
+            LocalStatus.QUEUED,
+            LocalStatus.SENT,
+        ):
             continue
         deliveries = note.get("deliveries") or []
         overdue = any(
@@ -169,7 +188,7 @@ def meeting_items(
         )
         escalated = any(d.get("escalated_at") for d in deliveries)
         unacknowledged = is_unacknowledged(note)
-        still_open = view.status == "open" and note.get("kind") != "observation"
+        still_open = view.status == NoteStatus.OPEN and note.get("kind") != NoteKind.OBSERVATION
         if still_open or overdue or escalated:
             items.append(MeetingItem(view, overdue, escalated, unacknowledged))
     return sorted(
@@ -193,7 +212,7 @@ def staffing_warnings(store: LocalStore, directory: Directory) -> list[StaffingW
     """French ACI rule: at most 12 workers per technical supervisor (encadrant technique)."""
     if not directory.organization or directory.organization.get("country") != "FR":
         return []
-    active = Counter(w["team_id"] for w in store.list_entities("worker", active=True))
+    active = Counter(w["team_id"] for w in store.list_entities(EntityType.WORKER, active=True))
     out = []
     for team in sorted(directory.teams.values(), key=lambda t: t["name"]):
         supervisors = len(team.get("supervisor_ids") or [])

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 from field_app.state.records import Entity, folded, parse_day, parse_time
 from field_app.store import LocalStore
-from shared_models.vocabulary import categories_for
+from shared_models.vocabulary import EntityType, categories_for
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -21,7 +21,9 @@ class TeamRoster:
 
 
 def supervised_teams(store: LocalStore, user_id: str) -> list[Entity]:
-    teams = [t for t in store.list_entities("team") if user_id in t.get("supervisor_ids", [])]
+    teams = [
+        t for t in store.list_entities(EntityType.TEAM) if user_id in t.get("supervisor_ids", [])
+    ]
     return sorted(teams, key=lambda t: folded(t["name"]))
 
 
@@ -30,7 +32,7 @@ def roster(store: LocalStore, user_id: str, search: str = "") -> list[TeamRoster
     reference or counsellor, accents and case ignored."""
     wanted = folded(search.strip())
     out = []
-    workers = store.list_entities("worker", active=True)
+    workers = store.list_entities(EntityType.WORKER, active=True)
     for team in supervised_teams(store, user_id):
         members = [
             w
@@ -72,10 +74,10 @@ class HeadsUpView:
 
 def current_heads_ups(store: LocalStore, today: date, worker_ids: set[str]) -> list[HeadsUpView]:
     """Heads-ups about these workers that have not run out, newest first."""
-    workers = {w["id"]: w for w in store.list_entities("worker")}
+    workers = {w["id"]: w for w in store.list_entities(EntityType.WORKER)}
     items = [
         HeadsUpView(h, workers.get(h["worker_id"]))
-        for h in store.list_entities("heads_up")
+        for h in store.list_entities(EntityType.HEADS_UP)
         if h["worker_id"] in worker_ids
         and ((until := parse_day(h.get("valid_until"))) is None or until >= today)
     ]

@@ -32,6 +32,7 @@ from field_app.sync import (
     normalise_server,
     request_token,
 )
+from shared_models.vocabulary import MutationType
 from shared_models.wire import Preferences, UserInfo
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ class AppSession:
 
     # Actions (queued first, sent by the loop) ------------------------------------------
 
-    def _queue(self, mutation_type: str, data: dict[str, Any]) -> None:
+    def _queue(self, mutation_type: MutationType, data: dict[str, Any]) -> None:
         self.require_store().queue(mutation_type, data)
         self.request_sync()
 
@@ -278,14 +279,14 @@ class AppSession:
         }
         if worker_id:
             data["worker_id"] = worker_id
-        self._queue("note.create", data)
+        self._queue(MutationType.NOTE_CREATE, data)
         return note_id
 
     def retract(self, note_id: str) -> None:
-        self._queue("note.retract", {"note_id": note_id})
+        self._queue(MutationType.NOTE_RETRACT, {"note_id": note_id})
 
     def acknowledge(self, note_id: str) -> None:
-        self._queue("note.acknowledge", {"note_id": note_id})
+        self._queue(MutationType.NOTE_ACKNOWLEDGE, {"note_id": note_id})
 
     def mark_seen(self, view: NoteView) -> bool:
         """Send delivery.seen the first time a recipient opens a note; True if queued."""
@@ -293,9 +294,10 @@ class AppSession:
             return False
         self._seen.add(view.id)
         delivery = my_delivery(view.data, self.user_id)
-        if delivery is None or delivery.get("seen_at") or "delivery.seen" in view.pending:
+        seen = MutationType.DELIVERY_SEEN
+        if delivery is None or delivery.get("seen_at") or seen in view.pending:
             return False
-        self._queue("delivery.seen", {"note_id": view.id})
+        self._queue(seen, {"note_id": view.id})
         return True
 
     def follow_up(self, note_id: str, action: str, text: str, close: bool) -> None:
@@ -307,13 +309,13 @@ class AppSession:
         }
         if text.strip():
             data["text"] = text.strip()
-        self._queue("note.follow_up", data)
+        self._queue(MutationType.NOTE_FOLLOW_UP, data)
 
     def heads_up(self, worker_id: str, text: str, valid_until: date | None) -> None:
         data: dict[str, Any] = {"id": str(uuid.uuid4()), "worker_id": worker_id, "text": text}
         if valid_until is not None:
             data["valid_until"] = valid_until.isoformat()
-        self._queue("heads_up.create", data)
+        self._queue(MutationType.HEADS_UP_CREATE, data)
 
     def dismiss_rejected(self, mutation_id: uuid.UUID) -> None:
         self.require_store().dismiss_rejected(mutation_id)
