@@ -8,8 +8,7 @@ import flet as ft
 from field_app.components.chips import ChoiceChips
 from field_app.components.layout import frame, heading, hint
 from field_app.screens.context import Screen, Ui
-from field_app.state.records import Entity
-from field_app.state.roster import category_order
+from shared_models.entities import TeamData, WorkerData
 from shared_models.mutations import NOTE_TEXT_MAX
 from shared_models.vocabulary import NoteKind, Severity, default_severity, is_sensitive
 
@@ -18,16 +17,16 @@ class CaptureScreen(Screen):
     key = "capture"
     title_key = "capture.title"
 
-    def __init__(self, ui: Ui, *, team: Entity, worker: Entity | None) -> None:
+    def __init__(self, ui: Ui, *, team: TeamData, worker: WorkerData | None) -> None:
         super().__init__(ui)
         self.team = team
         self.worker = worker
 
     def title(self) -> str:
         if self.worker is None:
-            return self.t("capture.title_team", team=self.team["name"])
+            return self.t("capture.title_team", team=self.team.name)
         # no line break inside the name when the app bar wraps the title on a phone
-        name = str(self.worker["display_name"]).replace(" ", "\u00a0")
+        name = self.worker.display_name.replace(" ", "\u00a0")
         return self.t("capture.title_worker", name=name)
 
     def content(self) -> list[ft.Control]:
@@ -77,7 +76,7 @@ class CaptureScreen(Screen):
         subtitle = (
             t(
                 "capture.for_worker",
-                counsellor=self.worker.get("counsellor_name") or t("roster.no_counsellor_short"),
+                counsellor=self.worker.counsellor_name or t("roster.no_counsellor_short"),
             )
             if self.worker
             else t("capture.for_team")
@@ -109,7 +108,7 @@ class CaptureScreen(Screen):
         if kind is None:
             self.categories.controls = []
         else:
-            order = category_order(self.session.require_store(), kind)
+            order = self.reads.category_order(kind)
             self.category = ChoiceChips(
                 [(c, t.category(c)) for c in order],
                 key_prefix="category",
@@ -137,8 +136,8 @@ class CaptureScreen(Screen):
         if not (self.kind.value and self.category and self.category.value and self.severity.value):
             return
         self.session.capture_note(
-            team_id=self.team["id"],
-            worker_id=self.worker["id"] if self.worker else None,
+            team_id=str(self.team.id),
+            worker_id=str(self.worker.id) if self.worker else None,
             kind=self.kind.value,
             category=self.category.value,
             severity=self.severity.value,

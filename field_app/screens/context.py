@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import flet as ft
 
 from field_app.i18n import Translator
+from field_app.state.reads import Reads
 from field_app.state.session import AppSession
 
 if TYPE_CHECKING:
@@ -44,6 +45,11 @@ class Screen:
         self.ui = ui
         self.t = ui.t
         self.session = ui.session
+
+    @property
+    def reads(self) -> Reads:
+        """Everything a screen shows comes from here, never from the store itself."""
+        return self.session.reads
 
     def title(self) -> str:
         return self.t(self.title_key)

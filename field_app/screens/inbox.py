@@ -10,9 +10,8 @@ from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
 from field_app.screens.note_detail import NoteDetailScreen
 from field_app.screens.words import note_facts
-from field_app.state.inbox import InboxItem, inbox
-from field_app.state.records import Directory, now
-from field_app.store import LocalStatus
+from field_app.state.inbox import InboxItem
+from field_app.state.records import Directory, LocalStatus, now
 from shared_models.vocabulary import DeliveryReason, NoteStatus
 
 
@@ -26,14 +25,13 @@ class InboxScreen(Screen):
         return [frame(self.items)]
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        directory = Directory.load(store)
-        items = inbox(store, self.session.user_id, now())
+        directory = self.reads.directory()
+        items = self.reads.inbox(now())
         t = self.t
         if not items:
             self.items.controls = [
                 empty_or_syncing(
-                    store,
+                    self.reads.first_sync_done(),
                     ft.Icons.INBOX_OUTLINED,
                     t("inbox.empty"),
                     t("common.first_sync"),
@@ -58,7 +56,7 @@ class InboxScreen(Screen):
 
     def _card(self, item: InboxItem, directory: Directory) -> ft.Control:
         t = self.t
-        note = item.view.data
+        note = item.note
         pills: list[tuple[str, str]] = []
         if item.group_count > 1:
             pills.append((t("inbox.grouped", n=item.group_count), LocalStatus.SEEN))
@@ -66,19 +64,19 @@ class InboxScreen(Screen):
             pills.append((t("flag.overdue"), "overdue"))
         if item.acknowledged:
             pills.append((t.status(NoteStatus.ACKNOWLEDGED), NoteStatus.ACKNOWLEDGED))
-        elif not item.delivery.get("seen_at"):
+        elif not item.delivery.seen_at:
             pills.append((t("inbox.new"), NoteStatus.OPEN))
         footer = [
             t(
                 "inbox.from",
-                author=note.get("author_name") or "",
-                when=t.when(item.view.captured_at),
+                author=note.author_name or "",
+                when=t.when(note.captured_at),
             )
         ]
         if item.due_at and not item.acknowledged:
             footer.append(t("inbox.due", when=t.when(item.due_at)))
-        if item.delivery.get("reason") not in (None, DeliveryReason.REFERENT):
-            footer.append(t.reason(item.delivery["reason"]))
+        if item.delivery.reason != DeliveryReason.REFERENT:
+            footer.append(t.reason(item.delivery.reason))
         return note_card(
             note_facts(
                 t,

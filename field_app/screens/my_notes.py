@@ -3,17 +3,18 @@ or rejected with its reason; a note can be retracted within 24 hours (after a co
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 import flet as ft
 
 from field_app.components.layout import banner, empty_or_syncing, frame
 from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
 from field_app.screens.words import delivery_footer, note_facts
-from field_app.state.notes import can_retract, my_notes, progress
-from field_app.state.records import Directory, now
-from field_app.store import LocalStatus, NoteView
+from field_app.state.notes import can_retract, progress
+from field_app.state.records import Directory, LocalStatus, Note, now
 from field_app.theme import tone
-from shared_models.vocabulary import MutationType
 
 
 class MyNotesScreen(Screen):
@@ -27,10 +28,9 @@ class MyNotesScreen(Screen):
         return [frame(self.rejected, self.notes)]
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        directory = Directory.load(store)
+        directory = self.reads.directory()
         t = self.t
-        refusals = [r for r in store.rejected_mutations() if r.type != MutationType.NOTE_CREATE]
+        refusals = self.reads.refusals()
         self.rejected.controls = [
             banner(
                 t("mynotes.refused", action=t(f"mutation.{r.type}"), reason=r.message or r.code),
@@ -48,11 +48,11 @@ class MyNotesScreen(Screen):
             )
             for r in refusals
         ]
-        views = my_notes(store, self.session.user_id)
+        views = self.reads.my_notes()
         if not views:
             self.notes.controls = [
                 empty_or_syncing(
-                    store,
+                    self.reads.first_sync_done(),
                     ft.Icons.STICKY_NOTE_2_OUTLINED,
                     t("mynotes.empty"),
                     t("common.first_sync"),
@@ -63,9 +63,8 @@ class MyNotesScreen(Screen):
         moment = now()
         self.notes.controls = [self._card(v, directory, moment) for v in views]
 
-    def _card(self, view: NoteView, directory: Directory, moment: object) -> ft.Control:
+    def _card(self, view: Note, directory: Directory, moment: datetime) -> ft.Control:
         t = self.t
-        note = view.data
         status = progress(view)
         footer = [t("note.captured", when=t.when(view.captured_at))]
         if status == LocalStatus.REJECTED:
@@ -76,7 +75,7 @@ class MyNotesScreen(Screen):
             footer.append(t("mynotes.queued_help"))
         footer += delivery_footer(t, view)
         actions: list[ft.Control] = []
-        if can_retract(view, self.session.user_id, moment):  # type: ignore[arg-type]
+        if can_retract(view, self.reads.me, moment):
             actions.append(
                 ft.TextButton(
                     t("mynotes.retract"),
@@ -88,7 +87,7 @@ class MyNotesScreen(Screen):
         return note_card(
             note_facts(
                 t,
-                note,
+                view,
                 directory,
                 pills=[(t.status(status), status)],
                 footer=footer,
@@ -98,7 +97,7 @@ class MyNotesScreen(Screen):
             high_contrast=self.ui.high_contrast,
         )
 
-    def _ask_retract(self, view: NoteView) -> None:
+    def _ask_retract(self, view: Note) -> None:
         t = self.t
 
         def retract() -> None:
@@ -114,6 +113,6 @@ class MyNotesScreen(Screen):
             on_confirm=retract,
         )
 
-    def _dismiss(self, mutation_id: object) -> None:
-        self.session.dismiss_rejected(mutation_id)  # type: ignore[arg-type]
+    def _dismiss(self, mutation_id: uuid.UUID) -> None:
+        self.session.dismiss_rejected(mutation_id)
         self.refresh()

@@ -10,9 +10,7 @@ from field_app.components.layout import empty_state, frame, heading
 from field_app.components.note_card import note_card
 from field_app.screens.context import Screen, Ui
 from field_app.screens.words import delivery_footer, note_facts
-from field_app.state.notes import my_delivery
-from field_app.state.records import Directory
-from field_app.store import LocalStatus, NoteView
+from field_app.state.records import LocalStatus, Note
 from shared_models.mutations import NOTE_TEXT_MAX
 from shared_models.vocabulary import FollowUpAction, MutationType, NoteStatus
 
@@ -24,13 +22,8 @@ class NoteDetailScreen(Screen):
     def __init__(self, ui: Ui, note_id: str) -> None:
         super().__init__(ui)
         self.note_id = note_id
+        self.note: Note | None = None  # read by refresh()
         self._closing = False  # a closing follow-up is queued
-
-    def _view(self) -> NoteView | None:
-        for view in self.session.require_store().notes_view():
-            if view.id == self.note_id:
-                return view
-        return None
 
     def content(self) -> list[ft.Control]:
         t = self.t
@@ -75,25 +68,23 @@ class NoteDetailScreen(Screen):
         return [frame(self.card, ft.Row([self.ack, self.timeline], wrap=True), self.follow_area)]
 
     def opened(self) -> None:
-        view = self._view()
-        if view is not None:
-            self.session.mark_seen(view)
+        if self.note is not None:  # as content() has just read it
+            self.session.mark_seen(self.note)
 
     def refresh(self) -> None:
         t = self.t
-        view = self._view()
+        self.note = view = self.reads.note(self.note_id)
         if view is None:
             self.card.controls = [
                 empty_state(ft.Icons.HIDE_SOURCE, t("note.gone"), key="note-gone")
             ]
             self.ack.visible = self.follow_area.visible = self.timeline.visible = False
             return
-        directory = Directory.load(self.session.require_store())
-        note = view.data
-        delivery = my_delivery(note, self.session.user_id)
+        directory = self.reads.directory()
+        delivery = view.delivery_to(self.reads.me)
         acknowledging = MutationType.NOTE_ACKNOWLEDGE in view.pending
         acknowledged = bool(
-            (delivery and delivery.get("acknowledged_at"))
+            (delivery and delivery.acknowledged_at)
             or acknowledging
             or view.status in (NoteStatus.ACKNOWLEDGED, NoteStatus.CLOSED)
         )
@@ -105,14 +96,14 @@ class NoteDetailScreen(Screen):
             note_card(
                 note_facts(
                     t,
-                    note,
+                    view,
                     directory,
-                    text=note.get("text") or t("note.no_text"),
+                    text=view.data.text or t("note.no_text"),
                     pills=pills,
                     footer=[
                         t(
                             "inbox.from",
-                            author=note.get("author_name") or "",
+                            author=view.author_name or "",
                             when=t.when(view.captured_at),
                         ),
                         *delivery_footer(t, view),
@@ -124,7 +115,7 @@ class NoteDetailScreen(Screen):
         ]
         self.ack.visible = delivery is not None and not acknowledged
         self.follow_area.visible = not closed
-        self.timeline.visible = bool(note.get("worker_id"))
+        self.timeline.visible = bool(view.data.worker_id)
 
     def _ready(self) -> None:
         self.follow_save.disabled = self.action.value is None
@@ -150,6 +141,5 @@ class NoteDetailScreen(Screen):
     def _open_timeline(self, e: ft.Event[ft.Button]) -> None:
         from field_app.screens.worker import WorkerScreen
 
-        view = self._view()
-        if view is not None and view.data.get("worker_id"):
-            self.ui.push(WorkerScreen(self.ui, view.data["worker_id"]))
+        if self.note is not None and self.note.data.worker_id:
+            self.ui.push(WorkerScreen(self.ui, str(self.note.data.worker_id)))

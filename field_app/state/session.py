@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 
 from field_app.state.device import DeviceFolder
-from field_app.state.notes import my_delivery
-from field_app.store import LocalStore, NoteView
+from field_app.state.reads import Reads
+from field_app.state.records import Note
+from field_app.store import LocalStore
 from field_app.sync import (
     AvailabilityRefused,
     LoginRefused,
@@ -85,6 +86,7 @@ class AppSession:
         self._runner: concurrent.futures.Future[Any] | None = None
         self._listeners: list[Callable[[SyncStatus], None]] = []
         self._seen: set[str] = set()
+        self._reads: Reads | None = None
         self.on_signed_out: Callable[[str], Awaitable[None]] | None = None
 
     # Who ----------------------------------------------------------------------------------
@@ -105,6 +107,16 @@ class AppSession:
         if self.store is None:
             raise RuntimeError("not signed in")
         return self.store
+
+    @property
+    def reads(self) -> Reads:
+        """What the screens read, typed (the store behind it is the signed-in user's)."""
+        store, user = self.require_store(), self.user
+        if user is None:
+            raise RuntimeError("not signed in")
+        if self._reads is None or self._reads.store is not store:
+            self._reads = Reads(store, user.id)
+        return self._reads
 
     # Opening and closing --------------------------------------------------------------
 
@@ -288,16 +300,16 @@ class AppSession:
     def acknowledge(self, note_id: str) -> None:
         self._queue(MutationType.NOTE_ACKNOWLEDGE, {"note_id": note_id})
 
-    def mark_seen(self, view: NoteView) -> bool:
+    def mark_seen(self, note: Note) -> bool:
         """Send delivery.seen the first time a recipient opens a note; True if queued."""
-        if view.id in self._seen:
+        if note.id in self._seen:
             return False
-        self._seen.add(view.id)
-        delivery = my_delivery(view.data, self.user_id)
+        self._seen.add(note.id)
+        delivery = note.delivery_to(self.reads.me)
         seen = MutationType.DELIVERY_SEEN
-        if delivery is None or delivery.get("seen_at") or seen in view.pending:
+        if delivery is None or delivery.seen_at or seen in note.pending:
             return False
-        self._queue(seen, {"note_id": view.id})
+        self._queue(seen, {"note_id": note.id})
         return True
 
     def follow_up(self, note_id: str, action: str, text: str, close: bool) -> None:
