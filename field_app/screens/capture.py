@@ -14,13 +14,25 @@ from shared_models.vocabulary import NoteKind, Severity, default_severity, is_se
 
 
 class CaptureScreen(Screen):
-    key = "capture"
     title_key = "capture.title"
 
     def __init__(self, ui: Ui, *, team: TeamData, worker: WorkerData | None) -> None:
         super().__init__(ui)
         self.team = team
         self.worker = worker
+
+    @classmethod
+    def for_worker(cls, ui: Ui, worker_id: str) -> CaptureScreen | None:
+        """A note about a worker; None when the worker or their team is not known here."""
+        worker = ui.session.reads.worker(worker_id)
+        team = ui.session.reads.team(worker.team_id) if worker else None
+        return cls(ui, team=team, worker=worker) if team else None
+
+    @classmethod
+    def for_team(cls, ui: Ui, team_id: str) -> CaptureScreen | None:
+        """A safety note about the whole team; None when the team is not known here."""
+        team = ui.session.reads.team(team_id)
+        return cls(ui, team=team, worker=None) if team else None
 
     def title(self) -> str:
         if self.worker is None:
@@ -143,7 +155,7 @@ class CaptureScreen(Screen):
             severity=self.severity.value,
             text=self.text.value or "",
         )
-        self.ui.pop()
+        self.ui.back()
         self.ui.toast(self.t("capture.saved_offline" if self._offline() else "capture.saved"))
 
     def _offline(self) -> bool:

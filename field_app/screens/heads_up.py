@@ -23,12 +23,16 @@ def valid_until(choice: str | None, today: date) -> date | None:
 
 
 class HeadsUpScreen(Screen):
-    key = "heads-up"
     title_key = "headsup.title"
 
     def __init__(self, ui: Ui, worker: WorkerData) -> None:
         super().__init__(ui)
         self.worker = worker
+
+    @classmethod
+    def for_worker(cls, ui: Ui, worker_id: str) -> HeadsUpScreen | None:
+        worker = ui.session.reads.worker(worker_id)
+        return cls(ui, worker) if worker else None
 
     def content(self) -> list[ft.Control]:
         t = self.t
@@ -82,5 +86,5 @@ class HeadsUpScreen(Screen):
             return
         day = valid_until(self.validity.value, now().astimezone().date())
         self.session.heads_up(str(self.worker.id), text[:HEADS_UP_TEXT_MAX], day)
-        self.ui.pop()
+        self.ui.back()
         self.ui.toast(self.t("headsup.sent"))

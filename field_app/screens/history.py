@@ -3,10 +3,9 @@ kind, category and status, newest first."""
 
 from __future__ import annotations
 
-import uuid
-
 import flet as ft
 
+from field_app import paths
 from field_app.components.filters import chosen, chosen_id, filter_dropdown, team_filter
 from field_app.components.layout import empty_or_syncing, frame, hint
 from field_app.components.note_card import note_card
@@ -24,7 +23,6 @@ def period_options(t: object) -> list[tuple[str, str]]:
 
 
 class HistoryScreen(Screen):
-    key = "history"
     title_key = "tab.history"
 
     def content(self) -> list[ft.Control]:
@@ -139,14 +137,7 @@ class HistoryScreen(Screen):
                 ),
                 key=f"history-{v.id}",
                 high_contrast=self.ui.high_contrast,
-                on_click=self._opener(v.data.worker_id),
+                on_click=self.link(paths.worker(v.data.worker_id) if v.data.worker_id else None),
             )
             for v in views[:SHOWN_AT_MOST]
         ]
-
-    def _opener(self, worker_id: uuid.UUID | None):  # type: ignore[no-untyped-def]
-        if not worker_id:
-            return None
-        from field_app.screens.worker import WorkerScreen
-
-        return lambda e: self.ui.push(WorkerScreen(self.ui, str(worker_id)))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.layout import empty_or_syncing, empty_state, frame, heading
 from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
-from field_app.screens.note_detail import NoteDetailScreen
 from field_app.screens.words import note_facts
 from field_app.state.inbox import InboxItem
 from field_app.state.records import Directory, LocalStatus, now
@@ -16,7 +16,6 @@ from shared_models.vocabulary import DeliveryReason, NoteStatus
 
 
 class InboxScreen(Screen):
-    key = "inbox"
     title_key = "tab.inbox"
 
     def content(self) -> list[ft.Control]:
@@ -88,5 +87,5 @@ class InboxScreen(Screen):
             ),
             key=f"inbox-{item.note_id}",
             high_contrast=self.ui.high_contrast,
-            on_click=lambda e, i=item: self.ui.push(NoteDetailScreen(self.ui, i.note_id)),
+            on_click=self.link(paths.note(item.note_id)),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.filters import chosen_id, team_filter
 from field_app.components.layout import banner, empty_or_syncing, frame, hint
 from field_app.components.note_card import note_card
@@ -37,7 +38,6 @@ def staffing_banners(screen: Screen) -> list[ft.Control]:
 
 
 class MeetingScreen(Screen):
-    key = "meeting"
     title_key = "tab.meeting"
 
     def content(self) -> list[ft.Control]:
@@ -93,8 +93,6 @@ class MeetingScreen(Screen):
             pills.append((t("flag.escalated"), "escalated"))
         if item.unacknowledged:
             pills.append((t("flag.unacknowledged"), NoteStatus.OPEN))
-        from field_app.screens.worker import WorkerScreen
-
         worker_id = note.data.worker_id
         return note_card(
             note_facts(
@@ -114,7 +112,5 @@ class MeetingScreen(Screen):
             ),
             key=f"meeting-{note.id}",
             high_contrast=self.ui.high_contrast,
-            on_click=(lambda e: self.ui.push(WorkerScreen(self.ui, str(worker_id))))
-            if worker_id
-            else None,
+            on_click=self.link(paths.worker(worker_id) if worker_id else None),
         )

@@ -18,7 +18,6 @@ from field_app.theme import tone
 
 
 class MyNotesScreen(Screen):
-    key = "my-notes"
     title_key = "tab.my_notes"
 
     def content(self) -> list[ft.Control]:

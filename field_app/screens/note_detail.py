@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.chips import ChoiceChips
 from field_app.components.layout import empty_state, frame, heading
 from field_app.components.note_card import note_card
@@ -16,13 +17,13 @@ from shared_models.vocabulary import FollowUpAction, MutationType, NoteStatus
 
 
 class NoteDetailScreen(Screen):
-    key = "note"
     title_key = "note.title"
 
     def __init__(self, ui: Ui, note_id: str) -> None:
         super().__init__(ui)
         self.note_id = note_id
         self.note: Note | None = None  # read by refresh()
+        self._shown = False  # on the page: opening it counts as seeing it
         self._closing = False  # a closing follow-up is queued
 
     def content(self) -> list[ft.Control]:
@@ -68,12 +69,15 @@ class NoteDetailScreen(Screen):
         return [frame(self.card, ft.Row([self.ack, self.timeline], wrap=True), self.follow_area)]
 
     def opened(self) -> None:
+        self._shown = True
         if self.note is not None:  # as content() has just read it
             self.session.mark_seen(self.note)
 
     def refresh(self) -> None:
         t = self.t
         self.note = view = self.reads.note(self.note_id)
+        if view is not None and self._shown:  # opened by a link before it was synced
+            self.session.mark_seen(view)
         if view is None:
             self.card.controls = [
                 empty_state(ft.Icons.HIDE_SOURCE, t("note.gone"), key="note-gone")
@@ -139,7 +143,5 @@ class NoteDetailScreen(Screen):
         self.ui.toast(self.t("followup.saved"))
 
     def _open_timeline(self, e: ft.Event[ft.Button]) -> None:
-        from field_app.screens.worker import WorkerScreen
-
         if self.note is not None and self.note.data.worker_id:
-            self.ui.push(WorkerScreen(self.ui, str(self.note.data.worker_id)))
+            self.ui.go(paths.worker(self.note.data.worker_id))

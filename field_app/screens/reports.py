@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.category_chart import category_chart
 from field_app.components.filters import chosen, chosen_id, filter_dropdown, team_filter
 from field_app.components.layout import empty_state, frame, heading, hint
@@ -20,7 +21,6 @@ from field_app.state.review import WorkerSummary
 
 
 class ReportsScreen(Screen):
-    key = "reports"
     title_key = "tab.reports"
 
     def content(self) -> list[ft.Control]:
@@ -88,8 +88,6 @@ class ReportsScreen(Screen):
             t("reports.category_count", category=t.category(c), n=n)
             for c, n in summary.by_category.most_common()
         )
-        from field_app.screens.worker import WorkerScreen
-
         return ft.Card(
             variant=ft.CardVariant.OUTLINED,
             margin=0,
@@ -98,7 +96,7 @@ class ReportsScreen(Screen):
                 padding=12,
                 ink=True,
                 border_radius=12,
-                on_click=lambda e: self.ui.push(WorkerScreen(self.ui, str(worker.id))),
+                on_click=self.link(paths.worker(worker.id)),
                 content=ft.Column(
                     tight=True,
                     spacing=4,

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.badges import avatar
 from field_app.components.layout import banner, empty_or_syncing, frame, heading, hint
-from field_app.screens.capture import CaptureScreen
 from field_app.screens.context import Screen
 from field_app.state.records import now
 from shared_models.entities import HeadsUpData, TeamData, WorkerData
 
 
 class RosterScreen(Screen):
-    key = "team"
     title_key = "tab.team"
 
     def content(self) -> list[ft.Control]:
@@ -85,7 +84,7 @@ class RosterScreen(Screen):
             title=ft.Text(self.t("roster.whole_team")),
             subtitle=ft.Text(self.t("roster.whole_team.help")),
             min_height=56,
-            on_click=lambda e: self.ui.push(CaptureScreen(self.ui, team=team, worker=None)),
+            on_click=self.link(paths.team_capture(team.id)),
         )
 
     def _worker(self, worker: WorkerData, team: TeamData) -> ft.Control:
@@ -101,5 +100,5 @@ class RosterScreen(Screen):
             ),
             trailing=ft.Icon(ft.Icons.ADD_COMMENT_OUTLINED, semantics_label=self.t("roster.write")),
             min_height=64,
-            on_click=lambda e: self.ui.push(CaptureScreen(self.ui, team=team, worker=worker)),
+            on_click=self.link(paths.capture(worker.id)),
         )

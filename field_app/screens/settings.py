@@ -44,7 +44,6 @@ def away_until(choice: str | None, moment: datetime) -> datetime | None:
 
 
 class SettingsScreen(Screen):
-    key = "settings"
     title_key = "tab.settings"
     _preferences = Preferences()  # replaced by the server's once loaded
 

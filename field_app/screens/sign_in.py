@@ -14,7 +14,6 @@ from field_app.state.session import SignInFailed
 
 
 class SignInScreen(Screen):
-    key = "sign-in"
     title_key = "signin.title"
 
     def __init__(self, ui: Ui, *, server: str, device_name: str, message_key: str = "") -> None:

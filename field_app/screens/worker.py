@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.layout import empty_state, frame, heading, hint
 from field_app.components.note_card import CardFacts, note_card
 from field_app.screens.context import Screen, Ui
@@ -16,7 +17,6 @@ from shared_models.vocabulary import Role, Severity
 
 
 class WorkerScreen(Screen):
-    key = "worker"
     title_key = "worker.title"
 
     def __init__(self, ui: Ui, worker_id: str) -> None:
@@ -109,7 +109,7 @@ class WorkerScreen(Screen):
                 ),
                 key=f"timeline-note-{item.id}",
                 high_contrast=hc,
-                on_click=self._opener(item.id),
+                on_click=self.link(paths.note(item.id)),
             )
         if isinstance(item, FollowUpData):
             closing = t("timeline.closed") if item.close else ""
@@ -149,16 +149,6 @@ class WorkerScreen(Screen):
             high_contrast=hc,
         )
 
-    def _opener(self, note_id: str):  # type: ignore[no-untyped-def]
-        from field_app.screens.note_detail import NoteDetailScreen
-
-        def open_note(e: object) -> None:
-            self.ui.push(NoteDetailScreen(self.ui, note_id))
-
-        return open_note
-
     def _new_heads_up(self, e: ft.Event[ft.Button]) -> None:
-        from field_app.screens.heads_up import HeadsUpScreen
-
         if self.worker is not None:
-            self.ui.push(HeadsUpScreen(self.ui, self.worker))
+            self.ui.go(paths.heads_up(self.worker.id))

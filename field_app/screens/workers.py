@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.badges import avatar
 from field_app.components.layout import empty_or_syncing, frame
 from field_app.screens.context import Screen
-from field_app.screens.worker import WorkerScreen
 from field_app.state.records import Directory, folded
 from shared_models.entities import WorkerData
 
 
 class WorkersScreen(Screen):
-    key = "workers"
     title_key = "tab.workers"
 
     def content(self) -> list[ft.Control]:
@@ -62,5 +61,5 @@ class WorkersScreen(Screen):
             subtitle=ft.Text(subtitle),
             trailing=ft.Icon(ft.Icons.CHEVRON_RIGHT, semantics_label=t("workers.open")),
             min_height=64,
-            on_click=lambda e, w=worker: self.ui.push(WorkerScreen(self.ui, str(w.id))),
+            on_click=self.link(paths.worker(worker.id)),
         )
