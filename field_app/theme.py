@@ -11,7 +11,12 @@ from field_app.store import LocalStatus
 from shared_models.vocabulary import NoteStatus, Severity
 
 SEED = "#2F6B5E"  # a quiet green: worksites, green spaces
-MAX_CONTENT_COLUMNS = {"xs": 12, "md": 10, "lg": 8, "xl": 6}
+MAX_CONTENT_COLUMNS: dict[str | ft.ResponsiveRowBreakpoint, int | float] = {
+    "xs": 12,
+    "md": 10,
+    "lg": 8,
+    "xl": 6,
+}
 TAP_TARGET = 48  # minimum height of anything tappable, in logical pixels
 
 

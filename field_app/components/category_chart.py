@@ -3,6 +3,8 @@ summary, and a written legend: the chart is never the only way to read the numbe
 
 from __future__ import annotations
 
+from datetime import date
+
 import flet as ft
 import flet_charts as fch
 
@@ -17,8 +19,8 @@ def series(weekly: WeeklyCategories) -> list[str]:
     return [*weekly.top, OTHERS]
 
 
-def week_counts(weekly: WeeklyCategories, week: object) -> dict[str, int]:
-    counts = weekly.counts[week]  # type: ignore[index]
+def week_counts(weekly: WeeklyCategories, week: date) -> dict[str, int]:
+    counts = weekly.counts[week]
     out = {c: counts.get(c, 0) for c in weekly.top}
     out[OTHERS] = sum(n for c, n in counts.items() if c not in weekly.top)
     return out

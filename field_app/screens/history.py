@@ -9,6 +9,7 @@ from field_app import paths
 from field_app.components.filters import chosen, chosen_id, filter_dropdown, team_filter
 from field_app.components.layout import empty_or_syncing, frame, hint
 from field_app.components.note_card import note_card
+from field_app.i18n import Translator
 from field_app.screens.context import Screen
 from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.records import now
@@ -18,8 +19,8 @@ from shared_models.vocabulary import CATEGORIES, NoteKind, NoteStatus
 SHOWN_AT_MOST = 150
 
 
-def period_options(t: object) -> list[tuple[str, str]]:
-    return [(str(d or "all"), t(f"period.{d or 'all'}")) for d in PERIODS]  # type: ignore[operator]
+def period_options(t: Translator) -> list[tuple[str, str]]:
+    return [(str(d or "all"), t(f"period.{d or 'all'}")) for d in PERIODS]
 
 
 class HistoryScreen(Screen):

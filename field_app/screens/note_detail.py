@@ -142,6 +142,6 @@ class NoteDetailScreen(Screen):
         self.refresh()
         self.ui.toast(self.t("followup.saved"))
 
-    def _open_timeline(self, e: ft.Event[ft.Button]) -> None:
+    def _open_timeline(self, e: ft.Event[ft.OutlinedButton]) -> None:
         if self.note is not None and self.note.data.worker_id:
             self.ui.go(paths.worker(self.note.data.worker_id))

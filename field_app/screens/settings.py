@@ -55,7 +55,7 @@ class SettingsScreen(Screen):
             [(code, t(f"language.{code}")) for code in LANGUAGES],
             key_prefix="lang",
             selected=t.language,
-            on_pick=lambda v: v and self.ui.set_language(v),
+            on_pick=self._pick_language,
         )
         self.contrast = ft.Switch(
             key="high-contrast",
@@ -80,6 +80,10 @@ class SettingsScreen(Screen):
         )  # fmt: skip
         controls += [ft.Divider(), self.sign_out]
         return [frame(*controls)]
+
+    def _pick_language(self, language: str | None) -> None:
+        if language:
+            self.ui.set_language(language)
 
     # Absence -------------------------------------------------------------------------------
 
@@ -257,7 +261,7 @@ class SettingsScreen(Screen):
 
     # Sign-out ------------------------------------------------------------------------------
 
-    def _ask_sign_out(self, e: ft.Event[ft.Button]) -> None:
+    def _ask_sign_out(self, e: ft.Event[ft.OutlinedButton]) -> None:
         t = self.t
         queued = self.session.status.queued or self.reads.queued_count()
         self.ui.confirm(
