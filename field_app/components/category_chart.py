@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 
 import flet as ft
-import flet_charts as fch
 
 from field_app.i18n import Translator
 from field_app.state.review import WeeklyCategories
@@ -42,6 +41,10 @@ def label(category: str, t: Translator) -> str:
 
 
 def category_chart(weekly: WeeklyCategories, t: Translator, *, high_contrast: bool) -> ft.Control:
+    # Imported here: flet_charts is the app's heaviest import, and only the reports draw it
+    # (every screen is imported at start, with the routing table).
+    import flet_charts as fch
+
     names = series(weekly)
     colours = {c: CHART_COLOURS[i % len(CHART_COLOURS)] for i, c in enumerate(names)}
     if high_contrast:
