@@ -168,7 +168,8 @@ class RelaisApp:
         self.page.update()
 
     def _on_route_change(self, e: ft.RouteChangeEvent) -> None:
-        self.nav.route_changed(e.route)
+        if not self.nav.route_changed(e.route):
+            context.disable_auto_update()  # our own navigation coming back: nothing to send
 
     def refresh(self) -> None:
         self.nav.refresh()

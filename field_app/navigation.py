@@ -182,23 +182,24 @@ class Navigator:
 
     # Events from the client ----------------------------------------------------------------
 
-    def route_changed(self, route: str) -> None:
+    def route_changed(self, route: str) -> bool:
         """The client's address changed: our own navigation coming back (ignored), or the
-        browser's back or forward, or an address typed in."""
+        browser's back or forward, or an address typed in. True if the views changed."""
         path = paths.clean(route)
         self.client_path = path
         if path in self._told:
             del self._told[: self._told.index(path) + 1]
-            return
+            return False
         if self.home is None:
             self._pending = path
-            return
+            return False
         if path == self.path:
-            return
+            return False
         if path == self.home_path or any(o.path == path for o in self._opened):
             self.go(path)  # back down to it
         else:
             self.show(path)
+        return True
 
     def view_popped(self, route: str) -> None:
         """The phone's back button or a swipe took the view at `route` off."""
