@@ -1,7 +1,7 @@
 """The Flet entry point: `main(page)` builds one RelaisApp per session (tab, window, phone).
 
-RelaisApp owns navigation, language, theme and the session's lifecycle (connect, disconnect,
-close); screens get it as their `Ui`."""
+RelaisApp owns navigation (through its Navigator: field_app/navigation.py), language, theme
+and the session's lifecycle (connect, disconnect, close); screens get it as their `Ui`."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import Any
 import flet as ft
 from flet.controls.context import context
 
+from field_app import paths
 from field_app.components.sync_badge import SyncBadge
 from field_app.i18n import LOCALES, Translator, supported
-from field_app.screens.context import Screen
-from field_app.screens.home import Home
+from field_app.navigation import Navigator
 from field_app.screens.sign_in import SignInScreen
 from field_app.state.device import DeviceFolder
 from field_app.state.session import AppConfig, AppSession
@@ -39,9 +39,7 @@ class RelaisApp:
         self.t = Translator()
         self.high_contrast = False
         self.session: AppSession = None  # type: ignore[assignment]  # set in start()
-        self.home: Home | None = None
-        self._stack: list[Screen] = []
-        self._badges: list[SyncBadge] = []
+        self.nav = Navigator(self, page)
         self._last_sync: object = None
         self._services: list[Any] = []  # services are dropped unless referenced
         self._toasts = 0
@@ -72,6 +70,7 @@ class RelaisApp:
         page.on_disconnect = self._on_disconnect
         page.on_close = self._on_close
         page.on_view_pop = self._on_view_pop
+        page.on_route_change = self._on_route_change
         page.on_app_lifecycle_state_change = self._on_lifecycle
         if platform.online() is None:
             connectivity = ft.Connectivity()
@@ -155,9 +154,8 @@ class RelaisApp:
     # Screens ------------------------------------------------------------------------------
 
     def show_sign_in(self, message_key: str = "", previous: SignInScreen | None = None) -> None:
-        self._stack.clear()
-        self._badges.clear()
-        self.home = None
+        """The sign-in screen; the path stays, to be shown once signed in (a deep link)."""
+        self.nav.clear()
         fixed = self.config.fixed_server
         server = fixed or self.config.server_url or self.session.last_server() or ""
         screen = SignInScreen(
@@ -173,10 +171,10 @@ class RelaisApp:
         self.page.views.clear()
         self.page.views.append(
             ft.View(
-                route="/",
+                route=paths.HOME,
                 padding=0,
                 scroll=ft.ScrollMode.AUTO,
-                controls=screen.content(),
+                controls=list(screen.content()),
             )
         )
 
@@ -194,71 +192,30 @@ class RelaisApp:
             self._apply_look()
 
     def show_home(self) -> None:
-        self._stack.clear()
-        self._badges.clear()
-        self.home = Home(self)
-        self.page.views.clear()
-        self.page.views.append(self.home.view())
+        """Signed in: home, and the screen at the current path above it."""
+        self.nav.show(self.nav.path)
 
-    def badge(self) -> ft.Control:
+    def badge(self) -> SyncBadge:
         badge = SyncBadge(self.t, self.session.request_sync)
         badge.show(self.session.status)
-        self._badges.append(badge)
-        return badge.control
+        return badge
 
-    def push(self, screen: Screen) -> None:
-        self._stack.append(screen)
-        back = ft.IconButton(
-            key="back",
-            icon=ft.Icon(ft.Icons.ARROW_BACK, semantics_label=self.t("nav.back")),
-            tooltip=self.t("nav.back"),
-            on_click=lambda e: self.pop(),
-        )
-        self.page.views.append(
-            ft.View(
-                route=f"/{screen.key}",
-                padding=0,
-                scroll=ft.ScrollMode.AUTO,
-                appbar=ft.AppBar(
-                    leading=back,
-                    # Two lines rather than "Note about Wor…" beside the sync badge on a
-                    # phone: the title often names the worker the screen is about.
-                    title=ft.Text(
-                        screen.title(),
-                        key="screen-title",
-                        size=18,
-                        max_lines=2,
-                        overflow=ft.TextOverflow.ELLIPSIS,
-                    ),
-                    actions=[self.badge()],
-                ),
-                controls=screen.content(),
-            )
-        )
-        bar = screen.bottom_bar()
-        if bar is not None:
-            self.page.views[-1].bottom_appbar = ft.BottomAppBar(
-                content=bar, height=80, padding=ft.Padding.symmetric(horizontal=16, vertical=10)
-            )
-        screen.opened()
+    def go(self, path: str) -> None:
+        self.nav.go(path)
 
-    def pop(self) -> None:
-        if not self._stack:
-            return
-        self._stack.pop()
-        self.page.views.pop()
-        self._badges = self._badges[: len(self.page.views)]
-        self.refresh()
+    def back(self) -> None:
+        self.nav.back()
 
     async def _on_view_pop(self, e: ft.ViewPopEvent) -> None:
-        self.pop()
+        self.nav.view_popped(e.route)
         self.page.update()
 
+    def _on_route_change(self, e: ft.RouteChangeEvent) -> None:
+        if not self.nav.route_changed(e.route):
+            context.disable_auto_update()  # our own navigation coming back: nothing to send
+
     def refresh(self) -> None:
-        if self.home is not None:
-            self.home.refresh()
-        for screen in self._stack:
-            screen.refresh()
+        self.nav.refresh()
 
     def toast(self, text: str) -> None:
         """A short message at the bottom. Each one gets its own key: SnackBars sharing a key
@@ -323,16 +280,15 @@ class RelaisApp:
         self._rerender()
 
     def _rerender(self) -> None:
-        if self.home is not None:
-            tab = self.home.tab_id
+        if self.nav.home is not None:
             self.show_home()
-            self.home.open_tab(tab)
         else:
             self.show_sign_in(previous=self._sign_in)
 
     async def sign_out(self) -> None:
         await self.session.sign_out()
         self.show_sign_in()
+        self.nav.forget()
         self.page.update()
 
     async def _signed_out_by_server(self, code: str) -> None:
@@ -354,9 +310,10 @@ class RelaisApp:
 
     def _show_status(self, status: SyncStatus) -> None:
         context.reset_auto_update()  # our own update flag, not the handler's
-        if self.session.user is None and not self._badges:
+        badges = self.nav.badges()
+        if self.session.user is None and not badges:
             return
-        for badge in self._badges:
+        for badge in badges:
             badge.show(status)
         data_mark = (status.last_success, status.queued, status.rejected)
         if data_mark != self._last_sync:

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 
 import flet as ft
 
+from field_app.store import LocalStatus
+from shared_models.vocabulary import NoteStatus, Severity
+
 SEED = "#2F6B5E"  # a quiet green: worksites, green spaces
-MAX_CONTENT_COLUMNS = {"xs": 12, "md": 10, "lg": 8, "xl": 6}
+MAX_CONTENT_COLUMNS: dict[str | ft.ResponsiveRowBreakpoint, int | float] = {
+    "xs": 12,
+    "md": 10,
+    "lg": 8,
+    "xl": 6,
+}
 TAP_TARGET = 48  # minimum height of anything tappable, in logical pixels
 
 
@@ -20,20 +28,21 @@ class Tone:
 
 
 SEVERITY_TONES: dict[str, Tone] = {
-    "urgent": Tone("#FBE3E1", "#8A1C13", ft.Icons.PRIORITY_HIGH),
-    "attention": Tone("#FCEFD2", "#6B4500", ft.Icons.WARNING_AMBER_ROUNDED),
-    "info": Tone("#E3ECF5", "#1D456E", ft.Icons.INFO_OUTLINE),
+    Severity.URGENT: Tone("#FBE3E1", "#8A1C13", ft.Icons.PRIORITY_HIGH),
+    Severity.ATTENTION: Tone("#FCEFD2", "#6B4500", ft.Icons.WARNING_AMBER_ROUNDED),
+    Severity.INFO: Tone("#E3ECF5", "#1D456E", ft.Icons.INFO_OUTLINE),
 }
 
+# A note's status, and the two flags the review screens add ("overdue", "escalated").
 STATUS_TONES: dict[str, Tone] = {
-    "queued": Tone("#ECEFF1", "#37474F", ft.Icons.SCHEDULE),
-    "sent": Tone("#E3ECF5", "#1D456E", ft.Icons.DONE),
-    "seen": Tone("#E1EEF0", "#0D4F57", ft.Icons.VISIBILITY_OUTLINED),
-    "open": Tone("#E3ECF5", "#1D456E", ft.Icons.RADIO_BUTTON_UNCHECKED),
-    "acknowledged": Tone("#E2F0E4", "#1E5A2B", ft.Icons.DONE_ALL),
-    "closed": Tone("#DDEBDF", "#174A22", ft.Icons.CHECK_CIRCLE_OUTLINE),
-    "rejected": Tone("#FBE3E1", "#8A1C13", ft.Icons.ERROR_OUTLINE),
-    "retracted": Tone("#ECEFF1", "#455A64", ft.Icons.UNDO),
+    LocalStatus.QUEUED: Tone("#ECEFF1", "#37474F", ft.Icons.SCHEDULE),
+    LocalStatus.SENT: Tone("#E3ECF5", "#1D456E", ft.Icons.DONE),
+    LocalStatus.SEEN: Tone("#E1EEF0", "#0D4F57", ft.Icons.VISIBILITY_OUTLINED),
+    NoteStatus.OPEN: Tone("#E3ECF5", "#1D456E", ft.Icons.RADIO_BUTTON_UNCHECKED),
+    NoteStatus.ACKNOWLEDGED: Tone("#E2F0E4", "#1E5A2B", ft.Icons.DONE_ALL),
+    NoteStatus.CLOSED: Tone("#DDEBDF", "#174A22", ft.Icons.CHECK_CIRCLE_OUTLINE),
+    LocalStatus.REJECTED: Tone("#FBE3E1", "#8A1C13", ft.Icons.ERROR_OUTLINE),
+    NoteStatus.RETRACTED: Tone("#ECEFF1", "#455A64", ft.Icons.UNDO),
     "overdue": Tone("#FBE3E1", "#8A1C13", ft.Icons.ALARM),
     "escalated": Tone("#FCEFD2", "#6B4500", ft.Icons.TRENDING_UP),
 }
@@ -43,7 +52,7 @@ CHART_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00
 
 
 def tone(kind: str, high_contrast: bool) -> Tone:
-    base = SEVERITY_TONES.get(kind) or STATUS_TONES.get(kind) or STATUS_TONES["sent"]
+    base = SEVERITY_TONES.get(kind) or STATUS_TONES.get(kind) or STATUS_TONES[LocalStatus.SENT]
     if high_contrast:
         return Tone(ft.Colors.WHITE, ft.Colors.BLACK, base.icon)
     return base

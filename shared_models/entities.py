@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from shared_models.vocabulary import (
     DeliveryReason,
+    EntityType,
     FollowUpAction,
     NoteKind,
     NoteStatus,
@@ -104,12 +105,12 @@ class ColleagueData(BaseModel):
 
 
 ENTITY_MODELS: dict[str, type[BaseModel]] = {
-    "team": TeamData,
-    "worker": WorkerData,
-    "note": NoteData,
-    "follow_up": FollowUpData,
-    "heads_up": HeadsUpData,
-    "colleague": ColleagueData,
+    EntityType.TEAM: TeamData,
+    EntityType.WORKER: WorkerData,
+    EntityType.NOTE: NoteData,
+    EntityType.FOLLOW_UP: FollowUpData,
+    EntityType.HEADS_UP: HeadsUpData,
+    EntityType.COLLEAGUE: ColleagueData,
 }
 
 
@@ -122,4 +123,4 @@ class OrganizationData(BaseModel):
     deadlines: dict[Severity, int]
 
 
-ENTITY_MODELS["organization"] = OrganizationData
+ENTITY_MODELS[EntityType.ORGANIZATION] = OrganizationData

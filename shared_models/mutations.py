@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared_models.fields import Moment, Text
-from shared_models.vocabulary import CATEGORIES, FollowUpAction, NoteKind, Severity
+from shared_models.vocabulary import CATEGORIES, FollowUpAction, MutationType, NoteKind, Severity
 
 NOTE_TEXT_MAX = 2000
 HEADS_UP_TEXT_MAX = 500
@@ -76,12 +76,12 @@ class DeliverySeen(_MutationData):
 
 
 MUTATION_TYPES: dict[str, type[_MutationData]] = {
-    "note.create": NoteCreate,
-    "note.retract": NoteRetract,
-    "note.acknowledge": NoteAcknowledge,
-    "note.follow_up": NoteFollowUp,
-    "heads_up.create": HeadsUpCreate,
-    "delivery.seen": DeliverySeen,
+    MutationType.NOTE_CREATE: NoteCreate,
+    MutationType.NOTE_RETRACT: NoteRetract,
+    MutationType.NOTE_ACKNOWLEDGE: NoteAcknowledge,
+    MutationType.NOTE_FOLLOW_UP: NoteFollowUp,
+    MutationType.HEADS_UP_CREATE: HeadsUpCreate,
+    MutationType.DELIVERY_SEEN: DeliverySeen,
 }
 
 

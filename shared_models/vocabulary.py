@@ -16,6 +16,38 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+class Language(StrEnum):
+    """Languages an organisation and a user may choose (an app may ship fewer catalogs)."""
+
+    FR = "fr"
+    EN = "en"
+    IT = "it"
+    NL = "nl"
+
+
+class EntityType(StrEnum):
+    """The `entity` of a pulled change: what the synced copy on a phone is a copy of."""
+
+    ORGANIZATION = "organization"
+    TEAM = "team"
+    WORKER = "worker"
+    COLLEAGUE = "colleague"
+    NOTE = "note"
+    FOLLOW_UP = "follow_up"
+    HEADS_UP = "heads_up"
+
+
+class MutationType(StrEnum):
+    """The `type` of a pushed mutation."""
+
+    NOTE_CREATE = "note.create"
+    NOTE_RETRACT = "note.retract"
+    NOTE_ACKNOWLEDGE = "note.acknowledge"
+    NOTE_FOLLOW_UP = "note.follow_up"
+    HEADS_UP_CREATE = "heads_up.create"
+    DELIVERY_SEEN = "delivery.seen"
+
+
 class NoteKind(StrEnum):
     OBSERVATION = "observation"
     SAFETY = "safety"

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from shared_models.vocabulary import Role
+from shared_models.vocabulary import Language, Role
 from sync_server.database import Database
 from sync_server.desk.cli import brief, export_app
 from sync_server.settings import Settings, get_settings
@@ -187,7 +187,7 @@ def user_add(
     name: Annotated[str, typer.Option(help="Name shown to colleagues.")],
     role: Annotated[list[Role], typer.Option("--role", help="Repeat for several roles.")],
     email: Annotated[str | None, typer.Option(help="For urgent alerts and digests.")] = None,
-    language: Annotated[str, typer.Option(help="fr, en, it or nl.")] = "fr",
+    language: Annotated[str, typer.Option(help=f"One of {', '.join(Language)}.")] = Language.FR,
     password: Annotated[
         str | None, typer.Option(help="Asked for when not given.", envvar="RELAIS_NEW_PASSWORD")
     ] = None,
@@ -195,8 +195,8 @@ def user_add(
     """Create a staff account."""
     from sync_server.orgs.service import LoginTaken, create_user, org_by_slug
 
-    if language not in ("fr", "en", "it", "nl"):
-        fail(f"--language: '{language}' is not one of fr, en, it, nl")
+    if language not in set(Language):
+        fail(f"--language: '{language}' is not one of {', '.join(Language)}")
     if password is None:
         password = getpass.getpass("password: ")
     if len(password) < 8:

@@ -3,8 +3,9 @@ summary, and a written legend: the chart is never the only way to read the numbe
 
 from __future__ import annotations
 
+from datetime import date
+
 import flet as ft
-import flet_charts as fch
 
 from field_app.i18n import Translator
 from field_app.state.review import WeeklyCategories
@@ -17,8 +18,8 @@ def series(weekly: WeeklyCategories) -> list[str]:
     return [*weekly.top, OTHERS]
 
 
-def week_counts(weekly: WeeklyCategories, week: object) -> dict[str, int]:
-    counts = weekly.counts[week]  # type: ignore[index]
+def week_counts(weekly: WeeklyCategories, week: date) -> dict[str, int]:
+    counts = weekly.counts[week]
     out = {c: counts.get(c, 0) for c in weekly.top}
     out[OTHERS] = sum(n for c, n in counts.items() if c not in weekly.top)
     return out
@@ -40,6 +41,10 @@ def label(category: str, t: Translator) -> str:
 
 
 def category_chart(weekly: WeeklyCategories, t: Translator, *, high_contrast: bool) -> ft.Control:
+    # Imported here: flet_charts is the app's heaviest import, and only the reports draw it
+    # (every screen is imported at start, with the routing table).
+    import flet_charts as fch
+
     names = series(weekly)
     colours = {c: CHART_COLOURS[i % len(CHART_COLOURS)] for i, c in enumerate(names)}
     if high_contrast:

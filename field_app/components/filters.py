@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 
 import flet as ft
 
 from field_app.i18n import Translator
+from field_app.state.records import as_id
+from shared_models.entities import TeamData
 
 ALL = "all"
 
@@ -44,8 +46,13 @@ def chosen(dropdown: ft.Dropdown) -> str | None:
     return None if value in (None, "", ALL) else str(value)
 
 
+def chosen_id(dropdown: ft.Dropdown) -> uuid.UUID | None:
+    """The id picked in a team or worker filter; None for "all"."""
+    return as_id(chosen(dropdown))
+
+
 def team_filter(
-    t: Translator, *, key: str, teams: Iterable[Mapping[str, Any]], on_change: Callable[[], None]
+    t: Translator, *, key: str, teams: Iterable[TeamData], on_change: Callable[[], None]
 ) -> ft.Dropdown:
     """All teams, or one of them by name."""
     return filter_dropdown(
@@ -53,7 +60,7 @@ def team_filter(
         label=t("filter.team"),
         all_label=t("filter.all_teams"),
         wide=True,
-        options=sorted(((x["id"], x["name"]) for x in teams), key=lambda o: o[1]),
+        options=sorted(((str(x.id), x.name) for x in teams), key=lambda o: o[1]),
         value=None,
         on_change=on_change,
     )

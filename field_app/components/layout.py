@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import flet as ft
 
-from field_app.store import LocalStore
 from field_app.theme import MAX_CONTENT_COLUMNS
 
 
@@ -64,11 +63,11 @@ def empty_state(icon: ft.IconData, text: str, *, key: str | None = None) -> ft.C
 
 
 def empty_or_syncing(
-    store: LocalStore, icon: ft.IconData, text: str, first_sync_text: str, *, key: str | None = None
+    synced: bool, icon: ft.IconData, text: str, first_sync_text: str, *, key: str | None = None
 ) -> ft.Control:
-    """An empty list's state; until the first sync has completed on this device, say that
-    the data is on its way instead (an empty roster then is not "you have no team")."""
-    if store.cursor() is None:
+    """An empty list's state; until the first sync has completed on this device (`synced`),
+    say that the data is on its way instead (an empty roster then is not "you have no team")."""
+    if not synced:
         return empty_state(ft.Icons.CLOUD_SYNC_OUTLINED, first_sync_text, key=key)
     return empty_state(icon, text, key=key)
 

@@ -50,7 +50,7 @@ def note_card(
                 facts.text,
                 size=15,
                 max_lines=facts.max_lines,
-                overflow=ft.TextOverflow.ELLIPSIS if facts.max_lines else None,
+                overflow=ft.TextOverflow.ELLIPSIS if facts.max_lines else ft.TextOverflow.CLIP,
             )
         )
     if facts.pills:

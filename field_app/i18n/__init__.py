@@ -1,4 +1,4 @@
-"""Message catalogs (fr, en, it) and the Translator every screen reads its words from.
+"""Message catalogs and the Translator every screen reads its words from.
 
 French is the default and the fallback; a missing key shows itself as the key, never crashes.
 """
@@ -11,10 +11,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-LANGUAGES: tuple[str, ...] = ("fr", "en", "it")
-DEFAULT_LANGUAGE = "fr"
-# Flutter locales, for the platform's own widgets (date pickers, text direction, html lang).
-LOCALES: dict[str, tuple[str, str]] = {"fr": ("fr", "FR"), "en": ("en", "GB"), "it": ("it", "IT")}
+from shared_models.vocabulary import Language
+
+# The languages this app has a catalog for, with the country of their Flutter locale (for
+# the platform's own widgets: date pickers, text direction, html lang). A language of the
+# vocabulary without a catalog here (nl) falls back to the default.
+_COUNTRIES: dict[Language, str] = {Language.FR: "FR", Language.EN: "GB", Language.IT: "IT"}
+LANGUAGES: tuple[Language, ...] = tuple(_COUNTRIES)
+DEFAULT_LANGUAGE = Language.FR
+LOCALES: dict[str, tuple[str, str]] = {
+    language: (language.value, country) for language, country in _COUNTRIES.items()
+}
 
 _HERE = Path(__file__).resolve().parent
 

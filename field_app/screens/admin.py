@@ -10,7 +10,6 @@ from field_app.screens.context import Screen
 
 
 class AdminScreen(Screen):
-    key = "admin"
     title_key = "tab.admin"
 
     def content(self) -> list[ft.Control]:

@@ -8,36 +8,51 @@ import flet as ft
 from field_app.components.chips import ChoiceChips
 from field_app.components.layout import frame, heading, hint
 from field_app.screens.context import Screen, Ui
-from field_app.state.records import Entity
-from field_app.state.roster import category_order
+from shared_models.entities import TeamData, WorkerData
 from shared_models.mutations import NOTE_TEXT_MAX
-from shared_models.vocabulary import default_severity, is_sensitive
+from shared_models.vocabulary import NoteKind, Severity, default_severity, is_sensitive
 
 
 class CaptureScreen(Screen):
-    key = "capture"
     title_key = "capture.title"
 
-    def __init__(self, ui: Ui, *, team: Entity, worker: Entity | None) -> None:
+    def __init__(self, ui: Ui, *, team: TeamData, worker: WorkerData | None) -> None:
         super().__init__(ui)
         self.team = team
         self.worker = worker
 
+    @classmethod
+    def for_worker(cls, ui: Ui, worker_id: str) -> CaptureScreen | None:
+        """A note about a worker; None when the worker or their team is not known here."""
+        worker = ui.session.reads.worker(worker_id)
+        team = ui.session.reads.team(worker.team_id) if worker else None
+        return cls(ui, team=team, worker=worker) if team else None
+
+    @classmethod
+    def for_team(cls, ui: Ui, team_id: str) -> CaptureScreen | None:
+        """A safety note about the whole team; None when the team is not known here."""
+        team = ui.session.reads.team(team_id)
+        return cls(ui, team=team, worker=None) if team else None
+
     def title(self) -> str:
         if self.worker is None:
-            return self.t("capture.title_team", team=self.team["name"])
+            return self.t("capture.title_team", team=self.team.name)
         # no line break inside the name when the app bar wraps the title on a phone
-        name = str(self.worker["display_name"]).replace(" ", "\u00a0")
+        name = self.worker.display_name.replace(" ", "\u00a0")
         return self.t("capture.title_worker", name=name)
 
     def content(self) -> list[ft.Control]:
         t = self.t
-        kinds = ["signal", "safety", "observation"] if self.worker else ["safety"]
+        kinds = (
+            [NoteKind.SIGNAL, NoteKind.SAFETY, NoteKind.OBSERVATION]
+            if self.worker
+            else [NoteKind.SAFETY]  # a note about the whole team is a safety note
+        )
         self.kind = ChoiceChips(
             [(k, t.kind(k)) for k in kinds],
             key_prefix="kind",
             on_pick=self._kind_picked,
-            selected=None if self.worker else "safety",
+            selected=None if self.worker else NoteKind.SAFETY,
         )
         self.kind_help = hint("", key="kind-help")
         self.kind_help.visible = False  # no empty gap before a kind is chosen
@@ -46,7 +61,7 @@ class CaptureScreen(Screen):
         self.sensitive = hint(t("capture.sensitive"), key="sensitive-hint")
         self.sensitive.visible = False
         self.severity = ChoiceChips(
-            [(s, t.severity(s)) for s in ("info", "attention", "urgent")],
+            [(s, t.severity(s)) for s in Severity],
             key_prefix="severity",
             on_pick=lambda value: self._update_save(),
         )
@@ -69,7 +84,7 @@ class CaptureScreen(Screen):
             on_click=self._save,
         )
         if not self.worker:
-            self._kind_picked("safety")
+            self._kind_picked(NoteKind.SAFETY)
         subtitle = (
             t(
                 "capture.for_worker",
@@ -96,10 +111,10 @@ class CaptureScreen(Screen):
         """Who the note goes to now: the stand-in while the counsellor is away (the server
         says so on the worker, re-sent when that changes); the coordinators when none."""
         assert self.worker is not None
-        worker = self.session.require_store().get_entity("worker", self.worker["id"]) or self.worker
-        if "recipient_id" not in worker:  # synced from an older server
-            return worker.get("counsellor_name")
-        return worker.get("recipient_name")
+        worker = self.session.reads.worker(self.worker.id) or self.worker
+        if "recipient_id" not in worker.model_fields_set:  # synced from an older server
+            return worker.counsellor_name
+        return worker.recipient_name
 
     def bottom_bar(self) -> ft.Control:
         """Save stays in reach while the category list scrolls: no hunting for it."""
@@ -114,7 +129,7 @@ class CaptureScreen(Screen):
         if kind is None:
             self.categories.controls = []
         else:
-            order = category_order(self.session.require_store(), kind)
+            order = self.reads.category_order(kind)
             self.category = ChoiceChips(
                 [(c, t.category(c)) for c in order],
                 key_prefix="category",
@@ -145,15 +160,15 @@ class CaptureScreen(Screen):
             return
         self.save.disabled = True  # one note per tap, however fast the second one comes
         self.session.capture_note(
-            team_id=self.team["id"],
-            worker_id=self.worker["id"] if self.worker else None,
+            team_id=str(self.team.id),
+            worker_id=str(self.worker.id) if self.worker else None,
             kind=self.kind.value,
             category=self.category.value,
             severity=self.severity.value,
             text=self.text.value or "",
         )
         await self.session.durable()  # "saved on this phone" only once it would survive a close
-        self.ui.pop()
+        self.ui.back()
         self.ui.toast(self.t("capture.saved_offline" if self._offline() else "capture.saved"))
         # While this handler waited, status updates may have drawn the page: Flet then skips
         # the handler's own update, and the screen would stay on the note just saved.

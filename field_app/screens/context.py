@@ -1,5 +1,5 @@
-"""What every screen gets: the page, the session, the translator, and navigation helpers
-(push a screen, go back, a short message, a confirmation dialog)."""
+"""What every screen gets: the page, the session and its reads, the translator, and helpers
+(go to a path, go back, a short message, a confirmation dialog)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import flet as ft
 
+from field_app.components.sync_badge import SyncBadge
 from field_app.i18n import Translator
+from field_app.state.reads import Reads
 from field_app.state.session import AppSession
 
 if TYPE_CHECKING:
@@ -21,8 +23,11 @@ class Ui(Protocol):
     session: AppSession
     high_contrast: bool
 
-    def push(self, screen: Screen) -> None: ...
-    def pop(self) -> None: ...
+    def go(self, path: str) -> None:
+        """Open the screen at `path` (field_app/paths.py), above this one."""
+
+    def back(self) -> None: ...
+    def badge(self) -> SyncBadge: ...
     def toast(self, text: str) -> None: ...
     def confirm(
         self, *, key: str, title: str, text: str, confirm: str, on_confirm: Callable[[], Any]
@@ -31,13 +36,13 @@ class Ui(Protocol):
     def run(self, task: Callable[..., Awaitable[Any]], *args: Any) -> None: ...
     def set_language(self, language: str) -> None: ...
     def set_high_contrast(self, on: bool) -> None: ...
+    async def signed_in(self) -> None: ...
     async def sign_out(self) -> None: ...
 
 
 class Screen:
     """A full screen: `content()` is built once, `refresh()` re-reads the data in place."""
 
-    key = "screen"
     title_key = "app.name"
 
     def __init__(self, ui: Ui) -> None:
@@ -45,8 +50,23 @@ class Screen:
         self.t = ui.t
         self.session = ui.session
 
+    @property
+    def reads(self) -> Reads:
+        """Everything a screen shows comes from here, never from the store itself."""
+        return self.session.reads
+
     def title(self) -> str:
         return self.t(self.title_key)
+
+    def link(self, path: str | None) -> Callable[[object], None] | None:
+        """A tap handler that opens `path` (field_app/paths.py); None when there is none."""
+        if path is None:
+            return None
+
+        def open_path(e: object) -> None:
+            self.ui.go(path)
+
+        return open_path
 
     def content(self) -> list[ft.Control]:
         raise NotImplementedError

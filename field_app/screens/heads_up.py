@@ -10,7 +10,8 @@ import flet as ft
 from field_app.components.chips import ChoiceChips
 from field_app.components.layout import frame, heading, hint
 from field_app.screens.context import Screen, Ui
-from field_app.state.records import Entity, now
+from field_app.state.records import now
+from shared_models.entities import WorkerData
 from shared_models.mutations import HEADS_UP_TEXT_MAX
 
 VALIDITY_DAYS = {"none": None, "week": 7, "two_weeks": 14, "month": 30}
@@ -22,12 +23,16 @@ def valid_until(choice: str | None, today: date) -> date | None:
 
 
 class HeadsUpScreen(Screen):
-    key = "heads-up"
     title_key = "headsup.title"
 
-    def __init__(self, ui: Ui, worker: Entity) -> None:
+    def __init__(self, ui: Ui, worker: WorkerData) -> None:
         super().__init__(ui)
         self.worker = worker
+
+    @classmethod
+    def for_worker(cls, ui: Ui, worker_id: str) -> HeadsUpScreen | None:
+        worker = ui.session.reads.worker(worker_id)
+        return cls(ui, worker) if worker else None
 
     def content(self) -> list[ft.Control]:
         t = self.t
@@ -55,7 +60,7 @@ class HeadsUpScreen(Screen):
         )  # fmt: skip
         return [
             frame(
-                hint(t("headsup.to", worker=self.worker["display_name"])),
+                hint(t("headsup.to", worker=self.worker.display_name)),
                 hint(t("headsup.privacy")),
                 self.text,
                 heading(t("headsup.until"), level=3),
@@ -80,6 +85,6 @@ class HeadsUpScreen(Screen):
             self.error.visible = True
             return
         day = valid_until(self.validity.value, now().astimezone().date())
-        self.session.heads_up(self.worker["id"], text[:HEADS_UP_TEXT_MAX], day)
-        self.ui.pop()
+        self.session.heads_up(str(self.worker.id), text[:HEADS_UP_TEXT_MAX], day)
+        self.ui.back()
         self.ui.toast(self.t("headsup.sent"))

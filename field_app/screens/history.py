@@ -5,31 +5,31 @@ from __future__ import annotations
 
 import flet as ft
 
-from field_app.components.filters import chosen, filter_dropdown, team_filter
+from field_app import paths
+from field_app.components.filters import chosen, chosen_id, filter_dropdown, team_filter
 from field_app.components.layout import empty_or_syncing, frame, hint
 from field_app.components.note_card import note_card
+from field_app.i18n import Translator
 from field_app.screens.context import Screen
 from field_app.screens.words import delivery_footer, note_facts
-from field_app.state.records import Directory, now
-from field_app.state.review import PERIODS, HistoryFilter, history
+from field_app.state.records import now
+from field_app.state.review import PERIODS, HistoryFilter
 from shared_models.vocabulary import CATEGORIES, NoteKind, NoteStatus
 
 SHOWN_AT_MOST = 150
 
 
-def period_options(t: object) -> list[tuple[str, str]]:
-    return [(str(d or "all"), t(f"period.{d or 'all'}")) for d in PERIODS]  # type: ignore[operator]
+def period_options(t: Translator) -> list[tuple[str, str]]:
+    return [(str(d or "all"), t(f"period.{d or 'all'}")) for d in PERIODS]
 
 
 class HistoryScreen(Screen):
-    key = "history"
     title_key = "tab.history"
 
     def content(self) -> list[ft.Control]:
         t = self.t
-        directory = Directory.load(self.session.require_store())
-        self.directory = directory
-        workers = sorted(directory.workers.values(), key=lambda w: w["display_name"])
+        directory = self.reads.directory()
+        workers = sorted(directory.workers.values(), key=lambda w: w.display_name)
         categories = sorted({c for cs in CATEGORIES.values() for c in cs}, key=t.category)
         refresh = self.refresh
         self.team = team_filter(
@@ -43,7 +43,7 @@ class HistoryScreen(Screen):
             label=t("filter.worker"),
             all_label=t("filter.all_workers"),
             wide=True,
-            options=[(w["id"], w["display_name"]) for w in workers],
+            options=[(str(w.id), w.display_name) for w in workers],
             value=None,
             on_change=refresh,
         )
@@ -93,8 +93,8 @@ class HistoryScreen(Screen):
     def current_filter(self) -> HistoryFilter:
         period = chosen(self.period)
         return HistoryFilter(
-            team_id=chosen(self.team),
-            worker_id=chosen(self.worker),
+            team_id=chosen_id(self.team),
+            worker_id=chosen_id(self.worker),
             days=int(period) if period else None,
             kind=chosen(self.kind),
             category=chosen(self.category),
@@ -102,9 +102,8 @@ class HistoryScreen(Screen):
         )
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        self.directory = directory = Directory.load(store)
-        views = history(store, self.current_filter(), now())
+        directory = self.reads.directory()
+        views = self.reads.history(self.current_filter(), now())
         t = self.t
         self.count.value = t("history.count", n=len(views))
         if len(views) > SHOWN_AT_MOST:
@@ -112,7 +111,7 @@ class HistoryScreen(Screen):
         if not views:
             self.list.controls = [
                 empty_or_syncing(
-                    store,
+                    self.reads.first_sync_done(),
                     ft.Icons.SEARCH_OFF,
                     t("history.empty"),
                     t("common.first_sync"),
@@ -124,13 +123,13 @@ class HistoryScreen(Screen):
             note_card(
                 note_facts(
                     t,
-                    v.data,
+                    v,
                     directory,
                     pills=[(t.status(v.status), v.status)],
                     footer=[
                         t(
                             "inbox.from",
-                            author=v.data.get("author_name") or "",
+                            author=v.author_name or "",
                             when=t.when(v.captured_at),
                         ),
                         *delivery_footer(t, v),
@@ -139,14 +138,7 @@ class HistoryScreen(Screen):
                 ),
                 key=f"history-{v.id}",
                 high_contrast=self.ui.high_contrast,
-                on_click=self._opener(v.data.get("worker_id")),
+                on_click=self.link(paths.worker(v.data.worker_id) if v.data.worker_id else None),
             )
             for v in views[:SHOWN_AT_MOST]
         ]
-
-    def _opener(self, worker_id: str | None):  # type: ignore[no-untyped-def]
-        if not worker_id:
-            return None
-        from field_app.screens.worker import WorkerScreen
-
-        return lambda e: self.ui.push(WorkerScreen(self.ui, worker_id))

@@ -3,19 +3,23 @@ the user's roles (the union when they hold several)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import flet as ft
 
+from field_app import paths
 from field_app.screens.context import Screen, Ui
+from shared_models.vocabulary import Role
 
 
 def sections_for(roles: set[str]) -> list[str]:
     """Tab ids in order; an admin-only user gets the notice and settings, never notes."""
     tabs: list[str] = []
-    if "supervisor" in roles:
+    if Role.SUPERVISOR in roles:
         tabs += ["team", "my_notes"]
-    if "counsellor" in roles:
+    if Role.COUNSELLOR in roles:
         tabs += ["inbox", "workers"]
-    if "coordinator" in roles:
+    if Role.COORDINATOR in roles:
         tabs += ["meeting", "history", "reports"]
     if not tabs:
         tabs.append("admin")
@@ -35,45 +39,24 @@ TAB_ICONS: dict[str, tuple[ft.IconData, ft.IconData]] = {
 }
 
 
-def make_tab(tab_id: str, ui: Ui) -> Screen:
-    from field_app.screens import (
-        admin,
-        inbox,
-        meeting,
-        my_notes,
-        reports,
-        roster,
-        settings,
-        workers,
-    )
-    from field_app.screens import history as history_screen
-
-    factories = {
-        "team": roster.RosterScreen,
-        "my_notes": my_notes.MyNotesScreen,
-        "inbox": inbox.InboxScreen,
-        "workers": workers.WorkersScreen,
-        "meeting": meeting.MeetingScreen,
-        "history": history_screen.HistoryScreen,
-        "reports": reports.ReportsScreen,
-        "admin": admin.AdminScreen,
-        "settings": settings.SettingsScreen,
-    }
-    return factories[tab_id](ui)
-
-
 class Home:
-    def __init__(self, ui: Ui) -> None:
+    """The bottom view: one tab per section; `sections` builds a section's screen."""
+
+    def __init__(
+        self, ui: Ui, sections: Mapping[str, Callable[[Ui], Screen]], tab_id: str | None = None
+    ) -> None:
         self.ui = ui
+        self._sections = sections
         self.tabs = sections_for(ui.session.roles)
-        self.tab_id = self.tabs[0]
-        self.screen = make_tab(self.tab_id, ui)
+        self.tab_id = tab_id if tab_id in self.tabs else self.tabs[0]
+        self.screen = sections[self.tab_id](ui)
+        self.badge = ui.badge()
         self.title = ft.Text(self.screen.title(), key="home-title")
         self.body = ft.Column(self.screen.content(), key="home-body", spacing=0)
         many = len(self.tabs) > 5
         self.nav = ft.NavigationBar(
             key="nav",
-            selected_index=0,
+            selected_index=self.tabs.index(self.tab_id),
             on_change=self._on_nav,
             label_behavior=(
                 ft.NavigationBarLabelBehavior.ONLY_SHOW_SELECTED
@@ -92,12 +75,12 @@ class Home:
 
     def view(self) -> ft.View:
         return ft.View(
-            route="/",
+            route=paths.HOME,
             padding=0,
             scroll=ft.ScrollMode.AUTO,
             appbar=ft.AppBar(
                 title=self.title,
-                actions=[self.ui.badge()],  # type: ignore[attr-defined]
+                actions=[self.badge.control],
                 automatically_imply_leading=False,
             ),
             navigation_bar=self.nav,
@@ -105,17 +88,19 @@ class Home:
         )
 
     def _on_nav(self, e: ft.Event[ft.NavigationBar]) -> None:
-        self.open_tab(self.tabs[e.control.selected_index])
+        self.ui.go(paths.tab(self.tabs[e.control.selected_index]))
 
-    def open_tab(self, tab_id: str) -> None:
+    def open_tab(self, tab_id: str) -> bool:
+        """Show another section; False if this user has no such section."""
         if tab_id not in self.tabs:
-            return
+            return False
         self.tab_id = tab_id
         self.nav.selected_index = self.tabs.index(tab_id)
-        self.screen = make_tab(tab_id, self.ui)
+        self.screen = self._sections[tab_id](self.ui)
         self.title.value = self.screen.title()
-        self.body.controls = self.screen.content()
+        self.body.controls = list(self.screen.content())
         self.screen.opened()
+        return True
 
     def refresh(self) -> None:
         self.screen.refresh()

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.layout import empty_or_syncing, empty_state, frame, heading
 from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
-from field_app.screens.note_detail import NoteDetailScreen
 from field_app.screens.words import note_facts
-from field_app.state.inbox import InboxItem, inbox
-from field_app.state.records import Directory, now
+from field_app.state.inbox import InboxItem
+from field_app.state.records import Directory, LocalStatus, now
+from shared_models.vocabulary import DeliveryReason, NoteStatus
 
 
 class InboxScreen(Screen):
-    key = "inbox"
     title_key = "tab.inbox"
 
     def content(self) -> list[ft.Control]:
@@ -24,14 +24,13 @@ class InboxScreen(Screen):
         return [frame(self.items)]
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        directory = Directory.load(store)
-        items = inbox(store, self.session.user_id, now())
+        directory = self.reads.directory()
+        items = self.reads.inbox(now())
         t = self.t
         if not items:
             self.items.controls = [
                 empty_or_syncing(
-                    store,
+                    self.reads.first_sync_done(),
                     ft.Icons.INBOX_OUTLINED,
                     t("inbox.empty"),
                     t("common.first_sync"),
@@ -56,27 +55,27 @@ class InboxScreen(Screen):
 
     def _card(self, item: InboxItem, directory: Directory) -> ft.Control:
         t = self.t
-        note = item.view.data
+        note = item.note
         pills: list[tuple[str, str]] = []
         if item.group_count > 1:
-            pills.append((t("inbox.grouped", n=item.group_count), "seen"))
+            pills.append((t("inbox.grouped", n=item.group_count), LocalStatus.SEEN))
         if item.overdue:
             pills.append((t("flag.overdue"), "overdue"))
         if item.acknowledged:
-            pills.append((t.status("acknowledged"), "acknowledged"))
-        elif not item.delivery.get("seen_at"):
-            pills.append((t("inbox.new"), "open"))
+            pills.append((t.status(NoteStatus.ACKNOWLEDGED), NoteStatus.ACKNOWLEDGED))
+        elif not item.delivery.seen_at:
+            pills.append((t("inbox.new"), NoteStatus.OPEN))
         footer = [
             t(
                 "inbox.from",
-                author=note.get("author_name") or "",
-                when=t.when(item.view.captured_at),
+                author=note.author_name or "",
+                when=t.when(note.captured_at),
             )
         ]
         if item.due_at and not item.acknowledged:
             footer.append(t("inbox.due", when=t.when(item.due_at)))
-        if item.delivery.get("reason") not in (None, "referent"):
-            footer.append(t.reason(item.delivery["reason"]))
+        if item.delivery.reason != DeliveryReason.REFERENT:
+            footer.append(t.reason(item.delivery.reason))
         return note_card(
             note_facts(
                 t,
@@ -88,5 +87,5 @@ class InboxScreen(Screen):
             ),
             key=f"inbox-{item.note_id}",
             high_contrast=self.ui.high_contrast,
-            on_click=lambda e, i=item: self.ui.push(NoteDetailScreen(self.ui, i.note_id)),
+            on_click=self.link(paths.note(item.note_id)),
         )

@@ -5,44 +5,44 @@ from __future__ import annotations
 
 import flet as ft
 
-from field_app.components.filters import chosen, team_filter
+from field_app import paths
+from field_app.components.filters import chosen_id, team_filter
 from field_app.components.layout import banner, empty_or_syncing, frame, hint
 from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
 from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.records import Directory, now
-from field_app.state.review import MeetingItem, meeting_items, staffing_warnings
-from field_app.store import LocalStore
+from field_app.state.review import MeetingItem
 from field_app.theme import tone
+from shared_models.vocabulary import NoteStatus, Severity
 
 
-def staffing_banners(screen: Screen, store: LocalStore, directory: Directory) -> list[ft.Control]:
+def staffing_banners(screen: Screen) -> list[ft.Control]:
     t = screen.t
-    colours = tone("attention", screen.ui.high_contrast)
+    colours = tone(Severity.ATTENTION, screen.ui.high_contrast)
     return [
         banner(
             t(
                 "staffing.warning",
-                team=w.team["name"],
+                team=w.team.name,
                 workers=w.active_workers,
                 supervisors=w.supervisors,
             ),
-            key=f"staffing-{w.team['id']}",
+            key=f"staffing-{w.team.id}",
             icon=ft.Icons.GROUPS,
             background=colours.background,
             foreground=colours.foreground,
         )
-        for w in staffing_warnings(store, directory)
+        for w in screen.reads.staffing_warnings()
     ]
 
 
 class MeetingScreen(Screen):
-    key = "meeting"
     title_key = "tab.meeting"
 
     def content(self) -> list[ft.Control]:
         t = self.t
-        directory = Directory.load(self.session.require_store())
+        directory = self.reads.directory()
         self.team = team_filter(
             t,
             key="meeting-team",
@@ -65,16 +65,15 @@ class MeetingScreen(Screen):
         ]
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        directory = Directory.load(store)
+        directory = self.reads.directory()
         t = self.t
-        self.staffing.controls = staffing_banners(self, store, directory)
-        items = meeting_items(store, now(), chosen(self.team))
+        self.staffing.controls = staffing_banners(self)
+        items = self.reads.meeting(now(), chosen_id(self.team))
         self.count.value = t("meeting.count", n=len(items))
         if not items:
             self.list.controls = [
                 empty_or_syncing(
-                    store,
+                    self.reads.first_sync_done(),
                     ft.Icons.EVENT_AVAILABLE,
                     t("meeting.empty"),
                     t("common.first_sync"),
@@ -86,17 +85,15 @@ class MeetingScreen(Screen):
 
     def _card(self, item: MeetingItem, directory: Directory) -> ft.Control:
         t = self.t
-        note = item.view.data
-        pills = [(t.status(item.view.status), item.view.status)]
+        note = item.note
+        pills = [(t.status(note.status), note.status)]
         if item.overdue:
             pills.append((t("flag.overdue"), "overdue"))
         if item.escalated:
             pills.append((t("flag.escalated"), "escalated"))
         if item.unacknowledged:
-            pills.append((t("flag.unacknowledged"), "open"))
-        from field_app.screens.worker import WorkerScreen
-
-        worker_id = note.get("worker_id")
+            pills.append((t("flag.unacknowledged"), NoteStatus.OPEN))
+        worker_id = note.data.worker_id
         return note_card(
             note_facts(
                 t,
@@ -106,16 +103,14 @@ class MeetingScreen(Screen):
                 footer=[
                     t(
                         "inbox.from",
-                        author=note.get("author_name") or "",
-                        when=t.when(item.view.captured_at),
+                        author=note.author_name or "",
+                        when=t.when(note.captured_at),
                     ),
-                    *delivery_footer(t, item.view),
+                    *delivery_footer(t, note),
                 ],
                 max_lines=4,
             ),
-            key=f"meeting-{item.view.id}",
+            key=f"meeting-{note.id}",
             high_contrast=self.ui.high_contrast,
-            on_click=(lambda e: self.ui.push(WorkerScreen(self.ui, worker_id)))
-            if worker_id
-            else None,
+            on_click=self.link(paths.worker(worker_id) if worker_id else None),
         )

@@ -3,20 +3,21 @@ or rejected with its reason; a note can be retracted within 24 hours (after a co
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 import flet as ft
 
 from field_app.components.layout import banner, empty_or_syncing, frame
 from field_app.components.note_card import note_card
 from field_app.screens.context import Screen
 from field_app.screens.words import delivery_footer, note_facts
-from field_app.state.notes import can_retract, my_notes, progress
-from field_app.state.records import Directory, now
-from field_app.store import NoteView
+from field_app.state.notes import can_retract, progress
+from field_app.state.records import Directory, LocalStatus, Note, now
 from field_app.theme import tone
 
 
 class MyNotesScreen(Screen):
-    key = "my-notes"
     title_key = "tab.my_notes"
 
     def content(self) -> list[ft.Control]:
@@ -26,17 +27,16 @@ class MyNotesScreen(Screen):
         return [frame(self.rejected, self.notes)]
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        directory = Directory.load(store)
+        directory = self.reads.directory()
         t = self.t
-        refusals = [r for r in store.rejected_mutations() if r.type != "note.create"]
+        refusals = self.reads.refusals()
         self.rejected.controls = [
             banner(
                 t("mynotes.refused", action=t(f"mutation.{r.type}"), reason=r.message or r.code),
                 key=f"refused-{r.id}",
                 icon=ft.Icons.ERROR_OUTLINE,
-                background=tone("rejected", self.ui.high_contrast).background,
-                foreground=tone("rejected", self.ui.high_contrast).foreground,
+                background=tone(LocalStatus.REJECTED, self.ui.high_contrast).background,
+                foreground=tone(LocalStatus.REJECTED, self.ui.high_contrast).foreground,
                 actions=[
                     ft.TextButton(
                         t("mynotes.dismiss"),
@@ -47,11 +47,11 @@ class MyNotesScreen(Screen):
             )
             for r in refusals
         ]
-        views = my_notes(store, self.session.user_id)
+        views = self.reads.my_notes()
         if not views:
             self.notes.controls = [
                 empty_or_syncing(
-                    store,
+                    self.reads.first_sync_done(),
                     ft.Icons.STICKY_NOTE_2_OUTLINED,
                     t("mynotes.empty"),
                     t("common.first_sync"),
@@ -62,20 +62,19 @@ class MyNotesScreen(Screen):
         moment = now()
         self.notes.controls = [self._card(v, directory, moment) for v in views]
 
-    def _card(self, view: NoteView, directory: Directory, moment: object) -> ft.Control:
+    def _card(self, view: Note, directory: Directory, moment: datetime) -> ft.Control:
         t = self.t
-        note = view.data
         status = progress(view)
         footer = [t("note.captured", when=t.when(view.captured_at))]
-        if status == "rejected":
+        if status == LocalStatus.REJECTED:
             footer.append(
                 t("mynotes.rejected_reason", reason=view.error_message or view.error_code or "")
             )
-        elif status == "queued":
+        elif status == LocalStatus.QUEUED:
             footer.append(t("mynotes.queued_help"))
         footer += delivery_footer(t, view)
         actions: list[ft.Control] = []
-        if can_retract(view, self.session.user_id, moment):  # type: ignore[arg-type]
+        if can_retract(view, self.reads.me, moment):
             actions.append(
                 ft.TextButton(
                     t("mynotes.retract"),
@@ -87,7 +86,7 @@ class MyNotesScreen(Screen):
         return note_card(
             note_facts(
                 t,
-                note,
+                view,
                 directory,
                 pills=[(t.status(status), status)],
                 footer=footer,
@@ -97,7 +96,7 @@ class MyNotesScreen(Screen):
             high_contrast=self.ui.high_contrast,
         )
 
-    def _ask_retract(self, view: NoteView) -> None:
+    def _ask_retract(self, view: Note) -> None:
         t = self.t
 
         def retract() -> None:
@@ -113,6 +112,6 @@ class MyNotesScreen(Screen):
             on_confirm=retract,
         )
 
-    def _dismiss(self, mutation_id: object) -> None:
-        self.session.dismiss_rejected(mutation_id)  # type: ignore[arg-type]
+    def _dismiss(self, mutation_id: uuid.UUID) -> None:
+        self.session.dismiss_rejected(mutation_id)
         self.refresh()

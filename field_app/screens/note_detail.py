@@ -5,32 +5,26 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.chips import ChoiceChips
 from field_app.components.layout import empty_state, frame, heading
 from field_app.components.note_card import note_card
 from field_app.screens.context import Screen, Ui
 from field_app.screens.words import delivery_footer, note_facts
-from field_app.state.notes import my_delivery
-from field_app.state.records import Directory
-from field_app.store import NoteView
+from field_app.state.records import LocalStatus, Note
 from shared_models.mutations import NOTE_TEXT_MAX
-from shared_models.vocabulary import FollowUpAction
+from shared_models.vocabulary import FollowUpAction, MutationType, NoteStatus
 
 
 class NoteDetailScreen(Screen):
-    key = "note"
     title_key = "note.title"
 
     def __init__(self, ui: Ui, note_id: str) -> None:
         super().__init__(ui)
         self.note_id = note_id
+        self.note: Note | None = None  # read by refresh()
+        self._shown = False  # on the page: opening it counts as seeing it
         self._closing = False  # a closing follow-up is queued
-
-    def _view(self) -> NoteView | None:
-        for view in self.session.require_store().notes_view():
-            if view.id == self.note_id:
-                return view
-        return None
 
     def content(self) -> list[ft.Control]:
         t = self.t
@@ -75,44 +69,46 @@ class NoteDetailScreen(Screen):
         return [frame(self.card, ft.Row([self.ack, self.timeline], wrap=True), self.follow_area)]
 
     def opened(self) -> None:
-        view = self._view()
-        if view is not None:
-            self.session.mark_seen(view)
+        self._shown = True
+        if self.note is not None:  # as content() has just read it
+            self.session.mark_seen(self.note)
 
     def refresh(self) -> None:
         t = self.t
-        view = self._view()
+        self.note = view = self.reads.note(self.note_id)
+        if view is not None and self._shown:  # opened by a link before it was synced
+            self.session.mark_seen(view)
         if view is None:
             self.card.controls = [
                 empty_state(ft.Icons.HIDE_SOURCE, t("note.gone"), key="note-gone")
             ]
             self.ack.visible = self.follow_area.visible = self.timeline.visible = False
             return
-        directory = Directory.load(self.session.require_store())
-        note = view.data
-        delivery = my_delivery(note, self.session.user_id)
+        directory = self.reads.directory()
+        delivery = view.delivery_to(self.reads.me)
+        acknowledging = MutationType.NOTE_ACKNOWLEDGE in view.pending
         acknowledged = bool(
-            (delivery and delivery.get("acknowledged_at"))
-            or "note.acknowledge" in view.pending
-            or view.status in ("acknowledged", "closed")
+            (delivery and delivery.acknowledged_at)
+            or acknowledging
+            or view.status in (NoteStatus.ACKNOWLEDGED, NoteStatus.CLOSED)
         )
         # A retracted note kept as a record takes no more follow-ups (the server refuses them).
-        closed = view.status in ("closed", "retracted") or self._closing
+        closed = view.status in (NoteStatus.CLOSED, NoteStatus.RETRACTED) or self._closing
         pills = [(t.status(view.status), view.status)]
-        if "note.acknowledge" in view.pending or "note.follow_up" in view.pending:
-            pills.append((t("note.sending"), "queued"))
+        if acknowledging or MutationType.NOTE_FOLLOW_UP in view.pending:
+            pills.append((t("note.sending"), LocalStatus.QUEUED))
         self.card.controls = [
             note_card(
                 note_facts(
                     t,
-                    note,
+                    view,
                     directory,
-                    text=note.get("text") or t("note.no_text"),
+                    text=view.data.text or t("note.no_text"),
                     pills=pills,
                     footer=[
                         t(
                             "inbox.from",
-                            author=note.get("author_name") or "",
+                            author=view.author_name or "",
                             when=t.when(view.captured_at),
                         ),
                         *delivery_footer(t, view),
@@ -124,7 +120,7 @@ class NoteDetailScreen(Screen):
         ]
         self.ack.visible = delivery is not None and not acknowledged
         self.follow_area.visible = not closed
-        self.timeline.visible = bool(note.get("worker_id"))
+        self.timeline.visible = bool(view.data.worker_id)
 
     def _ready(self) -> None:
         self.follow_save.disabled = self.action.value is None
@@ -147,9 +143,6 @@ class NoteDetailScreen(Screen):
         self.refresh()
         self.ui.toast(self.t("followup.saved"))
 
-    def _open_timeline(self, e: ft.Event[ft.Button]) -> None:
-        from field_app.screens.worker import WorkerScreen
-
-        view = self._view()
-        if view is not None and view.data.get("worker_id"):
-            self.ui.push(WorkerScreen(self.ui, view.data["worker_id"]))
+    def _open_timeline(self, e: ft.Event[ft.OutlinedButton]) -> None:
+        if self.note is not None and self.note.data.worker_id:
+            self.ui.go(paths.worker(self.note.data.worker_id))

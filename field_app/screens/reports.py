@@ -8,24 +8,24 @@ from datetime import timedelta
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.category_chart import category_chart
-from field_app.components.filters import chosen, filter_dropdown, team_filter
+from field_app.components.filters import chosen, chosen_id, filter_dropdown, team_filter
 from field_app.components.layout import empty_state, frame, heading, hint
 from field_app.screens.context import Screen
 from field_app.screens.history import period_options
 from field_app.screens.meeting import staffing_banners
 from field_app.screens.words import summary_line
-from field_app.state.records import Directory, now
-from field_app.state.review import WorkerSummary, weekly_categories, worker_summaries
+from field_app.state.records import now
+from field_app.state.review import WorkerSummary
 
 
 class ReportsScreen(Screen):
-    key = "reports"
     title_key = "tab.reports"
 
     def content(self) -> list[ft.Control]:
         t = self.t
-        directory = Directory.load(self.session.require_store())
+        directory = self.reads.directory()
         self.team = team_filter(
             t,
             key="report-team",
@@ -59,15 +59,13 @@ class ReportsScreen(Screen):
         ]
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        directory = Directory.load(store)
         t = self.t
         moment = now()
-        team_id = chosen(self.team)
+        team_id = chosen_id(self.team)
         period = chosen(self.period)
         days = int(period) if period else None
-        self.staffing.controls = staffing_banners(self, store, directory)
-        weekly = weekly_categories(store, moment, weeks=6, team_id=team_id)
+        self.staffing.controls = staffing_banners(self)
+        weekly = self.reads.weekly_categories(moment, weeks=6, team_id=team_id)
         if not any(weekly.total(w) for w in weekly.weeks):
             self.chart.controls = [
                 empty_state(ft.Icons.INSIGHTS_OUTLINED, t("reports.chart.empty"), key="chart-empty")
@@ -75,7 +73,7 @@ class ReportsScreen(Screen):
         else:
             self.chart.controls = [category_chart(weekly, t, high_contrast=self.ui.high_contrast)]
         since = None if days is None else moment - timedelta(days=days)
-        summaries = worker_summaries(store, since, team_id)
+        summaries = self.reads.worker_summaries(since, team_id)
         if not summaries:
             self.workers.controls = [
                 empty_state(ft.Icons.PEOPLE_OUTLINE, t("reports.workers.empty"))
@@ -90,25 +88,23 @@ class ReportsScreen(Screen):
             t("reports.category_count", category=t.category(c), n=n)
             for c, n in summary.by_category.most_common()
         )
-        from field_app.screens.worker import WorkerScreen
-
         return ft.Card(
             variant=ft.CardVariant.OUTLINED,
             margin=0,
             content=ft.Container(
-                key=f"summary-{worker['ref']}",
+                key=f"summary-{worker.ref}",
                 padding=12,
                 ink=True,
                 border_radius=12,
-                on_click=lambda e: self.ui.push(WorkerScreen(self.ui, worker["id"])),
+                on_click=self.link(paths.worker(worker.id)),
                 content=ft.Column(
                     tight=True,
                     spacing=4,
                     controls=[
-                        ft.Text(worker["display_name"], weight=ft.FontWeight.W_600, size=16),
+                        ft.Text(worker.display_name, weight=ft.FontWeight.W_600, size=16),
                         ft.Text(
                             summary_line(t, summary),
-                            key=f"summary-line-{worker['ref']}",
+                            key=f"summary-line-{worker.ref}",
                         ),
                         hint(categories or t("reports.no_notes")),
                     ],

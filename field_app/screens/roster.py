@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.badges import avatar
 from field_app.components.layout import banner, empty_or_syncing, frame, heading, hint
-from field_app.screens.capture import CaptureScreen
 from field_app.screens.context import Screen
-from field_app.state.records import Entity, now, parse_day
-from field_app.state.roster import current_heads_ups, roster
+from field_app.state.records import now
+from shared_models.entities import HeadsUpData, TeamData, WorkerData
 
 
 class RosterScreen(Screen):
-    key = "team"
     title_key = "tab.team"
 
     def content(self) -> list[ft.Control]:
@@ -32,17 +31,14 @@ class RosterScreen(Screen):
         return [frame(self.heads_ups, self.search, self.teams)]
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        rosters = roster(store, self.session.user_id, self.search.value or "")
-        all_workers = {w["id"] for r in roster(store, self.session.user_id) for w in r.workers}
-        today = now().astimezone().date()
-        heads_ups = current_heads_ups(store, today, all_workers)
-        self.heads_ups.controls = [self._heads_up(h.data, h.worker) for h in heads_ups]
+        rosters = self.reads.roster(self.search.value or "")
+        heads_ups = self.reads.current_heads_ups(now().astimezone().date())
+        self.heads_ups.controls = [self._heads_up(h.heads_up, h.worker) for h in heads_ups]
         controls: list[ft.Control] = []
         if not rosters:
             controls.append(
                 empty_or_syncing(
-                    store,
+                    self.reads.first_sync_done(),
                     ft.Icons.GROUPS_OUTLINED,
                     self.t("roster.empty"),
                     self.t("common.first_sync"),
@@ -54,12 +50,9 @@ class RosterScreen(Screen):
             controls.append(
                 ft.Container(
                     padding=ft.Padding.only(top=12),
-                    content=heading(
-                        self.t("roster.team", team=team["name"], site=team.get("site") or ""),
-                        level=2,
-                    )
-                    if team.get("site")
-                    else heading(team["name"], level=2),
+                    content=heading(self.t("roster.team", team=team.name, site=team.site), level=2)
+                    if team.site
+                    else heading(team.name, level=2),
                 )
             )
             controls.append(self._whole_team(team))
@@ -68,39 +61,38 @@ class RosterScreen(Screen):
             controls += [self._worker(w, team) for w in team_roster.workers]
         self.teams.controls = controls
 
-    def _heads_up(self, data: Entity, worker: Entity | None) -> ft.Control:
+    def _heads_up(self, heads_up: HeadsUpData, worker: WorkerData | None) -> ft.Control:
         t = self.t
-        name = worker["display_name"] if worker else ""
-        until = data.get("valid_until")
+        name = worker.display_name if worker else ""
         text = t(
-            "headsup.banner", author=data.get("author_name") or "", worker=name, text=data["text"]
+            "headsup.banner", author=heads_up.author_name or "", worker=name, text=heads_up.text
         )
-        if until:
-            text = t("headsup.banner_until", text=text, until=t.day(parse_day(until)))
+        if heads_up.valid_until:
+            text = t("headsup.banner_until", text=text, until=t.day(heads_up.valid_until))
         return banner(
             text,
-            key=f"heads-up-{data['id']}",
+            key=f"heads-up-{heads_up.id}",
             icon=ft.Icons.CAMPAIGN_OUTLINED,
             background=ft.Colors.WHITE if self.ui.high_contrast else "#FFF4D6",
             foreground=ft.Colors.BLACK if self.ui.high_contrast else "#5C3B00",
         )
 
-    def _whole_team(self, team: Entity) -> ft.Control:
+    def _whole_team(self, team: TeamData) -> ft.Control:
         return ft.ListTile(
-            key=f"team-safety-{team['id']}",
+            key=f"team-safety-{team.id}",
             leading=ft.Icon(ft.Icons.HEALTH_AND_SAFETY_OUTLINED, color=ft.Colors.PRIMARY),
             title=ft.Text(self.t("roster.whole_team")),
             subtitle=ft.Text(self.t("roster.whole_team.help")),
             min_height=56,
-            on_click=lambda e: self.ui.push(CaptureScreen(self.ui, team=team, worker=None)),
+            on_click=self.link(paths.team_capture(team.id)),
         )
 
-    def _worker(self, worker: Entity, team: Entity) -> ft.Control:
-        counsellor = worker.get("counsellor_name")
+    def _worker(self, worker: WorkerData, team: TeamData) -> ft.Control:
+        counsellor = worker.counsellor_name
         return ft.ListTile(
-            key=f"worker-{worker['ref']}",
-            leading=avatar(worker["display_name"], high_contrast=self.ui.high_contrast),
-            title=ft.Text(worker["display_name"], size=17, weight=ft.FontWeight.W_500),
+            key=f"worker-{worker.ref}",
+            leading=avatar(worker.display_name, high_contrast=self.ui.high_contrast),
+            title=ft.Text(worker.display_name, size=17, weight=ft.FontWeight.W_500),
             subtitle=ft.Text(
                 self.t("roster.counsellor", name=counsellor)
                 if counsellor
@@ -108,5 +100,5 @@ class RosterScreen(Screen):
             ),
             trailing=ft.Icon(ft.Icons.ADD_COMMENT_OUTLINED, semantics_label=self.t("roster.write")),
             min_height=64,
-            on_click=lambda e: self.ui.push(CaptureScreen(self.ui, team=team, worker=worker)),
+            on_click=self.link(paths.capture(worker.id)),
         )

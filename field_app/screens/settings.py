@@ -11,8 +11,10 @@ from field_app.components.chips import ChoiceChips
 from field_app.components.layout import frame, heading, hint
 from field_app.i18n import LANGUAGES
 from field_app.screens.context import Screen
-from field_app.state.records import Entity, now, parse_time
+from field_app.state.records import now
 from field_app.state.session import ActionFailed
+from shared_models.entities import ColleagueData
+from shared_models.vocabulary import Role
 from shared_models.wire import Preferences
 
 AWAY_DAYS = {"tomorrow": 1, "week": 7, "two_weeks": 14, "open": None}
@@ -42,7 +44,6 @@ def away_until(choice: str | None, moment: datetime) -> datetime | None:
 
 
 class SettingsScreen(Screen):
-    key = "settings"
     title_key = "tab.settings"
     _preferences = Preferences()  # replaced by the server's once loaded
 
@@ -54,7 +55,7 @@ class SettingsScreen(Screen):
             [(code, t(f"language.{code}")) for code in LANGUAGES],
             key_prefix="lang",
             selected=t.language,
-            on_pick=lambda v: v and self.ui.set_language(v),
+            on_pick=self._pick_language,
         )
         self.contrast = ft.Switch(
             key="high-contrast",
@@ -69,9 +70,9 @@ class SettingsScreen(Screen):
             self.languages.control,
             self.contrast,
         ]
-        if "counsellor" in self.session.roles:
+        if Role.COUNSELLOR in self.session.roles:
             controls += self._availability()
-        if self.session.roles & {"counsellor", "coordinator"}:
+        if self.session.roles & {Role.COUNSELLOR, Role.COORDINATOR}:
             controls += self._notifications()
         self.sign_out = ft.OutlinedButton(
             t("settings.sign_out"), key="sign-out", icon=ft.Icons.LOGOUT, height=48,
@@ -80,34 +81,32 @@ class SettingsScreen(Screen):
         controls += [ft.Divider(), self.sign_out]
         return [frame(*controls)]
 
+    def _pick_language(self, language: str | None) -> None:
+        if language:
+            self.ui.set_language(language)
+
     # Absence -------------------------------------------------------------------------------
 
-    def _me(self) -> Entity | None:
-        return self.session.require_store().get_entity("colleague", self.session.user_id)
+    def _me(self) -> ColleagueData | None:
+        return self.reads.colleague(self.reads.me)
 
     def _availability(self) -> list[ft.Control]:
         t = self.t
-        store = self.session.require_store()
-        me = self._me() or {}
-        colleagues = sorted(
-            (
-                c
-                for c in store.list_entities("colleague")
-                if "counsellor" in c.get("roles", []) and c["id"] != self.session.user_id
-            ),
-            key=lambda c: c["display_name"],
-        )
+        me = self._me()
         self.away = ft.Switch(
-            key="away", label=t("away.switch"), value=bool(me.get("away")),
+            key="away", label=t("away.switch"), value=bool(me and me.away),
             on_change=lambda e: self._show_away(),
         )  # fmt: skip
         self.stand_in = ft.Dropdown(
             key="stand-in",
             label=t("away.stand_in"),
-            value=me.get("stand_in_id") or "none",
+            value=str(me.stand_in_id) if me and me.stand_in_id else "none",
             options=[
                 ft.DropdownOption(key="none", text=t("away.nobody")),
-                *[ft.DropdownOption(key=c["id"], text=c["display_name"]) for c in colleagues],
+                *[
+                    ft.DropdownOption(key=str(c.id), text=c.display_name)
+                    for c in self.reads.stand_ins()
+                ],
             ],
             expand=True,
         )
@@ -136,14 +135,14 @@ class SettingsScreen(Screen):
 
     def _show_away(self) -> None:
         t = self.t
-        me = self._me() or {}
+        me = self._me()
         self.away_details.visible = bool(self.away.value)
-        if me.get("away"):
-            name = self.session.require_store().get_entity("colleague", me.get("stand_in_id") or "")
-            until = parse_time(me.get("away_until"))
+        if me and me.away:
+            stand_in = self.reads.colleague(me.stand_in_id) if me.stand_in_id else None
+            until = me.away_until
             self.away_state.value = t(
                 "away.state.away",
-                stand_in=name["display_name"] if name else t("away.nobody"),
+                stand_in=stand_in.display_name if stand_in else t("away.nobody"),
                 until=t.when(until) if until else t("away.until.open"),
             )
         else:
@@ -208,7 +207,7 @@ class SettingsScreen(Screen):
         ]
 
     def opened(self) -> None:
-        if self.session.roles & {"counsellor", "coordinator"}:
+        if self.session.roles & {Role.COUNSELLOR, Role.COORDINATOR}:
             self.ui.page.run_task(self._load_notifications)
 
     async def _load_notifications(self) -> None:
@@ -257,14 +256,14 @@ class SettingsScreen(Screen):
             self.ui.page.update()  # update() was called above: no automatic one
 
     def refresh(self) -> None:
-        if "counsellor" in self.session.roles:
+        if Role.COUNSELLOR in self.session.roles:
             self._show_away()
 
     # Sign-out ------------------------------------------------------------------------------
 
-    def _ask_sign_out(self, e: ft.Event[ft.Button]) -> None:
+    def _ask_sign_out(self, e: ft.Event[ft.OutlinedButton]) -> None:
         t = self.t
-        queued = self.session.status.queued or self.session.require_store().counts().queued
+        queued = self.session.status.queued or self.reads.queued_count()
         self.ui.confirm(
             key="sign-out-dialog",
             title=t("signout.title"),

@@ -14,7 +14,6 @@ from field_app.state.session import SignInFailed
 
 
 class SignInScreen(Screen):
-    key = "sign-in"
     title_key = "signin.title"
 
     def __init__(
@@ -138,7 +137,7 @@ class SignInScreen(Screen):
         self.reveal.icon = ft.Icon(icon, semantics_label=label)  # what screen readers say
         self.reveal.tooltip = label
 
-    async def _submit(self, e: ft.Event[ft.Control]) -> None:
+    async def _submit(self, e: ft.Event[ft.TextField] | ft.Event[ft.Button]) -> None:
         login = (self.login.value or "").strip()
         password = self.password.value or ""
         server = (self.server.value or "").strip()
@@ -164,4 +163,4 @@ class SignInScreen(Screen):
             self.button.disabled = False
             self.progress.visible = False
             self.ui.page.update()
-        await self.ui.signed_in()  # type: ignore[attr-defined]
+        await self.ui.signed_in()

@@ -3,38 +3,42 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from field_app.components.note_card import CardFacts
 from field_app.i18n import Translator
-from field_app.state.notes import delivery_lines
-from field_app.state.records import Directory, Entity
+from field_app.state.records import Directory, Note
 from field_app.state.review import WorkerSummary
-from field_app.store import NoteView
 
 
-def kind_and_category(t: Translator, note: Entity) -> str:
-    return t("note.kind_category", kind=t.kind(note["kind"]), category=t.category(note["category"]))
+def kind_and_category(t: Translator, note: Note) -> str:
+    return t(
+        "note.kind_category", kind=t.kind(note.data.kind), category=t.category(note.data.category)
+    )
 
 
-def about(t: Translator, note: Entity, directory: Directory) -> str:
-    worker = directory.worker(note.get("worker_id"))
+def about(
+    t: Translator, directory: Directory, worker_id: uuid.UUID | None, team_id: uuid.UUID | None
+) -> str:
+    """Who a note or a heads-up is about: the worker, or the whole team."""
+    worker = directory.worker(worker_id)
     if worker is not None:
-        return str(worker["display_name"])
-    if note.get("worker_id"):
+        return worker.display_name
+    if worker_id:
         return t("note.unknown_worker")
-    return t("note.whole_team", team=directory.team_name(note.get("team_id")))
+    return t("note.whole_team", team=directory.team_name(team_id))
 
 
-def note_facts(t: Translator, note: Entity, directory: Directory, **rest: Any) -> CardFacts:
+def note_facts(t: Translator, note: Note, directory: Directory, **rest: Any) -> CardFacts:
     """A note's card: who it is about, kind and category, severity and text; `rest` adds
     the screen's own pills, footer and actions (or another text)."""
     facts: dict[str, Any] = {
-        "heading": about(t, note, directory),
+        "heading": about(t, directory, note.data.worker_id, note.data.team_id),
         "subheading": kind_and_category(t, note),
-        "severity": note["severity"],
-        "severity_word": t.severity(note["severity"]),
-        "text": note.get("text") or "",
+        "severity": note.data.severity,
+        "severity_word": t.severity(note.data.severity),
+        "text": note.data.text or "",
     }
     return CardFacts(**(facts | rest))
 
@@ -50,13 +54,14 @@ def summary_line(t: Translator, summary: WorkerSummary) -> str:
     )
 
 
-def delivery_footer(t: Translator, view: NoteView) -> list[str]:
+def delivery_footer(t: Translator, note: Note) -> list[str]:
+    """ "Delivered to Sophie at 10:40, seen at 10:42, acknowledged at 11:05", per recipient."""
     out = []
-    for line in delivery_lines(view):
-        parts = [t("delivery.to", name=line.recipient, when=t.when(line.delivered_at))]
-        if line.seen_at:
-            parts.append(t("delivery.seen", when=t.when(line.seen_at)))
-        if line.acknowledged_at:
-            parts.append(t("delivery.acknowledged", when=t.when(line.acknowledged_at)))
+    for delivery in note.deliveries:
+        parts = [t("delivery.to", name=delivery.recipient_name, when=t.when(delivery.delivered_at))]
+        if delivery.seen_at:
+            parts.append(t("delivery.seen", when=t.when(delivery.seen_at)))
+        if delivery.acknowledged_at:
+            parts.append(t("delivery.acknowledged", when=t.when(delivery.acknowledged_at)))
         out.append(" · ".join(parts))
     return out

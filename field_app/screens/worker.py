@@ -3,30 +3,29 @@ coordinator also sees the summary of the last 30 days; counsellors can send a he
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import flet as ft
 
+from field_app import paths
 from field_app.components.layout import empty_state, frame, heading, hint
 from field_app.components.note_card import CardFacts, note_card
 from field_app.screens.context import Screen, Ui
 from field_app.screens.words import about, delivery_footer, kind_and_category, summary_line
-from field_app.state.inbox import TimelineEntry, timeline
-from field_app.state.records import Directory, now, parse_day
-from field_app.state.review import worker_summary
+from field_app.state.inbox import TimelineEntry
+from field_app.state.records import Directory, Note, as_id, now
+from shared_models.entities import FollowUpData
+from shared_models.vocabulary import Role, Severity
 
 
 class WorkerScreen(Screen):
-    key = "worker"
     title_key = "worker.title"
 
     def __init__(self, ui: Ui, worker_id: str) -> None:
         super().__init__(ui)
-        self.worker_id = worker_id
-        self.worker = self.session.require_store().get_entity("worker", worker_id) or {}
+        self.worker_id = as_id(worker_id)
+        self.worker = self.reads.worker(worker_id)
 
     def title(self) -> str:
-        return str(self.worker.get("display_name") or self.t("worker.title"))
+        return self.worker.display_name if self.worker else self.t("worker.title")
 
     def content(self) -> list[ft.Control]:
         t = self.t
@@ -38,7 +37,7 @@ class WorkerScreen(Screen):
             key="new-heads-up",
             icon=ft.Icons.CAMPAIGN_OUTLINED,
             height=48,
-            visible=bool(roles & {"counsellor", "coordinator"}) and bool(self.worker),
+            visible=bool(roles & {Role.COUNSELLOR, Role.COORDINATOR}) and bool(self.worker),
             on_click=self._new_heads_up,
         )
         self.refresh()
@@ -52,11 +51,10 @@ class WorkerScreen(Screen):
         ]
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        directory = Directory.load(store)
+        directory = self.reads.directory()
         t = self.t
-        self.summary.controls = self._summary(store, directory)
-        entries = timeline(store, self.worker_id)
+        self.summary.controls = self._summary(directory)
+        entries = self.reads.timeline(self.worker_id) if self.worker_id else []
         if not entries:
             self.entries.controls = [
                 empty_state(ft.Icons.TIMELINE, t("worker.empty"), key="timeline-empty")
@@ -64,31 +62,24 @@ class WorkerScreen(Screen):
             return
         self.entries.controls = [self._entry(e, directory) for e in entries]
 
-    def _summary(self, store: object, directory: Directory) -> list[ft.Control]:
+    def _summary(self, directory: Directory) -> list[ft.Control]:
         t = self.t
-        if not self.worker:
+        worker = self.worker
+        if not worker:
             return []
-        counsellor = self.worker.get("counsellor_name") or t("roster.no_counsellor_short")
+        counsellor = worker.counsellor_name or t("roster.no_counsellor_short")
         lines: list[ft.Control] = [
             hint(
                 t(
                     "worker.header",
-                    ref=self.worker.get("ref", ""),
-                    team=directory.team_name(self.worker.get("team_id")),
+                    ref=worker.ref,
+                    team=directory.team_name(worker.team_id),
                     counsellor=counsellor,
                 )
             )
         ]
-        if "coordinator" in self.session.roles:
-            since = now() - timedelta(days=30)
-            notes = [
-                n
-                for n in self.session.require_store().list_entities(
-                    "note", worker_id=self.worker_id
-                )
-                if n["captured_at"] >= since.isoformat()[:10]
-            ]
-            summary = worker_summary(notes, self.worker)
+        if Role.COORDINATOR in self.session.roles:
+            summary = self.reads.worker_summary(worker, now())
             lines.append(
                 ft.Text(
                     summary_line(t, summary),
@@ -99,75 +90,65 @@ class WorkerScreen(Screen):
 
     def _entry(self, entry: TimelineEntry, directory: Directory) -> ft.Control:
         t = self.t
-        data = entry.data
+        item = entry.item
         hc = self.ui.high_contrast
-        if entry.kind == "note" and entry.view is not None:
+        if isinstance(item, Note):
             return note_card(
                 CardFacts(
-                    heading=kind_and_category(t, data),
+                    heading=kind_and_category(t, item),
                     subheading=t(
                         "timeline.note_by",
-                        author=data.get("author_name") or t("timeline.me"),
+                        author=item.author_name or t("timeline.me"),
                         when=t.when(entry.at),
                     ),
-                    severity=data["severity"],
-                    severity_word=t.severity(data["severity"]),
-                    text=data.get("text") or "",
-                    pills=[(t.status(entry.view.status), entry.view.status)],
-                    footer=delivery_footer(t, entry.view),
+                    severity=item.data.severity,
+                    severity_word=t.severity(item.data.severity),
+                    text=item.data.text or "",
+                    pills=[(t.status(item.status), item.status)],
+                    footer=delivery_footer(t, item),
                 ),
-                key=f"timeline-note-{data['id']}",
+                key=f"timeline-note-{item.id}",
                 high_contrast=hc,
-                on_click=self._opener(data["id"]),
+                on_click=self.link(paths.note(item.id)),
             )
-        if entry.kind == "follow_up":
-            note = entry.note or {}
-            closing = t("timeline.closed") if data.get("close") else ""
+        if isinstance(item, FollowUpData):
+            closing = t("timeline.closed") if item.close else ""
             return note_card(
                 CardFacts(
-                    heading=t("timeline.follow_up", action=t.action(data["action"])),
+                    heading=t("timeline.follow_up", action=t.action(item.action)),
                     subheading=t(
                         "timeline.follow_up_by",
-                        author=data.get("author_name") or "",
+                        author=item.author_name or "",
                         when=t.when(entry.at),
-                        about=kind_and_category(t, note) if note else "",
+                        about=kind_and_category(t, entry.answers) if entry.answers else "",
                     ),
-                    severity="info",
+                    severity=Severity.INFO,
                     severity_word=t("timeline.kind.follow_up"),
-                    text=data.get("text") or "",
+                    text=item.text or "",
                     footer=[closing] if closing else [],
                 ),
-                key=f"timeline-follow-up-{data['id']}",
+                key=f"timeline-follow-up-{item.id}",
                 high_contrast=hc,
             )
-        until = parse_day(data.get("valid_until"))
+        until = item.valid_until
         return note_card(
             CardFacts(
                 heading=t("timeline.heads_up"),
                 subheading=t(
                     "timeline.follow_up_by",
-                    author=data.get("author_name") or "",
+                    author=item.author_name or "",
                     when=t.when(entry.at),
-                    about=about(t, {"worker_id": data["worker_id"]}, directory),
+                    about=about(t, directory, item.worker_id, None),
                 ),
-                severity="attention",
+                severity=Severity.ATTENTION,
                 severity_word=t("timeline.kind.heads_up"),
-                text=data["text"],
+                text=item.text,
                 footer=[t("headsup.valid_until", day=t.day(until))] if until else [],
             ),
-            key=f"timeline-heads-up-{data['id']}",
+            key=f"timeline-heads-up-{item.id}",
             high_contrast=hc,
         )
 
-    def _opener(self, note_id: str):  # type: ignore[no-untyped-def]
-        from field_app.screens.note_detail import NoteDetailScreen
-
-        def open_note(e: object) -> None:
-            self.ui.push(NoteDetailScreen(self.ui, note_id))
-
-        return open_note
-
     def _new_heads_up(self, e: ft.Event[ft.Button]) -> None:
-        from field_app.screens.heads_up import HeadsUpScreen
-
-        self.ui.push(HeadsUpScreen(self.ui, self.worker))
+        if self.worker is not None:
+            self.ui.go(paths.heads_up(self.worker.id))

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import flet as ft
 
+from field_app import paths
 from field_app.components.badges import avatar
 from field_app.components.layout import empty_or_syncing, frame
 from field_app.screens.context import Screen
-from field_app.screens.worker import WorkerScreen
-from field_app.state.inbox import counselled_workers
-from field_app.state.records import Directory, Entity, folded
+from field_app.state.records import Directory, folded
+from shared_models.entities import WorkerData
 
 
 class WorkersScreen(Screen):
-    key = "workers"
     title_key = "tab.workers"
 
     def content(self) -> list[ft.Control]:
@@ -29,18 +28,17 @@ class WorkersScreen(Screen):
         return [frame(self.search, self.list)]
 
     def refresh(self) -> None:
-        store = self.session.require_store()
-        directory = Directory.load(store)
+        directory = self.reads.directory()
         wanted = folded(self.search.value or "")
         workers = [
             w
-            for w in counselled_workers(store, self.session.user_id)
-            if not wanted or wanted in folded(w["display_name"]) or wanted in folded(w["ref"])
+            for w in self.reads.counselled_workers()
+            if not wanted or wanted in folded(w.display_name) or wanted in folded(w.ref)
         ]
         if not workers:
             self.list.controls = [
                 empty_or_syncing(
-                    store,
+                    self.reads.first_sync_done(),
                     ft.Icons.PEOPLE_OUTLINE,
                     self.t("workers.empty"),
                     self.t("common.first_sync"),
@@ -50,18 +48,18 @@ class WorkersScreen(Screen):
             return
         self.list.controls = [self._row(w, directory) for w in workers]
 
-    def _row(self, worker: Entity, directory: Directory) -> ft.Control:
+    def _row(self, worker: WorkerData, directory: Directory) -> ft.Control:
         t = self.t
-        mine = worker.get("counsellor_id") == self.session.user_id
-        subtitle = t("workers.team", team=directory.team_name(worker["team_id"]))
-        if not mine and worker.get("counsellor_name"):
-            subtitle = t("workers.covering", name=worker["counsellor_name"], team=subtitle)
+        mine = worker.counsellor_id == self.reads.me
+        subtitle = t("workers.team", team=directory.team_name(worker.team_id))
+        if not mine and worker.counsellor_name:
+            subtitle = t("workers.covering", name=worker.counsellor_name, team=subtitle)
         return ft.ListTile(
-            key=f"worker-{worker['ref']}",
-            leading=avatar(worker["display_name"], high_contrast=self.ui.high_contrast),
-            title=ft.Text(worker["display_name"], size=17, weight=ft.FontWeight.W_500),
+            key=f"worker-{worker.ref}",
+            leading=avatar(worker.display_name, high_contrast=self.ui.high_contrast),
+            title=ft.Text(worker.display_name, size=17, weight=ft.FontWeight.W_500),
             subtitle=ft.Text(subtitle),
             trailing=ft.Icon(ft.Icons.CHEVRON_RIGHT, semantics_label=t("workers.open")),
             min_height=64,
-            on_click=lambda e, w=worker: self.ui.push(WorkerScreen(self.ui, w["id"])),
+            on_click=self.link(paths.worker(worker.id)),
         )

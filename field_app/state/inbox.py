@@ -3,68 +3,72 @@ deadline, and one worker's timeline of notes, follow-ups and heads-ups."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from field_app.state.notes import my_delivery
-from field_app.state.records import Entity, parse_time
-from field_app.store import LocalStore, NoteView
-from shared_models.vocabulary import SEVERITY_RANK, Severity
+from field_app.state.records import Note
+from shared_models.entities import DeliveryData, FollowUpData, HeadsUpData, WorkerData
+from shared_models.vocabulary import SEVERITY_RANK, MutationType, NoteStatus
 
 _FAR = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class InboxItem:
-    view: NoteView
-    delivery: Entity
-    worker: Entity | None
+    note: Note
+    delivery: DeliveryData
+    worker: WorkerData | None
     group_count: int
     acknowledged: bool  # by me, or my acknowledgement is queued
-    due_at: datetime | None
     overdue: bool
 
     @property
     def note_id(self) -> str:
-        return self.view.id
+        return self.note.id
+
+    @property
+    def due_at(self) -> datetime | None:
+        return self.delivery.due_at
 
 
-def inbox(store: LocalStore, user_id: str, moment: datetime) -> list[InboxItem]:
+def inbox(
+    notes: Iterable[Note], workers: Mapping[uuid.UUID, WorkerData], me: uuid.UUID, moment: datetime
+) -> list[InboxItem]:
     """Notes delivered to me and not closed: what to handle first, first.
 
     A grouped alert shows once, on its lead note, with "×N" counted from the notes here
     (the lead is not re-sent when a signal joins it); the notes grouped into it are on the
     worker's timeline. A signal whose alert is not listed (retracted, closed) shows on its own.
     """
-    workers = {w["id"]: w for w in store.list_entities("worker")}
     mine = []
-    for view in store.notes_view():
-        if view.status not in ("open", "acknowledged"):
+    for note in notes:
+        if note.status not in (NoteStatus.OPEN, NoteStatus.ACKNOWLEDGED):
             continue
-        delivery = my_delivery(view.data, user_id)
+        delivery = note.delivery_to(me)
         if delivery is not None:
-            mine.append((view, delivery))
-    listed = {view.id for view, _ in mine}
-    joined = Counter(d.get("grouped_into") for _, d in mine if d.get("grouped_into") in listed)
+            mine.append((note, delivery))
+    listed = {note.id for note, _ in mine}
+    joined = Counter(str(d.grouped_into) for _, d in mine if str(d.grouped_into) in listed)
     items = []
-    for view, delivery in mine:
-        if delivery.get("grouped_into") in listed:
+    for note, delivery in mine:
+        if str(delivery.grouped_into) in listed:
             continue
         acknowledged = bool(
-            delivery.get("acknowledged_at")
-            or "note.acknowledge" in view.pending
-            or "note.follow_up" in view.pending
+            delivery.acknowledged_at
+            or MutationType.NOTE_ACKNOWLEDGE in note.pending
+            or MutationType.NOTE_FOLLOW_UP in note.pending
         )
-        due_at = parse_time(delivery.get("due_at"))
+        due_at = delivery.due_at
         items.append(
             InboxItem(
-                view=view,
+                note=note,
                 delivery=delivery,
-                worker=workers.get(view.data.get("worker_id") or ""),
-                group_count=1 + joined[view.id],
+                worker=workers.get(note.data.worker_id) if note.data.worker_id else None,
+                group_count=1 + joined[note.id],
                 acknowledged=acknowledged,
-                due_at=due_at,
                 overdue=bool(due_at and due_at < moment and not acknowledged),
             )
         )
@@ -75,40 +79,35 @@ def inbox_order(item: InboxItem) -> tuple[object, ...]:
     """Unhandled first; then urgent, attention, info; then the nearest deadline."""
     return (
         item.acknowledged,
-        SEVERITY_RANK[Severity(item.view.data["severity"])],
+        SEVERITY_RANK[item.note.data.severity],
         item.due_at or _FAR,
-        parse_time(item.delivery.get("delivered_at")) or _FAR,
+        item.delivery.delivered_at,
     )
 
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    kind: str  # "note", "follow_up" or "heads_up"
     at: datetime
-    data: Entity
-    view: NoteView | None = None  # for notes
-    note: Entity | None = None  # for follow-ups: the note they answer
+    item: Note | FollowUpData | HeadsUpData
+    answers: Note | None = None  # for a follow-up: the note it answers
 
 
-def timeline(store: LocalStore, worker_id: str) -> list[TimelineEntry]:
-    """Everything about one worker in one list, newest first."""
-    notes = store.notes_view(worker_id=worker_id)
-    by_id = {v.id: v.data for v in notes}
-    entries = [TimelineEntry("note", v.captured_at, v.data, view=v) for v in notes]
-    for follow_up in store.list_entities("follow_up"):
-        if follow_up["note_id"] in by_id:
-            at = parse_time(follow_up["created_at"]) or _FAR
-            entries.append(
-                TimelineEntry("follow_up", at, follow_up, note=by_id[follow_up["note_id"]])
-            )
-    for heads_up in store.list_entities("heads_up", worker_id=worker_id):
-        at = parse_time(heads_up["created_at"]) or _FAR
-        entries.append(TimelineEntry("heads_up", at, heads_up))
+def timeline(
+    notes: Iterable[Note], follow_ups: Iterable[FollowUpData], heads_ups: Iterable[HeadsUpData]
+) -> list[TimelineEntry]:
+    """Everything about one worker in one list, newest first: `notes` and `heads_ups` are
+    theirs; the follow-ups that answer one of those notes are kept."""
+    by_id = {n.id: n for n in notes}
+    entries = [TimelineEntry(n.captured_at, n) for n in by_id.values()]
+    for follow_up in follow_ups:
+        answered = by_id.get(str(follow_up.note_id))
+        if answered is not None:
+            entries.append(TimelineEntry(follow_up.created_at, follow_up, answers=answered))
+    entries += [TimelineEntry(h.created_at, h) for h in heads_ups]
     return sorted(entries, key=lambda e: e.at, reverse=True)
 
 
-def counselled_workers(store: LocalStore, user_id: str) -> list[Entity]:
+def counselled_workers(workers: Iterable[WorkerData], me: uuid.UUID) -> list[WorkerData]:
     """Workers this user follows (as counsellor or as the stand-in of an away colleague):
-    the server sends a counsellor exactly those."""
-    workers = store.list_entities("worker", active=True)
-    return sorted(workers, key=lambda w: (w.get("counsellor_id") != user_id, w["display_name"]))
+    the server sends a counsellor exactly those. Their own first, then by name."""
+    return sorted(workers, key=lambda w: (w.counsellor_id != me, w.display_name))

@@ -1,31 +1,26 @@
-"""Reading synced entities as the screens need them: times, names, the organisation.
+"""Typed records on the phone: a note whether or not the server has it yet, names by id, and
+small helpers (the time, search, initials, ids from routes and filters).
 
-Entities are the server's JSON; these helpers never write and never touch the network.
+The synced entities themselves are the shared_models types (WorkerData, NoteData...): the
+read layer (reads.py) parses the store's JSON into them once, and screens read attributes.
 """
 
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, datetime
 
-from field_app.store import LocalStore
-
-Entity = dict[str, Any]
-
-
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def parse_day(value: object) -> date | None:
-    if not isinstance(value, str) or not value:
-        return None
-    return date.fromisoformat(value[:10])
+from field_app.store import LocalStatus, NoteView
+from shared_models.entities import (
+    DeliveryData,
+    NoteData,
+    OrganizationData,
+    TeamData,
+    WorkerData,
+)
+from shared_models.mutations import NoteCreate
 
 
 def now() -> datetime:
@@ -43,32 +38,93 @@ def initials(name: str) -> str:
     return "".join(w[0].upper() for w in words[:2]) or "?"
 
 
+def as_id(value: object) -> uuid.UUID | None:
+    """The id in a route or a filter's value, or None when there is none (or it is not one)."""
+    if isinstance(value, uuid.UUID) or value is None:
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+__all__ = ["Directory", "LocalStatus", "Note", "as_id", "folded", "initials", "now"]
+
+_LOCAL = frozenset({LocalStatus.QUEUED, LocalStatus.SENT, LocalStatus.REJECTED})
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note as this phone shows it: the server's copy (NoteData) once pulled, before that
+    what was captured here (NoteCreate), queued, sent or rejected.
+
+    `status` is the server's (a NoteStatus) or this phone's (a LocalStatus); `pending` lists
+    the queued mutation types about the note (say `note.acknowledge`).
+    """
+
+    id: str
+    status: str
+    data: NoteData | NoteCreate
+    error_code: str | None = None
+    error_message: str | None = None
+    pending: tuple[str, ...] = ()
+
+    @classmethod
+    def from_view(cls, view: NoteView) -> Note:
+        """Raises pydantic's ValidationError for data this app cannot read."""
+        model = NoteCreate if view.status in _LOCAL else NoteData
+        return cls(
+            id=view.id,
+            status=view.status,
+            data=model.model_validate(view.data),
+            error_code=view.error_code,
+            error_message=view.error_message,
+            pending=view.pending,
+        )
+
+    @property
+    def synced(self) -> NoteData | None:
+        return self.data if isinstance(self.data, NoteData) else None
+
+    @property
+    def captured_at(self) -> datetime:
+        return self.data.captured_at
+
+    @property
+    def received_at(self) -> datetime | None:
+        """When the server took the note in; None until the server sends it back."""
+        synced = self.synced
+        return synced.received_at if synced is not None else None
+
+    @property
+    def author_id(self) -> uuid.UUID | None:
+        """None until the server's copy arrives: the note was written by this device's user."""
+        return self.synced.author_id if self.synced else None
+
+    @property
+    def author_name(self) -> str | None:
+        return self.synced.author_name if self.synced else None
+
+    @property
+    def deliveries(self) -> list[DeliveryData]:
+        """Who received it, when the caller may see that (its author, its recipients)."""
+        return (self.synced.deliveries or []) if self.synced else []
+
+    def delivery_to(self, user_id: uuid.UUID) -> DeliveryData | None:
+        return next((d for d in self.deliveries if d.recipient_id == user_id), None)
+
+
 @dataclass(frozen=True)
 class Directory:
     """Names by id, loaded once per screen refresh (a few hundred rows at most)."""
 
-    workers: dict[str, Entity]
-    teams: dict[str, Entity]
-    colleagues: dict[str, Entity]
-    organization: Entity | None
+    workers: dict[uuid.UUID, WorkerData]
+    teams: dict[uuid.UUID, TeamData]
+    organization: OrganizationData | None
 
-    @classmethod
-    def load(cls, store: LocalStore) -> Directory:
-        organizations = store.list_entities("organization")
-        return cls(
-            workers={w["id"]: w for w in store.list_entities("worker")},
-            teams={t["id"]: t for t in store.list_entities("team")},
-            colleagues={c["id"]: c for c in store.list_entities("colleague")},
-            organization=organizations[0] if organizations else None,
-        )
+    def worker(self, worker_id: uuid.UUID | None) -> WorkerData | None:
+        return self.workers.get(worker_id) if worker_id else None
 
-    def worker(self, worker_id: object) -> Entity | None:
-        return self.workers.get(str(worker_id)) if worker_id else None
-
-    def team_name(self, team_id: object) -> str:
-        team = self.teams.get(str(team_id))
-        return str(team["name"]) if team else ""
-
-    def colleague_name(self, user_id: object) -> str:
-        colleague = self.colleagues.get(str(user_id))
-        return str(colleague["display_name"]) if colleague else ""
+    def team_name(self, team_id: uuid.UUID | None) -> str:
+        team = self.teams.get(team_id) if team_id else None
+        return team.name if team else ""

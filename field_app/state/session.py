@@ -18,8 +18,9 @@ import httpx
 
 from field_app.platform import Platform
 from field_app.state.device import DeviceFolder
-from field_app.state.notes import my_delivery
-from field_app.store import LocalStore, NoteView
+from field_app.state.reads import Reads
+from field_app.state.records import Note
+from field_app.store import LocalStore
 from field_app.sync import (
     AvailabilityRefused,
     LoginRefused,
@@ -33,6 +34,7 @@ from field_app.sync import (
     normalise_server,
     request_token,
 )
+from shared_models.vocabulary import MutationType
 from shared_models.wire import Preferences, UserInfo
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ class AppSession:
         self._runner: concurrent.futures.Future[Any] | None = None
         self._listeners: list[Callable[[SyncStatus], None]] = []
         self._seen: set[str] = set()
+        self._reads: Reads | None = None
         self.on_signed_out: Callable[[str], Awaitable[None]] | None = None
 
     # Who ----------------------------------------------------------------------------------
@@ -112,6 +115,16 @@ class AppSession:
         if self.store is None:
             raise RuntimeError("not signed in")
         return self.store
+
+    @property
+    def reads(self) -> Reads:
+        """What the screens read, typed (the store behind it is the signed-in user's)."""
+        store, user = self.require_store(), self.user
+        if user is None:
+            raise RuntimeError("not signed in")
+        if self._reads is None or self._reads.store is not store:
+            self._reads = Reads(store, user.id)
+        return self._reads
 
     # Opening and closing --------------------------------------------------------------
 
@@ -269,7 +282,7 @@ class AppSession:
 
     # Actions (queued first, sent by the loop) ------------------------------------------
 
-    def _queue(self, mutation_type: str, data: dict[str, Any]) -> None:
+    def _queue(self, mutation_type: MutationType, data: dict[str, Any]) -> None:
         self.require_store().queue(mutation_type, data)
         self.request_sync()
 
@@ -295,24 +308,25 @@ class AppSession:
         }
         if worker_id:
             data["worker_id"] = worker_id
-        self._queue("note.create", data)
+        self._queue(MutationType.NOTE_CREATE, data)
         return note_id
 
     def retract(self, note_id: str) -> None:
-        self._queue("note.retract", {"note_id": note_id})
+        self._queue(MutationType.NOTE_RETRACT, {"note_id": note_id})
 
     def acknowledge(self, note_id: str) -> None:
-        self._queue("note.acknowledge", {"note_id": note_id})
+        self._queue(MutationType.NOTE_ACKNOWLEDGE, {"note_id": note_id})
 
-    def mark_seen(self, view: NoteView) -> bool:
+    def mark_seen(self, note: Note) -> bool:
         """Send delivery.seen the first time a recipient opens a note; True if queued."""
-        if view.id in self._seen:
+        if note.id in self._seen:
             return False
-        self._seen.add(view.id)
-        delivery = my_delivery(view.data, self.user_id)
-        if delivery is None or delivery.get("seen_at") or "delivery.seen" in view.pending:
+        self._seen.add(note.id)
+        delivery = note.delivery_to(self.reads.me)
+        seen = MutationType.DELIVERY_SEEN
+        if delivery is None or delivery.seen_at or seen in note.pending:
             return False
-        self._queue("delivery.seen", {"note_id": view.id})
+        self._queue(seen, {"note_id": note.id})
         return True
 
     def follow_up(self, note_id: str, action: str, text: str, close: bool) -> None:
@@ -324,13 +338,13 @@ class AppSession:
         }
         if text.strip():
             data["text"] = text.strip()
-        self._queue("note.follow_up", data)
+        self._queue(MutationType.NOTE_FOLLOW_UP, data)
 
     def heads_up(self, worker_id: str, text: str, valid_until: date | None) -> None:
         data: dict[str, Any] = {"id": str(uuid.uuid4()), "worker_id": worker_id, "text": text}
         if valid_until is not None:
             data["valid_until"] = valid_until.isoformat()
-        self._queue("heads_up.create", data)
+        self._queue(MutationType.HEADS_UP_CREATE, data)
 
     async def durable(self) -> None:
         """Return once what was queued so far would survive the app being closed."""

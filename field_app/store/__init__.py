@@ -6,6 +6,7 @@ Synced entities, the outbox of queued mutations, sent and rejected ones, cursor 
 from field_app.store.local import (
     Credentials,
     InvalidMutation,
+    LocalStatus,
     LocalStore,
     NoteView,
     OutboxCounts,
@@ -19,6 +20,7 @@ from field_app.store.paths import default_data_dir, store_path
 __all__ = [
     "Credentials",
     "InvalidMutation",
+    "LocalStatus",
     "LocalStore",
     "NoteView",
     "OutboxCounts",

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from shared_models.mutations import (
     describe_validation_error,
     parse_mutation_data,
 )
+from shared_models.vocabulary import EntityType, MutationType, NoteStatus
 from shared_models.wire import (
     MAX_MUTATIONS_PER_PUSH,
     Change,
@@ -104,6 +106,16 @@ class OutboxCounts:
     rejected: int
 
 
+class LocalStatus(StrEnum):
+    """Where a note written on this phone stands before the server's copy (a NoteStatus) is
+    pulled; SEEN is what its author is shown once a recipient has opened it."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    REJECTED = "rejected"
+    SEEN = "seen"
+
+
 @dataclass(frozen=True)
 class NoteView:
     """One line of the supervisor's note list, whether the server has the note yet or not.
@@ -136,7 +148,7 @@ def _dumps(data: Any) -> str:
 
 def _note_of(mutation_type: str, data: Mapping[str, Any]) -> str | None:
     """The note a mutation is about, so that lists can show it beside that note."""
-    if mutation_type == "note.create":
+    if mutation_type == MutationType.NOTE_CREATE:
         return str(data["id"])
     note_id = data.get("note_id")
     return str(note_id) if note_id is not None else None
@@ -525,16 +537,63 @@ class LocalStore:
         self, *, worker_id: uuid.UUID | str | None = None, team_id: uuid.UUID | str | None = None
     ) -> list[NoteView]:
         """Synced notes, then sent, queued and rejected ones; newest capture first."""
+        create = MutationType.NOTE_CREATE
         with self._read() as db:
-            synced = db.execute("SELECT data FROM entity WHERE entity = 'note'").fetchall()
-            sent = db.execute("SELECT data FROM sent WHERE type = 'note.create'").fetchall()
-            outbox = db.execute("SELECT type, data, note_id FROM outbox ORDER BY seq").fetchall()
-            rejected = db.execute(
-                "SELECT data, code, message FROM rejected WHERE type = 'note.create'"
-            ).fetchall()
+            rows = _NoteRows(
+                synced=db.execute(
+                    "SELECT data FROM entity WHERE entity = ?", (EntityType.NOTE,)
+                ).fetchall(),
+                sent=db.execute("SELECT data FROM sent WHERE type = ?", (create,)).fetchall(),
+                outbox=db.execute("SELECT type, data, note_id FROM outbox ORDER BY seq").fetchall(),
+                rejected=db.execute(
+                    "SELECT data, code, message FROM rejected WHERE type = ?", (create,)
+                ).fetchall(),
+            )
+        wanted = {
+            key: value
+            for key, value in (("worker_id", worker_id), ("team_id", team_id))
+            if value is not None
+        }
+        shown = [v for v in rows.merged().values() if _matches(v.data, wanted)]
+        return sorted(shown, key=lambda v: (v.captured_at, v.id), reverse=True)
+
+    def note_view(self, note_id: uuid.UUID | str) -> NoteView | None:
+        """One note, merged as notes_view merges them, without reading any other note."""
+        key, create = str(note_id), MutationType.NOTE_CREATE
+        with self._read() as db:
+            rows = _NoteRows(
+                synced=db.execute(
+                    "SELECT data FROM entity WHERE entity = ? AND id = ?", (EntityType.NOTE, key)
+                ).fetchall(),
+                sent=db.execute(
+                    "SELECT data FROM sent WHERE type = ? AND note_id = ?", (create, key)
+                ).fetchall(),
+                outbox=db.execute(
+                    "SELECT type, data, note_id FROM outbox WHERE note_id = ? ORDER BY seq", (key,)
+                ).fetchall(),
+                rejected=db.execute(
+                    "SELECT data, code, message FROM rejected WHERE type = ? AND note_id = ?",
+                    (create, key),
+                ).fetchall(),
+            )
+        return rows.merged().get(key)
+
+
+@dataclass(frozen=True)
+class _NoteRows:
+    """The rows a note can come from: the server's copy first, then the sent, queued and
+    rejected creations; the other queued mutations about a note are its `pending`."""
+
+    synced: list[tuple[str]]
+    sent: list[tuple[str]]
+    outbox: list[tuple[str, str, str | None]]
+    rejected: list[tuple[str, str, str]]
+
+    def merged(self) -> dict[str, NoteView]:
+        create = MutationType.NOTE_CREATE
         pending: dict[str, list[str]] = {}
-        for type_, _data, note_id in outbox:
-            if note_id is not None and type_ != "note.create":
+        for type_, _data, note_id in self.outbox:
+            if note_id is not None and type_ != create:
                 pending.setdefault(note_id, []).append(type_)
         views: dict[str, NoteView] = {}
 
@@ -554,23 +613,17 @@ class LocalStore:
                 pending=tuple(pending.get(note_id, ())),
             )
 
-        for (raw,) in synced:
+        for (raw,) in self.synced:
             data = json.loads(raw)
-            add(data, str(data.get("status", "open")))
-        for (raw,) in sent:
-            add(json.loads(raw), "sent")
-        for type_, raw, _note_id in outbox:
-            if type_ == "note.create":
-                add(json.loads(raw), "queued")
-        for raw, code, message in rejected:
-            add(json.loads(raw), "rejected", code, message)
-        wanted = {
-            key: value
-            for key, value in (("worker_id", worker_id), ("team_id", team_id))
-            if value is not None
-        }
-        shown = [v for v in views.values() if _matches(v.data, wanted)]
-        return sorted(shown, key=lambda v: (v.captured_at, v.id), reverse=True)
+            add(data, str(data.get("status", NoteStatus.OPEN)))
+        for (raw,) in self.sent:
+            add(json.loads(raw), LocalStatus.SENT)
+        for type_, raw, _note_id in self.outbox:
+            if type_ == create:
+                add(json.loads(raw), LocalStatus.QUEUED)
+        for raw, code, message in self.rejected:
+            add(json.loads(raw), LocalStatus.REJECTED, code, message)
+        return views
 
 
 def _matches(item: Mapping[str, Any], equals: Mapping[str, Any]) -> bool:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from field_app.sync.backoff import Backoff
 from field_app.sync.client import SyncClient
@@ -225,7 +225,7 @@ class SyncLoop:
                 # out the rest of the retry delay.
                 self.request_sync()
 
-    def _update(self, **changes: object) -> None:
+    def _update(self, **changes: Any) -> None:
         counts = self.client.store.counts()
         self._status = replace(
             self._status,

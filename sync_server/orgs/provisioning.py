@@ -19,13 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from shared_models.vocabulary import Role
+from shared_models.vocabulary import Language, Role
 from sync_server.auth.service import hash_password, verify_password
 from sync_server.orgs import service
 from sync_server.orgs.models import Organization, Team, User, Worker, WorkerSource
 from sync_server.sync.changelog import discard_changes_after, pending_changes, record_change
 
-LANGUAGES = ("fr", "en", "it", "nl")
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
@@ -45,7 +44,7 @@ class OrgSpec(_Strict):
     slug: str = Field(pattern=SLUG)
     name: str = Field(min_length=1, max_length=200)
     country: Literal["FR", "BE", "IT", "other"]
-    language: Literal["fr", "en", "it", "nl"]
+    language: Language
 
 
 class UserSpec(_Strict):
@@ -53,7 +52,7 @@ class UserSpec(_Strict):
     name: str = Field(min_length=1, max_length=200)
     roles: list[Role] = Field(min_length=1)
     password: str = Field(min_length=8, max_length=1000)
-    language: Literal["fr", "en", "it", "nl"] | None = None
+    language: Language | None = None
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 

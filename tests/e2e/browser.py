@@ -1,9 +1,9 @@
-"""Real-browser helpers: the sync server and the web app as real processes, Debian's Chromium
-driven by Playwright, and the few recipes that make Flutter web reliable to drive.
+"""Real-browser helpers: the sync server as a real process serving the field app (a PWA whose
+Python runs in the browser), Debian's Chromium driven by Playwright, and the few recipes
+that make Flutter web reliable to drive.
 
-Never `playwright install`: Chromium comes from the system (/usr/bin/chromium). Everything
-the pages load comes from 127.0.0.1 (the app is served with no CDN); other requests are
-aborted (Flutter always tries one font/wasm helper on a CDN; it is not needed).
+Never `playwright install`: Chromium comes from the system (/usr/bin/chromium). No host but
+127.0.0.1 resolves, and every request to another host fails the test (`FOREIGN`).
 
 What makes Flutter web reliable to drive (flet 1.0.5, Chromium 156, a loaded 2-core box):
 - Flutter draws on a canvas; clicking the hidden `flt-semantics-placeholder` switches on
@@ -13,11 +13,14 @@ What makes Flutter web reliable to drive (flet 1.0.5, Chromium 156, a loaded 2-c
 - Taps go through the accessibility node (`tap`), never a mouse click at coordinates: for
   a frame or two after a scroll or a redraw, the nodes and the drawing disagree and a
   click lands on the neighbouring control.
-- Typing: focus the field, wait for Flutter to attach, type real keys into the front page,
-  then check that Flutter (not just the DOM) holds the value; `locator.fill()` drops it.
+- Typing is the exception: the accessibility node's focus does not move Flutter's, so a
+  text field gets a real click, checked against the <input> Flutter then edits (laid over
+  that field); what Flutter holds is read back from that <input> (`fill_form`).
 - SnackBar text is copied into an aria-live node: look for app text inside
   `flt-semantics-host` only (`in_app`).
 - A screenshot right after a change is often blank: wait for frames, retry small PNGs.
+- Evaluated scripts are functions (`"() => ..."`): the app's Content-Security-Policy
+  forbids evaluating strings.
 """
 
 from __future__ import annotations
@@ -61,9 +64,9 @@ SCREENSHOTS = REPO / "screenshots"  # git-ignored
 BLANK_PNG_MAX = 4000  # a blank 360x640 PNG is about 2 KB
 
 # Deadlines, generous for a loaded 2-core machine; every wait is bounded by one of these.
-START_S = 60.0  # a process or the Flutter engine coming up
-UI_MS = 20_000  # a screen or text appearing after a tap
-SYNC_MS = 60_000  # something that needs a round trip through the server (with backoff)
+START_S = 180.0  # a process, or the app (Flutter and the app's Python) coming up
+UI_MS = 30_000  # a screen or text appearing after a tap
+SYNC_MS = 90_000  # something that needs a round trip through the server (with backoff)
 
 RETRIES: list[str] = []  # taps and typing that needed another attempt (diagnostics only)
 

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from field_app.state.inbox import inbox
-from field_app.state.review import meeting_items
+from field_app.state.reads import Reads
 from field_app.store import LocalStore
 from shared_models.wire import Change
 from tests.factories import build_world, login, mutation, note_data, pull_all, push
@@ -25,26 +24,27 @@ def _into(store: LocalStore, changes: list[dict[str, Any]], cursor: str) -> None
 def test_the_inbox_keeps_every_signal_when_an_alerts_first_one_is_retracted(client, db, tmp_path):
     world = build_world(db)
     sup_a, couns_1 = login(client, "sup_a"), login(client, "couns_1")
-    me = str(world.users["couns_1"])
+    me = world.users["couns_1"]
     first, second, third = (note_data(world, "a1", category="money") for _ in range(3))
     push(client, sup_a, mutation("note.create", first), mutation("note.create", second))
     with LocalStore(tmp_path / "couns_1.sqlite3") as store:
+        reads = Reads(store, me)
         _, changes, cursor = pull_all(client, couns_1)
         _into(store, changes, cursor)
-        [alert] = inbox(store, me, datetime.now(UTC))
+        [alert] = reads.inbox(datetime.now(UTC))
         assert (alert.note_id, alert.group_count) == (first["id"], 2)
 
         push(client, sup_a, mutation("note.retract", {"note_id": first["id"]}))
         _, changes, cursor = pull_all(client, couns_1, cursor)
         _into(store, changes, cursor)
-        [alert] = inbox(store, me, datetime.now(UTC))
+        [alert] = reads.inbox(datetime.now(UTC))
         assert (alert.note_id, alert.group_count) == (second["id"], 1)
         assert alert.due_at is not None and not alert.acknowledged
 
         push(client, sup_a, mutation("note.create", third))  # joins the alert that remains
         _, changes, cursor = pull_all(client, couns_1, cursor)
         _into(store, changes, cursor)
-        [alert] = inbox(store, me, datetime.now(UTC))
+        [alert] = reads.inbox(datetime.now(UTC))
         assert (alert.note_id, alert.group_count) == (second["id"], 2)
 
 
@@ -127,7 +127,8 @@ def test_the_meeting_list_puts_what_is_open_and_late_first(tmp_path: Path):
     ]
     with LocalStore(tmp_path / "coord.sqlite3") as store:
         store.apply_pull(changes, "cursor")
-        order = [item.view.data["text"] for item in meeting_items(store, NOW)]
+        meeting = Reads(store, uuid.uuid4()).meeting(NOW)
+        order = [item.note.data.text for item in meeting]
     assert order == [
         "Fictional: open, late for eleven days.",
         "Fictional: open, late.",

@@ -221,6 +221,36 @@ def test_notes_view_merges_synced_sent_queued_and_rejected_newest_first(store):
     assert {v.id: v.status for v in store.notes_view()}[sent["id"]] == "open"
 
 
+def test_one_note_reads_as_in_the_list_without_reading_the_others(store):
+    now = datetime.now(UTC)
+    on_server, sent, queued, rejected, both = (note(now - timedelta(hours=h)) for h in range(5))
+    store.apply_pull([synced_note(on_server, "acknowledged")], "c1")
+    for data in (sent, queued, rejected, both):
+        store.queue("note.create", data)
+    sent_id, _, rejected_id, both_id = (m.id for m in store.pending())
+    store.apply_push_results(
+        [
+            result(sent_id, "applied"),
+            result(rejected_id, "rejected", "forbidden"),
+            result(both_id, "applied"),
+        ]
+    )
+    store.apply_pull([synced_note(both)], "c2")  # synced, and still in the sent table
+    store.queue("delivery.seen", {"note_id": on_server["id"]})
+    store.queue("note.retract", {"note_id": queued["id"]})
+
+    views = store.notes_view()
+    assert {v.status for v in views} == {"acknowledged", "sent", "queued", "rejected", "open"}
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    for view in views:
+        assert store.note_view(view.id) == view
+        assert store.note_view(uuid.UUID(view.id)) == view
+    assert store.note_view(uuid.uuid4()) is None
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert reads and all("id = '" in s for s in reads), reads  # never a scan of every note
+
+
 def test_the_file_is_private_and_bound_to_its_first_user(tmp_path):
     path = tmp_path / "device.sqlite3"
     owner = uuid.uuid4()

@@ -125,15 +125,7 @@ def test_inbox_order_seen_once_acknowledge_and_follow_up(world_url, tmp_path):
         from field_app.state.notes import progress
 
         await sup.wait_until(
-            lambda: (
-                progress(
-                    next(
-                        v for v in session_of(sup).require_store().notes_view() if v.id == urgent.id
-                    )
-                )
-                == "closed"
-            ),
-            30,
+            lambda: progress(session_of(sup).reads.note(urgent.id)) == "closed", 30
         )
         await sup.close()
         await couns.close()

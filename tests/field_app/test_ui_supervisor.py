@@ -33,9 +33,7 @@ def live(db, settings):
 
 
 def my_notes(h):
-    app_session = session_of(h)
-    views = app_session.require_store().notes_view()
-    return {v.data["text"]: progress(v) for v in views}
+    return {note.data.text: progress(note) for note in session_of(h).reads.notes()}
 
 
 def test_a_note_without_text_takes_three_taps_after_the_worker(live, tmp_path):

@@ -14,7 +14,10 @@ from shared_models.vocabulary import (
     SENSITIVE_CATEGORIES,
     SEVERITY_RANK,
     DeliveryReason,
+    EntityType,
     FollowUpAction,
+    Language,
+    MutationType,
     NoteKind,
     NoteStatus,
     Role,
@@ -90,12 +93,38 @@ BOUNDED = settings(max_examples=50, deadline=None, database=None)
             ],
         ),
         (DeliveryReason, ["referent", "stand_in", "urgent", "unassigned", "escalation"]),
+        (Language, ["fr", "en", "it", "nl"]),
+        (
+            EntityType,
+            ["organization", "team", "worker", "colleague", "note", "follow_up", "heads_up"],
+        ),
+        (
+            MutationType,
+            [
+                "note.create",
+                "note.retract",
+                "note.acknowledge",
+                "note.follow_up",
+                "heads_up.create",
+                "delivery.seen",
+            ],
+        ),
     ],
 )
 def test_enums_hold_exactly_the_protocol_values(enum, values):
     assert sorted(member.value for member in enum) == sorted(values)
     for value in values:
         assert enum(value) == value  # StrEnum: compares equal to its wire value
+
+
+def test_every_entity_and_mutation_type_has_its_schema():
+    from shared_models.entities import ENTITY_MODELS
+    from shared_models.mutations import MUTATION_TYPES
+
+    assert set(ENTITY_MODELS) == set(EntityType)
+    assert set(MUTATION_TYPES) == set(MutationType)
+    assert ENTITY_MODELS["note"] is ENTITY_MODELS[EntityType.NOTE]  # plain strings still look up
+    assert MUTATION_TYPES["note.create"] is MUTATION_TYPES[MutationType.NOTE_CREATE]
 
 
 def test_categories_per_kind_are_the_protocol_lists():
