@@ -12,7 +12,8 @@ from shared_models.fields import Moment, Text, TimeOfDay
 
 PROTOCOL_VERSION = 1
 MAX_MUTATIONS_PER_PUSH = 500
-MAX_PUSH_BYTES = 1024 * 1024
+MAX_PUSH_BYTES = 1024 * 1024  # any request body
+MAX_JSON_DEPTH = 32  # arrays and objects nested in any request body
 PULL_LIMIT_DEFAULT = 500
 PULL_LIMIT_MAX = 1000
 
