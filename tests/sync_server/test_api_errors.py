@@ -427,7 +427,10 @@ def _tz_database_entries_that_are_not_zones() -> set[str]:
     from pathlib import Path
 
     zones = zoneinfo.available_timezones()
-    roots = [Path(str(importlib.resources.files("tzdata") / "zoneinfo")), Path("/usr/share/zoneinfo")]
+    roots = [
+        Path(str(importlib.resources.files("tzdata") / "zoneinfo")),
+        Path("/usr/share/zoneinfo"),
+    ]
     names = set()
     for root in roots:
         if root.is_dir():
@@ -444,7 +447,12 @@ def test_time_zone_names_that_are_not_zones_get_422(api, client, world):
     names = _tz_database_entries_that_are_not_zones()
     assert {"Europe", "America", "Etc", "zone.tab"} <= names
     cases = [
-        (f"time zone {name!r}", api.put(PREFERENCES, json={"timezone": name}, headers=couns), 422, "invalid_body")
+        (
+            f"time zone {name!r}",
+            api.put(PREFERENCES, json={"timezone": name}, headers=couns),
+            422,
+            "invalid_body",
+        )
         for name in sorted(names)
         if len(name) <= 64
     ]
