@@ -72,8 +72,8 @@ class BodyLimits:
                 break
         body = b"".join(chunks)
         if body and _is_json(scope) and json_deeper_than(body, self.max_depth):
-            message = f"JSON may nest at most {self.max_depth} levels of arrays and objects"
-            await _refuse(send, 422, "invalid_body", message)
+            limit = f"JSON may nest at most {self.max_depth} levels of arrays and objects"
+            await _refuse(send, 422, "invalid_body", limit)
             return
         replayed = False
 
