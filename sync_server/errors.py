@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_models.wire import ErrorResponse
@@ -143,8 +143,8 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         headers = dict(getattr(exc, "headers", None) or {})
-        if exc.status_code == 405:
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            headers["Allow"] = ", ".join(allowed)
         return JSONResponse(error_body(code, message), exc.status_code, headers=headers or None)
 
     @app.exception_handler(OperationalError)
@@ -165,21 +165,22 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (the router names only the first
-    route's)."""
+    route's). A mount (static files) takes any method: it says for itself."""
     return [
         method
         for method in _METHODS
         if any(
             route.matches({**request.scope, "method": method})[0] is Match.FULL
             for route in request.app.routes
+            if not isinstance(route, Mount)
         )
     ]
 
 
 class CatchAll:
     """The last resort: whatever escapes becomes a 500 in the protocol's shape, and the
-    exception stops here. Starlette's own handler re-raises it after answering, and the
-    server then drops the client's keep-alive connection (and logs its message)."""
+    exception stops here. (Starlette's own last resort re-raises it after answering: the
+    server then logs its message and drops the client's keep-alive connection.)"""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -7,10 +7,10 @@ refused with a 4xx; an undocumented method gets 405 with a true `Allow`; and an 
 that declares a bearer token refuses a request without one. Each case is sent with a fresh
 supervisor's token (a generated logout must not spoil the next case).
 
-Two refusals depend on what is stored, not on the shape of the request, so no schema can
-express them: an unknown colleague as stand-in and an unknown time zone. A schema-valid
-request refused for one of these (and only these) passes the check that valid requests are
-accepted. The live stream never ends by design: tests/sync_server/test_stream.py covers it.
+A few refusals depend on what is stored or on the clock, not on the shape of the request, so
+no schema can express them: an unknown colleague as stand-in, an absence ending in the past,
+an unknown time zone. A schema-valid request refused for one of these (and only these)
+passes the check that valid requests are accepted. The live stream never ends by design: tests/sync_server/test_stream.py covers it.
 Examples per operation are bounded to keep the suite quick: RELAIS_FUZZ_EXAMPLES raises it.
 """
 
@@ -41,7 +41,7 @@ EXAMPLES = int(os.environ.get("RELAIS_FUZZ_EXAMPLES", "30"))
 STREAM = "/api/v1/sync/stream"
 LOGIN = "/api/v1/auth/login"
 
-# (method, path) -> the one field whose value is checked against stored data.
+# (method, path) -> the fields whose values are checked against stored data or the clock.
 REFUSED_BY_STORED_DATA = {
     ("PUT", "/api/v1/me/availability"): ("stand_in_id: ", "until: "),
     ("PUT", "/api/v1/me/preferences"): ("timezone: ",),
