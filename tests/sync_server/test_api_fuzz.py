@@ -4,8 +4,8 @@ the real server (uvicorn) on SQLite and PostgreSQL.
 Beyond "never a 500", every answer must be one the schema documents, with the body and
 headers it documents; a request valid by the schema must be accepted; an invalid one
 refused with a 4xx; an undocumented method gets 405 with a true `Allow`; and an operation
-that declares a bearer token refuses a request without one. Each case is sent with a fresh
-supervisor's token (a generated logout must not spoil the next case).
+that declares a bearer token refuses a request without one. Cases are sent with a
+supervisor's token, a fresh one for each logout (which revokes it).
 
 A few refusals depend on what is stored or on the clock, not on the shape of the request, so
 no schema can express them: an unknown colleague as stand-in, an absence ending in the past,
@@ -40,6 +40,7 @@ from tests.servers import server_thread
 EXAMPLES = int(os.environ.get("RELAIS_FUZZ_EXAMPLES", "30"))
 STREAM = "/api/v1/sync/stream"
 LOGIN = "/api/v1/auth/login"
+LOGOUT = "/api/v1/auth/logout"
 
 # (method, path) -> the fields whose values are checked against stored data or the clock.
 REFUSED_BY_STORED_DATA = {
@@ -72,6 +73,28 @@ def session() -> Iterator[requests.Session]:
         yield s
 
 
+class Token:
+    """The supervisor's token: the same for every case, a new one after a logout."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.headers: dict[str, str] = {}
+
+    def __call__(self) -> dict[str, str]:
+        if not self.headers:
+            with httpx.Client(base_url=self.base_url) as http:
+                self.headers = login(http, "sup_a", PASSWORD, device="fuzz")
+        return dict(self.headers)
+
+    def forget(self) -> None:
+        self.headers = {}
+
+
+@pytest.fixture
+def token(server) -> Token:
+    return Token(server)
+
+
 def _refused_by_stored_data(case: Any, response: Any) -> bool:
     fields = REFUSED_BY_STORED_DATA.get((case.method.upper(), case.path), ())
     if response.status_code != 422 or not fields:
@@ -87,12 +110,13 @@ def _refused_by_stored_data(case: Any, response: Any) -> bool:
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_the_api_keeps_to_its_schema(case, server, session):
+def test_the_api_keeps_to_its_schema(case, server, session, token):
     headers = {"User-Agent": "fuzz"}
     if case.path != LOGIN:
-        with httpx.Client(base_url=server) as http:
-            headers |= login(http, "sup_a", PASSWORD, device="fuzz")
+        headers |= token()
     response = case.call(base_url=server, session=session, headers=headers)
+    if case.path == LOGOUT:
+        token.forget()
     excluded = [positive_data_acceptance] if _refused_by_stored_data(case, response) else []
     case.validate_response(
         response,
