@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import accumulate
+from functools import lru_cache
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync_server.errors import error_body
@@ -16,7 +17,19 @@ from sync_server.errors import error_body
 # body and the scan stays linear whatever the input.
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_STEP = tuple(1 if b in b"[{" else -1 for b in range(256))
+_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
+# Above this size, the scan runs in a worker thread: the event loop keeps serving.
+_SCAN_IN_THREAD = 64 * 1024
+
+
+@lru_cache
+def _nesting_at_most(limit: int) -> re.Pattern[bytes]:
+    """Brackets nesting at most `limit` deep (a closing one too many is ignored, an opening
+    one left open at the end counts): a regular language, so one linear match in C."""
+    inner = b""
+    for _ in range(limit - 1):
+        inner = rb"(?:\[" + inner + rb"(?:\]|\Z))*+"
+    return re.compile(rb"(?:\[" + inner + rb"(?:\]|\Z)|\])*+")
 
 
 def json_deeper_than(body: bytes, limit: int) -> bool:
@@ -25,10 +38,10 @@ def json_deeper_than(body: bytes, limit: int) -> bool:
     Exact for valid JSON; for anything else the answer does not matter (it is refused when
     parsed), only that it comes quickly.
     """
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    if len(brackets) <= limit:
+    brackets = _STRING.sub(b"", body).translate(_AS_SQUARE, _NOT_BRACKETS)
+    if brackets.count(b"[") <= limit:
         return False
-    return max(accumulate(map(_STEP.__getitem__, brackets))) > limit
+    return _nesting_at_most(limit).fullmatch(brackets) is None
 
 
 def _is_json(scope: Scope) -> bool:
@@ -71,7 +84,7 @@ class BodyLimits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body and _is_json(scope) and json_deeper_than(body, self.max_depth):
+        if body and _is_json(scope) and await self._too_deep(body):
             limit = f"JSON may nest at most {self.max_depth} levels of arrays and objects"
             await _refuse(send, 422, "invalid_body", limit)
             return
@@ -85,6 +98,11 @@ class BodyLimits:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _too_deep(self, body: bytes) -> bool:
+        if len(body) > _SCAN_IN_THREAD:
+            return await run_in_threadpool(json_deeper_than, body, self.max_depth)
+        return json_deeper_than(body, self.max_depth)
 
     @property
     def _too_large(self) -> str:
