@@ -24,6 +24,12 @@ def _a_number(value: Any) -> Any:
     return value
 
 
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float):
+        raise ValueError("must be an RFC 3339 date-time with an offset, not a number")
+    return value
+
+
 def _utc_representable(value: datetime) -> datetime:
     try:
         value.astimezone(UTC)
@@ -47,8 +53,11 @@ Text = Annotated[
 ]
 # A whole number as JSON Schema counts them: 3 or 3.0, never "3" or true.
 WholeNumber = Annotated[int, BeforeValidator(_a_number)]
-# A moment with its UTC offset, within the range every database can store.
-Moment = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
+# A moment with its UTC offset (RFC 3339: text, not a count of seconds), within the range
+# every database can store.
+Moment = Annotated[
+    AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_utc_representable)
+]
 # A time of day on the user's clock (their `timezone` says which). Not JSON Schema's `time`
 # format, which requires an offset: the schema says what is really sent and accepted.
 TimeOfDay = Annotated[
