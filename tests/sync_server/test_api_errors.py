@@ -319,6 +319,9 @@ def test_pull_body_errors(api, world, sup_a):
         ("limit -1", {"protocol": 1, "limit": -1}, 422, "invalid_body"),
         ("limit huge", {"protocol": 1, "limit": 10**40}, 422, "invalid_body"),
         ("limit text", {"protocol": 1, "limit": "ten"}, 422, "invalid_body"),
+        ("limit a number as text", {"protocol": 1, "limit": "10"}, 422, "invalid_body"),
+        ("protocol as text", {"protocol": "1"}, 422, "invalid_body"),
+        ("protocol true", {"protocol": True}, 422, "invalid_body"),
         ("limit fraction", {"protocol": 1, "limit": 2.5}, 422, "invalid_body"),
         ("limit null", {"protocol": 1, "limit": None}, 422, "invalid_body"),
         ("cursor a number", {"protocol": 1, "cursor": 5}, 422, "invalid_body"),
@@ -398,6 +401,9 @@ def test_me_body_errors(api, client, world):
         ("until naive", {"away": True, "until": "2030-01-01T00:00:00"}),
         ("until not a date", {"away": True, "until": "soon"}),
         ("until in the past", {"away": True, "until": "2001-01-01T00:00:00+00:00"}),
+        # Text is not read as a number or a boolean, nor a number as a time: the schema says.
+        ("until a number", {"away": False, "until": 1_900_000_000}),
+        ("away as text", {"away": "false"}),
     ]
     preferences = [
         ("unknown time zone", {"timezone": "Mars/Olympus_Mons"}),
@@ -408,6 +414,9 @@ def test_me_body_errors(api, client, world):
         ("digest time with a zone", {"digest_time": "00:00+16:00"}),
         ("quiet end with a zone", {"quiet_end": "07:00Z"}),
         ("email_urgent a word", {"email_urgent": "maybe"}),
+        ("email_digest as text", {"email_digest": "true"}),
+        ("email_digest a number", {"email_digest": 0}),
+        ("digest time a number", {"digest_time": 3600}),
     ]
     cases = [
         (f"availability {label}", api.put(AVAILABILITY, json=body, headers=couns), 422, None)
