@@ -86,6 +86,7 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 _WHEN = {
     401: "Missing, invalid or revoked token (or, to log in, wrong credentials).",
     403: "The caller's role or organisation may not do this.",
+    404: "No such record in the caller's organisation.",
     413: "The body is larger than the protocol allows.",
     422: "The body is not valid for this operation.",
     429: "Too many attempts; try again later.",

@@ -42,10 +42,12 @@ STREAM = "/api/v1/sync/stream"
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
 
-# (method, path) -> the fields whose values are checked against stored data or the clock.
-REFUSED_BY_STORED_DATA = {
+# (method, path) -> the fields whose values are checked against stored data or the clock, or
+# against each other (one of two parameters; a period's length): rules OpenAPI cannot state.
+REFUSED_BEYOND_THE_SCHEMA = {
     ("PUT", "/api/v1/me/availability"): ("stand_in_id: ", "until: "),
     ("PUT", "/api/v1/me/preferences"): ("timezone: ",),
+    ("GET", "/api/v1/briefs"): ("team_id, worker_id: ", "from, to: ", "to: "),
 }
 
 
@@ -101,8 +103,8 @@ def token(server) -> Token:
     return Token(server)
 
 
-def _refused_by_stored_data(case: Any, response: Any) -> bool:
-    fields = REFUSED_BY_STORED_DATA.get((case.method.upper(), case.path), ())
+def _refused_beyond_the_schema(case: Any, response: Any) -> bool:
+    fields = REFUSED_BEYOND_THE_SCHEMA.get((case.method.upper(), case.path), ())
     if response.status_code != 422 or not fields:
         return False
     message = response.json()["error"]["message"]
@@ -123,7 +125,7 @@ def test_the_api_keeps_to_its_schema(case, server, session, token):
     response = case.call(base_url=server, session=session, headers=headers)
     if case.path == LOGOUT:
         token.forget()
-    excluded = [positive_data_acceptance] if _refused_by_stored_data(case, response) else []
+    excluded = [positive_data_acceptance] if _refused_beyond_the_schema(case, response) else []
     case.validate_response(
         response,
         checks=ALL_CHECKS,
