@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from datetime import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, WithJsonSchema
 
-from shared_models.fields import Moment, Text, TimeOfDay
+from shared_models.fields import Moment, Text, TimeOfDay, WholeNumber
 
 PROTOCOL_VERSION = 1
 MAX_MUTATIONS_PER_PUSH = 500
-MAX_PUSH_BYTES = 1024 * 1024
+MAX_PUSH_BYTES = 1024 * 1024  # any request body
+MAX_JSON_DEPTH = 32  # arrays and objects nested in any request body
 PULL_LIMIT_DEFAULT = 500
 PULL_LIMIT_MAX = 1000
+
+# The version a request speaks. Only this one is valid (others get 422
+# `unsupported_protocol`), and the schema says so.
+Protocol = Annotated[WholeNumber, WithJsonSchema({"type": "integer", "const": PROTOCOL_VERSION})]
 
 
 class ErrorDetail(BaseModel):
@@ -60,7 +65,7 @@ class Mutation(BaseModel):
 
 
 class PushRequest(BaseModel):
-    protocol: int
+    protocol: Protocol
     mutations: list[Mutation] = Field(max_length=MAX_MUTATIONS_PER_PUSH)
 
 
@@ -78,9 +83,9 @@ class PushResponse(BaseModel):
 
 
 class PullRequest(BaseModel):
-    protocol: int
+    protocol: Protocol
     cursor: Text | None = Field(default=None, max_length=200)
-    limit: int = Field(default=PULL_LIMIT_DEFAULT, ge=1, le=PULL_LIMIT_MAX)
+    limit: WholeNumber = Field(default=PULL_LIMIT_DEFAULT, ge=1, le=PULL_LIMIT_MAX)
 
 
 class Change(BaseModel):
@@ -102,7 +107,7 @@ class Poke(BaseModel):
 
 
 class AvailabilityRequest(BaseModel):
-    away: bool
+    away: StrictBool
     stand_in_id: UUID | None = None
     until: Moment | None = None
 
@@ -114,8 +119,8 @@ class Availability(AvailabilityRequest):
 class Preferences(BaseModel):
     """How a user wants to be told outside the app (`GET`/`PUT /api/v1/me/preferences`)."""
 
-    email_urgent: bool = True  # urgent signals and escalations, at once
-    email_digest: bool = True  # a daily summary of the rest (counts, never contents)
+    email_urgent: StrictBool = True  # urgent signals and escalations, at once
+    email_digest: StrictBool = True  # a daily summary of the rest (counts, never contents)
     quiet_start: TimeOfDay | None = None  # no e-mail between these local times
     quiet_end: TimeOfDay | None = None
     digest_time: TimeOfDay = time(7, 30)

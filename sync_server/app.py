@@ -1,4 +1,5 @@
-"""The FastAPI application: routers under /api/v1, error shape, body limit, background sweeps."""
+"""The FastAPI application: routers under /api/v1, what every request and answer goes
+through (body limits, the error shape, security headers), background sweeps."""
 
 from __future__ import annotations
 
@@ -12,90 +13,30 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared_models.wire import MAX_PUSH_BYTES, Health
-from sync_server import __version__
+from shared_models.wire import MAX_JSON_DEPTH, MAX_PUSH_BYTES, Health
+from sync_server import __version__, api_docs
 from sync_server.auth.api import router as auth_router
 from sync_server.database import Database
 from sync_server.deps import DB
 from sync_server.desk.api import router as desk_router
-from sync_server.errors import ServiceUnavailable, error_body, install_error_handlers
+from sync_server.errors import ServiceUnavailable, documented, install_error_handlers
 from sync_server.orgs.api import router as me_router
+from sync_server.request_body import BodyLimits
+from sync_server.security_headers import DEFAULT_POLICIES, SecurityHeaders
 from sync_server.settings import Settings, get_settings
 from sync_server.sync.api import router as sync_router
 from sync_server.sync.changelog import positions
 from sync_server.sync.stream import listen_postgres, watch_other_writers
-from sync_server.webapp.site import Site, site_router
+from sync_server.webapp.site import APP_POLICY, BASE, Site, site_router
 
 log = logging.getLogger(__name__)
-
-
-class BodyLimit:
-    """Answer 413 to any request body over the limit, declared or streamed."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._reject(send)
-            return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    # An HTTPException is the one error FastAPI lets out of its body reading.
-                    raise StarletteHTTPException(413, _too_large_message(self.limit))
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except StarletteHTTPException:
-            if not started:
-                await self._reject(send)
-
-    async def _reject(self, send: Send) -> None:
-        import json
-
-        body = json.dumps(error_body("payload_too_large", _too_large_message(self.limit))).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-def _too_large_message(limit: int) -> str:
-    return f"request bodies are limited to {limit} bytes"
 
 
 health_router = APIRouter(tags=["health"])
 
 
-@health_router.get("/health", response_model=Health)
+@health_router.get("/health", response_model=Health, responses=documented())
 def health(db: DB) -> Health:
     try:
         with db.reading() as session:
@@ -142,13 +83,12 @@ def create_app(
         version=__version__,
         summary="Routes worksite notes about integration workers to their counsellors.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # api_docs serves it, without a CDN, when the settings ask for it
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
     app.state.db = db
     app.state.settings = settings
-    install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
     api.include_router(health_router)
     api.include_router(auth_router)
@@ -156,7 +96,17 @@ def create_app(
     api.include_router(me_router)
     api.include_router(desk_router)
     app.include_router(api)
+    # Content-Security-Policy by path prefix: a page served under a new prefix adds its own.
+    policies = dict(DEFAULT_POLICIES)
     if site is not None:
         app.include_router(site_router(site))
-    app.add_middleware(BodyLimit, limit=MAX_PUSH_BYTES)
+        policies[BASE] = APP_POLICY
+    if settings.api_docs:
+        api_docs.install(app)
+        policies[api_docs.PATH] = api_docs.POLICY
+    # Outermost last: headers on every answer, then the last-resort error handler (in
+    # install_error_handlers), then the body limits in front of the application.
+    app.add_middleware(BodyLimits, max_bytes=MAX_PUSH_BYTES, max_depth=MAX_JSON_DEPTH)
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeaders, policies=policies)
     return app

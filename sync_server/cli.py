@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import getpass
 import sys
+import unicodedata
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -13,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -39,13 +42,47 @@ app.add_typer(roster_app, name="roster")
 field_app_cli = typer.Typer(help="The field app (a PWA served at /app/).", no_args_is_help=True)
 app.add_typer(field_app_cli, name="app")
 
-out = Console()
-err = Console(stderr=True)
+# Nothing printed is read as markup or emoji codes: names, logins and file contents come
+# from users. Styles are applied by the helpers below, never written into the text.
+out = Console(markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+def shown(value: object) -> Text:
+    """Anything that may hold text from users, as inert text: control characters (terminal
+    escapes, bidirectional overrides, line breaks) are written out, as `\\x1b`."""
+    return Text("".join(_visible(char) for char in str(value)))
+
+
+def _visible(char: str) -> str:
+    if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+        return char.encode("unicode_escape").decode("ascii")
+    return char
+
+
+def say(message: object) -> None:
+    out.print(shown(message))
+
+
+def tell(message: object, label: str = "", style: str = "") -> None:
+    """On standard error, after a styled label ("warning: ", "error: ")."""
+    err.print(Text.assemble((label, style), shown(message)))
+
+
+def warn(message: object) -> None:
+    tell(message, "warning: ", "yellow")
+
+
+def fail(message: object, code: int = 1) -> NoReturn:
+    tell(message, "error: ", "bold red")
     raise typer.Exit(code)
+
+
+def print_table(columns: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(shown(cell) for cell in row))
+    out.print(table)
 
 
 def open_database(settings: Settings | None = None) -> Database:
@@ -67,7 +104,7 @@ def open_database(settings: Settings | None = None) -> Database:
 def db_upgrade() -> None:
     """Apply pending migrations."""
     open_database().dispose()
-    out.print("database is up to date")
+    say("database is up to date")
 
 
 @app.command()
@@ -112,12 +149,12 @@ def provision(
                 _, changes = provisioning.apply(session, spec)
     except provisioning.ProvisioningError as exc:
         for problem in exc.problems:
-            err.print(problem, style="red", markup=False, highlight=False)
+            tell(problem, style="red")
         fail(f"{file}: nothing was changed")
     for warning in changes.warnings:
-        err.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
+        warn(warning)
     for line in changes.summary(planned=dry_run):
-        out.print(line, markup=False, highlight=False)
+        say(line)
 
 
 @roster_app.command("import")
@@ -157,27 +194,25 @@ def roster_import(
             )
     if report.encoding and (report.encoding, report.delimiter) != ("UTF-8", ","):
         separated = roster.DELIMITERS.get(report.delimiter or ",")
-        err.print(f"read as {report.encoding}, separated by {separated}", highlight=False)
+        tell(f"read as {report.encoding}, separated by {separated}")
     if report.result is None:
         for problem in report.problems[: roster.MAX_PROBLEMS_SHOWN]:
-            err.print(str(problem), style="red", markup=False, highlight=False)
+            tell(problem, style="red")
         hidden = len(report.problems) - roster.MAX_PROBLEMS_SHOWN
         if hidden > 0:
-            err.print(f"... and {hidden} more problem(s)")
+            tell(f"... and {hidden} more problem(s)")
         fail(f"{file}: nothing was imported")
     result = report.result
     if result.taken_over:
         taken = ", ".join(result.taken_over)
-        err.print(
+        tell(
             f"taken over from the provisioning file: {taken} (re-applying a file that still "
             "lists them takes them back)",
             style="yellow",
-            markup=False,
-            highlight=False,
         )
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    out.print(f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged")
+        warn(warning)
+    say(f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged")
 
 
 @user_app.command("add")
@@ -226,7 +261,7 @@ def user_add(
             )
         except LoginTaken as exc:
             fail(f"--login: {exc.message}")
-    out.print(f"user '{login}' created")
+    say(f"user '{login}' created")
 
 
 @user_app.command("list")
@@ -235,13 +270,12 @@ def user_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
     from sync_server.orgs.models import Organization, User
 
     db = open_database()
-    table = Table("org", "login", "name", "roles", "e-mail", "state")
     with db.reading() as session:
         query = select(User, Organization.slug).join(Organization, Organization.id == User.org_id)
         if org:
             query = query.where(Organization.slug == org)
-        for user, slug in session.execute(query.order_by(Organization.slug, User.login)):
-            table.add_row(
+        rows = [
+            (
                 slug,
                 user.login,
                 user.display_name,
@@ -249,7 +283,9 @@ def user_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
                 user.email or "",
                 "disabled" if user.disabled else "active",
             )
-    out.print(table)
+            for user, slug in session.execute(query.order_by(Organization.slug, User.login))
+        ]
+    print_table(("org", "login", "name", "roles", "e-mail", "state"), rows)
 
 
 @user_app.command("disable")
@@ -264,7 +300,7 @@ def user_disable(login: Annotated[str, typer.Argument()]) -> None:
         if user is None:
             fail(f"no user with login '{login}'")
         disable_user(session, user)
-    out.print(f"user '{login}' disabled; its devices are signed out")
+    say(f"user '{login}' disabled; its devices are signed out")
 
 
 @device_app.command("list")
@@ -273,18 +309,19 @@ def device_list(login: Annotated[str | None, typer.Option("--login")] = None) ->
     from sync_server.auth.service import devices
 
     db = open_database()
-    table = Table("device id", "login", "name", "created", "last seen", "state")
     with db.reading() as session:
-        for device, user in devices(session, login):
-            table.add_row(
-                str(device.id),
+        rows = [
+            (
+                device.id,
                 user.login,
                 device.name,
                 f"{device.created_at:%Y-%m-%d %H:%M}",
                 f"{device.last_seen_at:%Y-%m-%d %H:%M}" if device.last_seen_at else "",
                 "revoked" if device.revoked_at else "active",
             )
-    out.print(table)
+            for device, user in devices(session, login)
+        ]
+    print_table(("device id", "login", "name", "created", "last seen", "state"), rows)
 
 
 @device_app.command("revoke")
@@ -302,7 +339,7 @@ def device_revoke(
     with db.unit_of_work() as session:
         if not revoke_device(session, parsed):
             fail(f"no device with id {device_id}")
-    out.print(f"device {device_id} revoked")
+    say(f"device {device_id} revoked")
 
 
 def _organisation_logins(session: Session, slug: str) -> tuple[uuid.UUID, dict[uuid.UUID, str]]:
@@ -325,19 +362,20 @@ def audit(
     """Who read which sensitive note, and who exported what (no note content shown)."""
     from sync_server.audit.service import events
 
-    table = Table("when (UTC)", "who", "action", "entity", "entity id", "device")
     with open_database().reading() as session:
         org_id, names = _organisation_logins(session, org)
-        for event in events(session, org_id, limit):
-            table.add_row(
+        rows = [
+            (
                 f"{event.at:%Y-%m-%d %H:%M:%S}",
                 names.get(event.actor_id, "") if event.actor_id else "",
                 event.action,
                 event.entity or "",
-                str(event.entity_id or ""),
-                str(event.device_id or ""),
+                event.entity_id or "",
+                event.device_id or "",
             )
-    out.print(table)
+            for event in events(session, org_id, limit)
+        ]
+    print_table(("when (UTC)", "who", "action", "entity", "entity id", "device"), rows)
 
 
 @app.command()
@@ -345,28 +383,32 @@ def quarantine(
     org: Annotated[str, typer.Option("--org", help="The organisation's slug.")],
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 100,
 ) -> None:
-    """Mutations the server refused, with their reasons (their content is kept, not shown)."""
+    """Mutations the server refused: their code and the fields at fault, never what was sent
+    (it is kept, not shown)."""
+    from shared_models.mutations import MUTATION_TYPES, fields_and_rules
     from sync_server.sync.models import MutationRecord
 
-    table = Table("received (UTC)", "who", "type", "code", "reason", "mutation id")
     with open_database().reading() as session:
         org_id, names = _organisation_logins(session, org)
-        rows = session.scalars(
+        records = session.scalars(
             select(MutationRecord)
             .where(MutationRecord.org_id == org_id, MutationRecord.status == "rejected")
             .order_by(MutationRecord.received_at.desc())
             .limit(limit)
         )
-        for record in rows:
-            table.add_row(
+        rows = [
+            (
                 f"{record.received_at:%Y-%m-%d %H:%M:%S}",
                 names.get(record.user_id, ""),
-                record.type,
+                # An unknown type is whatever the client wrote there.
+                record.type if record.type in MUTATION_TYPES else "(unknown)",
                 record.error_code or "",
-                record.error_message or "",
-                str(record.id),
+                fields_and_rules(record.error_message or ""),
+                record.id,
             )
-    out.print(table)
+            for record in records
+        ]
+    print_table(("received (UTC)", "who", "type", "code", "fields", "mutation id"), rows)
 
 
 @app.command()
@@ -382,7 +424,7 @@ def escalate(
     db = open_database(settings)
     while True:
         report = sweep_once(db, settings)
-        out.print(
+        say(
             f"{report.escalated} escalated, {report.absences_ended} absence(s) ended, "
             f"{report.emails_sent} e-mail(s) sent"
         )
@@ -410,13 +452,13 @@ def retention(
         with db.reading() as session:
             for org in session.scalars(select(Organization).order_by(Organization.slug)):
                 count = count_expired(session, org, today)
-                out.print(
+                say(
                     f"organisation '{org.slug}': {count} worker(s) past retention "
                     f"({org.retention_days} days after the contract ends); nothing deleted"
                 )
         return
     report = purge_all_expired(db, utcnow())
-    out.print(
+    say(
         f"{report.workers} worker(s) past retention deleted, with {report.notes} note(s), "
         f"{report.follow_ups} follow-up(s), {report.heads_ups} heads-up(s); "
         f"{report.refused_mutations} refused mutation(s) emptied"
@@ -472,11 +514,13 @@ def main() -> None:
     try:
         app()
     except OperationalError as exc:
-        err.print(f"[bold red]error:[/] database unavailable ({exc.orig.__class__.__name__})")
+        tell(f"database unavailable ({exc.orig.__class__.__name__})", "error: ", "bold red")
         sys.exit(1)
     except SQLAlchemyError as exc:
         # Never a traceback: its parameters could show stored data (even password hashes).
-        err.print(
-            f"[bold red]error:[/] the database refused the change ({type(exc).__name__}); nothing was changed"
+        tell(
+            f"the database refused the change ({type(exc).__name__}); nothing was changed",
+            "error: ",
+            "bold red",
         )
         sys.exit(1)

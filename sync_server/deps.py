@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from sync_server.auth.service import Caller, authenticate, touch_device
@@ -30,13 +31,19 @@ def db_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sessi
         yield session
 
 
-def current_caller(request: Request, db: Annotated[Database, Depends(get_database)]) -> Caller:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+# Declared, so that the API's schema says which operations need a token.
+_bearer = HTTPBearer(auto_error=False, description="The token from POST /api/v1/auth/login.")
+
+
+def current_caller(
+    db: Annotated[Database, Depends(get_database)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Caller:
+    token = credentials.credentials.strip() if credentials else ""
+    if not token:
         raise Unauthenticated("missing bearer token", code="missing_token")
     with db.reading() as session:
-        caller, stale = authenticate(session, token.strip())
+        caller, stale = authenticate(session, token)
     if stale:
         with db.unit_of_work() as session:
             touch_device(session, caller.device_id)

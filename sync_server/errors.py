@@ -7,12 +7,18 @@ trace or a 500 for bad input.
 from __future__ import annotations
 
 import logging
+import traceback
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared_models.wire import ErrorResponse
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +83,26 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+_WHEN = {
+    401: "Missing, invalid or revoked token (or, to log in, wrong credentials).",
+    403: "The caller's role or organisation may not do this.",
+    404: "No such record in the caller's organisation.",
+    413: "The body is larger than the protocol allows.",
+    422: "The body is not valid for this operation.",
+    429: "Too many attempts; try again later.",
+    503: "The database is busy or unreachable; nothing was stored, try again shortly.",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers an operation can give, for its OpenAPI `responses`: each has the
+    protocol's error shape. Every operation may answer 503 (the database may be away)."""
+    return {
+        status: {"model": ErrorResponse, "description": _WHEN[status]}
+        for status in sorted({*statuses, 503})
+    }
+
+
 def _describe(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:10]:
@@ -110,16 +136,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_body", _describe(exc)), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
             # FastAPI's answer to a body it cannot parse (bad UTF-8, absurd nesting...):
             # for the protocol, an invalid body.
             return JSONResponse(error_body("invalid_body", "the body is not valid JSON"), 422)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return JSONResponse(
-            error_body(code, message), exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            headers["Allow"] = ", ".join(allowed)
+        return JSONResponse(error_body(code, message), exc.status_code, headers=headers or None)
 
     @app.exception_handler(OperationalError)
     async def _database_busy(_req: Request, exc: OperationalError) -> JSONResponse:
@@ -131,10 +158,55 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "2"},
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
-        # The type only: messages may quote stored data, and note text is never logged.
-        log.error("unexpected %s while serving a request", type(exc).__name__)
-        return JSONResponse(
-            error_body("internal_error", "unexpected server error; nothing was stored"), 500
+    app.add_middleware(CatchAll)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (the router names only the first
+    route's). A mount (static files) takes any method: it says for itself."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.routes
+            if not isinstance(route, Mount)
         )
+    ]
+
+
+class CatchAll:
+    """The last resort: whatever escapes becomes a 500 in the protocol's shape, and the
+    exception stops here. (Starlette's own last resort re-raises it after answering: the
+    server then logs its message and drops the client's keep-alive connection.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            # The type and where, never the message: it may quote stored data.
+            where = traceback.extract_tb(exc.__traceback__)[-1:]
+            place = f"{where[0].filename}:{where[0].lineno}" if where else "?"
+            log.error("unexpected %s at %s while serving a request", type(exc).__name__, place)
+            if started:
+                return  # an answer cut short: the server closes the connection, as it must
+            response = JSONResponse(
+                error_body("internal_error", "unexpected server error; nothing was stored"), 500
+            )
+            await response(scope, receive, send)

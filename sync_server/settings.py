@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_from: str = "relais@localhost"
     log_level: str = "INFO"
+    api_docs: bool = Field(
+        default=False,
+        description="Serve the interactive API documentation at /api/docs (no CDN involved).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from sync_server.app import create_app
 from sync_server.database import Database
@@ -42,11 +43,11 @@ def wait_for_health(
 
 
 @contextmanager
-def server_thread(db: Database, settings: Settings) -> Iterator[str]:
-    """The real app under uvicorn in a background thread; yields its base URL."""
+def server_thread(db: Database, settings: Settings, app: FastAPI | None = None) -> Iterator[str]:
+    """The real app (or `app`) under uvicorn in a background thread; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, db), host="127.0.0.1", port=port, log_level="warning"
+        app or create_app(settings, db), host="127.0.0.1", port=port, log_level="warning"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Response
 from shared_models.wire import LoginRequest, LoginResponse, UserInfo
 from sync_server.auth import service
 from sync_server.deps import DB, AppSettings, CurrentCaller, DbSession
+from sync_server.errors import documented
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=LoginResponse)
+@router.post("/login", response_model=LoginResponse, responses=documented(401, 413, 422, 429))
 def login(body: LoginRequest, db: DB, settings: AppSettings) -> LoginResponse:
     # Its own unit of work: a failed attempt must be stored even though we answer 401.
     with db.unit_of_work() as session:
@@ -42,7 +43,7 @@ def login(body: LoginRequest, db: DB, settings: AppSettings) -> LoginResponse:
     return response
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, responses=documented(401))
 def logout(caller: CurrentCaller, session: DbSession) -> Response:
     service.revoke_device(session, caller.device_id)
     return Response(status_code=204)

@@ -11,6 +11,13 @@ from fastapi import APIRouter, Query, Response
 from sync_server.deps import DB, CurrentCaller
 from sync_server.desk import service
 from sync_server.desk.service import Export, Format, Requester
+from sync_server.errors import documented
+
+PDF = {"content": {"application/pdf": {}}, "description": "The brief, as a PDF download."}
+EXPORT = {
+    "content": {"application/json": {}, "application/pdf": {}},
+    "description": "Everything held about the worker, as JSON (relais.subject_access) or PDF.",
+}
 
 router = APIRouter(tags=["desk"])
 
@@ -26,7 +33,11 @@ def _download(export: Export) -> Response:
     )
 
 
-@router.get("/briefs", response_class=Response)
+@router.get(
+    "/briefs",
+    response_class=Response,
+    responses={200: PDF, **documented(401, 403, 404, 422)},
+)
 def brief(
     caller: CurrentCaller,
     db: DB,
@@ -50,7 +61,11 @@ def brief(
     return _download(export)
 
 
-@router.get("/workers/{worker_id}/export", response_class=Response)
+@router.get(
+    "/workers/{worker_id}/export",
+    response_class=Response,
+    responses={200: EXPORT, **documented(401, 403, 404, 422)},
+)
 def subject_access(
     worker_id: uuid.UUID, caller: CurrentCaller, db: DB, format: Format = "json"
 ) -> Response:

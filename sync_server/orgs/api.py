@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
 from fastapi import APIRouter
 
 from shared_models.wire import Availability, AvailabilityRequest, Preferences
 from sync_server import policy
 from sync_server.database import utcnow
 from sync_server.deps import CurrentCaller, DbSession
-from sync_server.errors import Forbidden, InvalidBody
+from sync_server.errors import Forbidden, InvalidBody, documented
 from sync_server.orgs import service
 from sync_server.orgs.models import User
 
 router = APIRouter(prefix="/me", tags=["me"])
 
 
-@router.put("/availability", response_model=Availability)
+@router.put("/availability", response_model=Availability, responses=documented(401, 403, 413, 422))
 def put_availability(
     body: AvailabilityRequest, caller: CurrentCaller, session: DbSession
 ) -> Availability:
@@ -35,23 +38,36 @@ def put_availability(
     return Availability(away=user.away, stand_in_id=user.stand_in_id, until=user.away_until)
 
 
-@router.get("/preferences", response_model=Preferences)
+@router.get("/preferences", response_model=Preferences, responses=documented(401))
 def get_preferences(caller: CurrentCaller, session: DbSession) -> Preferences:
     return _preferences(session.get_one(User, caller.user_id))
 
 
-@router.put("/preferences", response_model=Preferences)
+@router.put("/preferences", response_model=Preferences, responses=documented(401, 413, 422))
 def put_preferences(body: Preferences, caller: CurrentCaller, session: DbSession) -> Preferences:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(body.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidBody(f"timezone: unknown time zone '{body.timezone}'") from None
+    if not is_time_zone(body.timezone):
+        raise InvalidBody("timezone: not a time zone of the tz database (such as Europe/Paris)")
     user = session.get_one(User, caller.user_id)
     for name, value in body.model_dump().items():
         setattr(user, name, value)
     return _preferences(user)
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def is_time_zone(name: str) -> bool:
+    """A zone of the tz database: not one of its folders (`Europe`) or other files, which a
+    plain lookup may stumble on."""
+    if name not in _zone_names():
+        return False
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # listed, yet missing or unreadable
+        return False
+    return True
 
 
 def _preferences(user: User) -> Preferences:

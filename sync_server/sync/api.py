@@ -20,7 +20,7 @@ from sync_server.audit.service import record_sensitive_reads
 from sync_server.auth.service import Caller, authenticate
 from sync_server.database import utcnow
 from sync_server.deps import DB, AppSettings, CurrentCaller
-from sync_server.errors import InvalidBody, Unauthenticated
+from sync_server.errors import InvalidBody, Unauthenticated, documented
 from sync_server.sync import pull as pull_service
 from sync_server.sync import push as push_service
 from sync_server.sync.changelog import current_position
@@ -38,7 +38,12 @@ def _check_protocol(version: int) -> None:
         )
 
 
-@router.post("/push", response_model=PushResponse, response_model_exclude_none=True)
+@router.post(
+    "/push",
+    response_model=PushResponse,
+    response_model_exclude_none=True,
+    responses=documented(401, 413, 422),
+)
 def push(body: IncomingPush, caller: CurrentCaller, db: DB) -> PushResponse:
     """Body: `{"protocol": 1, "mutations": [Mutation, ...]}` (shared_models.wire.PushRequest)."""
     _check_protocol(body.protocol)
@@ -48,7 +53,7 @@ def push(body: IncomingPush, caller: CurrentCaller, db: DB) -> PushResponse:
     return PushResponse(results=results)
 
 
-@router.post("/pull", response_model=PullResponse)
+@router.post("/pull", response_model=PullResponse, responses=documented(401, 413, 422))
 def pull(body: PullRequest, caller: CurrentCaller, db: DB) -> PullResponse:
     _check_protocol(body.protocol)
     with db.reading() as session:
@@ -65,7 +70,7 @@ def pull(body: PullRequest, caller: CurrentCaller, db: DB) -> PullResponse:
     return response
 
 
-@router.get("/stream", response_class=EventSourceResponse)
+@router.get("/stream", response_class=EventSourceResponse, responses=documented(401))
 async def stream(
     request: Request, caller: CurrentCaller, db: DB, settings: AppSettings
 ) -> EventSourceResponse:

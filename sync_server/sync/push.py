@@ -25,7 +25,13 @@ from sqlalchemy.orm.exc import FlushError
 
 from shared_models import mutations as m
 from shared_models.fields import Moment
-from shared_models.wire import MAX_MUTATIONS_PER_PUSH, ErrorDetail, Mutation, MutationResult
+from shared_models.wire import (
+    MAX_MUTATIONS_PER_PUSH,
+    ErrorDetail,
+    Mutation,
+    MutationResult,
+    Protocol,
+)
 from sync_server import policy
 from sync_server.auth.service import Caller
 from sync_server.notes import service as notes
@@ -68,7 +74,7 @@ _CLIENT_TIME = TypeAdapter(Moment)
 
 
 class IncomingPush(BaseModel):
-    protocol: int
+    protocol: Protocol
     mutations: list[IncomingMutation] = Field(max_length=MAX_MUTATIONS_PER_PUSH)
 
 

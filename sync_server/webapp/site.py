@@ -16,6 +16,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from sync_server.security_headers import content_security_policy
+
 BASE = "/app/"
 
 
@@ -32,22 +34,17 @@ class Site:
         return dict(json.loads((self.path / "site.json").read_text())["files"])
 
 
-# The app's pages: scripts and wasm from this origin only (CanvasKit and Pyodide compile
+# The app: scripts and WebAssembly from this origin only (CanvasKit and Pyodide compile
 # WebAssembly), the API on the same origin, never framed by another site.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self' 'wasm-unsafe-eval'",
-        "worker-src 'self'",
-        "connect-src 'self'",
-        "img-src 'self' data: blob:",
-        "style-src 'self' 'unsafe-inline'",  # Flutter sets inline styles on its elements
-        "font-src 'self' data:",
-        "manifest-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "frame-ancestors 'none'",
-    ]
+APP_POLICY = content_security_policy(
+    script_src="'self' 'wasm-unsafe-eval'",
+    worker_src="'self'",
+    connect_src="'self'",
+    img_src="'self' data: blob:",
+    style_src="'self' 'unsafe-inline'",  # Flutter sets inline styles on its elements
+    font_src="'self' data:",
+    manifest_src="'self'",
+    base_uri="'self'",
 )
 TYPES = {
     ".mjs": "text/javascript",
@@ -91,10 +88,7 @@ def site_router(site: Site) -> APIRouter:
         headers = {
             "Cache-Control": "no-cache",  # always revalidated: the service worker caches
             "Vary": "Accept-Encoding",
-            "X-Content-Type-Options": "nosniff",
         }
-        if name.endswith(".html"):
-            headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         if name == "sw.js":
             headers["Service-Worker-Allowed"] = BASE
         accepted = request.headers.get("accept-encoding", "")
@@ -104,7 +98,9 @@ def site_router(site: Site) -> APIRouter:
                 headers["Content-Encoding"] = encoding
                 path = compressed
                 break
-        response = FileResponse(path, media_type=_media_type(name), headers=headers)
+        response = FileResponse(
+            path, media_type=_media_type(name), headers=headers, stat_result=path.stat()
+        )
         etag = response.headers.get("etag")
         if etag and etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers={"ETag": etag, **headers})

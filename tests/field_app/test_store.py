@@ -81,7 +81,7 @@ def result(mutation_id: uuid.UUID, status: str, code: str | None = None) -> Muta
 
 
 def test_queue_validates_with_the_shared_rules_before_queuing(store):
-    with pytest.raises(InvalidMutation, match="category 'ppe'"):
+    with pytest.raises(InvalidMutation, match="category: category_of_other_kind"):
         store.queue("note.create", note(category="ppe"))  # not a signal category
     with pytest.raises(InvalidMutation, match="unknown mutation type"):
         store.queue("note.teleport", {})

@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from shared_models.wire import MAX_PUSH_BYTES, LoginResponse, PullResponse, PushResponse
+from shared_models.wire import (
+    MAX_JSON_DEPTH,
+    MAX_PUSH_BYTES,
+    LoginResponse,
+    PullResponse,
+    PushResponse,
+)
+from sync_server.app import create_app
 from sync_server.sync.models import MutationRecord
 from tests.factories import (
     PASSWORD,
@@ -33,6 +42,7 @@ from tests.factories import (
     now_iso,
     pull_all,
 )
+from tests.servers import server_thread
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
@@ -309,6 +319,9 @@ def test_pull_body_errors(api, world, sup_a):
         ("limit -1", {"protocol": 1, "limit": -1}, 422, "invalid_body"),
         ("limit huge", {"protocol": 1, "limit": 10**40}, 422, "invalid_body"),
         ("limit text", {"protocol": 1, "limit": "ten"}, 422, "invalid_body"),
+        ("limit a number as text", {"protocol": 1, "limit": "10"}, 422, "invalid_body"),
+        ("protocol as text", {"protocol": "1"}, 422, "invalid_body"),
+        ("protocol true", {"protocol": True}, 422, "invalid_body"),
         ("limit fraction", {"protocol": 1, "limit": 2.5}, 422, "invalid_body"),
         ("limit null", {"protocol": 1, "limit": None}, 422, "invalid_body"),
         ("cursor a number", {"protocol": 1, "cursor": 5}, 422, "invalid_body"),
@@ -388,6 +401,9 @@ def test_me_body_errors(api, client, world):
         ("until naive", {"away": True, "until": "2030-01-01T00:00:00"}),
         ("until not a date", {"away": True, "until": "soon"}),
         ("until in the past", {"away": True, "until": "2001-01-01T00:00:00+00:00"}),
+        # Text is not read as a number or a boolean, nor a number as a time: the schema says.
+        ("until a number", {"away": False, "until": 1_900_000_000}),
+        ("away as text", {"away": "false"}),
     ]
     preferences = [
         ("unknown time zone", {"timezone": "Mars/Olympus_Mons"}),
@@ -398,6 +414,9 @@ def test_me_body_errors(api, client, world):
         ("digest time with a zone", {"digest_time": "00:00+16:00"}),
         ("quiet end with a zone", {"quiet_end": "07:00Z"}),
         ("email_urgent a word", {"email_urgent": "maybe"}),
+        ("email_digest as text", {"email_digest": "true"}),
+        ("email_digest a number", {"email_digest": 0}),
+        ("digest time a number", {"digest_time": 3600}),
     ]
     cases = [
         (f"availability {label}", api.put(AVAILABILITY, json=body, headers=couns), 422, None)
@@ -407,6 +426,149 @@ def test_me_body_errors(api, client, world):
         for label, body in preferences
     ]
     check_all(cases)
+
+
+def _tz_database_entries_that_are_not_zones() -> set[str]:
+    """Folders of the time zone database (`Europe`, `America`, `Etc`...) and its other
+    files (`zone.tab`, `tzdata.zi`...): names a zone lookup may stumble on."""
+    import importlib.resources
+    import zoneinfo
+    from pathlib import Path
+
+    zones = zoneinfo.available_timezones()
+    roots = [
+        Path(str(importlib.resources.files("tzdata") / "zoneinfo")),
+        Path("/usr/share/zoneinfo"),
+    ]
+    names = set()
+    for root in roots:
+        if root.is_dir():
+            for path in root.rglob("*"):
+                name = path.relative_to(root).as_posix()
+                if name not in zones:
+                    names.add(name)
+    return names
+
+
+def test_time_zone_names_that_are_not_zones_get_422(api, client, world):
+    """Only a real zone of the tz database is a time zone: not its folders, not its files."""
+    couns = login(client, "couns_1")
+    names = _tz_database_entries_that_are_not_zones()
+    assert {"Europe", "America", "Etc", "zone.tab"} <= names
+    cases = [
+        (
+            f"time zone {name!r}",
+            api.put(PREFERENCES, json={"timezone": name}, headers=couns),
+            422,
+            "invalid_body",
+        )
+        for name in sorted(names)
+        if len(name) <= 64
+    ]
+    check_all(cases)
+    for zone in ("Europe/Brussels", "America/Guadeloupe", "Etc/GMT-2", "UTC"):
+        response = api.put(PREFERENCES, json={"timezone": zone}, headers=couns)
+        assert response.status_code == 200 and response.json()["timezone"] == zone, response.text
+
+
+# --- one connection, whatever the input ---------------------------------------------------
+
+
+def _nested(depth: int) -> str:
+    """A JSON value `depth` levels deep, arrays and objects in turn."""
+    opening = "".join("[" if level % 2 == 0 else '{"k":' for level in range(depth))
+    closing = "".join("]" if level % 2 == 0 else "}" for level in reversed(range(depth)))
+    return opening + "0" + closing
+
+
+def _client_port(response: httpx.Response) -> int:
+    """The local port of the connection that carried `response`: the same port, the same
+    keep-alive connection."""
+    return int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
+
+
+def _deep_bodies(world: World, depth: int) -> list[tuple[str, str, str]]:
+    deep = _nested(depth)
+    create = mutation("note.create", note_data(world, "a1"))
+    in_data = dict(create, id=str(uuid.uuid4()), data={"x": "@@"})
+    in_type = dict(create, id=str(uuid.uuid4()), type="@@")
+    login_body = {"login": "@@", "password": "x", "device_name": "phone"}
+    return [
+        ("push data", PUSH, json.dumps(_envelope(mutations=[in_data])).replace('"@@"', deep)),
+        ("push type", PUSH, json.dumps(_envelope(mutations=[in_type])).replace('"@@"', deep)),
+        ("push envelope", PUSH, json.dumps(_envelope(extra="@@")).replace('"@@"', deep)),
+        ("pull cursor", PULL, json.dumps({"protocol": 1, "cursor": "@@"}).replace('"@@"', deep)),
+        ("login", LOGIN, json.dumps(login_body).replace('"@@"', deep)),
+        ("preferences", PREFERENCES, json.dumps({"timezone": "@@"}).replace('"@@"', deep)),
+        ("availability", AVAILABILITY, json.dumps({"away": "@@"}).replace('"@@"', deep)),
+        ("whole body", PUSH, deep),
+    ]
+
+
+def test_deep_json_gets_422_and_the_connection_lives_on(db, settings):
+    """Nesting deeper than the protocol allows is refused before it is read into Python
+    objects (it used to be a RecursionError, a 500, and a reset connection)."""
+    world = build_world(db)
+    with server_thread(db, settings) as base_url, httpx.Client(base_url=base_url) as http:
+        headers = login(http, "couns_1")
+        port = _client_port(http.get("/api/v1/health"))
+        cases = []
+        for depth in (MAX_JSON_DEPTH + 1, 600, 900, 5_000, 100_000):
+            for label, path, body in _deep_bodies(world, depth):
+                method = "PUT" if path in (PREFERENCES, AVAILABILITY) else "POST"
+                response = http.request(method, path, content=body, headers={**JSON, **headers})
+                cases.append((f"{label} {depth} deep", response, 422, "invalid_body"))
+                after = http.get("/api/v1/health")
+                assert after.status_code == 200 and _client_port(after) == port, label
+        check_all(cases)
+        # As deep as allowed is read as usual: one mutation refused for its data.
+        in_data = mutation("note.create", {"x": "@@"})
+        at_limit = json.dumps(_envelope(mutations=[in_data])).replace(
+            '"@@"', _nested(MAX_JSON_DEPTH - 4)
+        )
+        response = http.post(PUSH, content=at_limit, headers={**JSON, **headers})
+        assert response.status_code == 200, response.text
+        assert response.json()["results"][0]["error"]["code"] == "invalid_data"
+
+
+def test_an_unexpected_error_is_a_500_in_shape_and_the_connection_lives_on(db, settings, caplog):
+    """Whatever escapes a handler: the protocol's error shape, no detail of it in the answer
+    or in the log (an exception message may quote stored data), and the client's
+    keep-alive connection still serves its next request."""
+    secret = "Fictional note text quoted by an exception"
+    app = create_app(settings, db)
+
+    def raise_one(kind: str) -> None:
+        errors: dict[str, Exception] = {
+            "runtime": RuntimeError(secret),
+            "recursion": RecursionError(secret),
+            "key": KeyError(secret),
+            "os": IsADirectoryError(21, secret),
+        }
+        raise errors[kind]
+
+    @app.get("/api/v1/test-crash/sync/{kind}")
+    def crash_sync(kind: str) -> None:
+        raise_one(kind)
+
+    @app.get("/api/v1/test-crash/async/{kind}")
+    async def crash_async(kind: str) -> None:
+        raise_one(kind)
+
+    caplog.set_level(logging.DEBUG)
+    with server_thread(db, settings, app) as base_url, httpx.Client(base_url=base_url) as http:
+        port = _client_port(http.get("/api/v1/health"))
+        for flavour in ("sync", "async"):
+            for kind in ("runtime", "recursion", "key", "os"):
+                response = http.get(f"/api/v1/test-crash/{flavour}/{kind}")
+                assert response.status_code == 500, response.text
+                assert error_shape_problem(response) is None, response.text
+                assert response.json()["error"]["code"] == "internal_error"
+                assert secret not in response.text
+                after = http.get("/api/v1/health")
+                assert after.status_code == 200 and _client_port(after) == port, (flavour, kind)
+    assert secret not in caplog.text
+    assert "RecursionError" in caplog.text  # the type is logged, for whoever investigates
 
 
 # --- sizes, paths and methods -----------------------------------------------------------
@@ -463,6 +625,24 @@ def test_unknown_paths_get_404_and_wrong_methods_405(api, sup_a):
         response = api.request(method, path, headers=sup_a)
         cases.append((f"{method} {path}", response, 405, "method_not_allowed"))
     check_all(cases)
+
+
+def test_405_allow_lists_every_method_of_the_path(api, sup_a):
+    """RFC 9110: `Allow` names what the resource supports, not only the first route found."""
+    paths: dict[str, set[str]] = {}
+    for path, item in api.app.openapi()["paths"].items():
+        paths[path] = {method.upper() for method in item}
+    assert paths[PREFERENCES] == {"GET", "PUT"}
+    wrong = []
+    for path, methods in paths.items():
+        for method in ("DELETE", "PATCH", "OPTIONS", "TRACE"):
+            if method in methods:
+                continue
+            response = api.request(method, path, headers=sup_a)
+            allowed = {m.strip() for m in response.headers.get("allow", "").split(",")} - {"HEAD"}
+            if response.status_code != 405 or allowed != methods:
+                wrong.append(f"{method} {path}: {response.status_code}, Allow {allowed}")
+    assert not wrong, "\n".join(wrong)
 
 
 # --- content the database cannot hold ---------------------------------------------------

@@ -500,6 +500,67 @@ def test_device_list_and_revoke(relais, world):
     assert "'not-a-device' is not a device id" in garbage.stderr
 
 
+# Text people typed, that a terminal could take for instructions: rich markup, emoji codes,
+# ANSI escapes (colours, hyperlinks, bells), bidirectional overrides, line breaks.
+HOSTILE = [
+    "[/]",
+    "[bold red]Alarm[/]",
+    "[link=https://example.invalid]click[/link]",
+    ":warning: phone",
+    "\x1b[31mred\x1b[0m",
+    "\x1b]8;;https://example.invalid\x07link\x1b]8;;\x07",
+    "\u202egnp.exe",
+    "two\nlines\rand\ttab",
+]
+RAW_CONTROLS = ("\x1b", "\x07", "\u202e", "\r", "\x9b")
+
+
+def test_listings_and_messages_show_user_text_as_text(relais, world):
+    """Names come from users: printed as they are, never as markup or terminal codes."""
+    db = Database(relais.url)
+    try:
+        with db.unit_of_work() as session:
+            for name in HOSTILE:
+                outcome = auth.login(
+                    session,
+                    login="sup_a",
+                    password=PASSWORD,
+                    device_name=name,
+                    max_failures=100,
+                    window=timedelta(minutes=15),
+                )
+                assert outcome.device is not None
+            user = session.scalar(select(User).where(User.login == "couns_1"))
+            assert user is not None
+            user.display_name = "[/] " + HOSTILE[4]
+    finally:
+        db.dispose()
+
+    devices = relais("device", "list")
+    users = relais("user", "list")
+    added = relais(
+        *("user", "add", "--org", "acme", "--login", "[/]x", "--name", HOSTILE[1]),
+        *("--role", "supervisor"),
+        RELAIS_NEW_PASSWORD="fictional-pass-9",
+    )
+    unknown = relais("user", "disable", "[bold]nobody[/]")
+    for result in (devices, users, added):
+        assert_ok(result)
+    assert_clean_failure(unknown)
+    for result in (devices, users, added, unknown):
+        for control in RAW_CONTROLS:
+            assert control not in output(result), (control, output(result))
+    for literal in ("[/]", "[bold red]Alarm[/]", "[link=https://example.invalid]click[/link]"):
+        assert literal in devices.stdout
+    assert ":warning: phone" in devices.stdout  # not an emoji
+    assert "\\x1b[31mred\\x1b[0m" in devices.stdout  # the escape, made visible
+    assert "\\u202egnp.exe" in devices.stdout
+    assert "two\\nlines\\rand\\ttab" in devices.stdout  # one row, one line
+    assert "[/] \\x1b[31mred" in users.stdout
+    assert "user '[/]x' created" in added.stdout
+    assert "no user with login '[bold]nobody[/]'" in unknown.stderr
+
+
 # --- db upgrade -------------------------------------------------------------------------
 
 
