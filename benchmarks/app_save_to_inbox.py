@@ -1,22 +1,23 @@
-"""From the supervisor's "save" tap to the note in the counsellor's inbox, in real browsers.
+"""From the supervisor's "save" tap to the note durable on the phone and in the counsellor's
+inbox, in real browsers running the field app (the PWA, whose Python runs in the browser).
 
     python benchmarks/app_save_to_inbox.py [--quick] [--notes N]
 
 Real processes on loopback: the sync server (`relais serve` on a fresh SQLite file with the
-fictional organisation of tests/factories.py) and the web app (`python -m field_app
---web`); two Chromium contexts (Debian's /usr/bin/chromium through Playwright, 360×640):
-the supervisor sup_a on the Team screen and the counsellor couns_1 on the inbox, both
-signed in and synced, in the same web app process.
+fictional organisation of tests/factories.py), which serves the app; two Chromium contexts
+(Debian's /usr/bin/chromium through Playwright, 360×640): the supervisor sup_a on the Team
+screen and the counsellor couns_1 on the inbox, both signed in and synced.
 
 For each of N notes (default 20; each about worker A1 or A2 and a different category, so
 that none is grouped with an earlier one): the supervisor taps the worker, "Signal", a
 category (the severity is preselected), then the clock starts and "save" is tapped; it
 stops when the counsellor's page shows "To handle (k)" with the new count. That path holds
-the tap reaching the app process, the local store write, the push, routing on the server,
-the poke on the counsellor's live stream, the pull, the store write, the screen refresh
-sent to the browser and Flutter drawing it (its accessibility tree, which Flutter updates
-with the frame). Both pages are watched from inside, every 5 ms, against the machine's clock.
-Also timed: tap → the supervisor's Team screen back (the app's own reply to the tap).
+the tap reaching the app's Python, the local store write and its copy to IndexedDB, the
+push, routing on the server, the poke on the counsellor's live stream, the pull, the store
+write, the screen refresh and Flutter drawing it (its accessibility tree, which Flutter
+updates with the frame). Both pages are watched from inside, every 5 ms, against the
+machine's clock. Also timed: tap → the note durable in the browser's storage (the app marks
+the moment its IndexedDB copy is written), and tap → the supervisor's Team screen back.
 
 Same-run references, before the browser part: the bare HTTP round trip of GET
 /api/v1/health (kept-alive connection), and the same note path without the UI, through the
@@ -156,20 +157,68 @@ async def client_path(server: str, world: World, folder: Path, notes: int) -> li
     return out
 
 
+def target(values: list[float], p: int, limit_s: float) -> str:
+    figure = common.percentile([v * 1000 for v in values], p)
+    verdict = "met" if figure <= limit_s * 1000 else "NOT met"
+    return f"  [target p{p} <= {limit_s * 1000:.0f} ms: {verdict}]"
+
+
+IDB_PUT = """async (size) => {
+  // One IndexedDB transaction writing `size` bytes, as the app's flush does: the floor.
+  const db = await new Promise((ok, fail) => {
+    const open = indexedDB.open('relais-benchmark', 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('files');
+    open.onsuccess = () => ok(open.result);
+    open.onerror = () => fail(open.error);
+  });
+  const data = new Uint8Array(size);
+  const times = [];
+  for (let i = 0; i < 20; i++) {
+    const started = performance.now();
+    await new Promise((ok, fail) => {
+      const tx = db.transaction('files', 'readwrite');
+      tx.objectStore('files').put({contents: data, timestamp: new Date()}, 'store');
+      tx.oncomplete = ok;
+      tx.onerror = () => fail(tx.error);
+    });
+    times.push(performance.now() - started);
+  }
+  db.close();
+  return times;
+}"""
+
+
+def idb_write_floor(app_url: str, folder: Path) -> list[float]:
+    """The browser's own cost of writing a file like the store (sqlite, ~256 KB) once."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = b.launch(playwright)
+        try:
+            page = browser.new_page()
+            page.goto(app_url + "relais.css")  # same origin as the app, nothing else loaded
+            return [ms / 1000 for ms in page.evaluate(IDB_PUT, 256 * 1024)]
+        finally:
+            browser.close()
+
+
 # --- the browser part ----------------------------------------------------------------------
 
 
-def browser_path(app_url: str, notes: int) -> tuple[list[float], list[float], dict[str, Any]]:
+def browser_path(
+    app_url: str, notes: int
+) -> tuple[list[float], list[float], list[float], dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
     t = Translator("fr")
     to_inbox: list[float] = []
     to_roster: list[float] = []
+    to_durable: list[float] = []
     with sync_playwright() as playwright:
         browser = b.launch(playwright)
         sup_ctx, couns_ctx = b.new_phone(browser), b.new_phone(browser)
         try:
-            return _notes(t, sup_ctx, couns_ctx, app_url, notes, to_inbox, to_roster)
+            return _notes(t, sup_ctx, couns_ctx, app_url, notes, to_inbox, to_roster, to_durable)
         except BaseException:
             failed = Path(tempfile.gettempdir()) / "relais-save-to-inbox-failure"
             b.dump_pages(failed, supervisor=sup_ctx, counsellor=couns_ctx)
@@ -189,7 +238,8 @@ def _notes(
     notes: int,
     to_inbox: list[float],
     to_roster: list[float],
-) -> tuple[list[float], list[float], dict[str, Any]]:
+    to_durable: list[float],
+) -> tuple[list[float], list[float], list[float], dict[str, Any]]:
     if True:
         sup = b.open_app(sup_ctx, app_url)
         b.sign_in(sup, t, "sup_a", PASSWORD)
@@ -198,8 +248,8 @@ def _notes(
         b.wait_for(couns, b.in_app(couns, t("inbox.empty")), b.SYNC_MS)
         couns.bring_to_front()  # the counsellor's tab is in front; the supervisor only taps
         visibility = {
-            "supervisor": sup.evaluate("document.visibilityState"),
-            "counsellor": couns.evaluate("document.visibilityState"),
+            "supervisor": sup.evaluate("() => document.visibilityState"),
+            "counsellor": couns.evaluate("() => document.visibilityState"),
         }
         rows = {
             ref: sup.get_by_role("button", name=re.compile(f"Worker {ref.upper()}"))
@@ -226,10 +276,12 @@ def _notes(
             save.dispatch_event("click")  # as b.tap(), without its wait: the clock is running
             couns.wait_for_function("() => window.__relaisSeen.want", timeout=b.SYNC_MS)
             sup.wait_for_function("() => window.__relaisSeen.back", timeout=b.UI_MS)
-            to_inbox.append(couns.evaluate("window.__relaisSeen.want") / 1000 - started)
-            to_roster.append(sup.evaluate("window.__relaisSeen.back") / 1000 - started)
+            to_inbox.append(couns.evaluate("() => window.__relaisSeen.want") / 1000 - started)
+            to_roster.append(sup.evaluate("() => window.__relaisSeen.back") / 1000 - started)
+            durable = sup.evaluate("() => relais.timings.saved_durable") / 1000
+            to_durable.append(durable - started)
             sup.wait_for_timeout(200)  # the toast and the last patches settle
-    return to_inbox, to_roster, {"visibility": visibility, "retyped": b.RETRIES}
+    return to_inbox, to_roster, to_durable, {"visibility": visibility, "retyped": b.RETRIES}
 
 
 def main() -> None:
@@ -253,23 +305,34 @@ def main() -> None:
         upgrade(db)
         world = build_world(db)
         db.dispose()
-        with b.running_stack(url, folder) as (server, app):
+        b.build_app()
+        with b.running_server(url, folder) as server:
             health = health_round_trips(server.url, 10 * notes)
             reference = asyncio.run(client_path(server.url, world, folder, notes))
+            durable_floor = idb_write_floor(server.app_url, folder)
             started = time.monotonic()
-            to_inbox, to_roster, facts = browser_path(app.url, notes)
+            to_inbox, to_roster, to_durable, facts = browser_path(server.app_url, notes)
             took = time.monotonic() - started
     print(
-        "setup: relais serve (SQLite) + python -m field_app --web, Chromium 360x640 x2,"
+        "setup: relais serve (SQLite) serving the PWA, Chromium 360x640 x2,"
         f" page visibility {facts['visibility']}; browser part {took:.0f} s"
     )
     print()
-    print(line("tap save -> counsellor's inbox shows it", to_inbox))
+    print(
+        line("tap save -> durable in the browser's storage", to_durable),
+        target(to_durable, 50, 0.150),
+    )
+    print(line("tap save -> counsellor's inbox shows it", to_inbox), target(to_inbox, 95, 1.0))
     print(line("tap save -> supervisor's Team screen back", to_roster))
     print()
     print("same-run references")
     print(line("GET /api/v1/health round trip", health))
     print(line("Python client: push -> counsellor's store", reference))
+    print(line("IndexedDB: one put of a store-sized file", durable_floor))
+    print(
+        f"ratios: durable/IndexedDB put {statistics.median(to_durable) / statistics.median(durable_floor):.1f}x, "
+        f"inbox/Python client {statistics.median(to_inbox) / statistics.median(reference):.1f}x (medians)"
+    )
     if facts["retyped"]:
         print(f"note: retried taps/typing: {facts['retyped']}")
 

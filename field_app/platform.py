@@ -39,6 +39,9 @@ class Platform:
     def open_store(self, path: Path) -> LocalStore:
         return LocalStore(path, journal_mode=self.journal_mode, on_commit=self.committed)
 
+    def mark(self, name: str) -> None:
+        """A moment worth timing (the PWA tells the page, where benchmarks read it)."""
+
     def started(self) -> None:
         """A first screen is drawn (the app's, or "open in another tab")."""
 

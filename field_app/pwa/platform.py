@@ -43,6 +43,9 @@ class BrowserPlatform(Platform):
         self.timings.setdefault("app", _now())
         _tell_page({"type": "ready", "timings": self.timings})
 
+    def mark(self, name: str) -> None:
+        _tell_page({"type": "mark", "name": name, "at": _now()})
+
     def committed(self) -> None:
         self.disk.committed()
 

@@ -168,6 +168,7 @@ class CaptureScreen(Screen):
             text=self.text.value or "",
         )
         await self.session.durable()  # "saved on this phone" only once it would survive a close
+        self.session.platform.mark("saved_durable")
         self.ui.back()
         self.ui.toast(self.t("capture.saved_offline" if self._offline() else "capture.saved"))
         # While this handler waited, status updates may have drawn the page: Flet then skips

@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from field_app.i18n import Translator
+from sync_server.settings import Settings
 from sync_server.webapp.build import build
 from sync_server.webapp.site import BASE, Site
 from tests.factories import PASSWORD
@@ -81,7 +82,8 @@ def have_chromium() -> bool:
 def build_app() -> Site:
     """The PWA, built once per checkout and kept in the user's cache: every server started
     by the tests then finds it ready."""
-    return build(say=lambda text: print(text, file=sys.stderr))
+    cache = Settings().app_cache_dir  # as the servers it starts will look (RELAIS_APP_CACHE_DIR)
+    return build(cache, say=lambda text: print(text, file=sys.stderr))
 
 
 class SyncServer:
@@ -230,7 +232,10 @@ def launch_phone(playwright: Any, profile: Path) -> Any:
 def wait_for_app(page: Any, timeout_s: float = START_S) -> None:
     """The app's Python is up and its first screen drawn (the loading screen is gone);
     then Flutter's accessibility tree is switched on."""
-    page.wait_for_function("() => Boolean(relais.timings.ready)", timeout=timeout_s * 1000)
+    page.wait_for_function(
+        "() => typeof relais !== 'undefined' && Boolean(relais.timings.ready)",
+        timeout=timeout_s * 1000,
+    )
     page.locator("flt-semantics-placeholder").dispatch_event("click")
     page.wait_for_selector(
         "flt-semantics-host flt-semantics", state="attached", timeout=timeout_s * 1000

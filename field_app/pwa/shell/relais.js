@@ -52,7 +52,6 @@ var relais = {
     const connect = globalThis.jsConnect;
     if (typeof connect === "function") {
       globalThis.jsConnect = async (...args) => {
-        relais.mark("worker");
         try {
           return await connect(...args);
         } catch (error) {
@@ -68,7 +67,9 @@ var relais = {
   const channel = new BroadcastChannel("relais");
   channel.onmessage = (event) => {
     const message = event.data || {};
-    if (message.type === "ready") {
+    if (message.type === "mark") {
+      relais.timings[message.name] = message.at;
+    } else if (message.type === "ready") {
       relais.mark("ready");
       Object.assign(relais.timings, message.timings || {});
       document.getElementById("loading")?.classList.add("gone");
