@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared_models.wire import MAX_PUSH_BYTES, Health
 from sync_server import __version__
 from sync_server.auth.api import router as auth_router
+from sync_server.auth.passwords import PasswordGate
 from sync_server.database import Database
 from sync_server.deps import DB
 from sync_server.errors import ServiceUnavailable, error_body, install_error_handlers
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            gate.close()
             if database is None:
                 db.dispose()
 
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.db = db
     app.state.settings = settings
+    app.state.password_gate = gate = PasswordGate(settings.login_hash_concurrency)
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
     api.include_router(health_router)
@@ -152,3 +155,44 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(api)
     app.add_middleware(BodyLimit, limit=MAX_PUSH_BYTES)
     return app
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How `relais serve` runs uvicorn (tests and benchmarks run it the same way).
+
+    uvicorn's own X-Forwarded-For handling is off: it would trust any local client's
+    header. Only RELAIS_TRUSTED_PROXY_COUNT decides whether the header is read.
+    """
+    return {
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 3,
+        "log_level": settings.log_level.lower(),
+        "log_config": log_config(settings),
+    }
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging, plus RELAIS_LOG_FILE when set: a private file (0600) that gets
+    uvicorn's and the server's own records."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    if settings.log_file is None:
+        return config
+    config["formatters"]["file"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["file"] = {
+        "class": "sync_server.files.PrivateFileHandler",
+        "filename": str(settings.log_file),
+        "formatter": "file",
+        "encoding": "utf-8",
+    }
+    for name in ("uvicorn", "uvicorn.access"):
+        config["loggers"][name]["handlers"].append("file")
+    config["loggers"]["sync_server"] = {
+        "handlers": ["default", "file"],
+        "level": settings.log_level.upper(),
+        "propagate": False,
+    }
+    return config

@@ -30,13 +30,17 @@ def db_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sessi
         yield session
 
 
-def current_caller(request: Request, db: Annotated[Database, Depends(get_database)]) -> Caller:
+def current_caller(
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Caller:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("missing bearer token", code="missing_token")
     with db.reading() as session:
-        caller, stale = authenticate(session, token.strip())
+        caller, stale = authenticate(session, token.strip(), expire_after=settings.device_expiry)
     if stale:
         with db.unit_of_work() as session:
             touch_device(session, caller.device_id)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import httpx
 import uvicorn
 
-from sync_server.app import create_app
+from sync_server.app import create_app, server_options
 from sync_server.database import Database
 from sync_server.settings import Settings
 
@@ -45,9 +45,8 @@ def wait_for_health(
 def server_thread(db: Database, settings: Settings) -> Iterator[str]:
     """The real app under uvicorn in a background thread; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, db), host="127.0.0.1", port=port, log_level="warning"
-    )
+    options = {**server_options(settings), "log_level": "warning"}  # as `relais serve`
+    config = uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -14,6 +14,9 @@ from sync_server.database import utcnow
 
 SENSITIVE_NOTE_READ = "note.read_sensitive"
 EXPORT = "export"
+# Admin actions on accounts.
+LOGIN_UNLOCKED = "user.unlock"
+PASSWORD_RESET = "user.password_reset"
 
 
 def record(

@@ -1,0 +1,73 @@
+"""Passwords: argon2id hashes, and the gate that keeps checking them from stalling the server.
+
+A check costs about 0.1 s of CPU and 64 MiB on purpose. The server runs them on a few
+threads of their own, never inside a database transaction or on the event loop, and at
+most `limit` at once per process: beyond that a login is answered 503 at once, so that a
+flood of failed logins cannot take the CPU and threads that pushes and pulls need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from sync_server.errors import ServiceUnavailable
+
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+# Checked when the login is unknown, so that it costs what a known login costs.
+DUMMY_HASH = _hasher.hash("relais-timing-equaliser")
+MIN_LENGTH = 8
+MAX_LENGTH = 1000
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_stamp(password_hash: str) -> str:
+    """What a device keeps of the password it signed in with: when the password changes,
+    the stamps no longer match and the device's token stops working (whoever changed it)."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()
+
+
+class PasswordGate:
+    """At most `limit` password checks at once, each on the gate's own threads."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0  # changed on the event loop only
+        self._executor = ThreadPoolExecutor(limit, thread_name_prefix="relais-password")
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the `limit` places, or answer 503 (`unavailable`) at once."""
+        if self.in_use >= self.limit:
+            raise ServiceUnavailable(
+                "the server is busy checking other sign-ins; try again in a moment",
+                retry_after=1,
+            )
+        self.in_use += 1
+        try:
+            yield
+        finally:
+            self.in_use -= 1
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, verify_password, password_hash, password)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
