@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
@@ -273,9 +274,12 @@ def user_unlock(login: Annotated[str, typer.Argument()]) -> None:
     with db.unit_of_work() as session:
         user = session.scalar(select(User).where(User.login == login))
         if user is None:
-            fail(f"no user with login '{login}'")
+            fail(f"no user with login '{escape(login)}'")
         forgotten = unlock_login(session, user, actor=COMMAND_LINE)
-    out.print(f"login '{login}' unlocked ({forgotten} failed attempt(s) forgotten)")
+    out.print(
+        f"login '{escape(login)}' unlocked ({forgotten} failed attempt(s) forgotten)",
+        highlight=False,
+    )
 
 
 @user_app.command("reset-password")
@@ -289,14 +293,14 @@ def user_reset_password(login: Annotated[str, typer.Argument()]) -> None:
     db = open_database()
     with db.reading() as session:
         if session.scalar(select(User.id).where(User.login == login)) is None:
-            fail(f"no user with login '{login}'")
+            fail(f"no user with login '{escape(login)}'")
     password_hash = hash_password(read_new_password())  # outside any transaction
     with db.unit_of_work() as session:
         user = session.scalar(select(User).where(User.login == login))
         if user is None:
-            fail(f"no user with login '{login}'")
+            fail(f"no user with login '{escape(login)}'")
         ended = reset_password(session, user, password_hash, actor=COMMAND_LINE)
-    out.print(f"password of '{login}' reset; {ended} device(s) signed out")
+    out.print(f"password of '{escape(login)}' reset; {ended} device(s) signed out", highlight=False)
 
 
 @device_app.command("list")

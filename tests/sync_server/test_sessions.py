@@ -187,7 +187,9 @@ def test_devices_unseen_for_the_expiry_time_must_sign_in_again(db, tmp_path: Pat
         with db.reading() as session:
             user = session.get_one(User, world.users["sup_a"])
             states = {
-                d.name: auth.device_state(d, user, now=utcnow(), expire_after=settings.device_expiry)
+                d.name: auth.device_state(
+                    d, user, now=utcnow(), expire_after=settings.device_expiry
+                )
                 for d in session.scalars(select(Device))
             }
         assert states == {"drawer phone": "expired", "daily phone": "active"}
