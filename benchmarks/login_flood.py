@@ -72,9 +72,15 @@ def push_for(
                 "client_time": datetime.now(UTC).isoformat(),
             }
             started = time.perf_counter()
-            response = client.post(
-                "/api/v1/sync/push", json={"protocol": 1, "mutations": [mutation]}
-            )
+            try:
+                response = client.post(
+                    "/api/v1/sync/push", json={"protocol": 1, "mutations": [mutation]}
+                )
+            except httpx.HTTPError as exc:
+                print(
+                    f"  push failed: {type(exc).__name__} after {time.perf_counter() - started:.1f} s"
+                )
+                continue
             latencies.append(time.perf_counter() - started)
             if response.status_code != 200 or response.json()["results"][0]["status"] not in (
                 "applied",
@@ -161,18 +167,22 @@ def phase(
     return result
 
 
+def median(values: list[float]) -> float:
+    return common.percentile(values, 50) if values else float("nan")
+
+
 def report(backend: str, phases: list[dict[str, Any]], rate: float) -> None:
-    quiet = common.percentile(phases[0]["pushes"], 50)
+    quiet = median(phases[0]["pushes"])
     print(f"\n{backend}:")
     for p in phases:
-        median = common.percentile(p["pushes"], 50)
+        flood_median = median(p["pushes"])
         print(f"  {p['name']:<30} push latency {common.pct_line(p['pushes'])}")
         if "flood" in p:
             f = p["flood"]
             statuses = ", ".join(f"{k}: {v}" for k, v in sorted(f["statuses"].items()))
             print(
-                f"  {'':<30} push median {median * 1000:.1f} ms vs {quiet * 1000:.1f} ms quiet:"
-                f" ratio {median / quiet:.2f}x"
+                f"  {'':<30} push median {flood_median * 1000:.1f} ms vs {quiet * 1000:.1f} ms"
+                f" quiet: ratio {flood_median / quiet:.2f}x"
             )
             print(
                 f"  {'':<30} {f['sent']} failed logins sent at {rate:g}/s; answers {statuses};"
@@ -226,11 +236,11 @@ def main() -> None:
             summary.append((name, phases))
     print("\nsummary (push median; ratio to quiet):")
     for name, phases in summary:
-        quiet = common.percentile(phases[0]["pushes"], 50)
+        quiet = median(phases[0]["pushes"])
         cells = [f"quiet {quiet * 1000:.1f} ms"]
         for p in phases[1:]:
-            median = common.percentile(p["pushes"], 50)
-            cells.append(f"{p['name']} {median * 1000:.1f} ms ({median / quiet:.2f}x)")
+            flooded = median(p["pushes"])
+            cells.append(f"{p['name']} {flooded * 1000:.1f} ms ({flooded / quiet:.2f}x)")
         print(f"  {name:<10} " + "; ".join(cells))
     print(common.machine_line())
 

@@ -1,15 +1,20 @@
 """Passwords: argon2id hashes, and the gate that keeps checking them from stalling the server.
 
 A check costs about 0.1 s of CPU and 64 MiB on purpose. The server runs them on a few
-threads of their own, never inside a database transaction or on the event loop, and at
-most `limit` at once per process: beyond that a login is answered 503 at once, so that a
-flood of failed logins cannot take the CPU and threads that pushes and pulls need.
+threads of their own (at a lower CPU priority on Linux), never inside a database
+transaction or on the event loop, and at most `limit` at once per process: beyond that a
+login is answered 503 at once, so that a flood of failed logins cannot take the CPU and
+threads that pushes and pulls need.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
+import sys
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -43,13 +48,30 @@ def password_stamp(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()
 
 
+HASHING_NICENESS = 10
+
+
+def _yield_the_cpu() -> None:
+    """Run password checks at a lower CPU priority than the rest of the server (Linux lets
+    one thread have its own niceness), so that pushes and pulls come first under a flood."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError):
+        tid = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + HASHING_NICENESS
+        )
+
+
 class PasswordGate:
     """At most `limit` password checks at once, each on the gate's own threads."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.in_use = 0  # changed on the event loop only
-        self._executor = ThreadPoolExecutor(limit, thread_name_prefix="relais-password")
+        self._executor = ThreadPoolExecutor(
+            limit, thread_name_prefix="relais-password", initializer=_yield_the_cpu
+        )
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
