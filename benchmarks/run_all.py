@@ -3,8 +3,9 @@
     python benchmarks/run_all.py [--quick] [--backends sqlite,postgres] [--only NAME,...]
                                  [--log FILE]
 
-Runs sync_backlog.py, delivery_latency.py, routing.py and roster_import.py, each in its own
-process, with the same --quick and --backends (roster_import.py has its own options: with
+Runs sync_backlog.py, delivery_latency.py, routing.py, roster_import.py, app_start.py,
+app_save_to_inbox.py and login_flood.py, each in its own process, with the same --quick
+and --backends (roster_import.py has its own options: with
 --quick it runs its smallest size only, and it always tries PostgreSQL). `--log FILE` also
 writes everything printed to FILE. Exits non-zero if a benchmark failed to run; a figure
 that misses its target is printed, never a failure.
@@ -31,6 +32,7 @@ BENCHMARKS = (
     "roster_import",
     "app_start",
     "app_save_to_inbox",
+    "login_flood",
 )
 
 
