@@ -145,7 +145,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.db = db
     app.state.settings = settings
-    app.state.password_gate = gate = PasswordGate(settings.login_hash_concurrency)
+    app.state.password_gate = gate = PasswordGate(
+        settings.login_hash_concurrency, settings.login_waiting
+    )
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
     api.include_router(health_router)

@@ -41,7 +41,13 @@ class Settings(BaseSettings):
     login_hash_concurrency: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
         ge=1,
-        description="Password checks at once per server process; more answer 503 at once.",
+        description="Password checks at once per server process.",
+    )
+    login_hash_queue: int | None = Field(
+        default=None,
+        ge=0,
+        description="Logins that may wait for a password check (default: 4 per check at "
+        "once); more answer 503 at once.",
     )
     trusted_proxy_count: int = Field(
         default=0,
@@ -66,6 +72,12 @@ class Settings(BaseSettings):
     @property
     def login_window(self) -> timedelta:
         return timedelta(seconds=self.login_window_seconds)
+
+    @property
+    def login_waiting(self) -> int:
+        if self.login_hash_queue is None:
+            return 4 * self.login_hash_concurrency
+        return self.login_hash_queue
 
     @property
     def device_expiry(self) -> timedelta:

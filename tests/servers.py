@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
@@ -42,11 +43,13 @@ def wait_for_health(
 
 
 @contextmanager
-def server_thread(db: Database, settings: Settings) -> Iterator[str]:
-    """The real app under uvicorn in a background thread; yields its base URL."""
+def server_thread(db: Database, settings: Settings, app: Any = None) -> Iterator[str]:
+    """The real app (or `app`, made by create_app) under uvicorn in a background thread;
+    yields its base URL."""
     port = free_port()
     options = {**server_options(settings), "log_level": "warning"}  # as `relais serve`
-    config = uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port, **options)
+    app = app or create_app(settings, db)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

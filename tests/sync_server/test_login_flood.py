@@ -22,6 +22,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
+from sync_server.app import create_app
 from sync_server.auth.models import LoginAttempt
 from sync_server.database import Database
 from sync_server.settings import Settings
@@ -83,13 +84,14 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.01)
 
 
-def flood_settings(tmp_path: Path, concurrency: int) -> Settings:
+def flood_settings(tmp_path: Path, concurrency: int, queue: int | None = None) -> Settings:
     # One trusted proxy: each attempt below names its own client address, as a botnet's would.
     return Settings(
         data_dir=tmp_path,
         escalation_interval=0,
         stream_heartbeat=1.0,
         login_hash_concurrency=concurrency,
+        login_hash_queue=queue,
         trusted_proxy_count=1,
     )
 
@@ -149,41 +151,50 @@ def push_note(client: httpx.Client, world: Any) -> None:
 def test_pushes_go_on_while_passwords_are_checked_and_checks_stay_bounded(
     db, tmp_path, checks, supervisor
 ):
-    """Two password checks are held in progress: the database writer stays free (a push
-    and a pull succeed meanwhile), and a third login gets 503 at once instead of a third
-    check or a place in a queue."""
+    """Two password checks are held in progress (the limit) and one more login waits for its
+    turn (the queue): the database writer stays free (a push and a pull succeed meanwhile),
+    and a fourth login gets 503 at once instead of a third check or a place in the queue."""
     world = build_world(db)
-    with server_thread(db, flood_settings(tmp_path, concurrency=2)) as base_url:
+    settings = flood_settings(tmp_path, concurrency=2, queue=1)
+    app = create_app(settings, db)
+    gate = app.state.password_gate
+    with server_thread(db, settings, app) as base_url:
         client = supervisor(base_url)
         checks.released.clear()
         answers: dict[int, httpx.Response] = {}
-        threads = [
-            threading.Thread(target=lambda n=n: answers.__setitem__(n, failed_login(base_url, n)))
-            for n in (1, 2)
-        ]
+
+        def send(n: int) -> threading.Thread:
+            thread = threading.Thread(
+                target=lambda: answers.__setitem__(n, failed_login(base_url, n))
+            )
+            thread.start()
+            return thread
+
+        threads = []
         try:
-            for thread in threads:
-                thread.start()
+            threads += [send(1), send(2)]
             wait_until(lambda: checks.in_flight == 2, "two password checks at once")
+            threads.append(send(3))
+            wait_until(lambda: gate.in_use == 3, "a third login waiting for its turn")
 
             push_note(client, world)
             pull = client.post("/api/v1/sync/pull", json={"protocol": 1, "cursor": None})
             assert pull.status_code == 200, pull.text
 
-            third = failed_login(base_url, 3)
-            assert third.status_code == 503, third.text
-            assert assert_error_shape(third) == "unavailable"
-            assert third.headers.get("retry-after") == "1"
+            fourth = failed_login(base_url, 4)
+            assert fourth.status_code == 503, fourth.text
+            assert assert_error_shape(fourth) == "unavailable"
+            assert fourth.headers.get("retry-after") == "1"
             assert checks.in_flight == 2
         finally:
             checks.released.set()
             for thread in threads:
                 thread.join(DEADLINE)
-    assert [answers[n].status_code for n in (1, 2)] == [401, 401]
+    assert [answers[n].status_code for n in (1, 2, 3)] == [401, 401, 401]
     assert checks.peak == 2
-    with db.reading() as session:  # the refused third attempt was not counted
+    with db.reading() as session:  # the refused fourth attempt was not counted
         logins = set(session.scalars(select(LoginAttempt.login).where(~LoginAttempt.succeeded)))
-    assert logins == {"nobody-1", "nobody-2"}
+    assert logins == {"nobody-1", "nobody-2", "nobody-3"}
 
 
 def test_a_flood_of_failed_logins_leaves_pushes_working(db, tmp_path, checks, supervisor):
@@ -205,7 +216,7 @@ def test_a_flood_of_failed_logins_leaves_pushes_working(db, tmp_path, checks, su
             with lock:
                 answers.append(response)
 
-    with server_thread(db, flood_settings(tmp_path, concurrency=1)) as base_url:
+    with server_thread(db, flood_settings(tmp_path, concurrency=1, queue=1)) as base_url:
         client = supervisor(base_url)
         checks.peak = 0
         threads = [threading.Thread(target=flood) for _ in range(4)]
@@ -237,3 +248,30 @@ def test_a_flood_of_failed_logins_leaves_pushes_working(db, tmp_path, checks, su
             select(func.count()).select_from(LoginAttempt).where(~LoginAttempt.succeeded)
         )
     assert counted == statuses[401], statuses
+
+
+def test_sign_ins_that_arrive_together_wait_their_turn(db, tmp_path, checks):
+    """Five people signing in at the same moment on a server that checks one password at a
+    time (and lets four wait, the default): all five get in, one check after the other."""
+    build_world(db)
+    logins = ["sup_a", "sup_b", "couns_1", "couns_2", "coord"]
+    answers: dict[str, int] = {}
+    start = threading.Barrier(len(logins))
+
+    def sign_in(login: str) -> None:
+        start.wait()
+        response = httpx.post(
+            base_url + LOGIN,
+            json={"login": login, "password": PASSWORD, "device_name": "phone"},
+            timeout=DEADLINE,
+        )
+        answers[login] = response.status_code
+
+    with server_thread(db, flood_settings(tmp_path, concurrency=1)) as base_url:
+        threads = [threading.Thread(target=sign_in, args=(login,)) for login in logins]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(DEADLINE)
+    assert answers == dict.fromkeys(logins, 200)
+    assert checks.peak == 1
