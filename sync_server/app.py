@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.db = db
     app.state.settings = settings
     app.state.password_gate = gate = PasswordGate(
-        settings.login_hash_concurrency, settings.login_waiting
+        settings.login_hash_concurrency, settings.login_hash_queue
     )
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")

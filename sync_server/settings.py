@@ -43,11 +43,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Password checks at once per server process.",
     )
-    login_hash_queue: int | None = Field(
-        default=None,
+    login_hash_queue: int = Field(
+        default=32,
         ge=0,
-        description="Logins that may wait for a password check (default: 4 per check at "
-        "once); more answer 503 at once.",
+        description="Logins that may wait for a password check (a few seconds at most); "
+        "more answer 503 at once.",
     )
     trusted_proxy_count: int = Field(
         default=0,
@@ -72,12 +72,6 @@ class Settings(BaseSettings):
     @property
     def login_window(self) -> timedelta:
         return timedelta(seconds=self.login_window_seconds)
-
-    @property
-    def login_waiting(self) -> int:
-        if self.login_hash_queue is None:
-            return 4 * self.login_hash_concurrency
-        return self.login_hash_queue
 
     @property
     def device_expiry(self) -> timedelta:
