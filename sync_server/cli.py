@@ -235,16 +235,16 @@ def user_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
 
 @user_app.command("disable")
 def user_disable(login: Annotated[str, typer.Argument()]) -> None:
-    """Disable an account and sign out all its devices."""
+    """Disable an account and sign out all its devices (written to the audit log)."""
+    from sync_server.auth.service import COMMAND_LINE, disable_account
     from sync_server.orgs.models import User
-    from sync_server.orgs.service import disable_user
 
     db = open_database()
     with db.unit_of_work() as session:
         user = session.scalar(select(User).where(User.login == login))
         if user is None:
             fail(f"no user with login '{login}'")
-        disable_user(session, user)
+        disable_account(session, user, actor=COMMAND_LINE)
     out.print(f"user '{login}' disabled; its devices are signed out")
 
 
@@ -330,8 +330,8 @@ def device_list(login: Annotated[str | None, typer.Option("--login")] = None) ->
 def device_revoke(
     device_id: Annotated[str, typer.Argument(help="From `relais device list`.")],
 ) -> None:
-    """Sign a device out: its token stops working at once."""
-    from sync_server.auth.service import revoke_device
+    """Sign a device out: its token stops working at once (written to the audit log)."""
+    from sync_server.auth.service import COMMAND_LINE, sign_out_device
 
     try:
         parsed = uuid.UUID(device_id)
@@ -339,7 +339,7 @@ def device_revoke(
         fail(f"'{device_id}' is not a device id")
     db = open_database()
     with db.unit_of_work() as session:
-        if not revoke_device(session, parsed):
+        if not sign_out_device(session, parsed, actor=COMMAND_LINE):
             fail(f"no device with id {device_id}")
     out.print(f"device {device_id} revoked")
 

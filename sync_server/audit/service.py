@@ -1,4 +1,5 @@
-"""Record reads of sensitive notes and exports: the trail the people concerned may ask for."""
+"""Record reads of sensitive notes, exports and admin actions on accounts: the trail the
+people concerned may ask for."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from sync_server.database import utcnow
 SENSITIVE_NOTE_READ = "note.read_sensitive"
 EXPORT = "export"
 # Admin actions on accounts.
+DEVICE_REVOKED = "device.revoke"
+USER_DISABLED = "user.disable"
 LOGIN_UNLOCKED = "user.unlock"
 PASSWORD_RESET = "user.password_reset"
 

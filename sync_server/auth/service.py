@@ -1,5 +1,6 @@
 """Device tokens (opaque, stored as SHA-256), the sessions they open and end, and the
-account actions an admin takes (unlock a login, reset a password), each written to the audit log.
+account actions an admin takes (sign a device out, disable an account, unlock a login, reset
+a password), each written to the audit log.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sync_server.auth.passwords import verify_password as verify_password
 from sync_server.database import utcnow
 from sync_server.errors import Unauthenticated
 from sync_server.orgs.models import User
+from sync_server.orgs.service import disable_user
 
 # A device's last_seen_at is written at most this often, so that reads stay reads.
 LAST_SEEN_GRANULARITY = timedelta(minutes=1)
@@ -193,6 +195,27 @@ class AdminActor:
 COMMAND_LINE = AdminActor(via="command line")
 
 
+def sign_out_device(session: Session, device_id: uuid.UUID, *, actor: AdminActor) -> bool:
+    """An admin signs a device out (a lost phone, say): its token stops working at once.
+    False when there is no such device."""
+    row = session.execute(
+        select(Device, User).join(User, User.id == Device.user_id).where(Device.id == device_id)
+    ).first()
+    if row is None:
+        return False
+    device, user = row
+    revoke_device(session, device.id)
+    _audit(session, user, actor, audit.DEVICE_REVOKED, "signed out", entity=("device", device.id))
+    return True
+
+
+def disable_account(session: Session, user: User, *, actor: AdminActor) -> None:
+    """An admin disables an account: every device is signed out, colleagues stop seeing it;
+    its notes stay."""
+    disable_user(session, user)
+    _audit(session, user, actor, audit.USER_DISABLED, "devices signed out")
+
+
 def unlock_login(session: Session, user: User, *, actor: AdminActor) -> int:
     """Lift the block on a login after too many failed attempts. Returns how many failed
     attempts were forgotten."""
@@ -210,14 +233,23 @@ def reset_password(session: Session, user: User, password_hash: str, *, actor: A
     return ended
 
 
-def _audit(session: Session, user: User, actor: AdminActor, action: str, outcome: str) -> None:
+def _audit(
+    session: Session,
+    user: User,
+    actor: AdminActor,
+    action: str,
+    outcome: str,
+    entity: tuple[str, uuid.UUID] | None = None,
+) -> None:
+    """One audit event for an admin action on `user`'s account (or on one of its devices)."""
+    kind, entity_id = entity or ("user", user.id)
     audit.record(
         session,
         org_id=user.org_id,
         actor_id=actor.user_id,
         device_id=actor.device_id,
         action=action,
-        entity="user",
-        entity_id=user.id,
+        entity=kind,
+        entity_id=entity_id,
         detail=f"via {actor.via}; {outcome}",
     )

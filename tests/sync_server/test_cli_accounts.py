@@ -251,3 +251,21 @@ def test_device_list_shows_expired_devices_and_those_of_a_changed_password(cli, 
         assert states(RELAIS_DEVICE_EXPIRY_DAYS="120")[str(drawer)] == "active"
     finally:
         db.dispose()
+
+
+def test_device_revoke_and_user_disable_are_audited(cli, acme):
+    db = cli.database()
+    try:
+        lost = open_session(db, "sup_a", PASSWORD, "lost phone")[0]
+        assert_ok(cli("device", "revoke", str(lost)))
+        assert_ok(cli("user", "disable", "sup_b"))
+        [revoked] = events(db, audit.DEVICE_REVOKED)
+        assert (revoked.entity, revoked.entity_id, revoked.actor_id) == ("device", lost, None)
+        assert revoked.detail == "via command line; signed out"
+        [disabled] = events(db, audit.USER_DISABLED)
+        assert (disabled.entity, disabled.entity_id) == ("user", acme.users["sup_b"])
+        shown = cli("audit", "--org", "acme")
+        assert_ok(shown)
+        assert "device.revoke" in shown.stdout and "user.disable" in shown.stdout
+    finally:
+        db.dispose()

@@ -193,3 +193,31 @@ def test_devices_unseen_for_the_expiry_time_must_sign_in_again(db, tmp_path: Pat
                 for d in session.scalars(select(Device))
             }
         assert states == {"drawer phone": "expired", "daily phone": "active"}
+
+
+def test_an_admin_signs_a_device_out_or_disables_an_account_and_it_is_audited(client, db):
+    world = build_world(db)
+    lost, lost_body = sign_in(client, "sup_a", device="lost phone")
+    kept, _ = sign_in(client, "sup_a", device="new phone")
+    leaving, _ = sign_in(client, "sup_b")
+    admin = auth.AdminActor(via="admin screen", user_id=world.users["admin"])
+    with db.unit_of_work() as session:
+        assert auth.sign_out_device(session, device_id(lost_body), actor=admin) is True
+        assert auth.sign_out_device(session, uuid.uuid4(), actor=admin) is False
+        auth.disable_account(session, session.get_one(User, world.users["sup_b"]), actor=admin)
+    assert_error(pull(client, lost), 401, "token_revoked")
+    assert pull(client, kept).status_code == 200
+    assert_error(pull(client, leaving), 401, "user_disabled")
+    [revoked] = audit_events(db, audit.DEVICE_REVOKED)
+    assert (revoked.org_id, revoked.actor_id, revoked.entity, revoked.entity_id) == (
+        world.org,
+        world.users["admin"],
+        "device",
+        device_id(lost_body),
+    )
+    [disabled] = audit_events(db, audit.USER_DISABLED)
+    assert (disabled.actor_id, disabled.entity, disabled.entity_id) == (
+        world.users["admin"],
+        "user",
+        world.users["sup_b"],
+    )
