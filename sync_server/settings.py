@@ -44,7 +44,7 @@ class Settings(BaseSettings):
         description="Password checks at once per server process.",
     )
     login_hash_queue: int = Field(
-        default=32,
+        default=16,
         ge=0,
         description="Logins that may wait for a password check (a few seconds at most); "
         "more answer 503 at once.",

@@ -84,7 +84,7 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.01)
 
 
-def flood_settings(tmp_path: Path, concurrency: int, queue: int = 32) -> Settings:
+def flood_settings(tmp_path: Path, concurrency: int, queue: int = 16) -> Settings:
     # One trusted proxy: each attempt below names its own client address, as a botnet's would.
     return Settings(
         data_dir=tmp_path,
@@ -252,7 +252,7 @@ def test_a_flood_of_failed_logins_leaves_pushes_working(db, tmp_path, checks, su
 
 def test_sign_ins_that_arrive_together_wait_their_turn(db, tmp_path, checks):
     """Six people signing in at the same moment on a server that checks one password at a
-    time (and lets 32 wait, the default): all get in, one check after the other."""
+    time (and lets 16 wait, the default): all get in, one check after the other."""
     build_world(db)
     logins = ["sup_a", "sup_b", "couns_1", "couns_2", "coord", "admin"]
     answers: dict[str, int] = {}
