@@ -78,6 +78,8 @@ def serve(
     from sync_server.app import create_app, server_options
 
     settings = get_settings()
+    if settings.log_file is not None and not settings.log_file.parent.is_dir():
+        fail(f"RELAIS_LOG_FILE: no folder {escape(str(settings.log_file.parent))}")
     db = open_database(settings)
     uvicorn.run(
         create_app(settings, db),

@@ -184,3 +184,18 @@ def test_log_files_are_private(tmp_path, mask):
         handler.close()
     assert mode(path) == 0o600
     assert path.read_text() == "a line\n"
+
+
+@pytest.mark.slow
+def test_a_log_file_in_a_missing_folder_is_refused_cleanly(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "sync_server", "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=relais_env(tmp_path / "data", RELAIS_LOG_FILE=str(tmp_path / "nowhere" / "x.log")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "RELAIS_LOG_FILE: no folder" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
