@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -12,6 +13,7 @@ from sqlalchemy import inspect
 import sync_server.models  # noqa: F401  (every table registered on the metadata)
 from sync_server.database import Base, Database
 from sync_server.migrations import alembic_config, upgrade
+from sync_server.orgs.models import User
 
 
 def head(db: Database) -> str:
@@ -72,3 +74,31 @@ def test_fresh_sqlite_file_reaches_head(tmp_path: Path):
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         db.dispose()
+
+
+def test_devices_signed_in_before_0003_keep_working_after_it(db):
+    """0003 binds each device to its user's password: devices from before it are stamped
+    with the current password, so that the upgrade signs nobody out."""
+    from alembic import command
+
+    from sync_server.auth import service as auth
+    from sync_server.auth.models import Device
+    from sync_server.auth.passwords import password_stamp
+    from tests.factories import build_world, open_session
+
+    build_world(db)
+    _, _, token = open_session(db, "sup_a")
+    command.downgrade(alembic_config(db), "0002")
+    try:
+        with db.engine.connect() as connection:
+            assert "password_stamp" not in {
+                c["name"] for c in inspect(connection).get_columns("device")
+            }
+    finally:
+        upgrade(db)
+    assert differences(db) == []
+    with db.reading() as session:
+        caller, _ = auth.authenticate(session, token, expire_after=timedelta(days=90))
+        device = session.get_one(Device, caller.device_id)
+        user = session.get_one(User, caller.user_id)
+        assert device.password_stamp == password_stamp(user.password_hash)
