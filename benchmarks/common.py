@@ -206,6 +206,7 @@ def build_org(
     With `devices`, each supervisor also gets a signed-in device (for in-process pushes).
     """
     from sync_server.auth.models import Device
+    from sync_server.auth.passwords import password_stamp
     from sync_server.auth.service import hash_token
     from sync_server.orgs.models import Organization, Team, User, UserRole, Worker
     from sync_server.sync.changelog import record_change
@@ -292,6 +293,7 @@ def build_org(
                     user_id=sup.id,
                     name="bench device",
                     token_hash=hash_token(uuid.uuid4().hex),
+                    password_stamp=password_stamp(sup.password_hash),
                 )
                 session.add(device)
                 org.device_of[sup.login] = device.id
@@ -527,7 +529,7 @@ def _serve(argv: list[str]) -> None:
     import sync_server.sync.changelog as changelog
     import sync_server.sync.pull as pull_service
     import sync_server.sync.push as push_service
-    from sync_server.app import create_app
+    from sync_server.app import create_app, server_options
     from sync_server.cli import open_database
     from sync_server.settings import get_settings
 
@@ -560,8 +562,7 @@ def _serve(argv: list[str]) -> None:
         ServerTiming(app),
         host=args.host or settings.host,
         port=args.port or settings.port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=3,
+        **server_options(settings),
     )
 
 

@@ -4,11 +4,11 @@
                                  [--log FILE]
 
 Runs sync_backlog.py, delivery_latency.py, routing.py, roster_import.py, the two app
-benchmarks and brief.py, each in its own process, with the same --quick and --backends
-(roster_import.py has its own options: with --quick it runs its smallest size only, and it
-always tries PostgreSQL). `--log FILE` also writes everything printed to FILE. Exits
-non-zero if a benchmark failed to run; a figure that misses its target is printed, never a
-failure.
+benchmarks, brief.py and login_flood.py, each in its own process, with the same --quick and
+--backends (roster_import.py has its own options: with --quick it runs its smallest size
+only, and it always tries PostgreSQL). `--log FILE` also writes everything printed to FILE.
+Exits non-zero if a benchmark failed to run; a figure that misses its target is printed,
+never a failure.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ BENCHMARKS = (
     "app_start",
     "app_save_to_inbox",
     "brief",
+    "login_flood",
 )
 
 

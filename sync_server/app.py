@@ -17,6 +17,7 @@ from sqlalchemy import text
 from shared_models.wire import MAX_JSON_DEPTH, MAX_PUSH_BYTES, Health
 from sync_server import __version__, api_docs
 from sync_server.auth.api import router as auth_router
+from sync_server.auth.passwords import PasswordGate
 from sync_server.database import Database
 from sync_server.deps import DB
 from sync_server.desk.api import router as desk_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            gate.close()
             if database is None:
                 db.dispose()
 
@@ -85,6 +87,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.db = db
     app.state.settings = settings
+    app.state.password_gate = gate = PasswordGate(
+        settings.login_hash_concurrency, settings.login_hash_queue
+    )
     api = APIRouter(prefix="/api/v1")
     api.include_router(health_router)
     api.include_router(auth_router)
@@ -101,5 +106,48 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # install_error_handlers), then the body limits in front of the application.
     app.add_middleware(BodyLimits, max_bytes=MAX_PUSH_BYTES, max_depth=MAX_JSON_DEPTH)
     install_error_handlers(app)
-    app.add_middleware(SecurityHeaders, policies=policies)
+    app.add_middleware(
+        SecurityHeaders, policies=policies, behind_proxy=settings.trusted_proxy_count > 0
+    )
     return app
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How `relais serve` runs uvicorn (tests and benchmarks run it the same way).
+
+    uvicorn's own X-Forwarded-For handling is off: it would trust any local client's
+    header. Only RELAIS_TRUSTED_PROXY_COUNT decides whether the header is read.
+    """
+    return {
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 3,
+        "log_level": settings.log_level.lower(),
+        "log_config": log_config(settings),
+    }
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging, plus RELAIS_LOG_FILE when set: a private file (0600) that gets
+    uvicorn's and the server's own records."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    if settings.log_file is None:
+        return config
+    config["formatters"]["file"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["file"] = {
+        "class": "sync_server.files.PrivateFileHandler",
+        "filename": str(settings.log_file),
+        "formatter": "file",
+        "encoding": "utf-8",
+    }
+    for name in ("uvicorn", "uvicorn.access"):
+        config["loggers"][name]["handlers"].append("file")
+    config["loggers"]["sync_server"] = {
+        "handlers": ["default", "file"],
+        "level": settings.log_level.upper(),
+        "propagate": False,
+    }
+    return config

@@ -10,12 +10,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
 
-from sync_server.app import create_app
+from sync_server.app import create_app, server_options
 from sync_server.database import Database
 from sync_server.settings import Settings
 
@@ -43,12 +43,13 @@ def wait_for_health(
 
 
 @contextmanager
-def server_thread(db: Database, settings: Settings, app: FastAPI | None = None) -> Iterator[str]:
-    """The real app (or `app`) under uvicorn in a background thread; yields its base URL."""
+def server_thread(db: Database, settings: Settings, app: Any = None) -> Iterator[str]:
+    """The real app (or `app`, made by create_app) under uvicorn in a background thread;
+    yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        app or create_app(settings, db), host="127.0.0.1", port=port, log_level="warning"
-    )
+    options = {**server_options(settings), "log_level": "warning"}  # as `relais serve`
+    app = app or create_app(settings, db)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

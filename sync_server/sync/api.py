@@ -84,7 +84,7 @@ async def stream(
     def still_signed_in() -> bool:
         with db.reading() as session:
             try:
-                current, _ = authenticate(session, token)
+                current, _ = authenticate(session, token, expire_after=settings.device_expiry)
             except Unauthenticated:
                 return False
             return current.sync_epoch == caller.sync_epoch
