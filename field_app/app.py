@@ -6,7 +6,6 @@ and the session's lifecycle (connect, disconnect, close); screens get it as thei
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -27,7 +26,8 @@ from field_app.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
-BROWSER_KEY = "relais.browser"
+APP_CHECK_SECONDS = 2.0  # while the first visit fills the offline cache
+APP_UPDATE_CHECK_SECONDS = 60.0
 
 
 class RelaisApp:
@@ -54,7 +54,11 @@ class RelaisApp:
         page.padding = 0
         page.window.min_width = 340
         page.window.min_height = 560
-        device = await self._device()
+        platform = self.config.platform
+        await platform.prepare(waiting=self._show_other_tab)
+        device = DeviceFolder(
+            self.config.data_dir or platform.data_dir, on_write=platform.committed
+        )
         settings = device.settings()
         self.t = Translator(settings.language or "fr")
         self.high_contrast = settings.high_contrast
@@ -68,32 +72,70 @@ class RelaisApp:
         page.on_view_pop = self._on_view_pop
         page.on_route_change = self._on_route_change
         page.on_app_lifecycle_state_change = self._on_lifecycle
-        if not page.web:
+        if platform.online() is None:
             connectivity = ft.Connectivity()
             connectivity.on_change = lambda e: self.session.request_sync()
             self._services.append(connectivity)
-        if await asyncio.to_thread(self.session.resume_last_user):
+        else:
+            platform.watch_network(self.session.network_changed)
+        if await platform.blocking(self.session.resume_last_user):
             self._adopt_user_language()
             self.show_home()
             self.session.start_sync(page.run_task)
         else:
             self.show_sign_in()
         page.update()
+        platform.started()
+        if platform.cached_web_app:
+            self.run(self._watch_the_app_itself)
 
-    async def _device(self) -> DeviceFolder:
-        """The machine on a phone or desktop; in web mode, this browser (a key it keeps)."""
-        if not self.page.web:
-            return DeviceFolder(self.config.data_dir)
-        prefs = ft.SharedPreferences()
-        self._services.append(prefs)
-        key = None
-        with contextlib.suppress(Exception):
-            key = await prefs.get(BROWSER_KEY)
-        if not DeviceFolder.is_browser_key(key):
-            key = DeviceFolder.new_browser_key()
-            with contextlib.suppress(Exception):
-                await prefs.set(BROWSER_KEY, key)
-        return DeviceFolder(self.config.data_dir, browser_key=key)
+    async def _watch_the_app_itself(self) -> None:
+        """Say when the app first becomes usable offline, and when a newer version waits."""
+        platform = self.config.platform
+        device = self.session.device
+        if not device.settings().told_offline_ready:  # once per device: the first visit
+            while not await platform.offline_ready():
+                await asyncio.sleep(APP_CHECK_SECONDS)
+            device.update(told_offline_ready=True)
+            self.toast(self.t("app.offline_ready"))
+            self.page.update()
+        while not await platform.newer_version_ready():
+            await asyncio.sleep(APP_UPDATE_CHECK_SECONDS)
+        self._snack = ft.SnackBar(
+            ft.Text(self.t("app.update_ready"), key="toast"),
+            key="update-ready",
+            action=self.t("app.restart"),
+            on_action=lambda e: self._restart(),
+            duration=ft.Duration(minutes=10),
+        )
+        self.page.show_dialog(self._snack)
+        self.page.update()
+
+    def _restart(self) -> None:
+        """Into the newer version: what is queued is on disk first."""
+
+        async def restart() -> None:
+            await self.session.durable()
+            self.config.platform.restart()
+
+        self.run(restart)
+
+    def _show_other_tab(self) -> None:
+        """Relais is open in another tab, which holds the store: say so until it closes."""
+        self.page.views.clear()
+        self.page.views.append(
+            ft.View(
+                route="/",
+                controls=[
+                    ft.Container(
+                        ft.Text(self.t("app.other_tab"), key="other-tab", size=18),
+                        padding=24,
+                    )
+                ],
+            )
+        )
+        self.page.update()
+        self.config.platform.started()
 
     def _on_connect(self, e: ft.Event[Any]) -> None:
         if self.session.signed_in:
@@ -114,12 +156,13 @@ class RelaisApp:
     def show_sign_in(self, message_key: str = "", previous: SignInScreen | None = None) -> None:
         """The sign-in screen; the path stays, to be shown once signed in (a deep link)."""
         self.nav.clear()
-        server = self.config.server_url or self.session.last_server() or ""
-        platform = str(self.page.platform.value if self.page.platform else "")
+        fixed = self.config.fixed_server
+        server = fixed or self.config.server_url or self.session.last_server() or ""
         screen = SignInScreen(
             self,
             server=server,
-            device_name=self.t("signin.device.default_on", platform=platform or "web"),
+            server_fixed=fixed is not None,
+            device_name=self.config.platform.device_name(),
             message_key=message_key,
         )
         if previous is not None:

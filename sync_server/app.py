@@ -29,6 +29,7 @@ from sync_server.settings import Settings, get_settings
 from sync_server.sync.api import router as sync_router
 from sync_server.sync.changelog import positions
 from sync_server.sync.stream import listen_postgres, watch_other_writers
+from sync_server.webapp.site import APP_POLICY, BASE, Site, site_router
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,10 @@ def health(db: DB) -> Health:
     return Health()
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, database: Database | None = None, site: Site | None = None
+) -> FastAPI:
+    """The server; with `site` (see sync_server.webapp.build), it also serves the PWA."""
     settings = settings or get_settings()
     db = database or Database(settings.resolved_database_url)
 
@@ -99,6 +103,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(api)
     # Content-Security-Policy by path prefix: a page served under a new prefix adds its own.
     policies = dict(DEFAULT_POLICIES)
+    if site is not None:
+        app.include_router(site_router(site))
+        policies[BASE] = APP_POLICY
     if settings.api_docs:
         api_docs.install(app)
         policies[api_docs.PATH] = api_docs.POLICY

@@ -24,6 +24,7 @@ from shared_models.vocabulary import Language, Role
 from sync_server.database import Database
 from sync_server.desk.cli import brief, export_app
 from sync_server.settings import Settings, get_settings
+from sync_server.webapp.site import Site
 
 app = typer.Typer(
     help="Relais: worksite notes routed to the right counsellor.",
@@ -38,6 +39,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(device_app, name="device")
 app.add_typer(roster_app, name="roster")
+field_app_cli = typer.Typer(help="The field app (a PWA served at /app/).", no_args_is_help=True)
+app.add_typer(field_app_cli, name="app")
 
 # Nothing printed is read as markup or emoji codes: names, logins and file contents come
 # from users. Styles are applied by the helpers below, never written into the text.
@@ -110,7 +113,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
-    """Start the sync server (applies pending migrations first)."""
+    """Start the sync server and the field app it serves at /app/ (applies pending
+    migrations first; builds the app on first use)."""
     import uvicorn
 
     from sync_server.app import create_app, server_options
@@ -120,7 +124,7 @@ def serve(
         fail(f"RELAIS_LOG_FILE: no folder {escape(str(settings.log_file.parent))}")
     db = open_database(settings)
     uvicorn.run(
-        create_app(settings, db),
+        create_app(settings, db, field_app_site(settings)),
         host=host or settings.host,
         port=port or settings.port,
         **server_options(settings),
@@ -521,33 +525,41 @@ def retention(
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Sync server port.")] = None,
-    app_port: Annotated[int | None, typer.Option(help="Web app port.")] = None,
-    no_app: Annotated[bool, typer.Option("--no-app", help="Start the server only.")] = False,
+    no_app: Annotated[bool, typer.Option("--no-app", help="Serve the API only.")] = False,
 ) -> None:
     """Run the whole product on a fictional organisation, and print the logins."""
     from sync_server.demo.launcher import run_demo
 
-    run_demo(port=port, app_port=app_port, with_app=not no_app)
+    run_demo(port=port, with_app=not no_app)
 
 
-@app.command("app")
-def field_app(
-    server: Annotated[str | None, typer.Option(help="Sync server address.")] = None,
-    port: Annotated[int | None, typer.Option(help="Web app port.")] = None,
-    web: Annotated[
-        bool, typer.Option("--web", help="Serve the web app even with a display.")
-    ] = False,
+def field_app_site(settings: Settings) -> Site | None:
+    """The built PWA (built now if the project changed), or None with a warning: the API
+    still serves phones that have the app already."""
+    from sync_server.webapp.build import BuildFailed, build
+
+    if not settings.serve_app:
+        return None
+    try:
+        return build(settings.app_cache_dir, say=lambda text: err.print(text, highlight=False))
+    except BuildFailed as exc:
+        err.print(f"[yellow]warning:[/] the field app is not served: {escape(str(exc))}")
+        return None
+
+
+@field_app_cli.command("build")
+def app_build(
+    force: Annotated[bool, typer.Option("--force", help="Build again even if unchanged.")] = False,
 ) -> None:
-    """Start the field app: a desktop window where a display exists, otherwise the web app."""
-    import subprocess
+    """Build the field app for browsers (the PWA that `relais serve` serves at /app/)."""
+    from sync_server.webapp.build import BuildFailed, build
 
     settings = get_settings()
-    command = [sys.executable, "-m", "field_app", "--port", str(port or settings.app_port)]
-    command += ["--server", server or f"http://{settings.host}:{settings.port}"]
-    if web:
-        command.append("--web")
-    # A separate process: the field app never imports the server.
-    raise typer.Exit(subprocess.call(command))
+    try:
+        site = build(settings.app_cache_dir, force=force, say=lambda text: out.print(text))
+    except BuildFailed as exc:
+        fail(escape(str(exc)))
+    out.print(f"app {site.version}: {site.path}")
 
 
 # The coordinator's desk (sync_server/desk/cli.py).

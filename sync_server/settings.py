@@ -21,7 +21,10 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8040
-    app_port: int = 8550
+    serve_app: bool = Field(default=True, description="Serve the field app (PWA) at /app/.")
+    app_cache_dir: Path | None = Field(
+        default=None, description="Where built apps and their packages are kept (~/.cache/relais)."
+    )
     public_url: str | None = Field(
         default=None, description="Address people open Relais at, used in e-mails."
     )

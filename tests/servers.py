@@ -64,13 +64,14 @@ def server_thread(db: Database, settings: Settings, app: Any = None) -> Iterator
 
 def start_server_process(database_url: str, port: int, **env: str) -> subprocess.Popen[bytes]:
     """`relais serve` as a separate process (killable), on `database_url`."""
-    environment = dict(
-        os.environ,
-        RELAIS_DATABASE_URL=database_url,
-        RELAIS_ESCALATION_INTERVAL="0",
-        RELAIS_LOG_LEVEL="warning",
+    environment = {
+        **os.environ,
+        "RELAIS_DATABASE_URL": database_url,
+        "RELAIS_ESCALATION_INTERVAL": "0",
+        "RELAIS_LOG_LEVEL": "warning",
+        "RELAIS_SERVE_APP": "0",  # the field app only where a test opens it (tests/e2e)
         **env,
-    )
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "sync_server", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=environment,

@@ -153,9 +153,12 @@ class CaptureScreen(Screen):
         )
         self.save.disabled = not ready
 
-    def _save(self, e: ft.Event[ft.Button]) -> None:
-        if not (self.kind.value and self.category and self.category.value and self.severity.value):
+    async def _save(self, e: ft.Event[ft.Button]) -> None:
+        if self.save.disabled or not (
+            self.kind.value and self.category and self.category.value and self.severity.value
+        ):
             return
+        self.save.disabled = True  # one note per tap, however fast the second one comes
         self.session.capture_note(
             team_id=str(self.team.id),
             worker_id=str(self.worker.id) if self.worker else None,
@@ -164,8 +167,12 @@ class CaptureScreen(Screen):
             severity=self.severity.value,
             text=self.text.value or "",
         )
+        await self.session.durable()  # "saved on this phone" only once it would survive a close
         self.ui.back()
         self.ui.toast(self.t("capture.saved_offline" if self._offline() else "capture.saved"))
+        # While this handler waited, status updates may have drawn the page: Flet then skips
+        # the handler's own update, and the screen would stay on the note just saved.
+        self.ui.page.update()
 
     def _offline(self) -> bool:
         """Known to be cut off: the last sync failed, or the live stream has dropped (the

@@ -16,15 +16,25 @@ from field_app.state.session import SignInFailed
 class SignInScreen(Screen):
     title_key = "signin.title"
 
-    def __init__(self, ui: Ui, *, server: str, device_name: str, message_key: str = "") -> None:
+    def __init__(
+        self,
+        ui: Ui,
+        *,
+        server: str,
+        device_name: str,
+        server_fixed: bool = False,
+        message_key: str = "",
+    ) -> None:
         super().__init__(ui)
         t = self.t
+        # Served by the sync server (the PWA): its own address, never another one.
         self.server = ft.TextField(
             key="signin-server",
             label=t("signin.server"),
             value=server,
             keyboard_type=ft.KeyboardType.URL,
             autocorrect=False,
+            visible=not server_fixed,
         )
         self.login = ft.TextField(
             key="signin-login",
@@ -100,7 +110,7 @@ class SignInScreen(Screen):
                     title=ft.Text(t("signin.more")),
                     controls_padding=ft.Padding.only(bottom=8),
                     controls=[self.server, self.device_name],
-                    expanded=not self.server.value,
+                    expanded=not self.server.value and self.server.visible,
                 ),
                 ft.Text(t("signin.language"), weight=ft.FontWeight.W_600),
                 self.languages.control,

@@ -1,6 +1,6 @@
 """This device's folder: where its users' store files live, who signed in last, its settings.
 
-On a phone or desktop the device is the machine; in web mode each browser is a device.
+On a phone or desktop the device is the machine; in the PWA, the browser's storage.
 """
 
 from __future__ import annotations
@@ -8,14 +8,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from field_app.store import default_data_dir, store_path
-
-_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass
@@ -25,27 +23,18 @@ class DeviceSettings:
     last_user_id: str | None = None
     language: str | None = None  # None: follow the user's language from the server
     high_contrast: bool = False
+    told_offline_ready: bool = False  # the PWA said once that it now works with no network
 
 
 class DeviceFolder:
-    """One folder per device; in web mode, one per browser (its key lives in the browser)."""
+    """One folder per device, holding one store file per user who signed in on it."""
 
-    def __init__(self, data_dir: Path | None = None, browser_key: str | None = None) -> None:
-        base = data_dir or default_data_dir()
-        if browser_key is not None:
-            if not _KEY.match(browser_key):
-                raise ValueError("not a browser key")
-            base = base / "browsers" / browser_key
-        self.path = base
-        self._settings_file = base / "device.json"
-
-    @staticmethod
-    def new_browser_key() -> str:
-        return uuid.uuid4().hex
-
-    @staticmethod
-    def is_browser_key(value: object) -> bool:
-        return isinstance(value, str) and bool(_KEY.match(value))
+    def __init__(
+        self, data_dir: Path | None = None, on_write: Callable[[], None] | None = None
+    ) -> None:
+        self.path = data_dir or default_data_dir()
+        self._settings_file = self.path / "device.json"
+        self._on_write = on_write
 
     def store_file(self, user_id: uuid.UUID | str) -> Path:
         return store_path(user_id, self.path)
@@ -68,6 +57,8 @@ class DeviceFolder:
         os.replace(temporary, self._settings_file)
         with contextlib.suppress(OSError):
             os.chmod(self._settings_file, 0o600)
+        if self._on_write is not None:
+            self._on_write()
 
     def update(self, **changes: object) -> DeviceSettings:
         settings = self.settings()

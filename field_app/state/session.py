@@ -9,13 +9,14 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from field_app.platform import Platform
 from field_app.state.device import DeviceFolder
 from field_app.state.reads import Reads
 from field_app.state.records import Note
@@ -50,6 +51,12 @@ class AppConfig:
     data_dir: Path | None = None
     sync_interval: float = 30.0
     live: bool = True  # follow the server's poke stream
+    platform: Platform = field(default_factory=Platform)
+
+    @property
+    def fixed_server(self) -> str | None:
+        """The server the app must use (the PWA's own origin), or None: the user says."""
+        return self.platform.server_url
 
 
 class SignInFailed(Exception):
@@ -77,6 +84,7 @@ class AppSession:
 
     def __init__(self, config: AppConfig, device: DeviceFolder) -> None:
         self.config = config
+        self.platform = config.platform
         self.device = device
         self.store: LocalStore | None = None
         self.client: SyncClient | None = None
@@ -128,7 +136,7 @@ class AppSession:
         path = self.device.store_file(last)
         if not path.exists():
             return False
-        store = LocalStore(path)
+        store = self.platform.open_store(path)
         credentials = store.credentials()
         if credentials is None:
             store.close()
@@ -140,7 +148,7 @@ class AppSession:
         last = self.device.settings().last_user_id
         if not last or not self.device.store_file(last).exists():
             return None
-        with LocalStore(self.device.store_file(last)) as store:
+        with self.platform.open_store(self.device.store_file(last)) as store:
             return store.server()
 
     async def sign_in(self, server: str, login: str, password: str, device_name: str) -> UserInfo:
@@ -149,7 +157,9 @@ class AppSession:
         except ValueError:
             raise SignInFailed("signin.error.server") from None
         try:
-            async with httpx.AsyncClient(timeout=SIGN_IN_TIMEOUT) as http:
+            async with httpx.AsyncClient(
+                timeout=SIGN_IN_TIMEOUT, transport=self.platform.http_transport()
+            ) as http:
                 answer = await request_token(http, server, login, password, device_name)
         except LoginRefused as exc:
             key = {
@@ -161,7 +171,9 @@ class AppSession:
             raise SignInFailed("signin.error.offline") from None
         except RetryLater:
             raise SignInFailed("signin.error.server_trouble") from None
-        store = await asyncio.to_thread(LocalStore, self.device.store_file(answer.user.id))
+        store = await self.platform.blocking(
+            self.platform.open_store, self.device.store_file(answer.user.id)
+        )
         store.sign_in(server, answer)
         self._open(store, answer.user)
         self.device.update(last_user_id=str(answer.user.id))
@@ -170,7 +182,7 @@ class AppSession:
     def _open(self, store: LocalStore, user: UserInfo) -> None:
         self.store = store
         self.user = user
-        self.client = SyncClient(store)
+        self.client = SyncClient(store, transport=self.platform.http_transport())
         counts = store.counts()
         self.status = SyncStatus(queued=counts.queued, rejected=counts.rejected)
         self._seen.clear()
@@ -235,6 +247,11 @@ class AppSession:
         if runner is not None and not runner.done():
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.wrap_future(runner), STOP_TIMEOUT)
+
+    def network_changed(self, online: bool) -> None:
+        """The browser says the network came or went: show it now, sync when it is back."""
+        if self._sync is not None:
+            self._sync.network_changed(online)
 
     def request_sync(self) -> None:
         if self._sync is not None:
@@ -328,6 +345,10 @@ class AppSession:
         if valid_until is not None:
             data["valid_until"] = valid_until.isoformat()
         self._queue(MutationType.HEADS_UP_CREATE, data)
+
+    async def durable(self) -> None:
+        """Return once what was queued so far would survive the app being closed."""
+        await self.platform.durable()
 
     def dismiss_rejected(self, mutation_id: uuid.UUID) -> None:
         self.require_store().dismiss_rejected(mutation_id)

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -168,8 +168,17 @@ class LocalStore:
     Safe to share between the asyncio loop and worker threads: a lock serialises operations.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        journal_mode: str = "WAL",
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_commit` runs after each write transaction (the PWA copies the file to the
+        browser's storage then); `journal_mode` DELETE where the disk has no shared memory."""
         self.path = Path(path)
+        self._on_commit = on_commit
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _create_private(self.path)
         self._lock = threading.RLock()
@@ -177,7 +186,7 @@ class LocalStore:
         self._db = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=10.0
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA journal_mode={journal_mode}")
         # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss or an
         # OS crash, and a note the user saw as queued must survive that. Writes are rare and
         # small (one per note), so the extra fsync costs nothing noticeable.
@@ -208,6 +217,8 @@ class LocalStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+        if self._on_commit is not None:
+            self._on_commit()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -300,6 +311,7 @@ class LocalStore:
             self._set_meta(db, "cursor", None)
             self._set_meta(db, "signed_out_reason", reason or "signed_out")
             db.execute("DELETE FROM entity")
+            db.execute("DELETE FROM sent")  # the server has them; their text leaves with them
         return True
 
     # Outbox ----------------------------------------------------------------------------

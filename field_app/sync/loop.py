@@ -19,6 +19,8 @@ from field_app.sync.errors import RetryLater, SignedOut, UpdateRequired
 
 log = logging.getLogger(__name__)
 
+POLL_WITHOUT_STREAM = 10.0  # seconds between syncs while the live stream cannot connect
+
 SyncState = Literal["idle", "sending", "offline", "signed_out", "update_required"]
 
 
@@ -60,6 +62,7 @@ class SyncLoop:
         self._want_push = True
         self._want_pull = True
         self._tasks: list[asyncio.Task[None]] = []
+        self._listening: asyncio.Task[None] | None = None
         self._event_loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -81,6 +84,21 @@ class SyncLoop:
         """
         self._want_push = self._want_pull = True
         self._wake()
+
+    def network_changed(self, online: bool) -> None:
+        """The device's network came back (sync now) or went (say so now, not after the
+        next failed attempt: the badge must never claim "up to date" while cut off)."""
+        if online:
+            self.request_sync()
+        else:
+            self._on_loop(lambda: self._update(state="offline", last_error="network", live=False))
+        self._on_loop(self._reconnect_stream)  # a stream over the old network may hang
+
+    def _reconnect_stream(self) -> None:
+        if self._listening is not None and not self._listening.done():
+            self._listening.cancel()
+            self._listening = asyncio.create_task(self._listen())
+            self._tasks.append(self._listening)
 
     def request_pull(self) -> None:
         self._want_pull = True
@@ -108,11 +126,17 @@ class SyncLoop:
     async def run(self) -> SyncStatus:
         """Sync until signed out, update required, stop() or cancellation; the last status."""
         self._event_loop = asyncio.get_running_loop()
-        self._tasks = [asyncio.create_task(self._work())]
+        work = asyncio.create_task(self._work())
+        self._tasks = [work]
         if self.live:
-            self._tasks.append(asyncio.create_task(self._listen()))
+            self._listening = asyncio.create_task(self._listen())
+            self._tasks.append(self._listening)
         try:
-            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            while True:  # until work or the current stream task ends (a replaced one may)
+                current = [t for t in (work, self._listening) if t is not None]
+                await asyncio.wait(current, return_when=asyncio.FIRST_COMPLETED)
+                if work.done() or (self._listening is not None and self._listening.done()):
+                    break
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -169,8 +193,10 @@ class SyncLoop:
                 continue
             self.client.backoff.reset()
             self._update(state="idle", last_error=None, last_success=datetime.now(UTC))
+            # Without pokes (a proxy that cuts streams, say), poll more often while open.
+            interval = self.interval if self._status.live or not self.live else POLL_WITHOUT_STREAM
             # ±20 %: phones started together must not all pull at the same second.
-            wait = self.interval * (0.8 + 0.4 * self.client.backoff.random())
+            wait = min(self.interval, interval) * (0.8 + 0.4 * self.client.backoff.random())
 
     async def _listen(self) -> None:
         restarts = Backoff(random=self.client.backoff.random)

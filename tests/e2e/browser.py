@@ -1,9 +1,9 @@
-"""Real-browser helpers: the sync server and the web app as real processes, Debian's Chromium
-driven by Playwright, and the few recipes that make Flutter web reliable to drive.
+"""Real-browser helpers: the sync server as a real process serving the field app (a PWA whose
+Python runs in the browser), Debian's Chromium driven by Playwright, and the few recipes
+that make Flutter web reliable to drive.
 
-Never `playwright install`: Chromium comes from the system (/usr/bin/chromium). Everything
-the pages load comes from 127.0.0.1 (the app is served with no CDN); other requests are
-aborted (Flutter always tries one font/wasm helper on a CDN; it is not needed).
+Never `playwright install`: Chromium comes from the system (/usr/bin/chromium). No host but
+127.0.0.1 resolves, and every request to another host fails the test (`FOREIGN`).
 
 What makes Flutter web reliable to drive (flet 1.0.5, Chromium 156, a loaded 2-core box):
 - Flutter draws on a canvas; clicking the hidden `flt-semantics-placeholder` switches on
@@ -13,19 +13,24 @@ What makes Flutter web reliable to drive (flet 1.0.5, Chromium 156, a loaded 2-c
 - Taps go through the accessibility node (`tap`), never a mouse click at coordinates: for
   a frame or two after a scroll or a redraw, the nodes and the drawing disagree and a
   click lands on the neighbouring control.
-- Typing: focus the field, wait for Flutter to attach, type real keys into the front page,
-  then check that Flutter (not just the DOM) holds the value; `locator.fill()` drops it.
+- Typing is the exception: the accessibility node's focus does not move Flutter's, so a
+  text field gets a real click, checked against the <input> Flutter then edits (laid over
+  that field); what Flutter holds is read back from that <input> (`fill_form`).
 - SnackBar text is copied into an aria-live node: look for app text inside
   `flt-semantics-host` only (`in_app`).
 - A screenshot right after a change is often blank: wait for frames, retry small PNGs.
+- Evaluated scripts are functions (`"() => ..."`): the app's Content-Security-Policy
+  forbids evaluating strings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -38,6 +43,8 @@ from typing import Any
 import httpx
 
 from field_app.i18n import Translator
+from sync_server.webapp.build import build
+from sync_server.webapp.site import BASE, Site
 from tests.factories import PASSWORD
 from tests.servers import free_port, start_server_process, wait_for_health
 
@@ -49,15 +56,17 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-dev-shm-usage",
+    # Nothing but this machine resolves: the app must need no other host, ever.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 PHONE = {"width": 360, "height": 640}
 SCREENSHOTS = REPO / "screenshots"  # git-ignored
 BLANK_PNG_MAX = 4000  # a blank 360x640 PNG is about 2 KB
 
 # Deadlines, generous for a loaded 2-core machine; every wait is bounded by one of these.
-START_S = 60.0  # a process or the Flutter engine coming up
-UI_MS = 20_000  # a screen or text appearing after a tap
-SYNC_MS = 60_000  # something that needs a round trip through the server (with backoff)
+START_S = 180.0  # a process, or the app (Flutter and the app's Python) coming up
+UI_MS = 30_000  # a screen or text appearing after a tap
+SYNC_MS = 90_000  # something that needs a round trip through the server (with backoff)
 
 RETRIES: list[str] = []  # taps and typing that needed another attempt (diagnostics only)
 
@@ -69,20 +78,27 @@ def have_chromium() -> bool:
 # --- processes --------------------------------------------------------------------------
 
 
+def build_app() -> Site:
+    """The PWA, built once per checkout and kept in the user's cache: every server started
+    by the tests then finds it ready."""
+    return build(say=lambda text: print(text, file=sys.stderr))
+
+
 class SyncServer:
-    """`relais serve` as a real process on a fixed port, which can be stopped (killed) and
-    started again on the same port and the same database."""
+    """`relais serve` as a real process on a fixed port, serving the field app at /app/,
+    which can be stopped (killed) and started again on the same port and the same database."""
 
     def __init__(self, database_url: str, log_dir: Path, port: int | None = None) -> None:
         self.database_url = database_url
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.app_url = f"{self.url}{BASE}"
         self.log_path = log_dir / f"sync-server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._drain: threading.Thread | None = None
 
     def start(self) -> SyncServer:
-        process = start_server_process(self.database_url, self.port)
+        process = start_server_process(self.database_url, self.port, RELAIS_SERVE_APP="1")
         self.process = process
 
         def drain() -> None:  # stderr is a pipe: keep it empty, keep what it says
@@ -128,100 +144,20 @@ class SyncServer:
             return ""
 
 
-class WebApp:
-    """`python -m field_app --web --port P --server URL`: one process serving every browser.
-
-    Its data folder (one sub-folder per browser, one store file per user) is `data_dir`.
-    """
-
-    def __init__(
-        self,
-        server_url: str,
-        data_dir: Path,
-        log_dir: Path,
-        port: int | None = None,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.server_url = server_url
-        self.data_dir = data_dir
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log_path = log_dir / f"web-app-{self.port}.log"
-        self.env = env or {}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> WebApp:
-        return self.spawn().wait_ready()
-
-    def spawn(self) -> WebApp:
-        """Start the process without waiting (it needs no sync server to come up)."""
-        environment = dict(
-            os.environ,
-            FLET_APP_STORAGE_DATA=str(self.data_dir),
-            PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
-            **self.env,
-        )
-        command = [
-            sys.executable, "-m", "field_app", "--web", "--host", "127.0.0.1",
-            "--port", str(self.port), "--server", self.server_url,
-        ]  # fmt: skip
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT
-            )
-        return self
-
-    def wait_ready(self) -> WebApp:
-        assert self.process is not None
-        deadline = time.monotonic() + START_S
-        while True:
-            try:
-                if httpx.get(self.url, timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"web app did not start:\n{self.log()}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()  # uvicorn stops cleanly on SIGTERM
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        self.process = None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-6000:]
-        except OSError:
-            return ""
-
-
 @contextmanager
-def running_stack(database_url: str, folder: Path) -> Iterator[tuple[SyncServer, WebApp]]:
-    """The sync server and the web app (pointed at it), started side by side; stopped at the
-    end, and the web app's log must hold no traceback."""
+def running_server(database_url: str, folder: Path) -> Iterator[SyncServer]:
+    """`relais serve` with the field app (the PWA) at /app/; stopped at the end, and its log
+    must hold no traceback."""
     server = SyncServer(database_url, folder)
-    app = WebApp(server.url, folder / "app-data", folder).spawn()
     try:
         server.start()
-        app.wait_ready()
-        yield server, app
+        yield server
     except BaseException:
-        print(f"--- web app log ({app.log_path}) ---\n{app.log()}", file=sys.stderr)
+        print(f"--- sync server log ({server.log_path}) ---\n{server.log()}", file=sys.stderr)
         raise
     finally:
-        app.stop()
         server.stop()
-    assert "Traceback" not in app.log(), app.log()
+    assert "Traceback" not in server.log(), server.log()
 
 
 def push_as(server_url: str, login: str, *mutations: dict[str, Any]) -> None:
@@ -247,29 +183,117 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def new_phone(browser: Any) -> Any:
+class ForeignRequests:
+    """Every request a browser context tries to send anywhere but this machine: the app
+    must need none (the host resolver fails them all; this says which were attempted)."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def watch(self, context: Any) -> Any:
+        context.on("request", self._seen)
+        console: list[str] = []
+        CONSOLES[id(context)] = console
+        context.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        return context
+
+    def _seen(self, request: Any) -> None:
+        url = str(request.url)
+        if not url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            self.urls.append(url)
+
+
+FOREIGN = ForeignRequests()  # checked after each browser test (tests/e2e/conftest.py)
+CONSOLES: dict[int, list[str]] = {}  # what each browser context's pages logged
+
+
+def new_phone(browser: Any, viewport: dict[str, int] = PHONE) -> Any:
     """A separate browser (own storage, own cookies) with a 360×640 phone screen."""
-    return browser.new_context(viewport=PHONE, device_scale_factor=1, has_touch=False)
+    context = browser.new_context(viewport=viewport, device_scale_factor=1, has_touch=False)
+    return FOREIGN.watch(context)
 
 
-def only_localhost(route: Any) -> None:
-    if route.request.url.startswith("http://127.0.0.1"):
-        route.continue_()
-    else:
-        route.abort()
-
-
-def open_app(context: Any, url: str) -> Any:
-    """Open the app in a new tab and switch Flutter's accessibility tree on."""
-    page = context.new_page()
-    page.route("**/*", only_localhost)
-    page.goto(url, timeout=START_S * 1000)
-    page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=START_S * 1000)
-    page.evaluate("document.querySelector('flt-semantics-placeholder').click()")
-    page.wait_for_selector(
-        "flt-semantics-host flt-semantics", state="attached", timeout=START_S * 1000
+def launch_phone(playwright: Any, profile: Path) -> Any:
+    """A browser with a profile on disk, so that closing it and launching it again is a
+    real restart (the service worker's cache and IndexedDB survive, memory does not)."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport=PHONE,
+        device_scale_factor=1,
     )
+    return FOREIGN.watch(context)
+
+
+def wait_for_app(page: Any, timeout_s: float = START_S) -> None:
+    """The app's Python is up and its first screen drawn (the loading screen is gone);
+    then Flutter's accessibility tree is switched on."""
+    page.wait_for_function("() => Boolean(relais.timings.ready)", timeout=timeout_s * 1000)
+    page.locator("flt-semantics-placeholder").dispatch_event("click")
+    page.wait_for_selector(
+        "flt-semantics-host flt-semantics", state="attached", timeout=timeout_s * 1000
+    )
+
+
+def open_app(context: Any, url: str, page: Any = None) -> Any:
+    """Open the app (in a new tab unless `page` is given) and wait until it is up."""
+    page = page or context.new_page()
+    with contextlib.suppress(Exception):  # offline, the navigation "fails" once the SW answers
+        page.goto(url, timeout=START_S * 1000)
+    wait_for_app(page)
     return page
+
+
+_BROWSER_FILES = """async () => {
+  // The app's folder on IndexedDB (Emscripten IDBFS): one record per file, keyed by path.
+  const db = await new Promise((ok, fail) => {
+    const open = indexedDB.open('/relais');
+    open.onsuccess = () => ok(open.result);
+    open.onerror = () => fail(open.error);
+  });
+  const files = {};
+  if (!db.objectStoreNames.contains('FILE_DATA')) return files;
+  const store = db.transaction('FILE_DATA').objectStore('FILE_DATA');
+  const keys = await new Promise((ok) => { const r = store.getAllKeys(); r.onsuccess = () => ok(r.result); });
+  const values = await new Promise((ok) => { const r = store.getAll(); r.onsuccess = () => ok(r.result); });
+  keys.forEach((key, i) => {
+    const contents = values[i].contents;
+    if (contents) files[key] = Array.from(new Uint8Array(contents.buffer || contents));
+  });
+  db.close();
+  return files;
+}"""
+
+
+def browser_files(page: Any) -> dict[str, bytes]:
+    """The files the app keeps in this browser's storage, as the browser holds them (not
+    as the app's memory does): what would survive closing the browser."""
+    raw = page.evaluate(_BROWSER_FILES)
+    return {path: bytes(content) for path, content in raw.items()}
+
+
+def store_facts(files: dict[str, bytes], user_id: object, folder: Path) -> dict[str, Any]:
+    """What a user's local store (a sqlite3 file in the browser) holds: queued mutations,
+    synced entities, the token, and the text of everything."""
+    [data] = [
+        content for path, content in files.items() if path.endswith(f"relais-{user_id}.sqlite3")
+    ]
+    copy = folder / f"store-{user_id}-{time.monotonic_ns()}.sqlite3"
+    copy.write_bytes(data)
+    with sqlite3.connect(copy) as db:
+        facts = {
+            "queued": db.execute("SELECT count(*) FROM outbox").fetchone()[0],
+            "entities": db.execute("SELECT count(*) FROM entity").fetchone()[0],
+            "token": db.execute("SELECT count(*) FROM meta WHERE key = 'token'").fetchone()[0],
+            "texts": [
+                row[0]
+                for table in ("entity", "outbox", "sent")
+                for row in db.execute(f"SELECT data FROM {table}")
+            ],
+        }
+    return facts
 
 
 def button(page: Any, name: str) -> Any:
@@ -353,58 +377,61 @@ def page_text(page: Any) -> str:
     )
 
 
-def _type(page: Any, label: str, text: str, settle_ms: int = 300) -> None:
+_EDITED_FIELD = """() => {
+  // Flutter edits text in its own <input>, laid over the field being edited.
+  const a = document.activeElement;
+  if (!a || !['INPUT', 'TEXTAREA'].includes(a.tagName)) return null;
+  const r = a.getBoundingClientRect();
+  return {value: a.value, x: r.x + r.width / 2, y: r.y + r.height / 2};
+}"""
+
+
+def focus_field(page: Any, label: str) -> dict[str, Any]:
+    """Give Flutter's focus to a text field: a real click on it, then a check that Flutter's
+    editing <input> sits over that field. (The accessibility node's own focus() does not
+    move Flutter's focus: keys would go on into the previous field.)"""
     box = textbox(page, label)
     box.wait_for(state="visible", timeout=UI_MS)
-    box.focus()  # not a click at coordinates: see tap()
-    page.wait_for_timeout(settle_ms)  # let Flutter attach its text editing to the <input>
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    page.keyboard.type(text, delay=20)
-    page.wait_for_timeout(300)
+    # A loaded machine settles more slowly: each new attempt waits longer.
+    for settle_ms in (200, 500, 1000, 2000, 3000):
+        box.scroll_into_view_if_needed(timeout=UI_MS)
+        page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
+        area = box.bounding_box()
+        if area is not None:
+            page.mouse.click(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+            page.wait_for_timeout(settle_ms)
+            edited = page.evaluate(_EDITED_FIELD)
+            if (
+                edited is not None
+                and area["x"] <= edited["x"] <= area["x"] + area["width"]
+                and area["y"] <= edited["y"] <= area["y"] + area["height"]
+            ):
+                return dict(edited)
+        RETRIES.append(f"focus of {label!r} not taken; clicked again")
+    raise AssertionError(f"Flutter would not focus the field {label!r}")
 
 
-def _remaining(page: Any, count: int) -> bool:
-    """Whether Flutter's own character counter says `count` characters remain: the counter
-    is computed from the value Flutter holds, not from the DOM <input>."""
-    digits = str(count)
-    if count >= 1000:  # 1 948, 1 948 or 1,948 depending on the language
-        digits = f"{count // 1000}[\\s,.\u202f\u00a0]?{count % 1000:03d}"
-    return re.search(rf"(?<!\d){digits}(?!\d)", page_text(page)) is not None
+def field_value(page: Any, label: str) -> str:
+    """What Flutter holds for a text field: focusing it fills the editing <input> from
+    Flutter's own state."""
+    return str(focus_field(page, label)["value"])
 
 
-def fill_form(page: Any, values: dict[str, str], *, max_length: int | None = None) -> None:
+def fill_form(page: Any, values: dict[str, str]) -> None:
     """Type into Flutter text fields (by label) and make sure Flutter, not just the DOM, got
-    each value; retype the ones it lost.
-
-    Keys sometimes reach the DOM <input> before Flutter has attached its text editing to
-    it, so the DOM shows the text while the app has nothing (the server then gets "").
-    Checks: with several fields, focus moves to another field, after which the DOM shows
-    Flutter's own value again; with one field, its character counter (`max_length`) must
-    count the text. Keys go to the front page only: it is brought to the front."""
+    each value; retype the ones it lost. Keys go to the front page only: it is brought to
+    the front."""
     page.bring_to_front()
-    labels = list(values)
     pending = dict(values)
-    # A loaded machine attaches more slowly: each new attempt waits longer.
-    for settle_ms in (300, 800, 1500, 3000):
+    for _ in range(4):
         for label, text in pending.items():
-            _type(page, label, text, settle_ms)
-        if len(labels) > 1:
-            last = list(pending)[-1]
-            textbox(page, labels[1] if last == labels[0] else labels[0]).focus()
-            page.wait_for_timeout(300)
-            lost = {
-                label: text
-                for label, text in values.items()
-                if textbox(page, label).input_value() != text
-            }
-        else:
-            [(label, text)] = values.items()
-            if max_length is None:
-                held = textbox(page, label).input_value() == text
-            else:
-                held = _remaining(page, max_length - len(text))
-            lost = {} if held else {label: text}
+            focus_field(page, label)
+            page.keyboard.press("Control+A")
+            page.keyboard.press("Delete")
+            page.keyboard.type(text, delay=20)
+        lost = {label: text for label, text in values.items() if field_value(page, label) != text}
         if not lost:
             return
         RETRIES.append(f"lost, typed again: {sorted(lost)}")
@@ -480,6 +507,8 @@ def dump_pages(folder: Path, **contexts: Any) -> None:
     """On failure: a screenshot and the accessibility tree of every open page."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, context in contexts.items():
+        console = "\n".join(CONSOLES.get(id(context), [])[-400:])
+        (folder / f"FAILED_{name}_console.txt").write_text(console, encoding="utf-8")
         for i, page in enumerate(context.pages):
             stem = folder / f"FAILED_{name}_{i}"
             try:

@@ -11,20 +11,40 @@ from typing import Any
 import pytest
 
 from sync_server.database import Database
+from sync_server.webapp.site import Site
 from tests.conftest import REQUIRE_BROWSER, require_or_skip
 from tests.e2e import browser as b
 from tests.factories import World, build_world
 
 
+@pytest.fixture(scope="session")
+def pwa_site() -> Site:
+    """The field app, built (or found built) before any server needs it."""
+    return b.build_app()
+
+
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+def playwright(pwa_site: Site) -> Iterator[Any]:
     require_or_skip(b.have_chromium(), f"Chromium not found at {b.CHROMIUM}", REQUIRE_BROWSER)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = b.launch(playwright)
-        yield browser
-        browser.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright: Any) -> Iterator[Any]:
+    browser = b.launch(playwright)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(autouse=True)
+def no_foreign_requests() -> Iterator[None]:
+    """The app must never try to reach a host other than its own server."""
+    b.FOREIGN.urls.clear()
+    yield
+    assert not b.FOREIGN.urls, f"requests to other hosts: {b.FOREIGN.urls}"
 
 
 @pytest.fixture

@@ -37,12 +37,12 @@ def test_a_link_to_a_note_opens_it_after_sign_in_with_back_to_home(
     world, database_url = world_url
     t = Translator("fr")
     shots = b.Shots("deep_link")
-    with b.running_stack(database_url, tmp_path) as (server, app):
+    with b.running_server(database_url, tmp_path) as server:
         note = note_data(
             world, "a1", kind="safety", category="injury", severity="urgent", text=TEXT
         )
         b.push_as(server.url, "sup_a", mutation("note.create", note))
-        link = app.url.rstrip("/") + paths.note(note["id"])
+        link = server.app_url.rstrip("/") + paths.note(note["id"])
 
         context = b.new_phone(chromium)
         try:
@@ -58,7 +58,7 @@ def test_a_link_to_a_note_opens_it_after_sign_in_with_back_to_home(
             b.tap(b.button(page, t("nav.back")))
             b.wait_for(page, b.tab(page, t, "inbox"))
             b.wait_for(page, b.in_app(page, t("inbox.to_handle", n=1)))
-            page.wait_for_url(app.url, timeout=b.UI_MS)
+            page.wait_for_url(server.app_url, timeout=b.UI_MS)
             shots(page, "link_back_home")
 
             page.go_back()  # the browser's own back: to the link again

@@ -1,8 +1,8 @@
 """The field app end to end in a real browser, in French and in English.
 
-Real processes: the sync server (`relais serve`, on a temporary SQLite file) and the web
-app (`python -m field_app --web`), driven through Debian's Chromium by Playwright. Two
-browser contexts, both 360×640 phones: a supervisor and a counsellor.
+Real processes: the sync server (`relais serve`, on a temporary SQLite file), which serves
+the field app (the PWA, whose Python runs in the browser), driven through Debian's Chromium
+by Playwright. Two browser contexts, both 360×640 phones: a supervisor and a counsellor.
 
 1. Both sign in while the server is up (the roster and the empty inbox sync), after
    switching the language on the sign-in screen. Then the sync SERVER process is stopped;
@@ -30,7 +30,6 @@ from typing import Any
 import pytest
 
 from field_app.i18n import Translator
-from shared_models.mutations import HEADS_UP_TEXT_MAX, NOTE_TEXT_MAX
 from shared_models.vocabulary import default_severity
 from tests.e2e import browser as b
 from tests.factories import PASSWORD
@@ -48,9 +47,9 @@ def database_url(world_url: tuple[object, str]) -> str:
 
 
 @pytest.fixture
-def stack(database_url: str, tmp_path: Path) -> Iterator[tuple[b.SyncServer, b.WebApp]]:
-    with b.running_stack(database_url, tmp_path) as (server, app):
-        yield server, app
+def server(database_url: str, tmp_path: Path) -> Iterator[b.SyncServer]:
+    with b.running_server(database_url, tmp_path) as running:
+        yield running
 
 
 def worker_row(page: Any) -> Any:
@@ -71,9 +70,8 @@ def acknowledged_line(t: Translator) -> re.Pattern[str]:
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_offline_note_reaches_the_counsellor_and_comes_back_acknowledged(
-    lang: str, chromium: Any, stack: tuple[b.SyncServer, b.WebApp]
+    lang: str, chromium: Any, server: b.SyncServer
 ) -> None:
-    server, app = stack
     shots = b.Shots(lang)
     note_text = f"Fictional ({lang}): sat down three times during the morning shift."
     heads_up_text = f"Fictional ({lang}): lighter tasks this week, I am on it."
@@ -82,7 +80,7 @@ def test_offline_note_reaches_the_counsellor_and_comes_back_acknowledged(
     # --- 1. both sign in while the server is up ---------------------------------------
     sup_ctx, couns_ctx = b.new_phone(chromium), b.new_phone(chromium)
     try:
-        sup = b.open_app(sup_ctx, app.url)
+        sup = b.open_app(sup_ctx, server.app_url)
         default = Translator("fr")  # the app opens in French until a language is chosen
         b.wait_for(sup, b.button(sup, default("signin.submit")), b.START_S * 1000)
         shots(sup, "sign_in")
@@ -94,7 +92,7 @@ def test_offline_note_reaches_the_counsellor_and_comes_back_acknowledged(
         b.wait_for(sup, b.button(sup, t("sync.ok")), b.SYNC_MS)
         shots(sup, "sup_team")
 
-        couns = b.open_app(couns_ctx, app.url)
+        couns = b.open_app(couns_ctx, server.app_url)
         b.choose_language(couns, lang)
         b.sign_in(couns, t, COUNSELLOR, PASSWORD)
         b.wait_for(couns, b.in_app(couns, t("inbox.empty")), b.SYNC_MS)
@@ -117,7 +115,7 @@ def test_offline_note_reaches_the_counsellor_and_comes_back_acknowledged(
         # a severity is preselected for the category: the note is ready to go
         preselected = t.severity(default_severity("signal", "fatigue").value)
         b.wait_for(sup, sup.get_by_role("checkbox", name=preselected, exact=True, checked=True))
-        b.fill_form(sup, {t("capture.text"): note_text}, max_length=NOTE_TEXT_MAX)
+        b.fill_form(sup, {t("capture.text"): note_text})
         assert save.is_enabled()
         shots(sup, "sup_capture_filled")
         b.tap(save)
@@ -178,7 +176,7 @@ def test_offline_note_reaches_the_counsellor_and_comes_back_acknowledged(
         b.tap(b.button(couns, t("headsup.new")))
         send = b.wait_for(couns, b.button(couns, t("headsup.send")))
         assert send.is_disabled()
-        b.fill_form(couns, {t("headsup.text"): heads_up_text}, max_length=HEADS_UP_TEXT_MAX)
+        b.fill_form(couns, {t("headsup.text"): heads_up_text})
         b.pick(couns, t("headsup.until.week"))
         b.wait_for(couns, b.in_app(couns, re.compile(re.escape(t("headsup.valid_until", day="")))))
         assert send.is_enabled()

@@ -74,10 +74,10 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
     world, database_url = world_url
     shots = b.Shots("review")
     contexts: dict[str, Any] = {}
-    with b.running_stack(database_url, tmp_path) as (server, app):
+    with b.running_server(database_url, tmp_path) as server:
         seed(server.url, world)
         try:
-            contexts["coord"], page, fr = signed_in(chromium, app.url, "coord")
+            contexts["coord"], page, fr = signed_in(chromium, server.app_url, "coord")
             # Réunion (the coordinator's first tab): what is still open, nothing settled.
             b.wait_for(page, b.in_app(page, fr("meeting.count", n=2)), b.SYNC_MS)
             b.wait_for(page, b.in_app(page, SAFETY))
@@ -102,7 +102,7 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             b.wait_for(page, b.in_app(page, URGENT))
             shots(page, "coord_worker_timeline")
 
-            contexts["couns"], page, fr = signed_in(chromium, app.url, "couns_1")
+            contexts["couns"], page, fr = signed_in(chromium, server.app_url, "couns_1")
             b.open_tab(page, fr, "workers")
             for name in ("Worker A1", "Worker A2"):
                 b.wait_for(page, page.get_by_role("button", name=re.compile(name)))
@@ -113,7 +113,7 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             b.wait_for(page, page.get_by_role("heading").filter(has_text="Couns 1 (test)"))
             shots(page, "couns_settings")
 
-            contexts["admin"], page, fr = signed_in(chromium, app.url, "admin")
+            contexts["admin"], page, fr = signed_in(chromium, server.app_url, "admin")
             b.wait_for(page, b.tab(page, fr, "admin"))
             text = b.page_text(page)
             for note_text in (URGENT, OBSERVATION, SAFETY, UNASSIGNED):

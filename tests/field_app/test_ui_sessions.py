@@ -1,6 +1,6 @@
-"""Web mode serves many people from one process: two sessions signed in as different users
-see only their own data and queue, in their own store files; and each session's lifecycle
-(disconnect pauses its sync, connect resumes it, close stops it and closes the store)."""
+"""Two sessions of the app in one process, signed in as different users, see only their own
+data and queue, in their own store files; and each session's lifecycle (disconnect pauses
+its sync, connect resumes it, close stops it and closes the store)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_two_sessions_in_one_process_stay_isolated(world_url, tmp_path):
     url = world_url
 
     async def scenario() -> None:
-        a = await open_app(url, tmp_path)  # two browsers, one app process, one data folder
+        a = await open_app(url, tmp_path)  # two devices, one process
         b = await open_app(url, tmp_path)
         await sign_in(a, "sup_a", PASSWORD)
         await sign_in(b, "sup_b", PASSWORD)

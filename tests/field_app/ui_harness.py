@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable  # noqa: UP035
 
 import flet as ft
@@ -335,10 +337,19 @@ def app_main(server_url: str, data_dir, **options: Any):
 
 
 async def open_app(server_url: str, data_dir, *, prefs: dict | None = None, **options: Any):
-    """A new browser session of the web app (prefs = that browser's local storage)."""
+    """A new session of the app on a device of its own under `data_dir`; pass the same
+    `prefs` (that device's memory) to open the same device again."""
+    prefs = {} if prefs is None else prefs
     return await FletHarness(
-        app_main(server_url, data_dir, **options), page_props={"web": True}, prefs=prefs
+        app_main(server_url, device_folder(data_dir, prefs), **options),
+        page_props={"web": True},
+        prefs=prefs,
     ).start()
+
+
+def device_folder(data_dir, prefs: dict) -> Path:
+    """The folder of the device whose memory is `prefs`: a new one the first time."""
+    return Path(prefs.setdefault("test.device", str(Path(data_dir) / f"device-{uuid.uuid4().hex}")))
 
 
 async def sign_in(h: FletHarness, login: str, password: str) -> None:
