@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_models.wire import MAX_PUSH_BYTES, Health
-from sync_server import __version__
+from sync_server import __version__, metrics, observability
 from sync_server.auth.api import router as auth_router
 from sync_server.database import Database
 from sync_server.deps import DB
@@ -146,9 +146,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
     api.include_router(health_router)
+    api.include_router(observability.ready_router)
     api.include_router(auth_router)
     api.include_router(sync_router)
     api.include_router(me_router)
     app.include_router(api)
     app.add_middleware(BodyLimit, limit=MAX_PUSH_BYTES)
+    metrics.install(app, db)
+    observability.install(app, settings)  # outermost: it times and ids every answer
     return app

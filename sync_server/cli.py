@@ -69,19 +69,33 @@ def db_upgrade() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Server processes (PostgreSQL only).")
+    ] = None,
 ) -> None:
     """Start the sync server (applies pending migrations first)."""
     import uvicorn
 
     from sync_server.app import create_app
+    from sync_server.observability import uvicorn_log_config
+    from sync_server.serving import refuse_workers, serve_workers
 
     settings = get_settings()
+    processes = workers or settings.workers
+    problem = refuse_workers(settings, processes)
+    if problem:
+        fail(problem)
     db = open_database(settings)
+    if processes > 1:
+        db.dispose()
+        serve_workers(settings, host or settings.host, port or settings.port, processes)
+        return
     uvicorn.run(
         create_app(settings, db),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings),
         timeout_graceful_shutdown=3,
     )
 
