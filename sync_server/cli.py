@@ -431,6 +431,59 @@ def retention(
     )
 
 
+def _embedded_database(settings: Settings, what: str) -> Path:
+    from sync_server.backup import sqlite_path
+
+    path = sqlite_path(settings.resolved_database_url)
+    if path is None:
+        fail(
+            f"{what} is for the embedded SQLite database; on PostgreSQL use pg_dump and pg_restore (docs/deploy.md)"
+        )
+    return path
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="The backup file to create (mode 0600).")],
+) -> None:
+    """Copy the embedded database to FILE while the server runs (SQLite's backup API)."""
+    from sync_server.backup import BackupError
+    from sync_server.backup import backup as take_backup
+
+    database = _embedded_database(get_settings(), "relais backup")
+    try:
+        report = take_backup(database, file)
+    except BackupError as exc:
+        fail(str(exc))
+    out.print(
+        f"backup written: {report.path} ({report.size / 2**20:.1f} MiB, integrity ok)",
+        highlight=False,
+    )
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `relais backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the server is stopped.")] = False,
+) -> None:
+    """Replace the embedded database by a backup (stop the server first)."""
+    from sync_server.backup import BackupError
+    from sync_server.backup import restore as restore_backup
+
+    settings = get_settings()
+    database = _embedded_database(settings, "relais restore")
+    if not yes:
+        fail("restoring replaces the current data: stop the server, then add --yes")
+    try:
+        kept = restore_backup(file, database)
+    except BackupError as exc:
+        fail(str(exc))
+    open_database(settings).dispose()  # an older backup gets this version's migrations
+    if kept:
+        out.print(f"the previous database was kept as {kept}", highlight=False)
+    out.print(f"restored {file} into {database}", highlight=False)
+
+
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Sync server port.")] = None,
