@@ -223,7 +223,12 @@ def pct_line(values: list[float], unit: str = "ms", scale: float = 1000.0) -> st
 
 @contextlib.contextmanager
 def server(
-    database_url: str, folder: Path, *, timing: bool = False, **env: str
+    database_url: str,
+    folder: Path,
+    *,
+    timing: bool = False,
+    args: tuple[str, ...] = (),
+    **env: str,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`relais serve` as its own process on `database_url` (with `timing`: the same app
     and uvicorn settings through `common.py serve`, adding the Server-Timing header).
@@ -239,13 +244,13 @@ def server(
         RELAIS_ESCALATION_INTERVAL="0",
         RELAIS_LOG_LEVEL="warning",
         PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-        **env,
     )
+    environment.update(env)  # the caller's settings win (e.g. sweeps back on)
     if timing:
         command = [sys.executable, str(Path(__file__).resolve()), "serve"]
     else:
         command = [sys.executable, "-m", "sync_server", "serve"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--port", str(port), *args]
     log_path = folder / f"server-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=environment, stdout=log, stderr=log)
