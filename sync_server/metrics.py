@@ -29,6 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared_models.mutations import MUTATION_TYPES
 from shared_models.vocabulary import NoteStatus
@@ -122,6 +123,9 @@ def watch_pool(db: Database) -> None:
     event.listen(pool, "checkin", lambda *_: DB_CONNECTIONS_IN_USE.dec())
 
 
+_DB_UP_HELP = "1 when the scrape could count deliveries in the database, else 0."
+
+
 class DeliveryCollector(Collector):
     """Open and overdue deliveries, counted at scrape time on the sweep's partial index."""
 
@@ -138,18 +142,24 @@ class DeliveryCollector(Collector):
             Delivery.escalated_at.is_(None),
             Delivery.due_at.is_not(None),
         )
-        with self.db.reading() as session:
-            open_count = session.scalar(select(func.count()).where(*waiting)) or 0
-            overdue = (
-                session.scalar(
-                    select(func.count())
-                    .select_from(Delivery)
-                    .join(Note, Note.id == Delivery.note_id)
-                    .where(*waiting, Delivery.due_at <= utcnow())
-                    .where(Note.status == NoteStatus.OPEN.value)
+        try:
+            with self.db.reading() as session:
+                open_count = session.scalar(select(func.count()).where(*waiting)) or 0
+                overdue = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(Delivery)
+                        .join(Note, Note.id == Delivery.note_id)
+                        .where(*waiting, Delivery.due_at <= utcnow())
+                        .where(Note.status == NoteStatus.OPEN.value)
+                    )
+                    or 0
                 )
-                or 0
-            )
+        except SQLAlchemyError:
+            # The rest of the scrape still answers; this says why these gauges are missing.
+            yield GaugeMetricFamily("relais_database_up", _DB_UP_HELP, value=0)
+            return
+        yield GaugeMetricFamily("relais_database_up", _DB_UP_HELP, value=1)
         yield GaugeMetricFamily(
             "relais_deliveries_open",
             "Deliveries with a deadline, neither acknowledged nor escalated yet.",
@@ -222,7 +232,7 @@ def install(app: Any, db: Database) -> None:
     """GET /metrics on `app`, and the pool gauges of `db`."""
     watch_pool(db)
     _forget_this_process_at_exit()
-    deliveries = CollectorRegistry(auto_describe=True)
+    deliveries = CollectorRegistry(auto_describe=False)  # no query at registration
     deliveries.register(DeliveryCollector(db))
     router = APIRouter(tags=["operations"])
 

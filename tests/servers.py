@@ -43,8 +43,8 @@ def start_server_process(database_url: str, port: int, **env: str) -> subprocess
         RELAIS_DATABASE_URL=database_url,
         RELAIS_ESCALATION_INTERVAL="0",
         RELAIS_LOG_LEVEL="warning",
-        **env,
     )
+    environment.update(env)  # the test's settings win
     return subprocess.Popen(
         [sys.executable, "-m", "sync_server", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=environment,
