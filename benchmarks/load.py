@@ -407,6 +407,11 @@ class Sampler(threading.Thread):
     def between(self, start: float, end: float) -> list[tuple[float, float, float]]:
         return [s for s in self.samples if start <= s[0] <= end]
 
+    @property
+    def processes_seen(self) -> int:
+        """Distinct processes over the run: more than were started means restarts."""
+        return len(self._known)
+
 
 class HealthProbe(threading.Thread):
     """The floor: a bare GET /api/v1/health every 200 ms, in this run."""
@@ -697,6 +702,7 @@ def report(
         "server_cpu_max": max((s[1] for s in server), default=0.0),
         "server_rss_max_mib": max((s[2] for s in server_cpu.samples), default=0.0),
         "client_cpu_mean": _mean([s[1] for s in client]),
+        "server_processes_seen": server_cpu.processes_seen,
     }
     print(
         f"server processes: CPU mean {resources['server_cpu_mean']:.0f} % / max "
@@ -705,6 +711,9 @@ def report(
         f"{resources['client_cpu_mean']:.0f} % ({args.client_processes} process(es)); "
         f"machine: {os.cpu_count()} cores"
     )
+    started = 1 if args.processes == 1 else args.processes + 1  # uvicorn's supervisor
+    restarts = server_cpu.processes_seen - started
+    print(f"server processes seen: {server_cpu.processes_seen} (restarted workers: {restarts})")
     print(f"delivery, push sent -> counsellor's pull has it: {common.pct_line(delivery)}")
     error_total = sum(errors.values())
     verdict = "every one reached its counsellor" if not missing else f"{len(missing)} MISSING"

@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sync_server import metrics
 from sync_server.settings import Settings, get_settings
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
 
 def refuse_workers(settings: Settings, workers: int) -> str | None:
     """Why `workers` processes cannot run on this database, or None."""
@@ -52,4 +54,7 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> Non
         log_level=settings.log_level.lower(),
         log_config=uvicorn_log_config(settings),
         timeout_graceful_shutdown=3,
+        # uvicorn kills a worker that misses its 5 s health ping, with every stream it
+        # holds; a busy machine can be that slow without anything being hung.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
