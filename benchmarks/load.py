@@ -67,7 +67,10 @@ PRESETS: dict[str, dict[str, int]] = {
     },
 }
 TEAM_SIZE = 12  # French ACI rule: up to 12 workers per supervisor's team
-REQUEST_TIMEOUT = 30.0  # what a phone waits before it gives up on a request
+REQUEST_TIMEOUT = 30.0
+KEEPALIVE = float(
+    os.environ.get("RELAIS_LOAD_KEEPALIVE", "4")
+)  # what a phone waits before it gives up on a request
 TARGET_P99_MS = {"small": 50.0, "big": 200.0}  # push and pull, from the issue
 
 
@@ -331,7 +334,12 @@ def _mutation(type_: str, data: dict[str, Any]) -> dict[str, Any]:
 
 async def run_phones(plan: Plan, phase: Phase, progress: Any) -> Records:
     records = Records()
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=512)
+    # Idle connections are dropped after 4 s, before uvicorn's 5 s keep-alive closes them
+    # from its side (with httpx's default of 5 s too, a request can leave on a connection
+    # the server is closing, and fail with ReadError).
+    limits = httpx.Limits(
+        max_connections=None, max_keepalive_connections=512, keepalive_expiry=KEEPALIVE
+    )
     timeout = httpx.Timeout(REQUEST_TIMEOUT)
     async with httpx.AsyncClient(base_url=plan.base_url, limits=limits, timeout=timeout) as client:
         gate = asyncio.Semaphore(plan.login_concurrency)
@@ -409,8 +417,15 @@ class Sampler(threading.Thread):
 
     @property
     def processes_seen(self) -> int:
-        """Distinct processes over the run: more than were started means restarts."""
-        return len(self._known)
+        """Distinct server processes over the run (not multiprocessing's resource tracker):
+        more than were started means restarted workers."""
+        count = 0
+        for proc in self._known.values():
+            with contextlib.suppress(psutil.Error):
+                if "resource_tracker" in " ".join(proc.cmdline()):
+                    continue
+            count += 1
+        return count
 
 
 class HealthProbe(threading.Thread):
