@@ -121,6 +121,7 @@ class Records:
 
     timings: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    retries: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     error_samples: list[str] = field(default_factory=list)
     pushed: dict[str, tuple[str, float]] = field(default_factory=dict)  # note -> (counsellor, t)
     received: dict[tuple[str, str], float] = field(default_factory=dict)  # (note, user) -> t
@@ -155,7 +156,13 @@ async def request(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     started = time.time()
     try:
-        response = await client.post(path, json=body, headers=headers)
+        try:
+            response = await client.post(path, json=body, headers=headers)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # A kept-alive connection the server closed as we sent: the app retries at once
+            # (pull reads; a push's mutation ids make a repeat harmless). Counted apart.
+            records.retries[endpoint] += 1
+            response = await client.post(path, json=body, headers=headers)
     except httpx.HTTPError as exc:
         records.error(endpoint, type(exc).__name__)
         return None
@@ -369,6 +376,7 @@ def phones_process(plan: Plan, phase: Phase, progress: Any) -> None:
     payload = {
         "timings": dict(records.timings),
         "errors": dict(records.errors),
+        "retries": dict(records.retries),
         "error_samples": records.error_samples,
         "pushed": records.pushed,
         "received": [[n, u, t] for (n, u), t in records.received.items()],
@@ -662,6 +670,7 @@ def report(
     steady: dict[str, list[float]] = defaultdict(list)
     everything: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
+    retries: dict[str, int] = defaultdict(int)
     samples: list[str] = []
     pushed_at: dict[str, float] = {}
     received_at: dict[tuple[str, str], float] = {}
@@ -673,6 +682,8 @@ def report(
                     steady[endpoint].append(d)
         for endpoint, count in payload["errors"].items():
             errors[endpoint] += count
+        for endpoint, count in payload["retries"].items():
+            retries[endpoint] += count
         samples += payload["error_samples"]
         pushed_at.update({n: t for n, (_c, t) in payload["pushed"].items()})
         received_at.update({(n, u): t for n, u, t in payload["received"]})
@@ -737,6 +748,7 @@ def report(
         f"(waited {drain_seconds:.1f} s after the last push)"
     )
     print(f"errors: {error_total}" + (f" (e.g. {samples[:5]})" if samples else ""))
+    print(f"requests retried once after a connection reset: {dict(retries) or 0}")
     target = TARGET_P99_MS.get(args.preset)
     if target:
         worst = max(
@@ -756,6 +768,7 @@ def report(
         "seconds": seconds,
         "endpoints": per_endpoint,
         "errors": error_total,
+        "retries": dict(retries),
         "error_samples": samples,
         "notes_pushed": len(expected),
         "notes_delivered": len(expected) - len(missing),
