@@ -6,10 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,13 +19,14 @@ from sync_server.app import create_app
 from sync_server.database import Database, utcnow
 from sync_server.routing.models import Delivery
 from sync_server.settings import Settings
-from tests.factories import PASSWORD, build_world, mutation, note_data
+from tests.factories import build_world, mutation, note_data
+from tests.live import bearer, held_stream, sign_in, wait_until
 from tests.servers import server_thread
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def scrape(base_url: str, **headers: str) -> Samples:
+def scrape_all(base_url: str, **headers: str) -> Samples:
     response = httpx.get(f"{base_url}/metrics", headers=headers, timeout=10)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
@@ -44,58 +41,6 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
-def sign_in(base_url: str, login: str, password: str = PASSWORD) -> httpx.Response:
-    return httpx.post(
-        f"{base_url}/api/v1/auth/login",
-        json={"login": login, "password": password, "device_name": "metrics test"},
-        timeout=10,
-    )
-
-
-def bearer(base_url: str, login: str) -> dict[str, str]:
-    response = sign_in(base_url, login)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
-@contextmanager
-def open_stream(base_url: str, headers: dict[str, str]) -> Iterator[list[str]]:
-    """A live stream held in a thread; yields the data lines received so far."""
-    lines: list[str] = []
-    opened = threading.Event()
-    stop = threading.Event()
-
-    def hold() -> None:
-        with (
-            httpx.Client(timeout=httpx.Timeout(10, read=30)) as client,
-            client.stream("GET", f"{base_url}/api/v1/sync/stream", headers=headers) as response,
-        ):
-            opened.set()
-            for line in response.iter_lines():
-                if stop.is_set():
-                    return
-                if line.startswith("data:"):
-                    lines.append(line)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert opened.wait(10)
-    wait_until(lambda: len(lines) >= 1)  # the first poke comes at once
-    try:
-        yield lines
-    finally:
-        stop.set()
-        thread.join(35)
-
-
 def test_a_scrape_follows_notes_as_they_flow(db: Database, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, escalation_interval=0.2, stream_heartbeat=1.0)
     world = build_world(db)
@@ -103,13 +48,13 @@ def test_a_scrape_follows_notes_as_they_flow(db: Database, tmp_path: Path) -> No
     with server_thread(db, settings) as base_url:
         sup = bearer(base_url, "sup_a")
         counsellor = bearer(base_url, "couns_1")
-        before = scrape(base_url)
+        before = scrape_all(base_url)
         assert value(before, "relais_db_pool_capacity") > 0
 
-        with open_stream(base_url, counsellor):
+        with held_stream(base_url, counsellor):
             wait_until(
                 lambda: (
-                    value(scrape(base_url), "relais_stream_listeners")
+                    value(scrape_all(base_url), "relais_stream_listeners")
                     == value(before, "relais_stream_listeners") + 1
                 )
             )
@@ -122,8 +67,8 @@ def test_a_scrape_follows_notes_as_they_flow(db: Database, tmp_path: Path) -> No
                 headers=sup,
             )
             assert response.status_code == 200
-            during = scrape(base_url)
-        after_stream = scrape(base_url)
+            during = scrape_all(base_url)
+        after_stream = scrape_all(base_url)
 
         applied = {"type": "note.create", "status": "applied"}
         rejected = {"type": "note.create", "status": "rejected"}
@@ -147,7 +92,7 @@ def test_a_scrape_follows_notes_as_they_flow(db: Database, tmp_path: Path) -> No
 
         refused = sign_in(base_url, "sup_a", "wrong password")
         assert refused.status_code == 401
-        failures = scrape(base_url)
+        failures = scrape_all(base_url)
         assert value(failures, "relais_login_failures_total", reason="invalid_credentials") == (
             value(before, "relais_login_failures_total", reason="invalid_credentials") + 1
         )
@@ -156,8 +101,8 @@ def test_a_scrape_follows_notes_as_they_flow(db: Database, tmp_path: Path) -> No
         with db.unit_of_work() as session:
             session.execute(update(Delivery).values(due_at=utcnow()))
         swept_before = value(failures, "relais_sweep_duration_seconds_count")
-        wait_until(lambda: value(scrape(base_url), "relais_deliveries_overdue") == 0)
-        settled = scrape(base_url)
+        wait_until(lambda: value(scrape_all(base_url), "relais_deliveries_overdue") == 0)
+        settled = scrape_all(base_url)
         assert value(settled, "relais_escalations_total") >= (
             value(before, "relais_escalations_total") + 3
         )
@@ -175,10 +120,10 @@ def test_overdue_deliveries_show_before_a_sweep(db: Database, settings: Settings
             json={"protocol": 1, "mutations": notes},
             headers=sup,
         ).raise_for_status()
-        assert value(scrape(base_url), "relais_deliveries_overdue") == 0
+        assert value(scrape_all(base_url), "relais_deliveries_overdue") == 0
         with db.unit_of_work() as session:
             session.execute(update(Delivery).values(due_at=utcnow()))
-        assert value(scrape(base_url), "relais_deliveries_overdue") == 3
+        assert value(scrape_all(base_url), "relais_deliveries_overdue") == 3
 
 
 @pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded"])
@@ -207,7 +152,7 @@ def test_a_metrics_token_is_required_once_set(db: Database, tmp_path: Path) -> N
             assert response.status_code == 401, given
             assert response.json()["error"]["code"] == "invalid_token"
         # With the token, even through a proxy.
-        samples = scrape(
+        samples = scrape_all(
             base_url, Authorization="Bearer s3cret-scrape", **{"X-Forwarded-For": "203.0.113.9"}
         )
         assert value(samples, "relais_deliveries_open") == 0

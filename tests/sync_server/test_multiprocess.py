@@ -7,16 +7,12 @@ config in deploy/nginx serves both over TLS, streams included.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import ssl
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,7 +24,8 @@ from shared_models.vocabulary import CATEGORIES, NoteKind
 from sync_server.database import Database, utcnow
 from sync_server.routing.models import Delivery
 from tests.conftest import require_or_skip
-from tests.factories import PASSWORD, World, build_world, mutation, note_data
+from tests.factories import World, build_world, note_data
+from tests.live import bearer, held_stream, push_notes, scrape, sign_in, wait_until
 from tests.servers import server_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -43,14 +40,6 @@ SERVER_ENV = {
 }
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def world(pg_db: Database) -> World:
     return build_world(pg_db)
@@ -63,74 +52,6 @@ def servers(world: World, postgres_url: str) -> Iterator[list[tuple[str, subproc
         server_process(postgres_url, **SERVER_ENV) as second,
     ):
         yield [first, second]
-
-
-def sign_in(base_url: str, login: str, password: str = PASSWORD, **kw: object) -> httpx.Response:
-    return httpx.post(
-        f"{base_url}/api/v1/auth/login",
-        json={"login": login, "password": password, "device_name": "multi-process test"},
-        timeout=15,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-def bearer(base_url: str, login: str, **kw: object) -> dict[str, str]:
-    response = sign_in(base_url, login, **kw)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
-def push_notes(base_url: str, headers: dict[str, str], *notes: dict[str, object]) -> None:
-    response = httpx.post(
-        f"{base_url}/api/v1/sync/push",
-        json={"protocol": 1, "mutations": [mutation("note.create", n) for n in notes]},
-        headers=headers,
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    assert {r["status"] for r in response.json()["results"]} == {"applied"}
-
-
-@contextmanager
-def held_stream(
-    base_url: str, headers: dict[str, str], **client_options: object
-) -> Iterator[list[dict[str, str]]]:
-    """A live stream in a thread; yields the pokes received so far (parsed data)."""
-    pokes: list[dict[str, str]] = []
-    stop = threading.Event()
-
-    def hold() -> None:
-        timeout = httpx.Timeout(15, read=30)
-        with (
-            httpx.Client(timeout=timeout, **client_options) as client,  # type: ignore[arg-type]
-            client.stream("GET", f"{base_url}/api/v1/sync/stream", headers=headers) as response,
-        ):
-            for line in response.iter_lines():
-                if stop.is_set():
-                    return
-                if line.startswith("data:"):
-                    pokes.append(json.loads(line[5:]))
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    wait_until(lambda: len(pokes) >= 1)  # the stream opens with the current position
-    try:
-        yield pokes
-    finally:
-        stop.set()
-        thread.join(35)
-
-
-def scrape(base_url: str, name: str, **labels: str) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(f"{base_url}/metrics", timeout=15).text
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and labels.items() <= sample.labels.items():
-                total += sample.value
-    return total
 
 
 @pytest.mark.parametrize("direction", ["first to second", "second to first"])
