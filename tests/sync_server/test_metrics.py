@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.factories import build_world, mutation, note_data
 from tests.live import bearer, held_stream, sign_in, wait_until
 from tests.servers import server_thread
 
+REPO = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -253,3 +255,19 @@ def test_json_logs_carry_request_ids_and_never_note_text(
         line["logger"].startswith("sync_server") and line.get("request_id") == "trace-me-7"
         for line in lines
     )
+
+
+def test_the_grafana_dashboard_uses_only_metrics_the_server_exposes(
+    db: Database, settings: Settings
+) -> None:
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "relais-dashboard.json").read_text())
+    used = {
+        re.sub(r"_(bucket|sum|count)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\brelais_[a-z_]+", target["expr"])
+    }
+    with TestClient(create_app(settings, db), client=("127.0.0.1", 50000)) as client:
+        exposition = client.get("/metrics").text
+    exposed = set(re.findall(r"^# TYPE (relais_[a-z_]+) ", exposition, flags=re.MULTILINE))
+    assert used and used <= exposed, used - exposed
