@@ -730,6 +730,13 @@ def report(
         "client_cpu_mean": _mean([s[1] for s in client]),
         "server_processes_seen": server_cpu.processes_seen,
     }
+    total_requests = sum(len(v) for v in steady.values())
+    # Less sensitive than latency to a machine shared with other work: CPU spent per answer.
+    resources["server_cpu_ms_per_request"] = (
+        resources["server_cpu_mean"] / 100 * seconds * 1000 / total_requests
+        if total_requests
+        else 0.0
+    )
     print(
         f"server processes: CPU mean {resources['server_cpu_mean']:.0f} % / max "
         f"{resources['server_cpu_max']:.0f} % of one core, memory max "
@@ -740,6 +747,9 @@ def report(
     started = 1 if args.processes == 1 else args.processes + 1  # uvicorn's supervisor
     restarts = server_cpu.processes_seen - started
     print(f"server processes seen: {server_cpu.processes_seen} (restarted workers: {restarts})")
+    print(
+        f"server CPU per request (steady period): {resources['server_cpu_ms_per_request']:.1f} ms"
+    )
     print(f"delivery, push sent -> counsellor's pull has it: {common.pct_line(delivery)}")
     error_total = sum(errors.values())
     verdict = "every one reached its counsellor" if not missing else f"{len(missing)} MISSING"
