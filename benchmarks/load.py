@@ -298,9 +298,9 @@ class Device:
             )
             n += 1
             sent = time.time()
-            self.records.pushed[data["id"]] = (counsellor, sent)
-            if not await self.push("push (note)", [_mutation("note.create", data)]):
-                self.records.pushed.pop(data["id"])  # not stored: nothing to deliver
+            if await self.push("push (note)", [_mutation("note.create", data)]):
+                # Stored: now it must reach the counsellor (who may have it already).
+                self.records.pushed[data["id"]] = (counsellor, sent)
             await asyncio.sleep(self.rng.uniform(low, high))
 
     async def browse_history(self, phase: Phase) -> None:
