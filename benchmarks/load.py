@@ -32,6 +32,7 @@ import math
 import multiprocessing as mp
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -830,6 +831,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
+    # Stopped from outside: still stop the server and drop the scratch database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.processes > 1 and args.backend != "postgres":
         parser.error("--processes above 1 needs --backend postgres")
     result = run(args)
