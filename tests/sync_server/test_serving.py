@@ -73,8 +73,11 @@ def test_two_workers_serve_one_address_and_add_up_their_metrics(
 ) -> None:
     base_url, world = two_workers
     # uvicorn's supervisor, its two workers (and multiprocessing's resource tracker).
+    port = base_url.rsplit(":", 1)[1]
     [supervisor] = [
-        p for p in psutil.process_iter(["cmdline"]) if "--workers" in (p.info["cmdline"] or [])
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if {"--workers", port} <= set(p.info["cmdline"] or [])
     ]
     workers = [c for c in supervisor.children() if "resource_tracker" not in " ".join(c.cmdline())]
     assert len(workers) == 2
