@@ -137,16 +137,18 @@ class RelaisTarget:
     base_url: str
     writer: dict[str, str]  # a supervisor's headers
     reader: dict[str, str]  # the counsellor's headers
-    about: list[tuple[uuid.UUID, uuid.UUID]]  # (worker, team) the supervisor writes about, all
-    # followed by that counsellor
+    everyone: list[tuple[uuid.UUID, uuid.UUID]]  # (worker, team) the supervisor writes about
+    about: list[tuple[uuid.UUID, uuid.UUID]]  # those of them followed by the listening counsellor
 
 
 def notes(
-    n: int, first: int, about: list[tuple[uuid.UUID, uuid.UUID]], rng: random.Random
+    n: int,
+    first: int,
+    about: list[tuple[uuid.UUID, uuid.UUID]],
+    rng: random.Random,
+    routed_only: bool = True,
 ) -> list[dict[str, Any]]:
-    return [
-        common.note_data(first + i, *rng.choice(about), rng, routed_only=True) for i in range(n)
-    ]
+    return [common.note_data(first + i, *rng.choice(about), rng, routed_only) for i in range(n)]
 
 
 def mutation(data: dict[str, Any]) -> dict[str, Any]:
@@ -333,12 +335,12 @@ def sign_in(base_url: str, login: str) -> dict[str, str]:
 
 def relais_target(base_url: str, org: common.Org) -> RelaisTarget:
     supervisor = next(iter(org.supervisors))
-    about = org.workers_of(supervisor)
-    counsellor_id = org.counsellor_of[about[0][0]]
-    about = [(w, t) for w, t in about if org.counsellor_of[w] == counsellor_id]
+    everyone = org.workers_of(supervisor)
+    counsellor_id = org.counsellor_of[everyone[0][0]]
+    about = [(w, t) for w, t in everyone if org.counsellor_of[w] == counsellor_id]
     counsellor = next(login for login, uid in org.counsellors.items() if uid == counsellor_id)
     return RelaisTarget(
-        base_url, sign_in(base_url, supervisor), sign_in(base_url, counsellor), about
+        base_url, sign_in(base_url, supervisor), sign_in(base_url, counsellor), everyone, about
     )
 
 
@@ -361,7 +363,11 @@ def run_backend(backend: str, args: Any, binary: Path) -> dict[str, Any]:
                         f"{backend}: ingest, {args.notes:,} notes x 3 batches, in requests of {BATCH} (interleaved)"
                     )
                     for batch in range(3):
-                        data = notes(args.notes, batch * args.notes, target.about, rng)
+                        # A returning phone's backlog, as sync_backlog.py: the realistic
+                        # mix (half observations) about all of the supervisor's workers.
+                        data = notes(
+                            args.notes, batch * args.notes, target.everyone, rng, routed_only=False
+                        )
                         order = [
                             (relais, lambda d=data: ingest_relais(client, target, d, errors)),
                             (pouch, lambda d=data: ingest_pouch(client, pouch_url, d)),
