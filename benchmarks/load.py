@@ -367,7 +367,13 @@ async def run_phones(plan: Plan, phase: Phase, progress: Any) -> Records:
                 await asyncio.sleep(1)
 
         reporter = asyncio.create_task(report())
-        await asyncio.gather(*lives)
+        while not phase.done.is_set():
+            await asyncio.sleep(0.2)
+        # Phones still signing in when the run ends give up (the parent has counted them).
+        await asyncio.wait(lives, timeout=10)
+        for life in lives:
+            life.cancel()
+        await asyncio.gather(*lives, return_exceptions=True)
         reporter.cancel()
     return records
 
