@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 
 from shared_models.wire import MAX_JSON_DEPTH, MAX_PUSH_BYTES, Health
-from sync_server import __version__, api_docs
+from sync_server import __version__, api_docs, metrics, observability
 from sync_server.auth.api import router as auth_router
 from sync_server.auth.passwords import PasswordGate
 from sync_server.database import Database
@@ -96,6 +96,7 @@ def create_app(
     )
     api = APIRouter(prefix="/api/v1")
     api.include_router(health_router)
+    api.include_router(observability.ready_router)
     api.include_router(auth_router)
     api.include_router(sync_router)
     api.include_router(me_router)
@@ -116,6 +117,8 @@ def create_app(
     app.add_middleware(
         SecurityHeaders, policies=policies, behind_proxy=settings.trusted_proxy_count > 0
     )
+    metrics.install(app, db)
+    observability.install(app, settings)  # outermost: it times and ids every answer
     return app
 
 
@@ -138,12 +141,32 @@ def log_config(settings: Settings) -> dict[str, Any]:
     uvicorn's and the server's own records."""
     import copy
 
-    from uvicorn.config import LOGGING_CONFIG
-
-    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config: dict[str, Any] = copy.deepcopy(observability.uvicorn_log_config(settings))
     if settings.log_file is None:
         return config
+    config["handlers"]["file"] = {
+        "class": "sync_server.files.PrivateFileHandler",
+        "filename": str(settings.log_file),
+        "formatter": "file",
+        "encoding": "utf-8",
+    }
+    if settings.log_format == "json":  # everything goes through the root logger
+        config["formatters"]["file"] = {"()": "sync_server.observability.JsonFormatter"}
+        config["root"]["handlers"].append("file")
+        return config
     config["formatters"]["file"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    for name in ("uvicorn", "uvicorn.access"):
+        config["loggers"][name]["handlers"].append("file")
+    config["loggers"]["sync_server"] = {
+        "handlers": ["default", "file"],
+        "level": settings.log_level.upper(),
+        "propagate": False,
+    }
+    return config
+    if settings.log_format == "json":
+        config["formatters"]["file"] = {"()": "sync_server.observability.JsonFormatter"}
+    else:
+        config["formatters"]["file"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     config["handlers"]["file"] = {
         "class": "sync_server.files.PrivateFileHandler",
         "filename": str(settings.log_file),

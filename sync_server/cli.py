@@ -112,19 +112,32 @@ def db_upgrade() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Server processes (PostgreSQL only).")
+    ] = None,
 ) -> None:
     """Start the sync server and the field app it serves at /app/ (applies pending
     migrations first; builds the app on first use)."""
     import uvicorn
 
     from sync_server.app import create_app, server_options
+    from sync_server.serving import refuse_workers, serve_workers
 
     settings = get_settings()
     if settings.log_file is not None and not settings.log_file.parent.is_dir():
         fail(f"RELAIS_LOG_FILE: no folder {escape(str(settings.log_file.parent))}")
+    processes = workers or settings.workers
+    problem = refuse_workers(settings, processes)
+    if problem:
+        fail(problem)
     db = open_database(settings)
+    site = field_app_site(settings)  # built once here, before any worker looks for it
+    if processes > 1:
+        db.dispose()
+        serve_workers(settings, host or settings.host, port or settings.port, processes)
+        return
     uvicorn.run(
-        create_app(settings, db, field_app_site(settings)),
+        create_app(settings, db, site),
         host=host or settings.host,
         port=port or settings.port,
         **server_options(settings),
@@ -522,6 +535,59 @@ def retention(
     )
 
 
+def _embedded_database(settings: Settings, what: str) -> Path:
+    from sync_server.backup import sqlite_path
+
+    path = sqlite_path(settings.resolved_database_url)
+    if path is None:
+        fail(
+            f"{what} is for the embedded SQLite database; on PostgreSQL use pg_dump and pg_restore (docs/deploy.md)"
+        )
+    return path
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="The backup file to create (mode 0600).")],
+) -> None:
+    """Copy the embedded database to FILE while the server runs (SQLite's backup API)."""
+    from sync_server.backup import BackupError
+    from sync_server.backup import backup as take_backup
+
+    database = _embedded_database(get_settings(), "relais backup")
+    try:
+        report = take_backup(database, file)
+    except BackupError as exc:
+        fail(str(exc))
+    out.print(
+        f"backup written: {report.path} ({report.size / 2**20:.1f} MiB, integrity ok)",
+        highlight=False,
+    )
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `relais backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the server is stopped.")] = False,
+) -> None:
+    """Replace the embedded database by a backup (stop the server first)."""
+    from sync_server.backup import BackupError
+    from sync_server.backup import restore as restore_backup
+
+    settings = get_settings()
+    database = _embedded_database(settings, "relais restore")
+    if not yes:
+        fail("restoring replaces the current data: stop the server, then add --yes")
+    try:
+        kept = restore_backup(file, database)
+    except BackupError as exc:
+        fail(str(exc))
+    open_database(settings).dispose()  # an older backup gets this version's migrations
+    if kept:
+        out.print(f"the previous database was kept as {kept}", highlight=False)
+    out.print(f"restored {file} into {database}", highlight=False)
+
+
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Sync server port.")] = None,
@@ -536,15 +602,9 @@ def demo(
 def field_app_site(settings: Settings) -> Site | None:
     """The built PWA (built now if the project changed), or None with a warning: the API
     still serves phones that have the app already."""
-    from sync_server.webapp.build import BuildFailed, build
+    from sync_server.webapp.build import site_for
 
-    if not settings.serve_app:
-        return None
-    try:
-        return build(settings.app_cache_dir, say=lambda text: err.print(text, highlight=False))
-    except BuildFailed as exc:
-        err.print(f"[yellow]warning:[/] the field app is not served: {escape(str(exc))}")
-        return None
+    return site_for(settings, say=tell, warn=warn)
 
 
 @field_app_cli.command("build")

@@ -6,6 +6,7 @@ import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,6 +84,21 @@ class Settings(BaseSettings):
     @property
     def device_expiry(self) -> timedelta:
         return timedelta(days=self.device_expiry_days)
+
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line, with request ids."
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Server processes (`relais serve`); PostgreSQL only."
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token for /metrics; without one, /metrics answers loopback only.",
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="Prometheus multiprocess folder; `serve --workers N` sets one up.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from sync_server.auth import throttle
 from sync_server.database import Database, utcnow
+from sync_server.metrics import ESCALATIONS, SWEEP_SECONDS
 from sync_server.orgs.models import Organization
 from sync_server.orgs.service import end_expired_absences
 from sync_server.retention import PurgeReport, count_expired, purge_expired
@@ -97,7 +98,9 @@ def sweep_once(db: Database, settings: Settings, now: datetime | None = None) ->
 async def run_sweeps(db: Database, settings: Settings) -> None:
     while True:
         try:
-            report = await asyncio.to_thread(sweep_once, db, settings)
+            with SWEEP_SECONDS.time():
+                report = await asyncio.to_thread(sweep_once, db, settings)
+            ESCALATIONS.inc(report.escalated)
             if report.escalated or report.emails_sent or report.purged.workers:
                 log.info(
                     "sweep: %d escalated, %d e-mails sent, %d workers past retention purged",
