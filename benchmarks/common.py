@@ -23,30 +23,25 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `tests.servers` and the project, when run as a script
+if str(REPO) not in sys.path:  # `relais_testing` and the project, when run as a script
     sys.path.insert(0, str(REPO))
 
-from argon2 import PasswordHasher  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from relais_testing.organisations import PASSWORD, Org, build_org  # noqa: E402, F401
+from relais_testing.servers import free_port, wait_for_health  # noqa: E402
 from shared_models.vocabulary import CATEGORIES, NoteKind  # noqa: E402
 from sync_server.database import Database  # noqa: E402
 from sync_server.migrations import upgrade  # noqa: E402
-from tests.servers import free_port, wait_for_health  # noqa: E402
 
 # The brief's local server; the benchmark only uses it to create and drop a scratch database.
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PASSWORD = "fictional-bench-password"
-# argon2id with cheap parameters, like tests/factories.py: the benchmarks sign in up to a
-# hundred devices and measure sync, not password hashing.
-_PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 
 # Invented, factual, worksite-style sentences: nothing about any real person.
 TEXTS = (
@@ -59,7 +54,6 @@ TEXTS = (
     "Bench note {n}: forgot safety gloves again, lent a spare pair from the van.",
     "Bench note {n}: left early for an appointment, had not told anyone beforehand.",
 )
-FIRST_NAMES = ("Ada", "Bram", "Cleo", "Dario", "Elin", "Faro", "Gwen", "Hugo", "Ilse", "Joss")
 
 
 # --- the machine and the command line --------------------------------------------------
@@ -164,140 +158,6 @@ def temp_folder(prefix: str) -> Iterator[Path]:
         yield Path(tmp)
 
 
-# --- a fictional organisation ----------------------------------------------------------
-
-
-@dataclass
-class Org:
-    id: uuid.UUID
-    slug: str
-    coordinators: list[uuid.UUID] = field(default_factory=list)
-    counsellors: dict[str, uuid.UUID] = field(default_factory=dict)  # login -> id
-    supervisors: dict[str, uuid.UUID] = field(default_factory=dict)  # login -> id
-    teams_of: dict[str, list[uuid.UUID]] = field(default_factory=dict)  # supervisor -> teams
-    workers_of_team: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
-    counsellor_of: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # worker -> user
-    device_of: dict[str, uuid.UUID] = field(default_factory=dict)  # login -> device
-
-    def workers_of(self, supervisor: str) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """(worker, team) pairs the supervisor may write about."""
-        return [(w, t) for t in self.teams_of[supervisor] for w in self.workers_of_team[t]]
-
-    @property
-    def worker_count(self) -> int:
-        return sum(len(ws) for ws in self.workers_of_team.values())
-
-
-def build_org(
-    db: Database,
-    *,
-    counsellors: int,
-    teams: int,
-    workers_per_team: int,
-    supervisors: int,
-    coordinators: int = 2,
-    slug: str = "bench",
-    devices: bool = False,
-) -> Org:
-    """Direct ORM inserts, as tests/factories.py does, with change-log entries for pull.
-
-    Team t is run by supervisor t % supervisors; worker k (counting across teams) is
-    followed by counsellor k % counsellors, so each team mixes several counsellors.
-    With `devices`, each supervisor also gets a signed-in device (for in-process pushes).
-    """
-    from sync_server.auth.models import Device
-    from sync_server.auth.service import hash_token
-    from sync_server.orgs.models import Organization, Team, User, UserRole, Worker
-    from sync_server.sync.changelog import record_change
-
-    with db.unit_of_work() as session:
-        org_row = Organization(
-            id=uuid.uuid4(),
-            slug=slug,
-            name=f"ACI {slug} (fictional)",
-            country="FR",
-            language="fr",
-        )
-        session.add(org_row)
-        session.flush()
-        record_change(session, org_row.id, "organization", org_row.id)
-        org = Org(id=org_row.id, slug=slug)
-
-        def user(login: str, role: str) -> User:
-            u = User(
-                id=uuid.uuid4(),
-                org_id=org.id,
-                login=login,
-                display_name=f"{random.choice(FIRST_NAMES)} {login[-3:]} (fictional)",
-                password_hash=_PASSWORD_HASH,
-                language="fr",
-                email=f"{login}@example.invalid",
-            )
-            u.roles = [UserRole(user_id=u.id, role=role)]
-            session.add(u)
-            record_change(session, org.id, "colleague", u.id)
-            return u
-
-        for i in range(coordinators):
-            org.coordinators.append(user(f"{slug}-coord-{i:03d}", "coordinator").id)
-        counsellor_rows = []
-        for i in range(counsellors):
-            u = user(f"{slug}-couns-{i:03d}", "counsellor")
-            org.counsellors[u.login] = u.id
-            counsellor_rows.append(u)
-        supervisor_rows = []
-        for i in range(supervisors):
-            u = user(f"{slug}-sup-{i:03d}", "supervisor")
-            org.supervisors[u.login] = u.id
-            org.teams_of[u.login] = []
-            supervisor_rows.append(u)
-        session.flush()
-        k = 0
-        for t in range(teams):
-            sup = supervisor_rows[t % supervisors]
-            team = Team(
-                id=uuid.uuid4(),
-                org_id=org.id,
-                slug=f"team-{t:04d}",
-                name=f"Team {t} (fictional)",
-                site=f"Site {t % 7}",
-                supervisors=[sup],
-            )
-            session.add(team)
-            record_change(session, org.id, "team", team.id)
-            org.teams_of[sup.login].append(team.id)
-            org.workers_of_team[team.id] = []
-            session.flush()
-            for _ in range(workers_per_team):
-                counsellor = counsellor_rows[k % counsellors]
-                worker = Worker(
-                    id=uuid.uuid4(),
-                    org_id=org.id,
-                    ref=f"W{k:06d}",
-                    display_name=f"{FIRST_NAMES[k % len(FIRST_NAMES)]} {chr(65 + k % 26)}.",
-                    team_id=team.id,
-                    counsellor_id=counsellor.id,
-                    contract_type="CDDI",
-                    active=True,
-                )
-                session.add(worker)
-                record_change(session, org.id, "worker", worker.id)
-                org.workers_of_team[team.id].append(worker.id)
-                org.counsellor_of[worker.id] = counsellor.id
-                k += 1
-        if devices:
-            for sup in supervisor_rows:
-                device = Device(
-                    id=uuid.uuid4(),
-                    user_id=sup.id,
-                    name="bench device",
-                    token_hash=hash_token(uuid.uuid4().hex),
-                )
-                session.add(device)
-                org.device_of[sup.login] = device.id
-    return org
-
-
 # A realistic mix of what supervisors write: half observations (routed to nobody, but
 # stored, logged and visible), signals (routed to the worker's counsellor) and some
 # safety notes; a few urgent ones (also routed to the coordinators at once).
@@ -363,7 +223,12 @@ def pct_line(values: list[float], unit: str = "ms", scale: float = 1000.0) -> st
 
 @contextlib.contextmanager
 def server(
-    database_url: str, folder: Path, *, timing: bool = False, **env: str
+    database_url: str,
+    folder: Path,
+    *,
+    timing: bool = False,
+    args: tuple[str, ...] = (),
+    **env: str,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`relais serve` as its own process on `database_url` (with `timing`: the same app
     and uvicorn settings through `common.py serve`, adding the Server-Timing header).
@@ -379,13 +244,13 @@ def server(
         RELAIS_ESCALATION_INTERVAL="0",
         RELAIS_LOG_LEVEL="warning",
         PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-        **env,
     )
+    environment.update(env)  # the caller's settings win (e.g. sweeps back on)
     if timing:
         command = [sys.executable, str(Path(__file__).resolve()), "serve"]
     else:
         command = [sys.executable, "-m", "sync_server", "serve"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--port", str(port), *args]
     log_path = folder / f"server-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=environment, stdout=log, stderr=log)
@@ -527,7 +392,7 @@ def _serve(argv: list[str]) -> None:
     import sync_server.sync.changelog as changelog
     import sync_server.sync.pull as pull_service
     import sync_server.sync.push as push_service
-    from sync_server.app import create_app
+    from sync_server.app import create_app, server_options
     from sync_server.cli import open_database
     from sync_server.settings import get_settings
 
@@ -560,8 +425,7 @@ def _serve(argv: list[str]) -> None:
         ServerTiming(app),
         host=args.host or settings.host,
         port=args.port or settings.port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=3,
+        **server_options(settings),
     )
 
 

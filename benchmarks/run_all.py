@@ -3,12 +3,13 @@
     python benchmarks/run_all.py [--quick] [--backends sqlite,postgres] [--only NAME,...]
                                  [--log FILE]
 
-Runs sync_backlog.py, delivery_latency.py, routing.py, roster_import.py, the two app
-benchmarks and brief.py, each in its own process, with the same --quick and --backends
-(roster_import.py has its own options: with --quick it runs its smallest size only, and it
-always tries PostgreSQL). `--log FILE` also writes everything printed to FILE. Exits
-non-zero if a benchmark failed to run; a figure that misses its target is printed, never a
-failure.
+Runs sync_backlog.py, delivery_latency.py, routing.py, roster_import.py, the app benchmarks,
+brief.py, login_flood.py, peer.py (skipped with a message when npm is missing) and load.py
+(small preset, on the first backend), each in its own process, with the same --quick and
+--backends (roster_import.py has its own options: with --quick it runs its smallest size
+only, and it always tries PostgreSQL). `--log FILE` also writes everything printed to FILE.
+Exits non-zero if a benchmark failed to run; a figure that misses its target is printed,
+never a failure.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ BENCHMARKS = (
     "app_start",
     "app_save_to_inbox",
     "brief",
+    "login_flood",
+    "peer",
+    "load",
 )
 
 
@@ -42,6 +46,16 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
         if args.quick:
             cmd += ["--sizes", "1000"]
         return cmd
+    if name == "load":  # one backend per run: the first asked for, small preset
+        backend = args.backends.split(",")[0].strip()
+        return [
+            *cmd,
+            "--preset",
+            "small",
+            "--backend",
+            backend,
+            *(["--duration", "20"] if args.quick else []),
+        ]
     if args.quick:
         cmd.append("--quick")
     return [*cmd, "--backends", args.backends]

@@ -15,8 +15,9 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 
 from shared_models.wire import MAX_JSON_DEPTH, MAX_PUSH_BYTES, Health
-from sync_server import __version__, api_docs
+from sync_server import __version__, api_docs, metrics, observability
 from sync_server.auth.api import router as auth_router
+from sync_server.auth.passwords import PasswordGate
 from sync_server.database import Database
 from sync_server.deps import DB
 from sync_server.desk.api import router as desk_router
@@ -75,6 +76,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            gate.close()
             if database is None:
                 db.dispose()
 
@@ -89,8 +91,12 @@ def create_app(
     )
     app.state.db = db
     app.state.settings = settings
+    app.state.password_gate = gate = PasswordGate(
+        settings.login_hash_concurrency, settings.login_hash_queue
+    )
     api = APIRouter(prefix="/api/v1")
     api.include_router(health_router)
+    api.include_router(observability.ready_router)
     api.include_router(auth_router)
     api.include_router(sync_router)
     api.include_router(me_router)
@@ -108,5 +114,70 @@ def create_app(
     # install_error_handlers), then the body limits in front of the application.
     app.add_middleware(BodyLimits, max_bytes=MAX_PUSH_BYTES, max_depth=MAX_JSON_DEPTH)
     install_error_handlers(app)
-    app.add_middleware(SecurityHeaders, policies=policies)
+    app.add_middleware(
+        SecurityHeaders, policies=policies, behind_proxy=settings.trusted_proxy_count > 0
+    )
+    metrics.install(app, db)
+    observability.install(app, settings)  # outermost: it times and ids every answer
     return app
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How `relais serve` runs uvicorn (tests and benchmarks run it the same way).
+
+    uvicorn's own X-Forwarded-For handling is off: it would trust any local client's
+    header. Only RELAIS_TRUSTED_PROXY_COUNT decides whether the header is read.
+    """
+    return {
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 3,
+        "log_level": settings.log_level.lower(),
+        "log_config": log_config(settings),
+    }
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging, plus RELAIS_LOG_FILE when set: a private file (0600) that gets
+    uvicorn's and the server's own records."""
+    import copy
+
+    config: dict[str, Any] = copy.deepcopy(observability.uvicorn_log_config(settings))
+    if settings.log_file is None:
+        return config
+    config["handlers"]["file"] = {
+        "class": "sync_server.files.PrivateFileHandler",
+        "filename": str(settings.log_file),
+        "formatter": "file",
+        "encoding": "utf-8",
+    }
+    if settings.log_format == "json":  # everything goes through the root logger
+        config["formatters"]["file"] = {"()": "sync_server.observability.JsonFormatter"}
+        config["root"]["handlers"].append("file")
+        return config
+    config["formatters"]["file"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    for name in ("uvicorn", "uvicorn.access"):
+        config["loggers"][name]["handlers"].append("file")
+    config["loggers"]["sync_server"] = {
+        "handlers": ["default", "file"],
+        "level": settings.log_level.upper(),
+        "propagate": False,
+    }
+    return config
+    if settings.log_format == "json":
+        config["formatters"]["file"] = {"()": "sync_server.observability.JsonFormatter"}
+    else:
+        config["formatters"]["file"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["file"] = {
+        "class": "sync_server.files.PrivateFileHandler",
+        "filename": str(settings.log_file),
+        "formatter": "file",
+        "encoding": "utf-8",
+    }
+    for name in ("uvicorn", "uvicorn.access"):
+        config["loggers"][name]["handlers"].append("file")
+    config["loggers"]["sync_server"] = {
+        "handlers": ["default", "file"],
+        "level": settings.log_level.upper(),
+        "propagate": False,
+    }
+    return config

@@ -87,11 +87,12 @@ def print_table(columns: Iterable[str], rows: Iterable[Iterable[object]]) -> Non
 
 def open_database(settings: Settings | None = None) -> Database:
     """The configured database, with every pending migration applied."""
+    from sync_server.files import private_folder
     from sync_server.migrations import upgrade
 
     settings = settings or get_settings()
-    if not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.database_url or settings.data_dir.exists():
+        private_folder(settings.data_dir)  # it holds the database, or may: owner only
     db = Database(settings.resolved_database_url)
     try:
         upgrade(db)
@@ -111,21 +112,35 @@ def db_upgrade() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Server processes (PostgreSQL only).")
+    ] = None,
 ) -> None:
     """Start the sync server and the field app it serves at /app/ (applies pending
     migrations first; builds the app on first use)."""
     import uvicorn
 
-    from sync_server.app import create_app
+    from sync_server.app import create_app, server_options
+    from sync_server.serving import refuse_workers, serve_workers
 
     settings = get_settings()
+    if settings.log_file is not None and not settings.log_file.parent.is_dir():
+        fail(f"RELAIS_LOG_FILE: no folder {escape(str(settings.log_file.parent))}")
+    processes = workers or settings.workers
+    problem = refuse_workers(settings, processes)
+    if problem:
+        fail(problem)
     db = open_database(settings)
+    site = field_app_site(settings)  # built once here, before any worker looks for it
+    if processes > 1:
+        db.dispose()
+        serve_workers(settings, host or settings.host, port or settings.port, processes)
+        return
     uvicorn.run(
-        create_app(settings, db, field_app_site(settings)),
+        create_app(settings, db, site),
         host=host or settings.host,
         port=port or settings.port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=3,
+        **server_options(settings),
     )
 
 
@@ -290,25 +305,80 @@ def user_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
 
 @user_app.command("disable")
 def user_disable(login: Annotated[str, typer.Argument()]) -> None:
-    """Disable an account and sign out all its devices."""
+    """Disable an account and sign out all its devices (written to the audit log)."""
+    from sync_server.auth.service import COMMAND_LINE, disable_account
     from sync_server.orgs.models import User
-    from sync_server.orgs.service import disable_user
 
     db = open_database()
     with db.unit_of_work() as session:
         user = session.scalar(select(User).where(User.login == login))
         if user is None:
             fail(f"no user with login '{login}'")
-        disable_user(session, user)
+        disable_account(session, user, actor=COMMAND_LINE)
     say(f"user '{login}' disabled; its devices are signed out")
+
+
+def read_new_password() -> str:
+    """A new password, asked for twice on a terminal, or the first line of standard input
+    (for scripts). Never a command-line argument: those show in `ps` and shell histories."""
+    from sync_server.auth.passwords import MAX_LENGTH, MIN_LENGTH
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("new password: ")
+        if getpass.getpass("again: ") != password:
+            fail("the two passwords differ; nothing was changed")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        fail(f"password: {MIN_LENGTH} to {MAX_LENGTH} characters; nothing was changed")
+    return password
+
+
+@user_app.command("unlock")
+def user_unlock(login: Annotated[str, typer.Argument()]) -> None:
+    """Lift the block after too many failed logins (written to the audit log)."""
+    from sync_server.auth.service import COMMAND_LINE, unlock_login
+    from sync_server.orgs.models import User
+
+    db = open_database()
+    with db.unit_of_work() as session:
+        user = session.scalar(select(User).where(User.login == login))
+        if user is None:
+            fail(f"no user with login '{login}'")
+        forgotten = unlock_login(session, user, actor=COMMAND_LINE)
+    say(f"login '{login}' unlocked ({forgotten} failed attempt(s) forgotten)")
+
+
+@user_app.command("reset-password")
+def user_reset_password(login: Annotated[str, typer.Argument()]) -> None:
+    """Set a new password (asked for, or read from standard input): every device of the
+    user is signed out and the login unlocked (written to the audit log)."""
+    from sync_server.auth.passwords import hash_password
+    from sync_server.auth.service import COMMAND_LINE, reset_password
+    from sync_server.orgs.models import User
+
+    db = open_database()
+    with db.reading() as session:
+        if session.scalar(select(User.id).where(User.login == login)) is None:
+            fail(f"no user with login '{login}'")
+    password_hash = hash_password(read_new_password())  # outside any transaction
+    with db.unit_of_work() as session:
+        user = session.scalar(select(User).where(User.login == login))
+        if user is None:
+            fail(f"no user with login '{login}'")
+        ended = reset_password(session, user, password_hash, actor=COMMAND_LINE)
+    say(f"password of '{login}' reset; {ended} device(s) signed out")
 
 
 @device_app.command("list")
 def device_list(login: Annotated[str | None, typer.Option("--login")] = None) -> None:
     """List devices, with when they were last seen."""
-    from sync_server.auth.service import devices
+    from sync_server.auth.service import device_state, devices
+    from sync_server.database import utcnow
 
-    db = open_database()
+    settings = get_settings()
+    db = open_database(settings)
+    now = utcnow()
     with db.reading() as session:
         rows = [
             (
@@ -317,7 +387,7 @@ def device_list(login: Annotated[str | None, typer.Option("--login")] = None) ->
                 device.name,
                 f"{device.created_at:%Y-%m-%d %H:%M}",
                 f"{device.last_seen_at:%Y-%m-%d %H:%M}" if device.last_seen_at else "",
-                "revoked" if device.revoked_at else "active",
+                device_state(device, user, now=now, expire_after=settings.device_expiry),
             )
             for device, user in devices(session, login)
         ]
@@ -328,8 +398,8 @@ def device_list(login: Annotated[str | None, typer.Option("--login")] = None) ->
 def device_revoke(
     device_id: Annotated[str, typer.Argument(help="From `relais device list`.")],
 ) -> None:
-    """Sign a device out: its token stops working at once."""
-    from sync_server.auth.service import revoke_device
+    """Sign a device out: its token stops working at once (written to the audit log)."""
+    from sync_server.auth.service import COMMAND_LINE, sign_out_device
 
     try:
         parsed = uuid.UUID(device_id)
@@ -337,7 +407,7 @@ def device_revoke(
         fail(f"'{device_id}' is not a device id")
     db = open_database()
     with db.unit_of_work() as session:
-        if not revoke_device(session, parsed):
+        if not sign_out_device(session, parsed, actor=COMMAND_LINE):
             fail(f"no device with id {device_id}")
     say(f"device {device_id} revoked")
 
@@ -465,6 +535,59 @@ def retention(
     )
 
 
+def _embedded_database(settings: Settings, what: str) -> Path:
+    from sync_server.backup import sqlite_path
+
+    path = sqlite_path(settings.resolved_database_url)
+    if path is None:
+        fail(
+            f"{what} is for the embedded SQLite database; on PostgreSQL use pg_dump and pg_restore (docs/deploy.md)"
+        )
+    return path
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="The backup file to create (mode 0600).")],
+) -> None:
+    """Copy the embedded database to FILE while the server runs (SQLite's backup API)."""
+    from sync_server.backup import BackupError
+    from sync_server.backup import backup as take_backup
+
+    database = _embedded_database(get_settings(), "relais backup")
+    try:
+        report = take_backup(database, file)
+    except BackupError as exc:
+        fail(str(exc))
+    out.print(
+        f"backup written: {report.path} ({report.size / 2**20:.1f} MiB, integrity ok)",
+        highlight=False,
+    )
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `relais backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the server is stopped.")] = False,
+) -> None:
+    """Replace the embedded database by a backup (stop the server first)."""
+    from sync_server.backup import BackupError
+    from sync_server.backup import restore as restore_backup
+
+    settings = get_settings()
+    database = _embedded_database(settings, "relais restore")
+    if not yes:
+        fail("restoring replaces the current data: stop the server, then add --yes")
+    try:
+        kept = restore_backup(file, database)
+    except BackupError as exc:
+        fail(str(exc))
+    open_database(settings).dispose()  # an older backup gets this version's migrations
+    if kept:
+        out.print(f"the previous database was kept as {kept}", highlight=False)
+    out.print(f"restored {file} into {database}", highlight=False)
+
+
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Sync server port.")] = None,
@@ -479,15 +602,9 @@ def demo(
 def field_app_site(settings: Settings) -> Site | None:
     """The built PWA (built now if the project changed), or None with a warning: the API
     still serves phones that have the app already."""
-    from sync_server.webapp.build import BuildFailed, build
+    from sync_server.webapp.build import site_for
 
-    if not settings.serve_app:
-        return None
-    try:
-        return build(settings.app_cache_dir, say=lambda text: err.print(text, highlight=False))
-    except BuildFailed as exc:
-        err.print(f"[yellow]warning:[/] the field app is not served: {escape(str(exc))}")
-        return None
+    return site_for(settings, say=tell, warn=warn)
 
 
 @field_app_cli.command("build")

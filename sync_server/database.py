@@ -1,7 +1,8 @@
 """Engine, ORM base and the unit of work.
 
 SQLite (embedded default) runs with WAL and foreign keys on, and every writing transaction
-starts with BEGIN IMMEDIATE: one writer at a time, so the change log is in commit order.
+starts with BEGIN IMMEDIATE: one writer at a time, so the change log is in commit order. Its
+files are made private (0600) before it opens them.
 PostgreSQL is reached through psycopg 3.
 """
 
@@ -18,6 +19,8 @@ from sqlalchemy import JSON, Date, DateTime, Engine, MetaData, Uuid, create_engi
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from sync_server.files import secure_sqlite_files
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -84,6 +87,7 @@ def _sqlite_setup(engine: Engine) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
+        secure_sqlite_files(url)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )

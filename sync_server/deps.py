@@ -37,13 +37,14 @@ _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/v1/
 
 def current_caller(
     db: Annotated[Database, Depends(get_database)],
+    settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Caller:
     token = credentials.credentials.strip() if credentials else ""
     if not token:
         raise Unauthenticated("missing bearer token", code="missing_token")
     with db.reading() as session:
-        caller, stale = authenticate(session, token)
+        caller, stale = authenticate(session, token, expire_after=settings.device_expiry)
     if stale:
         with db.unit_of_work() as session:
             touch_device(session, caller.device_id)

@@ -398,6 +398,12 @@ def may_send_heads_up(v: Viewer, worker: Worker) -> bool:
     return v.is_coordinator or (v.is_counsellor and worker.id in v.counselled_worker_ids)
 
 
+def knows_of(v: Viewer, user: User) -> bool:
+    """Whether an answer may show that this user exists: never across organisations, where
+    a user must look exactly like an unknown id."""
+    return user.org_id == v.org_id
+
+
 def may_set_availability(v: Viewer, stand_in: User | None) -> bool:
     if not v.is_counsellor:
         return False

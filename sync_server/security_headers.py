@@ -40,8 +40,13 @@ DEFAULT_POLICIES: dict[str, str] = {"/": content_security_policy()}
 class SecurityHeaders:
     """Adds the headers to every HTTP answer; `policies` maps path prefixes to their CSP."""
 
-    def __init__(self, app: ASGIApp, *, policies: Mapping[str, str]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, policies: Mapping[str, str], behind_proxy: bool = False
+    ) -> None:
+        """`behind_proxy`: a trusted reverse proxy (RELAIS_TRUSTED_PROXY_COUNT) terminates
+        TLS and says so in X-Forwarded-Proto; otherwise that header is ignored."""
         self.app = app
+        self.behind_proxy = behind_proxy
         # Longest prefix first, so that the most specific policy wins.
         self.policies = sorted(policies.items(), key=lambda item: len(item[0]), reverse=True)
 
@@ -57,7 +62,10 @@ class SecurityHeaders:
             return
         path: str = scope["path"]
         private = path.startswith(PRIVATE_PREFIX) and path not in PUBLIC_PATHS
-        secure = scope.get("scheme") == "https"  # behind a trusted proxy, as it reported
+        secure = scope.get("scheme") == "https" or (
+            self.behind_proxy
+            and dict(scope.get("headers", [])).get(b"x-forwarded-proto", b"").strip() == b"https"
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

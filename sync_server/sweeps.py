@@ -1,5 +1,5 @@
 """Periodic work every server process does: expired absences, escalations, notifications,
-and the retention purge.
+the retention purge, and forgetting login attempts that no longer count.
 
 Each step is safe to run in several processes at once (row claims), and `relais escalate
 --once` runs one sweep for cron.
@@ -14,7 +14,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from sync_server.auth import throttle
 from sync_server.database import Database, utcnow
+from sync_server.metrics import ESCALATIONS, SWEEP_SECONDS
 from sync_server.orgs.models import Organization
 from sync_server.orgs.service import end_expired_absences
 from sync_server.retention import PurgeReport, count_expired, purge_expired
@@ -23,6 +25,7 @@ from sync_server.settings import Settings
 
 log = logging.getLogger(__name__)
 BATCH = 500
+ATTEMPTS_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class SweepReport:
     escalated: int
     emails_sent: int
     purged: PurgeReport
+    login_attempts_purged: int = 0
 
 
 def purge_all_expired(db: Database, now: datetime) -> PurgeReport:
@@ -54,6 +58,22 @@ def purge_all_expired(db: Database, now: datetime) -> PurgeReport:
     return total
 
 
+def purge_login_attempts(db: Database, settings: Settings, now: datetime) -> int:
+    """Login attempts older than the throttling window no longer count: delete them, in
+    short batches (a flood leaves many). Read first: most sweeps find none."""
+    before = now - settings.login_window
+    with db.reading() as session:
+        if not throttle.has_attempts_before(session, before):
+            return 0
+    total = 0
+    while True:
+        with db.unit_of_work() as session:
+            count = throttle.purge_attempts(session, before=before, batch=ATTEMPTS_BATCH)
+        total += count
+        if count < ATTEMPTS_BATCH:
+            return total
+
+
 def sweep_once(db: Database, settings: Settings, now: datetime | None = None) -> SweepReport:
     now = now or utcnow()
     with db.unit_of_work() as session:
@@ -70,13 +90,17 @@ def sweep_once(db: Database, settings: Settings, now: datetime | None = None) ->
         from sync_server.notify.service import send_due_notifications
 
         sent = send_due_notifications(db, settings, now)
-    return SweepReport(ended, escalated, sent, purge_all_expired(db, now))
+    return SweepReport(
+        ended, escalated, sent, purge_all_expired(db, now), purge_login_attempts(db, settings, now)
+    )
 
 
 async def run_sweeps(db: Database, settings: Settings) -> None:
     while True:
         try:
-            report = await asyncio.to_thread(sweep_once, db, settings)
+            with SWEEP_SECONDS.time():
+                report = await asyncio.to_thread(sweep_once, db, settings)
+            ESCALATIONS.inc(report.escalated)
             if report.escalated or report.emails_sent or report.purged.workers:
                 log.info(
                     "sweep: %d escalated, %d e-mails sent, %d workers past retention purged",

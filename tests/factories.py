@@ -129,6 +129,30 @@ def add_user(db: Database, world: World, login: str, roles: tuple[str, ...]) -> 
     return user.id
 
 
+def open_session(
+    db: Database, login: str, password: str = PASSWORD, device: str = "test device"
+) -> tuple[uuid.UUID, User, str]:
+    """Sign in without HTTP, as the login endpoint does: the password is checked outside any
+    transaction, then the device is opened. Returns (device id, user, token)."""
+    from sync_server.auth import service
+    from sync_server.auth.passwords import verify_password
+    from sync_server.database import utcnow
+
+    with db.reading() as session:
+        candidate = service.find_candidate(session, login)
+    assert verify_password(candidate.password_hash, password), f"wrong password for {login}"
+    assert candidate.user_id is not None and not candidate.disabled
+    with db.unit_of_work() as session:
+        device, user, token = service.open_device(
+            session,
+            user_id=candidate.user_id,
+            password_hash=candidate.password_hash,
+            device_name=device,
+            now=utcnow(),
+        )
+        return device.id, user, token
+
+
 def login(
     client: TestClient, login: str, password: str = PASSWORD, device: str = "test device"
 ) -> dict[str, str]:

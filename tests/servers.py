@@ -3,52 +3,29 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-import httpx
 import uvicorn
-from fastapi import FastAPI
 
-from sync_server.app import create_app
+from relais_testing.servers import free_port, wait_for_health
+from sync_server.app import create_app, server_options
 from sync_server.database import Database
 from sync_server.settings import Settings
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_health(
-    base_url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/api/v1/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{base_url} did not become healthy")
-
-
 @contextmanager
-def server_thread(db: Database, settings: Settings, app: FastAPI | None = None) -> Iterator[str]:
-    """The real app (or `app`) under uvicorn in a background thread; yields its base URL."""
+def server_thread(db: Database, settings: Settings, app: Any = None) -> Iterator[str]:
+    """The real app (or `app`, made by create_app) under uvicorn in a background thread;
+    yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        app or create_app(settings, db), host="127.0.0.1", port=port, log_level="warning"
-    )
+    options = {**server_options(settings), "log_level": "warning"}  # as `relais serve`
+    app = app or create_app(settings, db)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -69,7 +46,7 @@ def start_server_process(database_url: str, port: int, **env: str) -> subprocess
         "RELAIS_ESCALATION_INTERVAL": "0",
         "RELAIS_LOG_LEVEL": "warning",
         "RELAIS_SERVE_APP": "0",  # the field app only where a test opens it (tests/e2e)
-        **env,
+        **env,  # the test's settings win
     }
     return subprocess.Popen(
         [sys.executable, "-m", "sync_server", "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -1,4 +1,5 @@
-"""Record reads of sensitive notes and exports: the trail the people concerned may ask for."""
+"""Record reads of sensitive notes, exports and admin actions on accounts: the trail the
+people concerned may ask for."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ SENSITIVE_NOTE_READ = "note.read_sensitive"
 # A meeting brief (PDF) and a subject-access export (GDPR art. 15): sync_server/desk.
 BRIEF_EXPORT = "export.brief"
 SUBJECT_ACCESS_EXPORT = "export.subject_access"
+# Admin actions on accounts.
+DEVICE_REVOKED = "device.revoke"
+USER_DISABLED = "user.disable"
+LOGIN_UNLOCKED = "user.unlock"
+PASSWORD_RESET = "user.password_reset"
 
 
 def record(

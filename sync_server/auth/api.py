@@ -2,35 +2,79 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from shared_models.wire import LoginRequest, LoginResponse, UserInfo
-from sync_server.auth import service
+from sync_server.auth import service, throttle
+from sync_server.auth.passwords import PasswordGate
+from sync_server.database import utcnow
 from sync_server.deps import DB, AppSettings, CurrentCaller, DbSession
-from sync_server.errors import documented
+from sync_server.errors import InvalidCredentials, documented
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
+def get_password_gate(request: Request) -> PasswordGate:
+    gate: PasswordGate = request.app.state.password_gate
+    return gate
+
+
 @router.post("/login", response_model=LoginResponse, responses=documented(401, 413, 422, 429))
-def login(body: LoginRequest, db: DB, settings: AppSettings) -> LoginResponse:
-    # Its own unit of work: a failed attempt must be stored even though we answer 401.
-    with db.unit_of_work() as session:
-        outcome = service.login(
-            session,
-            login=body.login,
-            password=body.password,
-            device_name=body.device_name,
-            max_failures=settings.login_max_failures,
-            window=timedelta(seconds=settings.login_window_seconds),
-        )
-        if outcome.user and outcome.device and outcome.token:
-            user = outcome.user
-            response = LoginResponse(
-                token=outcome.token,
-                device_id=outcome.device.id,
+async def login(
+    body: LoginRequest,
+    request: Request,
+    db: DB,
+    settings: AppSettings,
+    gate: Annotated[PasswordGate, Depends(get_password_gate)],
+) -> LoginResponse:
+    """Check a password without holding the database writer or the event loop while
+    hashing: refuse what is throttled from a read, count the attempt in a short write, check
+    the password on the gate's threads, then open the device in another short write."""
+    address = throttle.client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        settings.trusted_proxy_count,
+    )
+    limits = throttle.LoginLimits.from_settings(settings)
+    now = utcnow()
+
+    def look_up() -> service.Candidate:
+        with db.reading() as session:  # most refusals need no write at all
+            throttle.check_limits(
+                session, login=body.login, address=address, limits=limits, now=now
+            )
+            return service.find_candidate(session, body.login)
+
+    def reserve() -> int:
+        with db.unit_of_work() as session:
+            return throttle.reserve_attempt(
+                session, login=body.login, address=address, limits=limits, now=now
+            )
+
+    candidate = await run_in_threadpool(look_up)
+    async with gate.slot():
+        attempt_id = await run_in_threadpool(reserve)
+        password_ok = await gate.verify(candidate.password_hash, body.password)
+    if not password_ok or candidate.user_id is None or candidate.disabled:
+        raise InvalidCredentials("unknown login or wrong password")
+    user_id = candidate.user_id
+
+    def sign_in() -> LoginResponse:
+        with db.unit_of_work() as session:
+            throttle.attempt_succeeded(session, attempt_id)
+            device, user, token = service.open_device(
+                session,
+                user_id=user_id,
+                password_hash=candidate.password_hash,
+                device_name=body.device_name,
+                now=utcnow(),
+            )
+            return LoginResponse(
+                token=token,
+                device_id=device.id,
                 user=UserInfo(
                     id=user.id,
                     display_name=user.display_name,
@@ -39,8 +83,8 @@ def login(body: LoginRequest, db: DB, settings: AppSettings) -> LoginResponse:
                     language=user.language,
                 ),
             )
-    service.raise_for(outcome)
-    return response
+
+    return await run_in_threadpool(sign_in)
 
 
 @router.post("/logout", status_code=204, responses=documented(401))

@@ -19,6 +19,8 @@ class Device(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Derived from the password hash the device signed in with: a new password ends it.
+    password_stamp: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -27,10 +29,18 @@ class Device(Base):
 
 
 class LoginAttempt(Base):
+    """One login attempt, counted against its login and its client address. Rows older than
+    the throttling window serve nothing: the sweeps delete them."""
+
     __tablename__ = "login_attempt"
-    __table_args__ = (Index("ix_login_attempt_login_at", "login", "at"),)
+    __table_args__ = (
+        Index("ix_login_attempt_login_at", "login", "at"),
+        Index("ix_login_attempt_address_at", "address", "at"),
+        Index("ix_login_attempt_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     login: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)

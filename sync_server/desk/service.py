@@ -12,7 +12,7 @@ import re
 import statistics
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -263,21 +263,21 @@ def brief_notes_filter(
     )
 
 
-def load_brief(
-    session: Session,
-    *,
-    org: Organization,
-    scope: Team | Worker,
-    period: Period,
-    include_sensitive: bool,
-    now: datetime,
-    requested_by: str | None,
-) -> Brief:
-    """The brief's content for a team or one worker over `period`, as printed."""
+@dataclass
+class _Records:
+    """What a brief reads, in six queries whatever the organisation's size."""
+
+    names: dict[uuid.UUID, str]
+    notes: Sequence[Note]
+    deliveries: Sequence[Row[uuid.UUID, datetime, datetime | None, datetime | None]]
+    follow_ups: Sequence[FollowUp]
+    workers: Sequence[Worker]
+    heads_ups: Sequence[HeadsUp]
+
+
+def _records(session: Session, org: Organization, scope: Team | Worker, period: Period) -> _Records:
     wanted = brief_notes_filter(org.id, scope, period)
     note_ids = select(Note.id).where(wanted)
-
-    names = _names(session, org.id)
     notes = session.scalars(select(Note).where(wanted).order_by(Note.captured_at, Note.id)).all()
     deliveries = session.execute(
         select(
@@ -314,14 +314,19 @@ def load_brief(
         )
         .order_by(HeadsUp.created_at, HeadsUp.id)
     ).all()
+    return _Records(_names(session, org.id), notes, deliveries, follow_ups, workers, heads_ups)
 
-    worker_names = {w.id: w.display_name for w in workers}
-    timing = _timing(deliveries, now)
-    brief_notes: dict[uuid.UUID, BriefNote] = {}
-    for note in notes:
+
+def _brief_notes(
+    records: _Records, period: Period, timing: _Timing, include_sensitive: bool
+) -> dict[uuid.UUID, BriefNote]:
+    """Each note as printed: a sensitive one without its text or category unless asked."""
+    worker_names = {w.id: w.display_name for w in records.workers}
+    out: dict[uuid.UUID, BriefNote] = {}
+    for note in records.notes:
         sensitive = is_sensitive(note.category)
         shown = include_sensitive or not sensitive
-        brief_notes[note.id] = BriefNote(
+        out[note.id] = BriefNote(
             id=note.id,
             worker_id=note.worker_id,
             worker=worker_names.get(note.worker_id, "") if note.worker_id else "",
@@ -330,30 +335,39 @@ def load_brief(
             severity=note.severity,
             status=note.status,
             captured_at=note.captured_at,
-            author=names.get(note.author_id, ""),
+            author=records.names.get(note.author_id, ""),
             text=note.text if shown else None,
             sensitive=sensitive,
             in_period=period.starts_at <= note.captured_at < period.ends_at,
             late=note.status == NoteStatus.OPEN.value and timing.late.get(note.id, False),
         )
-    waiting = sorted(
+    return out
+
+
+def _awaiting(notes: Iterable[BriefNote]) -> list[BriefNote]:
+    """Signals and safety notes nobody has acknowledged: late first, then urgent, oldest."""
+    return sorted(
         (
             n
-            for n in brief_notes.values()
+            for n in notes
             if n.status == NoteStatus.OPEN.value and n.kind != NoteKind.OBSERVATION.value
         ),
         key=lambda n: (not n.late, SEVERITY_RANK.get(Severity(n.severity), 9), n.captured_at),
     )
-    period_notes = [n for n in brief_notes.values() if n.in_period]
 
+
+def _summaries(
+    records: _Records, period_notes: list[BriefNote], waiting: list[BriefNote]
+) -> dict[uuid.UUID, WorkerSummary]:
+    """Per worker: figures of the period and its latest notes (the older ones counted)."""
     summaries = {
         w.id: WorkerSummary(
             id=w.id,
             name=w.display_name,
             ref=w.ref,
-            counsellor=names.get(w.counsellor_id) if w.counsellor_id else None,
+            counsellor=records.names.get(w.counsellor_id) if w.counsellor_id else None,
         )
-        for w in sorted(workers, key=lambda w: (w.display_name.casefold(), w.ref))
+        for w in sorted(records.workers, key=lambda w: (w.display_name.casefold(), w.ref))
     }
     for n in period_notes:
         if n.worker_id in summaries:
@@ -367,10 +381,50 @@ def load_brief(
     for n in waiting:
         if n.worker_id in summaries:
             summaries[n.worker_id].awaiting += 1
+    return summaries
+
+
+def _figures(period_notes: list[BriefNote], waiting: list[BriefNote], timing: _Timing) -> Figures:
+    acknowledged = [
+        timing.to_acknowledge[n.id] for n in period_notes if n.id in timing.to_acknowledge
+    ]
+    kinds = Counter(n.kind for n in period_notes)
+    return Figures(
+        notes=len(period_notes),
+        signals=kinds[NoteKind.SIGNAL.value],
+        safety=kinds[NoteKind.SAFETY.value],
+        observations=kinds[NoteKind.OBSERVATION.value],
+        awaiting=len(waiting),
+        late=sum(1 for n in waiting if n.late),
+        in_progress=sum(1 for n in period_notes if n.status == NoteStatus.ACKNOWLEDGED.value),
+        ack_median_hours=(statistics.median(acknowledged) / 3600 if acknowledged else None),
+        acknowledged_late=sum(1 for n in period_notes if timing.acknowledged_late.get(n.id, False)),
+    )
+
+
+def load_brief(
+    session: Session,
+    *,
+    org: Organization,
+    scope: Team | Worker,
+    period: Period,
+    include_sensitive: bool,
+    now: datetime,
+    requested_by: str | None,
+) -> Brief:
+    """The brief's content for a team or one worker over `period`, as printed."""
+    records = _records(session, org, scope, period)
+    names = records.names
+    timing = _timing(records.deliveries, now)
+    brief_notes = _brief_notes(records, period, timing, include_sensitive)
+    waiting = _awaiting(brief_notes.values())
+    period_notes = [n for n in brief_notes.values() if n.in_period]
+    summaries = _summaries(records, period_notes, waiting)
     team_notes = [n for n in period_notes if n.worker_id is None]
     team_notes_older = max(0, len(team_notes) - LATEST_PER_WORKER)
-    follow_ups_older = max(0, len(follow_ups) - LATEST_LISTED)
-    heads_ups_older = max(0, len(heads_ups) - LATEST_LISTED)
+    follow_ups_older = max(0, len(records.follow_ups) - LATEST_LISTED)
+    heads_ups_older = max(0, len(records.heads_ups) - LATEST_LISTED)
+    worker_names = {w.id: w.display_name for w in records.workers}
 
     brief_follow_ups = [
         BriefFollowUp(
@@ -381,7 +435,7 @@ def load_brief(
             text=f.text if brief_notes[f.note_id].text is not None else None,
             close=f.close,
         )
-        for f in follow_ups[follow_ups_older:]
+        for f in records.follow_ups[follow_ups_older:]
     ]
     printed_notes = [
         *waiting,
@@ -390,36 +444,20 @@ def load_brief(
     ]
     printed = {n.id for n in printed_notes if n.sensitive and n.text is not None}
     printed |= {f.note.id for f in brief_follow_ups if f.note.sensitive and f.text}
-
-    acknowledged = [
-        timing.to_acknowledge[n.id] for n in period_notes if n.id in timing.to_acknowledge
-    ]
-    kinds = Counter(n.kind for n in period_notes)
+    is_team = isinstance(scope, Team)
     return Brief(
         organisation=org.name,
         language=org.language,
         team=scope.name if isinstance(scope, Team) else None,
         worker=scope.display_name if isinstance(scope, Worker) else None,
         worker_ref=scope.ref if isinstance(scope, Worker) else None,
-        entity="team" if isinstance(scope, Team) else "worker",
+        entity="team" if is_team else "worker",
         entity_id=scope.id,
         period=period,
         generated_at=now,
         generated_by=requested_by,
         include_sensitive=include_sensitive,
-        figures=Figures(
-            notes=len(period_notes),
-            signals=kinds[NoteKind.SIGNAL.value],
-            safety=kinds[NoteKind.SAFETY.value],
-            observations=kinds[NoteKind.OBSERVATION.value],
-            awaiting=len(waiting),
-            late=sum(1 for n in waiting if n.late),
-            in_progress=sum(1 for n in period_notes if n.status == NoteStatus.ACKNOWLEDGED.value),
-            ack_median_hours=(statistics.median(acknowledged) / 3600 if acknowledged else None),
-            acknowledged_late=sum(
-                1 for n in period_notes if timing.acknowledged_late.get(n.id, False)
-            ),
-        ),
+        figures=_figures(period_notes, waiting, timing),
         awaiting=waiting,
         workers=list(summaries.values()),
         team_notes=team_notes[team_notes_older:],
@@ -434,7 +472,7 @@ def load_brief(
                 text=h.text,
                 valid_until=h.valid_until,
             )
-            for h in heads_ups[heads_ups_older:]
+            for h in records.heads_ups[heads_ups_older:]
         ],
         heads_ups_older=heads_ups_older,
         weeks=_weeks(period, period_notes),

@@ -24,10 +24,10 @@ def put_availability(
 ) -> Availability:
     user = session.get_one(User, caller.user_id)
     now = utcnow()
-    stand_in = session.get(User, body.stand_in_id) if body.stand_in_id else None
-    if body.stand_in_id and stand_in is None:
-        raise InvalidBody("stand_in_id: no such colleague")
     viewer = policy.load_viewer(session, user, now)
+    stand_in = session.get(User, body.stand_in_id) if body.stand_in_id else None
+    if body.stand_in_id and (stand_in is None or not policy.knows_of(viewer, stand_in)):
+        raise InvalidBody("stand_in_id: no such colleague")  # the same for other organisations
     if not policy.may_set_availability(viewer, stand_in):
         raise Forbidden(
             "only counsellors set availability, with a counsellor of their organisation as stand-in"

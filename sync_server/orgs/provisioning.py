@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from shared_models.vocabulary import Language, Role
-from sync_server.auth.service import hash_password, verify_password
+from sync_server.auth.passwords import hash_password, verify_password
 from sync_server.orgs import service
 from sync_server.orgs.models import Organization, Team, User, Worker, WorkerSource
 from sync_server.sync.changelog import discard_changes_after, pending_changes, record_change

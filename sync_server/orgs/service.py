@@ -13,7 +13,7 @@ from sqlalchemy.sql import ColumnElement
 
 from shared_models.vocabulary import MAX_WORKERS_PER_SUPERVISOR_FR, Role
 from sync_server.auth.models import Device
-from sync_server.auth.service import hash_password
+from sync_server.auth.passwords import hash_password
 from sync_server.database import utcnow
 from sync_server.errors import Conflict
 from sync_server.orgs.models import (

@@ -16,6 +16,7 @@ from shared_models.wire import (
     PullResponse,
     PushResponse,
 )
+from sync_server import metrics
 from sync_server.audit.service import record_sensitive_reads
 from sync_server.auth.service import Caller, authenticate
 from sync_server.database import utcnow
@@ -50,6 +51,7 @@ def push(body: IncomingPush, caller: CurrentCaller, db: DB) -> PushResponse:
     # Committed before we answer: a 200 means every `applied` result is durable.
     with db.unit_of_work() as session:
         results = push_service.push(session, caller, body.mutations, utcnow())
+    metrics.count_mutations((mu.type for mu in body.mutations), results)
     return PushResponse(results=results)
 
 
@@ -84,7 +86,7 @@ async def stream(
     def still_signed_in() -> bool:
         with db.reading() as session:
             try:
-                current, _ = authenticate(session, token)
+                current, _ = authenticate(session, token, expire_after=settings.device_expiry)
             except Unauthenticated:
                 return False
             return current.sync_epoch == caller.sync_epoch

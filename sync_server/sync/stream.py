@@ -18,6 +18,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from sync_server.metrics import STREAM_LISTENERS
+
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "relais_changes"
@@ -85,11 +87,16 @@ class Hub:
         listener = Listener(org_id, user_id, asyncio.get_running_loop())
         with self._lock:
             self._by_org.setdefault(org_id, set()).add(listener)
+        STREAM_LISTENERS.inc()
         return listener
 
     def unsubscribe(self, listener: Listener) -> None:
         with self._lock:
-            self._by_org.get(listener.org_id, set()).discard(listener)
+            listeners = self._by_org.get(listener.org_id, set())
+            if listener not in listeners:
+                return
+            listeners.discard(listener)
+        STREAM_LISTENERS.dec()
 
     def publish(self, poke: Poke) -> None:
         """Callable from any thread: hands the poke to each concerned listener's loop."""

@@ -30,6 +30,7 @@ from pathlib import Path
 import brotli
 import flet_web
 
+from sync_server.settings import Settings
 from sync_server.webapp.site import BASE, Site
 
 BUILDER_VERSION = "1"  # bump when the build's output changes for the same inputs
@@ -403,3 +404,17 @@ def build(
     wire = sum(size for _, size in sizes.values())
     say(f"app {version} built: {total / 1e6:.1f} MB, {wire / 1e6:.1f} MB compressed")
     return Site(target, version)
+
+
+def site_for(
+    settings: Settings, *, say: Callable[[str], None], warn: Callable[[str], None]
+) -> Site | None:
+    """The site `relais serve` serves (built if the project changed), or None when it is
+    switched off or cannot be built: the API still serves phones that have the app."""
+    if not settings.serve_app:
+        return None
+    try:
+        return build(settings.app_cache_dir, say=say)
+    except BuildFailed as exc:
+        warn(f"the field app is not served: {exc}")
+        return None

@@ -11,7 +11,15 @@ import pytest
 
 from field_app import paths
 from tests.factories import PASSWORD, build_world
-from tests.field_app.ui_harness import FletHarness, app_main, app_of, session_of, sign_in, synced
+from tests.field_app.ui_harness import (
+    FletHarness,
+    app_main,
+    app_of,
+    device_folder,
+    session_of,
+    sign_in,
+    synced,
+)
 from tests.servers import server_thread
 
 TEXT = "Fictional: the note an e-mail links to."
@@ -32,7 +40,10 @@ def world_url(db, settings):
 async def browser_at(url, data_dir, route: str, prefs: dict) -> FletHarness:
     """A browser tab opened at `route` (prefs: that browser's local storage)."""
     return await FletHarness(
-        app_main(url, data_dir), route=route, page_props={"web": True}, prefs=prefs
+        app_main(url, device_folder(data_dir, prefs)),
+        route=route,
+        page_props={"web": True},
+        prefs=prefs,
     ).start()
 
 

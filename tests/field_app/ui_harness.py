@@ -340,10 +340,16 @@ async def open_app(server_url: str, data_dir, *, prefs: dict | None = None, **op
     """A new session of the app on a device of its own under `data_dir`; pass the same
     `prefs` (that device's memory) to open the same device again."""
     prefs = {} if prefs is None else prefs
-    device = prefs.setdefault("test.device", str(Path(data_dir) / f"device-{uuid.uuid4().hex[:8]}"))
     return await FletHarness(
-        app_main(server_url, Path(device), **options), page_props={"web": True}, prefs=prefs
+        app_main(server_url, device_folder(data_dir, prefs), **options),
+        page_props={"web": True},
+        prefs=prefs,
     ).start()
+
+
+def device_folder(data_dir, prefs: dict) -> Path:
+    """The folder of the device whose memory is `prefs`: a new one the first time."""
+    return Path(prefs.setdefault("test.device", str(Path(data_dir) / f"device-{uuid.uuid4().hex}")))
 
 
 async def sign_in(h: FletHarness, login: str, password: str) -> None:

@@ -28,7 +28,7 @@ from sync_server.notes import service as notes
 from sync_server.orgs.models import User, Worker
 from sync_server.orgs.service import set_availability
 from sync_server.routing.models import Delivery
-from tests.factories import PASSWORD, World, build_world
+from tests.factories import PASSWORD, World, build_world, open_session
 
 pytestmark = pytest.mark.slow
 
@@ -381,19 +381,9 @@ def test_user_add_list_disable(relais, world):
     # The password came from RELAIS_NEW_PASSWORD: signing in with it opens a device.
     db = Database(relais.url)
     try:
-        with db.unit_of_work() as session:
-            outcome = auth.login(
-                session,
-                login="cli_new",
-                password=new_password,
-                device_name="Noa's test phone",
-                max_failures=10,
-                window=timedelta(minutes=15),
-            )
-            assert outcome.user is not None
-            assert outcome.user.org_id == world.org
-            assert outcome.user.language == "en"
-            device_id = outcome.device.id if outcome.device else None
+        device_id, user, _ = open_session(db, "cli_new", new_password, "Noa's test phone")
+        assert user.org_id == world.org
+        assert user.language == "en"
     finally:
         db.dispose()
 
@@ -460,17 +450,7 @@ def test_user_add_refusals_fail_cleanly(relais, world):
 def test_device_list_and_revoke(relais, world):
     db = Database(relais.url)
     try:
-        with db.unit_of_work() as session:
-            outcome = auth.login(
-                session,
-                login="sup_a",
-                password=PASSWORD,
-                device_name="Worksite phone",
-                max_failures=10,
-                window=timedelta(minutes=15),
-            )
-            assert outcome.device is not None and outcome.token is not None
-            device_id, token = outcome.device.id, outcome.token
+        device_id, _, token = open_session(db, "sup_a", PASSWORD, "Worksite phone")
 
         listed = relais("device", "list")
         assert_ok(listed)
@@ -487,7 +467,7 @@ def test_device_list_and_revoke(relais, world):
         }
         assert rows[str(device_id)][-1] == "revoked"
         with db.reading() as session, pytest.raises(Unauthenticated) as caught:
-            auth.authenticate(session, token)
+            auth.authenticate(session, token, expire_after=timedelta(days=90))
         assert caught.value.code == "token_revoked"
     finally:
         db.dispose()
@@ -519,17 +499,9 @@ def test_listings_and_messages_show_user_text_as_text(relais, world):
     """Names come from users: printed as they are, never as markup or terminal codes."""
     db = Database(relais.url)
     try:
+        for name in HOSTILE:
+            open_session(db, "sup_a", device=name)
         with db.unit_of_work() as session:
-            for name in HOSTILE:
-                outcome = auth.login(
-                    session,
-                    login="sup_a",
-                    password=PASSWORD,
-                    device_name=name,
-                    max_failures=100,
-                    window=timedelta(minutes=15),
-                )
-                assert outcome.device is not None
             user = session.scalar(select(User).where(User.login == "couns_1"))
             assert user is not None
             user.display_name = "[/] " + HOSTILE[4]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
@@ -14,6 +15,7 @@ from sqlalchemy import inspect, text
 import sync_server.models  # noqa: F401  (every table registered on the metadata)
 from sync_server.database import Base, Database
 from sync_server.migrations import alembic_config, upgrade
+from sync_server.orgs.models import User
 from tests.factories import build_world
 
 
@@ -161,3 +163,31 @@ def test_deliveries_stored_without_a_deadline_are_chased_after_the_upgrade(db):
     }
     with db.unit_of_work() as session:
         assert escalate_overdue(session, delivered + timedelta(days=2)) == 2
+
+
+def test_devices_signed_in_before_0006_keep_working_after_it(db):
+    """0006 binds each device to its user's password: devices from before it are stamped
+    with the current password, so that the upgrade signs nobody out."""
+    from alembic import command
+
+    from sync_server.auth import service as auth
+    from sync_server.auth.models import Device
+    from sync_server.auth.passwords import password_stamp
+    from tests.factories import build_world, open_session
+
+    build_world(db)
+    _, _, token = open_session(db, "sup_a")
+    command.downgrade(alembic_config(db), "0005")
+    try:
+        with db.engine.connect() as connection:
+            assert "password_stamp" not in {
+                c["name"] for c in inspect(connection).get_columns("device")
+            }
+    finally:
+        upgrade(db)
+    assert differences(db) == []
+    with db.reading() as session:
+        caller, _ = auth.authenticate(session, token, expire_after=timedelta(days=90))
+        device = session.get_one(Device, caller.device_id)
+        user = session.get_one(User, caller.user_id)
+        assert device.password_stamp == password_stamp(user.password_hash)

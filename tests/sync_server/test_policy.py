@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from field_app.state.notes import can_retract
+from field_app.state.records import Note as PhoneNote
 from field_app.store import NoteView
 from shared_models.vocabulary import CATEGORIES, SENSITIVE_CATEGORIES, NoteKind, NoteStatus
 from sync_server import policy
@@ -611,13 +612,26 @@ def test_the_phone_offers_retraction_exactly_when_the_server_allows_it(elapsed, 
         captured_at=NOW - offline,
         received_at=NOW,
     )
-    synced = NoteView(
-        id=str(note.id),
-        status="open",
-        data={"id": str(note.id), "author_id": str(author), "received_at": NOW.isoformat()},
-        captured_at=note.captured_at,
+    synced = PhoneNote.from_view(
+        NoteView(
+            id=str(note.id),
+            status="open",
+            data={
+                "id": str(note.id),
+                "author_id": str(author),
+                "team_id": str(uuid.uuid4()),
+                "kind": "signal",
+                "category": "fatigue",
+                "severity": "info",
+                "text": "Fictional.",
+                "captured_at": note.captured_at.isoformat(),
+                "received_at": NOW.isoformat(),
+                "status": "open",
+            },
+            captured_at=note.captured_at,
+        )
     )
-    on_phone = can_retract(synced, str(author), NOW + elapsed)
+    on_phone = can_retract(synced, author, NOW + elapsed)
     on_server = policy.may_retract(_plain_viewer(author, org, "supervisor"), note, NOW + elapsed)
     assert on_phone is on_server is allowed
 

@@ -361,7 +361,7 @@ def test_push_accepts_or_refuses_by_role(client, db):
         ("admin", None, 403),
         ("couns_1", world.users["sup_a"], 403),
         ("couns_1", world.users["couns_1"], 403),
-        ("couns_1", other.users["couns_1"], 403),
+        ("couns_1", other.users["couns_1"], 422),  # like an unknown id: no oracle
         ("couns_1", uuid.uuid4(), 422),
         ("couns_1", world.users["couns_2"], 200),
     ]
@@ -439,3 +439,32 @@ def test_nothing_crosses_organisations(client, db):
     assert [r["error"]["code"] for r in results] == ["not_found"] * 5
     with db.reading() as session:
         assert session.scalars(select(AuditEvent)).all() == []
+
+
+def test_another_organisations_user_as_stand_in_looks_like_an_unknown_id(client, db):
+    """No answer of PUT /me/availability tells whether an id belongs to another
+    organisation: status, code and message are those of an id nobody holds, whoever asks
+    and whatever that user is (counsellor or not, enabled or not)."""
+    world = build_world(db)
+    other = build_world(db, slug="other", prefix="o_")
+    with db.unit_of_work() as session:
+        session.get_one(User, other.users["couns_2"]).disabled = True
+    unknown = [uuid.uuid4() for _ in range(3)]
+    foreign = [other.users[name] for name in ("couns_1", "couns_2", "sup_a", "coord", "admin")]
+    for actor in ("couns_1", "sup_a", "coord"):
+        headers = login(client, actor)
+
+        def answer(stand_in: uuid.UUID, headers: dict[str, str] = headers) -> tuple:
+            body = {"away": True, "stand_in_id": str(stand_in), "until": None}
+            response = client.put("/api/v1/me/availability", json=body, headers=headers)
+            return response.status_code, response.json()
+
+        expected = answer(unknown[0])
+        assert expected == (
+            422,
+            {"error": {"code": "invalid_body", "message": "stand_in_id: no such colleague"}},
+        )
+        answers = {str(s): answer(s) for s in [*unknown[1:], *foreign]}
+        assert all(got == expected for got in answers.values()), (actor, answers)
+    with db.reading() as session:  # and nothing changed
+        assert not session.get_one(User, world.users["couns_1"]).away

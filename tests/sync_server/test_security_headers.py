@@ -87,8 +87,9 @@ def test_every_answer_carries_the_hardening_headers(answers):
 
 
 def test_hsts_only_when_the_request_came_over_tls(db, settings):
-    """Over HTTPS, or through a trusted proxy that says so (uvicorn trusts 127.0.0.1 by
-    default); never over plain HTTP, where a browser would ignore it anyway."""
+    """Over HTTPS, or through a trusted proxy that says so (RELAIS_TRUSTED_PROXY_COUNT);
+    never over plain HTTP, where a browser would ignore it anyway, nor because any client
+    claims it came over TLS."""
     world = build_world(db)
     app = _crashing_app(settings, db)
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as https:
@@ -99,6 +100,10 @@ def test_hsts_only_when_the_request_came_over_tls(db, settings):
         ]
     assert not missing
     with server_thread(db, settings) as base_url, httpx.Client(base_url=base_url) as http:
+        claimed = http.get(HEALTH, headers={"X-Forwarded-Proto": "https"})
+        assert "strict-transport-security" not in claimed.headers  # no proxy is trusted
+    behind = settings.model_copy(update={"trusted_proxy_count": 1})
+    with server_thread(db, behind) as base_url, httpx.Client(base_url=base_url) as http:
         assert "strict-transport-security" not in http.get(HEALTH).headers
         proxied = http.get(HEALTH, headers={"X-Forwarded-Proto": "https"})
         assert proxied.headers["strict-transport-security"].startswith("max-age=")

@@ -1,0 +1,1 @@
+"""Builders and server helpers shared by `tests/` and `benchmarks/` (fictional data only)."""
