@@ -51,7 +51,7 @@ class BrowserPlatform(Platform):
 
     @property
     def version(self) -> str:
-        """This app's version, as the page asked for its package (app.tar.gz?v=…)."""
+        """This app's version, as the page asked for its package (app.tar?v=…)."""
         import __main__
 
         url = str(getattr(__main__, "app_package_url", ""))

@@ -78,7 +78,19 @@ SKIPPED_ASSETS = (
 SKIPPED_IN_WHEELS = (".dist-info/RECORD", ".pyi", "/py.typed", "/tests/", "/__pycache__/")
 KEEP_BUILDS = 4
 BROTLI_QUALITY = 10  # 11 saves 2 % more and takes twice as long to build
-COMPRESSIBLE = (".js", ".mjs", ".wasm", ".json", ".html", ".css", ".otf", ".ttf", ".bin", ".frag")
+COMPRESSIBLE = (
+    ".tar",
+    ".js",
+    ".mjs",
+    ".wasm",
+    ".json",
+    ".html",
+    ".css",
+    ".otf",
+    ".ttf",
+    ".bin",
+    ".frag",
+)
 MANIFEST_TEXTS = {
     "fr": ("Relais", "Notes de terrain transmises au bon conseiller, même sans réseau."),
     "en": ("Relais", "Worksite notes passed to the right counsellor, even with no network."),
@@ -194,15 +206,15 @@ def _precompiled(entries: dict[str, bytes], say: Callable[[str], None]) -> dict[
             say(f"precompiling failed, the app compiles as it imports: {result.stderr[-500:]}")
             return {}
         return {
-            str(path.relative_to(root)): path.read_bytes()
-            for path in sorted(root.rglob("*.pyc"))
+            str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*.pyc"))
         }
 
 
 def app_archive(wheels: list[Path], say: Callable[[str], None] = print) -> bytes:
-    """app.tar.gz: the project's code and the unpacked wheels (in __pypackages__, which the
+    """app.tar: the project's code and the unpacked wheels (in __pypackages__, which the
     worker puts on sys.path), with their bytecode, byte for byte the same for the same
-    inputs."""
+    inputs. Served brotli-compressed like every file: the browser decodes it, so Python in
+    the browser only unpacks a plain tar."""
     entries: dict[str, bytes] = {}
     for path, name in _app_sources():
         entries[name] = path.read_bytes()
@@ -218,7 +230,7 @@ def app_archive(wheels: list[Path], say: Callable[[str], None] = print) -> bytes
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
         for name in sorted(entries):
             _tar_add(archive, name, entries[name])
-    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+    return raw.getvalue()
 
 
 def _patch_bootstrap(text: str) -> str:
@@ -306,7 +318,7 @@ def _site_files(wheels: list[Path], say: Callable[[str], None]) -> dict[str, byt
             files[str(path.relative_to(SHELL))] = path.read_bytes()
     for language in MANIFEST_TEXTS:
         files[f"manifest.{language}.json"] = _manifest(language).encode()
-    files["app.tar.gz"] = app_archive(wheels, say)
+    files["app.tar"] = app_archive(wheels, say)
     return files
 
 

@@ -35,11 +35,11 @@ def test_the_build_is_versioned_by_its_content_and_reproducible(site: Site, tmp_
     assert files["version"] == site.version and len(site.version) == 12
     again = builder.build(tmp_path / "cache", say=lambda _text: None)
     assert again.version == site.version  # the same inputs, elsewhere, give the same bytes
-    assert (again.path / "app.tar.gz").read_bytes() == (site.path / "app.tar.gz").read_bytes()
+    assert (again.path / "app.tar").read_bytes() == (site.path / "app.tar").read_bytes()
 
 
 def test_the_archive_holds_the_app_and_the_browsers_packages(site: Site):
-    with tarfile.open(fileobj=io.BytesIO((site.path / "app.tar.gz").read_bytes())) as archive:
+    with tarfile.open(fileobj=io.BytesIO((site.path / "app.tar").read_bytes())) as archive:
         names = set(archive.getnames())
         assert {m.mtime for m in archive.getmembers()} == {0}
     assert "field_app/pwa/boot.py" in names and "shared_models/wire.py" in names
@@ -85,11 +85,10 @@ def test_files_go_out_precompressed_and_are_revalidated(app_client: TestClient, 
     wasm = app_client.get(f"{BASE}pyodide/pyodide.asm.wasm", headers={"Accept-Encoding": "gzip"})
     assert wasm.headers["content-type"] == "application/wasm"
     assert wasm.content == (site.path / "pyodide/pyodide.asm.wasm").read_bytes()
-    # The app's archive is already gzip: sent as a file, never re-encoded, or the worker
-    # would receive a tar where it expects a tar.gz.
-    archive = app_client.get(f"{BASE}app.tar.gz", headers={"Accept-Encoding": "br, gzip"})
-    assert "content-encoding" not in archive.headers
-    assert archive.content == (site.path / "app.tar.gz").read_bytes()
+    # The app's archive is a plain tar, compressed on the wire like the rest.
+    archive = app_client.get(f"{BASE}app.tar", headers={"Accept-Encoding": "br, gzip"})
+    assert archive.headers["content-encoding"] == "br"
+    assert archive.content == (site.path / "app.tar").read_bytes()
 
 
 def test_deep_links_get_the_app_and_missing_files_a_404(app_client: TestClient, site: Site):

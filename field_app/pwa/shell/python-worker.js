@@ -34,8 +34,9 @@ async function boot({ appPackageUrl, documentUrl }) {
       stderr: (text) => console.log(`[stderr] ${text}`),
     });
     mark("pyodide");
-    pyodide.unpackArchive(await archive, "gztar", { extractDir: "/home/pyodide" });
+    pyodide.unpackArchive(await archive, "tar", { extractDir: "/home/pyodide" });
     mark("unpacked");
+    pyodide.globals.set("app_package_url", appPackageUrl); // the app reads its version there
     fletJs.documentUrl = documentUrl;
     pyodide.registerJsModule("flet_js", fletJs);
     await pyodide.runPythonAsync(`

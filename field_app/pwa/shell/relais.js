@@ -6,7 +6,7 @@
 var flet = {
   pyodide: true,
   pythonModuleName: "field_app.pwa.boot",
-  appPackageUrl: "app.tar.gz?v=__VERSION__",
+  appPackageUrl: "app.tar?v=__VERSION__",
   pyodideUrl: "__BASE__pyodide/pyodide.mjs",
   canvasKitBaseUrl: "__BASE__canvaskit/",
   fontFallbackBaseUrl: "__BASE__assets/fonts/",
@@ -73,6 +73,7 @@ var relais = {
       relais.mark("ready");
       Object.assign(relais.timings, message.timings || {});
       document.getElementById("loading")?.classList.add("gone");
+      relais.keepOffline();
     } else if (message.type === "reload") {
       location.reload();
     }
@@ -83,9 +84,15 @@ var relais = {
     window.addEventListener(name, () => channel.postMessage({ type: "network", online }));
   }
 
-  if ("serviceWorker" in navigator) {
+  // The service worker stores the whole app for offline starts. Registered once the app is
+  // up: its downloads then revalidate what the page has just fetched (304) instead of
+  // fetching everything a second time, and they never slow the first start.
+  let registered = false;
+  relais.keepOffline = () => {
+    if (registered || !("serviceWorker" in navigator)) return;
+    registered = true;
     navigator.serviceWorker.register("sw.js", { scope: "__BASE__" }).catch((error) => {
       console.warn("Relais: no offline support in this browser", error);
     });
-  }
+  };
 })();
