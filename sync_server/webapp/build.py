@@ -77,6 +77,7 @@ SKIPPED_ASSETS = (
 # Python files of the browser's wheels the app never imports at run time.
 SKIPPED_IN_WHEELS = (".dist-info/RECORD", ".pyi", "/py.typed", "/tests/", "/__pycache__/")
 KEEP_BUILDS = 4
+APP_HOME = "/home/pyodide"  # where the worker unpacks the app (shell/python-worker.js)
 BROTLI_QUALITY = 10  # 11 saves 2 % more and takes twice as long to build
 COMPRESSIBLE = (
     ".tar",
@@ -199,7 +200,9 @@ def _precompiled(entries: dict[str, bytes], say: Callable[[str], None]) -> dict[
                 (root / name).write_bytes(data)
         command = [
             "bash", str(FLET_WEB / "pyodide" / "python"), "-m", "compileall", "-q",
-            "--invalidation-mode", "unchecked-hash", str(root),
+            "--invalidation-mode", "unchecked-hash",
+            "-d", APP_HOME,  # where the files are in the browser: tracebacks, and the same
+            str(root),       # bytes whatever scratch folder compiled them
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, cwd=root)
         if result.returncode:
