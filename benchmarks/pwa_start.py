@@ -140,8 +140,10 @@ def first_visit(playwright: Any, url: str, counter: ByteCounter, profile: Path) 
 
 
 def warm_starts(
-    playwright: Any, server: b.SyncServer, profile: Path, starts: int
+    playwright: Any, app_url: str, profile: Path, starts: int
 ) -> list[dict[str, float]]:
+    """Each a browser launched again offline on the profile of the first visit (the same
+    origin: the relay's address)."""
     t = Translator("fr")
     rows = []
     for _ in range(starts):
@@ -149,7 +151,7 @@ def warm_starts(
         context.set_offline(True)
         page = context.pages[0]
         with contextlib.suppress(Exception):  # offline, the navigation may "fail" (SW answers)
-            page.goto(server.app_url, wait_until="commit")
+            page.goto(app_url, wait_until="commit")
         b.wait_for_app(page)
         worker = page.get_by_role("button", name=re.compile("Worker A1"))
         b.tap(b.wait_for(page, worker, b.SYNC_MS))
@@ -218,7 +220,7 @@ def main() -> None:
             context.close()
             server.stop()
             floor = static_floor(playwright, app_url, profile, 3)
-            rows = warm_starts(playwright, server, profile, starts)
+            rows = warm_starts(playwright, app_url, profile, starts)
     facts = visit["facts"]
     total = sum(sizes["files"].values())
     compressed = sum(sizes["compressed"].values())

@@ -33,6 +33,7 @@ BENCHMARKS = (
     "roster_import",
     "app_start",
     "app_save_to_inbox",
+    "pwa_start",
     "brief",
     "login_flood",
     "peer",
