@@ -57,6 +57,9 @@ class Target:
     log_file: Path
     seeded: list[Seeded] = field(default_factory=list)
     _headers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    _pulled: dict[tuple[str, str], tuple[dict[tuple[str, str], Any], str | None]] = field(
+        default_factory=dict
+    )
 
     def marker(self, name: str) -> str:
         """A string found nowhere but where the test wrote it."""
@@ -82,25 +85,32 @@ class Target:
         results: list[dict[str, Any]] = response.json()["results"]
         return results
 
-    def pull(self, org: str, login: str) -> tuple[dict[tuple[str, str], Any], str]:
-        """Every change the caller may see, from the start: (final state by (entity, id), the
-        raw text of every page, to search for what must not be there)."""
-        state: dict[tuple[str, str], Any] = {}
+    def pull(
+        self, org: str, login: str, fresh: bool = False
+    ) -> tuple[dict[tuple[str, str], Any], str]:
+        """What the caller may see now: (state by (entity, id), the raw text of the pages,
+        to search for what must not be there). From the caller's last pull on, or with
+        `fresh`, from the start (the state is then rebuilt from nothing)."""
+        key = (org, login)
+        if fresh or key not in self._pulled:
+            self._pulled[key] = ({}, None)
+        state, cursor = self._pulled[key]
         pages: list[str] = []
-        cursor = None
         while True:
             response = self.post(org, login, "/sync/pull", {"protocol": 1, "cursor": cursor})
             assert response.status_code == 200, response.text
             pages.append(response.text)
             body = response.json()
+            assert not body["reset"]
             for change in body["changes"]:
-                key = (change["entity"], change["id"])
+                entity = (change["entity"], change["id"])
                 if change["op"] == "upsert":
-                    state[key] = change["data"]
+                    state[entity] = change["data"]
                 else:
-                    state.pop(key, None)
+                    state.pop(entity, None)
             cursor = body["cursor"]
             if not body["has_more"]:
+                self._pulled[key] = (state, cursor)
                 return state, "\n".join(pages)
 
     def note(self, org: str, login: str, worker: str | None, **fields: Any) -> dict[str, Any]:
