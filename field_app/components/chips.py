@@ -1,10 +1,13 @@
-"""Single-choice chips: big, labelled, one selected at a time (they read as checkboxes)."""
+"""Single-choice chips: big (48 px high, for gloved fingers), labelled, one selected at a
+time (they read as checkboxes)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import flet as ft
+
+from field_app.theme import TAP_TARGET
 
 
 class ChoiceChips:
@@ -31,6 +34,7 @@ class ChoiceChips:
                 selected=value == selected,
                 on_select=self._picked,
                 padding=ft.Padding.symmetric(horizontal=6, vertical=8),
+                height=TAP_TARGET,
             )
         self.control = ft.Row(
             key=f"{key_prefix}-chips", wrap=True, spacing=8, run_spacing=8,
