@@ -1,4 +1,4 @@
-"""Capture a note: kind, category (most used first), severity (preselected), optional text,
+"""Capture a note: kind, category (always in the same order), severity (preselected), optional text,
 save. Without text it is three taps after choosing the worker; it works offline."""
 
 from __future__ import annotations

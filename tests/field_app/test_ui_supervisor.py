@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from field_app.state.notes import progress
+from shared_models.vocabulary import categories_for
 from sync_server.app import create_app
 from tests.factories import PASSWORD, build_world
 from tests.field_app.test_sync_client import LiveServer
@@ -69,22 +70,33 @@ def test_a_note_without_text_takes_three_taps_after_the_worker(live, tmp_path):
     asyncio.run(scenario())
 
 
-def test_a_note_with_text_and_the_most_used_category_comes_first(live, tmp_path):
+def test_topics_stay_in_one_order_whatever_was_written_before(live, tmp_path):
+    """Hands learn where each topic is: writing notes on one topic never moves it, from
+    one worker to the next."""
+
+    def topics(h) -> list[str]:
+        return [chip.data for chip in h.find(key="category-chips").controls]
+
     async def scenario() -> None:
         h = await open_app(live.url, tmp_path)
         await sign_in(h, "sup_a", PASSWORD)
         await synced(h)
+        await h.click("worker-a1")
+        await h.select("kind-safety", True)
+        before = topics(h)
+        assert before == [*(c for c in categories_for("safety") if c != "other"), "other"]
+        await h.click("back")
         for text in ("Fictional: no gloves near the hedge trimmer.", "Fictional: again no gloves."):
             await h.click("worker-a2")
             await h.select("kind-safety", True)
-            await h.select("category-ppe", True)
+            await h.select("category-ergonomics", True)
             await h.type("capture-text", text)
             await h.click("capture-save")
-        await h.click("worker-a2")
-        await h.select("kind-safety", True)
-        chips = h.find(key="category-chips").controls
-        assert chips[0].data == "ppe"  # used twice on this device: first
-        await h.click("back")
+        for ref in ("a1", "a2", "a3"):
+            await h.click(f"worker-{ref}")
+            await h.select("kind-safety", True)
+            assert topics(h) == before, ref
+            await h.click("back")
         await synced(h)
         assert set(my_notes(h).values()) == {"sent"}
         await h.close()
