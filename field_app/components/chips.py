@@ -53,6 +53,13 @@ class ChoiceChips:
         if self._on_pick is not None:
             self._on_pick(self.value)
 
+    def offer(self, values: Sequence[str]) -> None:
+        """Show only the chips of `values`; a chosen one that is no longer offered is unset."""
+        for chip_value, chip in self._chips.items():
+            chip.visible = chip_value in values
+        if self.value is not None and self.value not in values:
+            self.select(None)
+
     def select(self, value: str | None) -> None:
         self.value = value
         for chip_value, chip in self._chips.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import flet as ft
 import httpx
 import pytest
 
@@ -253,6 +254,47 @@ def test_the_capture_screen_names_whoever_the_note_goes_to_now(live, tmp_path):
         )
         await h.click("worker-a1")
         assert h.has_text("Transmise à Couns 1 (test).")
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_severity_shows_beside_save_and_an_observation_cannot_be_urgent(live, tmp_path):
+    """The pinned bar under the screen holds the severity the note will be sent with, so it
+    is never below the fold; an observation alerts nobody: no "urgent", no "passed on"."""
+
+    def pinned(h) -> str:
+        bar = h.page.views[-1].bottom_appbar
+        words = [c.value for c in h.walk(bar) if isinstance(c, ft.Text)]
+        return " ".join(words + [c.content for c in h.walk(bar) if isinstance(c, ft.Button)])
+
+    async def scenario() -> None:
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        await h.click("worker-a1")
+        assert not h.find(key="capture-severity-chosen").visible
+        await h.select("kind-signal", True)
+        await h.select("category-housing", True)
+        assert "Attention" in pinned(h) and "Passer le relais" in pinned(h)
+        await h.select("severity-urgent", True)
+        assert "Urgent" in pinned(h) and "Attention" not in pinned(h)
+        assert h.has_text("Transmise à Couns 1 (test).")
+
+        await h.select("kind-observation", True)
+        assert not h.find(key="severity-urgent").visible
+        assert h.find(key="severity-urgent").selected is False  # unset, not carried over
+        assert not h.find(key="capture-severity-chosen").visible
+        assert h.has_text("Transmise à personne.") and not h.has_text("Transmise à Couns")
+        await h.select("category-autonomy", True)
+        assert "Info" in pinned(h) and "Enregistrer" in pinned(h)
+        await h.click("capture-save")
+        [view] = session_of(h).require_store().notes_view()
+        assert (view.data["kind"], view.data["severity"]) == ("observation", "info")
+
+        await h.click("worker-a1")
+        await h.select("kind-safety", True)
+        assert h.find(key="severity-urgent").visible
         await h.close()
 
     asyncio.run(scenario())
