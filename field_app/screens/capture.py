@@ -29,6 +29,7 @@ class CaptureScreen(Screen):
         super().__init__(ui)
         self.team = team
         self.worker = worker
+        self.saved = False
 
     @classmethod
     def for_worker(cls, ui: Ui, worker_id: str) -> CaptureScreen | None:
@@ -167,6 +168,13 @@ class CaptureScreen(Screen):
         self.sensitive.visible = bool(category and is_sensitive(category))
         self._update_save()
 
+    def unsaved(self) -> bool:
+        """Text typed or a topic chosen, not saved yet: leaving asks first."""
+        if self.saved:
+            return False
+        chosen = self.category is not None and self.category.value is not None
+        return chosen or bool((self.text.value or "").strip())
+
     def _update_save(self) -> None:
         severity = self.severity.value
         self.chosen.visible = bool(severity)
@@ -183,6 +191,7 @@ class CaptureScreen(Screen):
         ):
             return
         self.save.disabled = True  # one note per tap, however fast the second one comes
+        self.saved = True
         self.session.capture_note(
             team_id=str(self.team.id),
             worker_id=str(self.worker.id) if self.worker else None,

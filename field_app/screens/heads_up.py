@@ -28,6 +28,7 @@ class HeadsUpScreen(Screen):
     def __init__(self, ui: Ui, worker: WorkerData) -> None:
         super().__init__(ui)
         self.worker = worker
+        self.sent = False
 
     @classmethod
     def for_worker(cls, ui: Ui, worker_id: str) -> HeadsUpScreen | None:
@@ -71,6 +72,9 @@ class HeadsUpScreen(Screen):
             )
         ]
 
+    def unsaved(self) -> bool:
+        return not self.sent and bool((self.text.value or "").strip())
+
     def _ready(self) -> None:
         self.save.disabled = not (self.text.value or "").strip()
 
@@ -86,5 +90,6 @@ class HeadsUpScreen(Screen):
             return
         day = valid_until(self.validity.value, now().astimezone().date())
         self.session.heads_up(str(self.worker.id), text[:HEADS_UP_TEXT_MAX], day)
+        self.sent = True
         self.ui.back()
         self.ui.toast(self.t("headsup.sent"))

@@ -298,3 +298,57 @@ def test_the_severity_shows_beside_save_and_an_observation_cannot_be_urgent(live
         await h.close()
 
     asyncio.run(scenario())
+
+
+def test_leaving_a_half_written_note_asks_first(live, tmp_path):
+    """Back, a swipe (the client asks before popping the view) or the browser's back on a
+    note with something written or chosen asks before discarding it; an untouched one or a
+    saved one just goes."""
+
+    def confirm_pops(h) -> list[bool]:
+        return [i["args"]["should_pop"] for i in h.conn.invocations if i["name"] == "confirm_pop"]
+
+    async def scenario() -> None:
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        await h.click("worker-a1")
+        await h.click("back")  # nothing written: no question
+        assert not h.exists("discard-dialog") and not h.exists("capture-save")
+
+        await h.click("worker-a1")
+        await h.type("capture-text", "Fictional: half a sentence")
+        await h.click("back")
+        assert h.exists("discard-dialog") and h.exists("capture-save")
+        await h.click("discard-dialog-cancel")
+        await h.dismiss("discard-dialog")  # the client says the dialog has gone
+        assert h.find(key="capture-text").value == "Fictional: half a sentence"
+
+        await h.event(h.page.views[-1], "confirm_pop")  # a swipe
+        assert confirm_pops(h) == [False]
+        assert h.exists("discard-dialog") and h.exists("capture-save")
+        await h.click("discard-dialog-confirm")
+        await h.dismiss("discard-dialog")
+        assert not h.exists("capture-save") and h.exists("nav")
+
+        await h.click("worker-a2")
+        await h.event(h.page.views[-1], "confirm_pop")  # untouched: the swipe goes through
+        assert confirm_pops(h) == [False, True]
+
+        await h.select("kind-signal", True)
+        await h.select("category-money", True)
+        await h.event(h.page, "route_change", {"route": "/"}, {"route": "/"})  # browser back
+        assert h.exists("discard-dialog") and h.exists("capture-save")
+        await h.click("discard-dialog-confirm")
+        await h.dismiss("discard-dialog")
+        assert not h.exists("capture-save")
+
+        await h.click("worker-a2")
+        await h.select("kind-signal", True)
+        await h.select("category-money", True)
+        await h.click("capture-save")  # saved: nothing to ask
+        assert not h.exists("discard-dialog") and not h.exists("capture-save")
+        assert len(session_of(h).require_store().notes_view()) == 1
+        await h.close()
+
+    asyncio.run(scenario())
