@@ -10,6 +10,7 @@ import flet as ft
 from field_app.components.badges import pill
 from field_app.components.chips import ChoiceChips
 from field_app.components.layout import frame, heading, hint
+from field_app.components.limited_text import LimitedText
 from field_app.screens.context import Screen, Ui
 from shared_models.entities import TeamData, WorkerData
 from shared_models.mutations import NOTE_TEXT_MAX
@@ -76,14 +77,14 @@ class CaptureScreen(Screen):
             on_pick=lambda value: self._update_save(),
         )
         self.chosen = ft.Container(key="capture-severity-chosen", visible=False)
-        self.text = ft.TextField(
+        self.text = LimitedText(
+            t,
             key="capture-text",
             label=t("capture.text"),
             hint_text=t("capture.text.hint"),
-            multiline=True,
+            limit=NOTE_TEXT_MAX,
             min_lines=2,
             max_lines=5,
-            max_length=NOTE_TEXT_MAX,
         )
         self.save = ft.FilledButton(
             t("capture.save"),
@@ -106,7 +107,7 @@ class CaptureScreen(Screen):
                 self.sensitive,
                 heading(t("capture.severity"), level=3),
                 self.severity.control,
-                self.text,
+                self.text.control,
             )
         ]
 

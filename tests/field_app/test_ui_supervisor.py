@@ -352,3 +352,33 @@ def test_leaving_a_half_written_note_asks_first(live, tmp_path):
         await h.close()
 
     asyncio.run(scenario())
+
+
+def test_pasting_too_much_says_what_was_cut(live, tmp_path):
+    kept = "Fictional: " + "a" * (2000 - len("Fictional: "))
+    pasted = kept + " The rest of a long e-mail, pasted by mistake. " + "b" * 300
+
+    async def scenario() -> None:
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        await h.click("worker-a1")
+        notice = h.find(key="capture-text-cut")
+        assert not notice.visible
+        await h.type("capture-text", pasted)
+        assert h.find(key="capture-text").value == kept
+        assert notice.visible
+        cut = len(pasted) - 2000
+        assert notice.value == (
+            f"Trop long : 2\u202f000 caractères au plus. Les {cut} derniers ont été retirés, "
+            "à partir de « The rest of a long e-mail, pasted by mis… »."
+        )
+        assert h.find(key="capture-text").counter == "2\u202f000 / 2\u202f000"
+        await h.select("kind-signal", True)
+        await h.select("category-money", True)
+        await h.click("capture-save")
+        [view] = session_of(h).require_store().notes_view()
+        assert view.data["text"] == kept
+        await h.close()
+
+    asyncio.run(scenario())
