@@ -23,7 +23,7 @@ from field_app.screens.sign_in import SignInScreen
 from field_app.state.device import DeviceFolder
 from field_app.state.session import AppConfig, AppSession
 from field_app.sync import SyncStatus
-from field_app.theme import apply_theme
+from field_app.theme import TAP_TARGET, apply_theme
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +252,10 @@ class RelaisApp:
                     ft.TextButton(
                         self.t("common.cancel"),
                         key=f"{key}-cancel",
+                        height=TAP_TARGET,
                         on_click=lambda e: self.page.pop_dialog(),
                     ),
-                    ft.FilledButton(confirm, key=f"{key}-confirm", on_click=yes),
+                    ft.FilledButton(confirm, key=f"{key}-confirm", height=TAP_TARGET, on_click=yes),
                 ],
             )
         )
