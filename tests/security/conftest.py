@@ -113,6 +113,10 @@ class Target:
                 self._pulled[key] = (state, cursor)
                 return state, "\n".join(pages)
 
+    def cursor(self, org: str, login: str) -> str | None:
+        """Where the caller's last pull ended."""
+        return self._pulled[(org, login)][1]
+
     def note(self, org: str, login: str, worker: str | None, **fields: Any) -> dict[str, Any]:
         """`login` writes a note (applied) about `worker` (a ref of the world, or a new
         worker's id as a string); returns its data."""
