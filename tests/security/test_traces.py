@@ -118,7 +118,7 @@ def test_e_mails_hold_no_note_text_nor_category(target: Target):
             )
 
     everyone = [(org, login) for org in ORGS for login in ("couns_1", "coord")]
-    wait_until(lambda: all(mailed_to(*who) for who in everyone) and escalation_mailed())
+    wait_until(lambda: all(mailed_to(*who) for who in everyone) and escalation_mailed(), 90)
     for message in target.inbox.messages:
         content = _content(message)
         assert "relais.example.invalid" in content  # the link to the app: the body was read
