@@ -393,8 +393,8 @@ def _serve(argv: list[str]) -> None:
     import sync_server.sync.pull as pull_service
     import sync_server.sync.push as push_service
     from sync_server.app import create_app, server_options
-    from sync_server.cli import open_database
     from sync_server.settings import get_settings
+    from sync_server.terminal import open_database
 
     push_service.push = _timed("push", push_service.push)
     changelog._write_pending = _timed("changelog", changelog._write_pending)
