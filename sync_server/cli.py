@@ -54,6 +54,45 @@ def db_upgrade() -> None:
     say("database is up to date")
 
 
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("--message", "-m", help="What the revision changes.")],
+    empty: Annotated[
+        bool, typer.Option("--empty", help="An empty revision, to write by hand.")
+    ] = False,
+) -> None:
+    """Write the next migration from the models (docs/migrations.md)."""
+    from sync_server.migrations import NothingToWrite, revision
+
+    db = open_database()
+    try:
+        path = revision(db, message, empty=empty)
+    except NothingToWrite as exc:
+        fail(f"{exc} (--empty writes one to fill by hand)")
+    finally:
+        db.dispose()
+    say(f"wrote {path}: read it, complete it, and test it (docs/migrations.md)")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="A revision number, or 'base' (empty).")],
+) -> None:
+    """Undo migrations down to REVISION (for developers: the data of what is undone is lost)."""
+    from alembic.util import CommandError
+
+    from sync_server.migrations import downgrade
+
+    db = open_database()
+    try:
+        downgrade(db, revision)
+    except CommandError as exc:
+        fail(f"{revision}: {exc}")
+    finally:
+        db.dispose()
+    say(f"database downgraded to {revision}")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
