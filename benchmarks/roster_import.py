@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from common import scratch_database
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from sync_server.auth.service import hash_password
 from sync_server.database import Database
@@ -206,19 +206,12 @@ def postgres_admin_url() -> str | None:
 @contextmanager
 def postgres_database(admin_url: str) -> Iterator[Database]:
     """A scratch database, migrated to head, dropped afterwards."""
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"relais_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-    try:
-        upgrade(db)
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database("postgres", Path(), admin_url) as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 def line(backend: str, rows: int, phase: str, seconds: float, note: str = "") -> None:

@@ -13,10 +13,10 @@ import pytest
 from alembic import command
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 import sync_server.models  # noqa: F401  (every table registered on the metadata)
+from relais_testing.databases import scratch_postgres
 from sync_server.database import Base, Database
 from sync_server.migrations import (
     HERE,
@@ -203,18 +203,12 @@ def empty_db(backend: str, tmp_path: Path, postgres_url: str | None) -> Iterator
     require_or_skip(
         postgres_url is not None, f"PostgreSQL not reachable at {PG_URL}", REQUIRE_POSTGRES
     )
-    admin = create_engine(make_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"relais_migrations_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with scratch_postgres(PG_URL, "relais_migrations") as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 def tables(db: Database) -> set[str]:
