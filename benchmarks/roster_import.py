@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import scratch_database
-from sqlalchemy import create_engine, func, select, text
+from common import postgres_reachable, scratch_database
+from sqlalchemy import func, select
 
 from sync_server.auth.service import hash_password
 from sync_server.database import Database
@@ -192,15 +192,7 @@ def sqlite_database(folder: Path, name: str) -> Iterator[Database]:
 
 def postgres_admin_url() -> str | None:
     url = os.environ.get("RELAIS_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
-    try:
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        print(f"PostgreSQL: not reachable ({type(exc).__name__}); SQLite only")
-        return None
-    return url
+    return url if postgres_reachable(url) else None
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import getpass
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -29,6 +29,9 @@ from sync_server.terminal import (
     tell,
     warn,
 )
+
+if TYPE_CHECKING:
+    from sync_server.orgs.models import User
 
 app = typer.Typer(
     help="Relais: worksite notes routed to the right counsellor.",
@@ -292,15 +295,22 @@ def user_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
 def user_disable(login: Annotated[str, typer.Argument()]) -> None:
     """Disable an account and sign out all its devices (written to the audit log)."""
     from sync_server.auth.service import COMMAND_LINE, disable_account
-    from sync_server.orgs.models import User
 
     db = open_database()
     with db.unit_of_work() as session:
-        user = session.scalar(select(User).where(User.login == login))
-        if user is None:
-            fail(f"no user with login '{login}'")
+        user = _user(session, login)
         disable_account(session, user, actor=COMMAND_LINE)
     say(f"user '{login}' disabled; its devices are signed out")
+
+
+def _user(session: Session, login: str) -> User:
+    """The account with this login, in any organisation; the command fails without one."""
+    from sync_server.orgs.models import User
+
+    user = session.scalar(select(User).where(User.login == login))
+    if user is None:
+        fail(f"no user with login '{login}'")
+    return user
 
 
 def read_new_password() -> str:
@@ -323,13 +333,10 @@ def read_new_password() -> str:
 def user_unlock(login: Annotated[str, typer.Argument()]) -> None:
     """Lift the block after too many failed logins (written to the audit log)."""
     from sync_server.auth.service import COMMAND_LINE, unlock_login
-    from sync_server.orgs.models import User
 
     db = open_database()
     with db.unit_of_work() as session:
-        user = session.scalar(select(User).where(User.login == login))
-        if user is None:
-            fail(f"no user with login '{login}'")
+        user = _user(session, login)
         forgotten = unlock_login(session, user, actor=COMMAND_LINE)
     say(f"login '{login}' unlocked ({forgotten} failed attempt(s) forgotten)")
 
@@ -340,17 +347,13 @@ def user_reset_password(login: Annotated[str, typer.Argument()]) -> None:
     user is signed out and the login unlocked (written to the audit log)."""
     from sync_server.auth.passwords import hash_password
     from sync_server.auth.service import COMMAND_LINE, reset_password
-    from sync_server.orgs.models import User
 
     db = open_database()
     with db.reading() as session:
-        if session.scalar(select(User.id).where(User.login == login)) is None:
-            fail(f"no user with login '{login}'")
+        _user(session, login)
     password_hash = hash_password(read_new_password())  # outside any transaction
     with db.unit_of_work() as session:
-        user = session.scalar(select(User).where(User.login == login))
-        if user is None:
-            fail(f"no user with login '{login}'")
+        user = _user(session, login)
         ended = reset_password(session, user, password_hash, actor=COMMAND_LINE)
     say(f"password of '{login}' reset; {ended} device(s) signed out")
 
