@@ -417,6 +417,11 @@ def may_set_availability(v: Viewer, stand_in: User | None) -> bool:
     )
 
 
+def may_administer(v: Viewer, org_id: uuid.UUID) -> bool:
+    """Accounts, devices and the roster of an organisation: its admins (who read no notes)."""
+    return v.is_admin and org_id == v.org_id
+
+
 def may_review_organisation(v: Viewer) -> bool:
     """Figures, exports and the meeting brief: coordinators."""
     return v.is_coordinator

@@ -13,7 +13,7 @@ from shared_models.vocabulary import Role
 
 
 def sections_for(roles: set[str]) -> list[str]:
-    """Tab ids in order; an admin-only user gets the notice and settings, never notes."""
+    """Tab ids in order; an admin gets administration, which shows no notes."""
     tabs: list[str] = []
     if Role.SUPERVISOR in roles:
         tabs += ["team", "my_notes"]
@@ -21,7 +21,7 @@ def sections_for(roles: set[str]) -> list[str]:
         tabs += ["inbox", "workers"]
     if Role.COORDINATOR in roles:
         tabs += ["meeting", "history", "reports"]
-    if not tabs:
+    if Role.ADMIN in roles or not tabs:
         tabs.append("admin")
     return [*tabs, "settings"]
 
