@@ -1,4 +1,4 @@
-"""The `data` of each entity a pull sends (PROTOCOL.md, Entities), as the caller may see it."""
+"""The `data` of each entity a pull sends (docs/protocol.md §5.4), as the caller may see it."""
 
 from __future__ import annotations
 
