@@ -2,7 +2,9 @@
 
 Each function checks the caller through the policy, changes rows, and records what changed
 for pull. It raises `Rejected` (a final, stored refusal) rather than an HTTP error, because
-these run inside push, one mutation at a time.
+these run inside push, one mutation at a time. All share one keyword-only signature (push's
+`Handler`): the viewer, the mutation's data, the server's time and the push's batch (loaded
+here when called alone).
 """
 
 from __future__ import annotations
@@ -20,19 +22,18 @@ from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Team, Worker
 from sync_server.routing import service as routing
 from sync_server.routing.models import Delivery
+from sync_server.sync.batch import PushBatch
 from sync_server.sync.changelog import record_change
 from sync_server.sync.entities import VisibilityChange
 
-# Ids a push found unused in one query beforehand (see sync.push), to skip a lookup each.
-FRESH_IDS = "relais.fresh_ids"
-
 
 def _id_taken(
-    session: Session, model: type[Note | FollowUp | HeadsUp], entity_id: uuid.UUID
+    session: Session,
+    model: type[Note | FollowUp | HeadsUp],
+    entity_id: uuid.UUID,
+    batch: PushBatch | None,
 ) -> bool:
-    fresh: set[uuid.UUID] = session.info.get(FRESH_IDS, set())
-    if entity_id in fresh:
-        fresh.discard(entity_id)  # a second use in the same batch is checked for real
+    if batch is not None and batch.claim_fresh(entity_id):
         return False
     return session.get(model, entity_id) is not None
 
@@ -65,8 +66,15 @@ def _own_deliveries(session: Session, viewer: policy.Viewer, note: Note) -> list
     )
 
 
-def create_note(session: Session, viewer: policy.Viewer, data: m.NoteCreate, now: datetime) -> Note:
-    if _id_taken(session, Note, data.id):
+def create_note(
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.NoteCreate,
+    now: datetime,
+    batch: PushBatch | None = None,
+) -> Note:
+    if _id_taken(session, Note, data.id, batch):
         raise Rejected("id_conflict", "a note with this id already exists")
     team = session.get(Team, data.team_id)
     if team is None or team.org_id != viewer.org_id:
@@ -95,12 +103,27 @@ def create_note(session: Session, viewer: policy.Viewer, data: m.NoteCreate, now
     )
     session.add(note)
     record_change(session, viewer.org_id, "note", note.id)
-    routing.route_note(session, note, now)
+    batch = batch or PushBatch.load(session, viewer.org_id)
+    routing.route_note(
+        session,
+        note,
+        org=batch.organisation,
+        worker=worker,
+        members=batch.members,
+        coordinators=batch.coordinators,
+        alerts=batch.alerts,
+        now=now,
+    )
     return note
 
 
 def retract_note(
-    session: Session, viewer: policy.Viewer, data: m.NoteRetract, now: datetime
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.NoteRetract,
+    now: datetime,
+    batch: PushBatch | None = None,
 ) -> None:
     """Judged by the server's clock only: a phone's clock, right or wrong, never reopens the
     window. Recipients who acted on the note keep it (policy); the others are told to drop
@@ -120,12 +143,17 @@ def retract_note(
     note.status = NoteStatus.RETRACTED.value
     note.retracted_at = now
     note.retract_reason = data.reason
-    routing.release_alerts(session, note)
+    routing.release_alerts(session, note, batch.alerts if batch else routing.OpenAlerts())
     change.record()
 
 
 def acknowledge_note(
-    session: Session, viewer: policy.Viewer, data: m.NoteAcknowledge, now: datetime
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.NoteAcknowledge,
+    now: datetime,
+    batch: PushBatch | None = None,
 ) -> None:
     note = _visible_note(session, viewer, data.note_id)
     if note.status == NoteStatus.RETRACTED:
@@ -153,8 +181,15 @@ def _acknowledge(session: Session, own: list[Delivery], now: datetime) -> None:
             record_change(session, note.org_id, "note", note.id)
 
 
-def follow_up(session: Session, viewer: policy.Viewer, data: m.NoteFollowUp, now: datetime) -> None:
-    if _id_taken(session, FollowUp, data.id):
+def follow_up(
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.NoteFollowUp,
+    now: datetime,
+    batch: PushBatch | None = None,
+) -> None:
+    if _id_taken(session, FollowUp, data.id, batch):
         raise Rejected("id_conflict", "a follow-up with this id already exists")
     note = _visible_note(session, viewer, data.note_id)
     if not policy.may_follow_up(viewer, note):
@@ -182,7 +217,14 @@ def follow_up(session: Session, viewer: policy.Viewer, data: m.NoteFollowUp, now
     record_change(session, note.org_id, "note", note.id)
 
 
-def mark_seen(session: Session, viewer: policy.Viewer, data: m.DeliverySeen, now: datetime) -> None:
+def mark_seen(
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.DeliverySeen,
+    now: datetime,
+    batch: PushBatch | None = None,
+) -> None:
     note = _visible_note(session, viewer, data.note_id)
     own = _own_deliveries(session, viewer, note)
     if not own:
@@ -197,9 +239,14 @@ def mark_seen(session: Session, viewer: policy.Viewer, data: m.DeliverySeen, now
 
 
 def create_heads_up(
-    session: Session, viewer: policy.Viewer, data: m.HeadsUpCreate, now: datetime
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.HeadsUpCreate,
+    now: datetime,
+    batch: PushBatch | None = None,
 ) -> HeadsUp:
-    if _id_taken(session, HeadsUp, data.id):
+    if _id_taken(session, HeadsUp, data.id, batch):
         raise Rejected("id_conflict", "a heads-up with this id already exists")
     worker = session.get(Worker, data.worker_id)
     if worker is None or not policy.can_see_worker(viewer, worker):
