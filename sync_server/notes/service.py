@@ -10,13 +10,13 @@ here when called alone).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared_models import mutations as m
-from shared_models.vocabulary import NoteStatus
+from shared_models.vocabulary import RETRACT_WINDOW, EntityType, NoteStatus
 from sync_server import policy
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Team, Worker
@@ -102,7 +102,7 @@ def create_note(
         status=NoteStatus.OPEN.value,
     )
     session.add(note)
-    record_change(session, viewer.org_id, "note", note.id)
+    record_change(session, viewer.org_id, EntityType.NOTE, note.id)
     batch = batch or PushBatch.load(session, viewer.org_id)
     routing.route_note(
         session,
@@ -134,11 +134,14 @@ def retract_note(
     if not policy.may_retract(viewer, note, now):
         raise Rejected(
             "forbidden",
-            "only the author may retract a note, within 24 hours of it reaching the server",
+            "only the author may retract a note, within "
+            f"{RETRACT_WINDOW // timedelta(hours=1)} hours of it reaching the server",
         )
     follow_up_ids = session.scalars(select(FollowUp.id).where(FollowUp.note_id == note.id)).all()
     change = VisibilityChange(
-        session, note.org_id, [("note", note.id)] + [("follow_up", f) for f in follow_up_ids]
+        session,
+        note.org_id,
+        [(EntityType.NOTE, note.id)] + [(EntityType.FOLLOW_UP, f) for f in follow_up_ids],
     )
     note.status = NoteStatus.RETRACTED.value
     note.retracted_at = now
@@ -178,7 +181,7 @@ def _acknowledge(session: Session, own: list[Delivery], now: datetime) -> None:
             d.seen_at = d.seen_at or now
             if note.status == NoteStatus.OPEN:
                 note.status = NoteStatus.ACKNOWLEDGED.value
-            record_change(session, note.org_id, "note", note.id)
+            record_change(session, note.org_id, EntityType.NOTE, note.id)
 
 
 def follow_up(
@@ -213,8 +216,8 @@ def follow_up(
     elif note.status == NoteStatus.OPEN:
         note.status = NoteStatus.ACKNOWLEDGED.value
     _acknowledge(session, _own_deliveries(session, viewer, note), now)
-    record_change(session, note.org_id, "follow_up", data.id)
-    record_change(session, note.org_id, "note", note.id)
+    record_change(session, note.org_id, EntityType.FOLLOW_UP, data.id)
+    record_change(session, note.org_id, EntityType.NOTE, note.id)
 
 
 def mark_seen(
@@ -235,7 +238,7 @@ def mark_seen(
             d.seen_at = now
             changed = True
     if changed:
-        record_change(session, note.org_id, "note", note.id)
+        record_change(session, note.org_id, EntityType.NOTE, note.id)
 
 
 def create_heads_up(
@@ -263,5 +266,5 @@ def create_heads_up(
         created_at=now,
     )
     session.add(heads_up)
-    record_change(session, worker.org_id, "heads_up", heads_up.id)
+    record_change(session, worker.org_id, EntityType.HEADS_UP, heads_up.id)
     return heads_up

@@ -25,7 +25,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared_models.vocabulary import DeliveryReason, NoteKind, NoteStatus, Role, Severity
+from shared_models.vocabulary import (
+    DeliveryReason,
+    EntityType,
+    NoteKind,
+    NoteStatus,
+    Role,
+    Severity,
+)
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User, Worker
 from sync_server.orgs.service import users_with_role
@@ -300,5 +307,5 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
                     delivered_at=now,
                 )
             )
-        record_change(session, note.org_id, "note", note.id)
+        record_change(session, note.org_id, EntityType.NOTE, note.id)
     return len(overdue)
