@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from shared_models.vocabulary import is_sensitive
 from shared_models.wire import Change, PullResponse
 from sync_server import policy
+from sync_server.audit.service import record_sensitive_reads
 from sync_server.auth.service import Caller
+from sync_server.database import Database
 from sync_server.orgs.models import User
 from sync_server.sync import entities
 from sync_server.sync.changelog import current_position
@@ -125,3 +127,22 @@ def pull(
         ),
         reads,
     )
+
+
+def pull_and_record(
+    db: Database, caller: Caller, cursor: str | None, limit: int, now: datetime
+) -> PullResponse:
+    """A pull, then the audit of the sensitive notes it sent to someone other than their
+    author: read in a read-only transaction, the audit written in a short one after it."""
+    with db.reading() as session:
+        response, reads = pull(session, caller, cursor, limit, now)
+    if reads:
+        with db.unit_of_work() as session:
+            record_sensitive_reads(
+                session,
+                org_id=caller.org_id,
+                actor_id=caller.user_id,
+                device_id=caller.device_id,
+                note_ids=(r.note_id for r in reads),
+            )
+    return response
