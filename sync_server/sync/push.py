@@ -52,6 +52,7 @@ HANDLERS: dict[str, Handler] = {
     "note.acknowledge": lambda s, v, d, _c, now: notes.acknowledge_note(s, v, d, now),
     "note.follow_up": lambda s, v, d, _c, now: notes.follow_up(s, v, d, now),
     "heads_up.create": lambda s, v, d, _c, now: notes.create_heads_up(s, v, d, now),
+    "heads_up.end": lambda s, v, d, _c, now: notes.end_heads_up(s, v, d, now),
     "delivery.seen": lambda s, v, d, _c, now: notes.mark_seen(s, v, d, now),
 }
 assert HANDLERS.keys() == m.MUTATION_TYPES.keys()
