@@ -171,6 +171,10 @@ class Reads:
         workers = self.directory().workers
         return counselling.inbox(self.notes(), workers, self.me, moment)
 
+    def new_in_inbox(self, moment: datetime) -> int:
+        """Inbox lines not opened yet (the count on the inbox tab)."""
+        return sum(1 for item in self.inbox(moment) if item.new)
+
     def timeline(self, worker_id: uuid.UUID) -> list[counselling.TimelineEntry]:
         return counselling.timeline(
             self.notes(worker_id=worker_id),

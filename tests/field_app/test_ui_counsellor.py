@@ -279,7 +279,7 @@ def test_a_heads_up_ends_in_two_weeks_unless_its_author_ends_it_early(world_url,
     """Two weeks by default (editable); the supervisor sees it on top and as a marker on the
     worker's row; its author ends it from the timeline and it goes from the supervisor's
     screen."""
-    world, url = world_url
+    _, url = world_url
 
     async def scenario() -> None:
         sup = await open_app(url, tmp_path)
@@ -320,6 +320,49 @@ def test_a_heads_up_ends_in_two_weeks_unless_its_author_ends_it_early(world_url,
         [ended] = session_of(sup).require_store().list_entities("heads_up")
         assert date.fromisoformat(ended["valid_until"]) <= yesterday
         assert session_of(couns).require_store().rejected_mutations() == []
+        await sup.close()
+        await couns.close()
+
+    asyncio.run(scenario())
+
+
+def test_new_notes_come_first_and_the_inbox_tab_counts_them(world_url, tmp_path):
+    """A note not opened yet is on top of the inbox, above older urgent ones already opened,
+    and the inbox tab shows how many there are, from any tab."""
+    world, url = world_url
+
+    def badge(h) -> str | None:
+        found = h.find_all(key="inbox-badge")
+        return found[0].label if found else None
+
+    async def scenario() -> None:
+        sup = await write_notes(url, tmp_path, world)
+        couns = await open_app(url, tmp_path)
+        await sign_in(couns, "couns_1", PASSWORD)
+        await synced(couns)
+        await couns.wait_until(lambda: couns.has_text("À traiter (4)"))
+        assert badge(couns) == "4"
+        store = session_of(couns).require_store()
+        for view in store.notes_view():  # all opened once
+            await couns.click(f"inbox-{view.id}")
+            await couns.click("back")
+        await synced(couns)
+        await couns.wait_until(lambda: badge(couns) is None)
+
+        session_of(sup).capture_note(
+            team_id=str(world.team_of("a2")),
+            worker_id=str(world.workers["a2"]),
+            kind="signal",
+            category="mobility",
+            severity="info",
+            text="Fictional: new, and only info.",
+        )
+        await synced(sup)
+        await couns.nav("nav", 1)  # on another tab, the count still shows
+        await couns.wait_until(lambda: badge(couns) == "1", 30)
+        await couns.nav("nav", 0)
+        assert inbox_texts(couns)[0] == "Fictional: new, and only info."
+        assert inbox_texts(couns)[1] == "Fictional: urgent cut on the hand."
         await sup.close()
         await couns.close()
 
