@@ -81,7 +81,7 @@ class Home:
             return
         new = self.ui.session.reads.new_in_inbox(now())
         destination = self.nav.destinations[self.tabs.index("inbox")]
-        badge = ft.Badge(label=str(new), key="inbox-badge") if new else None
+        badge = ft.Badge(label=str(new), key="badge-inbox") if new else None
         destination.icon = ft.Icon(TAB_ICONS["inbox"][0], badge=badge)
         destination.selected_icon = ft.Icon(TAB_ICONS["inbox"][1], badge=badge)
 

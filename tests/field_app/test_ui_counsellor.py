@@ -332,7 +332,7 @@ def test_new_notes_come_first_and_the_inbox_tab_counts_them(world_url, tmp_path)
     world, url = world_url
 
     def badge(h) -> str | None:
-        found = h.find_all(key="inbox-badge")
+        found = h.find_all(key="badge-inbox")
         return found[0].label if found else None
 
     async def scenario() -> None:
