@@ -424,6 +424,11 @@ def may_send_heads_up(v: Viewer, worker: Worker) -> bool:
     return v.is_coordinator or (v.is_counsellor and worker.id in v.counselled_worker_ids)
 
 
+def may_end_heads_up(v: Viewer, heads_up: HeadsUp) -> bool:
+    """Only its author ends a heads-up early (who may see it is asked first)."""
+    return heads_up.author_id == v.user_id
+
+
 def knows_of(v: Viewer, user: User) -> bool:
     """Whether an answer may show that this user exists: never across organisations, where
     a user must look exactly like an unknown id."""

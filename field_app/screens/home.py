@@ -9,6 +9,7 @@ import flet as ft
 
 from field_app import paths
 from field_app.screens.context import Screen, Ui
+from field_app.state.records import now
 from shared_models.vocabulary import Role
 
 
@@ -72,6 +73,17 @@ class Home:
                 for tab in self.tabs
             ],
         )
+        self._count_new()
+
+    def _count_new(self) -> None:
+        """The inbox tab carries the number of notes not opened yet, seen from any tab."""
+        if "inbox" not in self.tabs:
+            return
+        new = self.ui.session.reads.new_in_inbox(now())
+        destination = self.nav.destinations[self.tabs.index("inbox")]
+        badge = ft.Badge(label=str(new), key="badge-inbox") if new else None
+        destination.icon = ft.Icon(TAB_ICONS["inbox"][0], badge=badge)
+        destination.selected_icon = ft.Icon(TAB_ICONS["inbox"][1], badge=badge)
 
     def view(self) -> ft.View:
         return ft.View(
@@ -104,3 +116,4 @@ class Home:
 
     def refresh(self) -> None:
         self.screen.refresh()
+        self._count_new()
