@@ -6,6 +6,7 @@ and the session's lifecycle (connect, disconnect, close); screens get it as thei
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from field_app.screens.sign_in import SignInScreen
 from field_app.state.device import DeviceFolder
 from field_app.state.session import AppConfig, AppSession
 from field_app.sync import SyncStatus
-from field_app.theme import apply_theme
+from field_app.theme import TAP_TARGET, apply_theme
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,12 @@ class RelaisApp:
             device.update(told_offline_ready=True)
             self.toast(self.t("app.offline_ready"))
             self.page.update()
-        while not await platform.newer_version_ready():
-            await asyncio.sleep(APP_UPDATE_CHECK_SECONDS)
+        # A start online is when the browser fetches a newer version: look often at first.
+        for attempt in itertools.count():
+            if await platform.newer_version_ready():
+                break
+            soon = attempt * APP_CHECK_SECONDS < APP_UPDATE_CHECK_SECONDS
+            await asyncio.sleep(APP_CHECK_SECONDS if soon else APP_UPDATE_CHECK_SECONDS)
         self._snack = ft.SnackBar(
             ft.Text(self.t("app.update_ready"), key="toast"),
             key="update-ready",
@@ -256,9 +261,10 @@ class RelaisApp:
                     ft.TextButton(
                         self.t("common.cancel"),
                         key=f"{key}-cancel",
+                        height=TAP_TARGET,
                         on_click=lambda e: self.page.pop_dialog(),
                     ),
-                    ft.FilledButton(confirm, key=f"{key}-confirm", on_click=yes),
+                    ft.FilledButton(confirm, key=f"{key}-confirm", height=TAP_TARGET, on_click=yes),
                 ],
             )
         )

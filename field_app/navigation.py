@@ -198,11 +198,15 @@ class Navigator:
             self._open(path, *found)
         self._tell(self.path)
 
-    def back(self) -> None:
+    def back(self, *, discard: bool = False) -> None:
+        """Close the screen on top; one with unsaved work asks first, unless `discard`."""
         if not self._opened:
             if self._detail is not None:
                 self._close_detail()
                 self._tell(self.path)
+            return
+        if not discard and self._opened[-1].screen.unsaved():
+            self._ask_to_discard(lambda: self.back(discard=True))
             return
         self._pop_to(len(self._opened) - 1)
         self.refresh()
@@ -229,6 +233,10 @@ class Navigator:
             return False
         if path == self.path:
             return False
+        if self._opened and self._opened[-1].screen.unsaved():
+            self._tell(self.path)  # stay, in the address bar too, until the user says
+            self._ask_to_discard(lambda: self.go(path))
+            return True
         if path == self.home_path and not self._opened and self._detail is not None:
             self.back()  # the browser's back closes the pane
         elif path == self.home_path or any(o.path == path for o in self._opened):
@@ -246,6 +254,30 @@ class Navigator:
         self._pop_to(index)
         self.refresh()
         self._tell(self.path)
+
+    async def _confirm_pop(self, view: ft.View, screen: Screen) -> None:
+        """The phone's back button or a swipe, before the view goes: unsaved work stays
+        until the user says to discard it (answered at once: the client waits for us)."""
+        if not screen.unsaved():
+            await view.confirm_pop(True)
+            return
+        await view.confirm_pop(False)
+        self._ask_to_discard(lambda: self.back(discard=True))
+
+    def _ask_to_discard(self, discard: Callable[[], None]) -> None:
+        t = self.ui.t
+
+        def discarded() -> None:
+            discard()
+            self.page.update()  # closing the dialog has updated the page: no automatic one
+
+        self.ui.confirm(
+            key="discard-dialog",
+            title=t("discard.title"),
+            text=t("discard.text"),
+            confirm=t("discard.confirm"),
+            on_confirm=discarded,
+        )
 
     # The stack -------------------------------------------------------------------------
 
@@ -278,6 +310,12 @@ class Navigator:
             ),
             controls=list(screen.content()),
         )
+        if type(screen).unsaved is not Screen.unsaved:  # a screen that can hold unsaved work
+
+            async def confirm_pop(e: ft.Event[ft.View]) -> None:
+                await self._confirm_pop(view, screen)
+
+            view.on_confirm_pop = confirm_pop
         bar = screen.bottom_bar()
         if bar is not None:
             view.bottom_appbar = ft.BottomAppBar(

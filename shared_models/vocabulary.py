@@ -167,6 +167,13 @@ def default_severity(kind: NoteKind | str, category: str) -> Severity:
     return DEFAULT_SEVERITY.get((NoteKind(kind), category), Severity.INFO)
 
 
+def severities_for(kind: NoteKind | str) -> tuple[Severity, ...]:
+    """What a note of `kind` may be: an observation alerts nobody, so it is never urgent."""
+    if NoteKind(kind) is NoteKind.OBSERVATION:
+        return (Severity.INFO, Severity.ATTENTION)
+    return tuple(Severity)
+
+
 def categories_for(kind: NoteKind | str) -> tuple[str, ...]:
     return CATEGORIES[NoteKind(kind)]
 

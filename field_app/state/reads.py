@@ -147,7 +147,7 @@ class Reads:
         return supervision.current_heads_ups(heads_ups, workers, today, mine)
 
     def category_order(self, kind: str) -> list[str]:
-        return supervision.category_order(self.notes(), self.me, kind)
+        return supervision.category_order(kind)
 
     # The counsellor ---------------------------------------------------------------------
 

@@ -100,7 +100,11 @@ def zone_of(org: Organization, user: User | None) -> ZoneInfo:
         if name:
             try:
                 return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (
+                ZoneInfoNotFoundError,
+                ValueError,
+                OSError,
+            ):  # OSError: a folder such as 'Europe'
                 continue
     return ZoneInfo(DEFAULT_ZONE)
 

@@ -7,7 +7,8 @@ Rules (DESIGN.md, Routing):
 - a worker with no counsellor: the coordinators (`unassigned`);
 - `urgent`, and every safety note with `injury`: the coordinators too, at once (`urgent`);
 - a team-level safety note (no worker): the coordinators, who are the team's referents;
-- an observation alerts nobody: it goes onto the timeline and into the daily digest.
+- an observation alerts nobody: it goes onto the timeline and into the daily digest (one
+  marked `urgent`, which the app does not offer, is routed like a signal: never silent).
 Every delivery but the coordinators' `urgent` copies has a deadline; one not acknowledged
 by then is escalated once (`escalation`): the coordinators get a copy, and a coordinator
 whose own delivery is late is reminded by e-mail. Repeated signals about one worker, kind,
@@ -66,6 +67,13 @@ def deadline(org: Organization, severity: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def alerts_nobody(note: Note) -> bool:
+    """An observation goes onto the timeline only, unless it says it is urgent: the app
+    never offers that, but a note that says "urgent" is never silent, so it is routed like
+    a signal."""
+    return note.kind == NoteKind.OBSERVATION and note.severity != Severity.URGENT
+
+
 def plan_recipients(
     note: Note,
     worker: Worker | None,
@@ -75,7 +83,7 @@ def plan_recipients(
     now: datetime,
 ) -> list[tuple[uuid.UUID, DeliveryReason]]:
     """The routing rules as a pure function: (recipient, reason) pairs, first reason wins."""
-    if note.kind == NoteKind.OBSERVATION:
+    if alerts_nobody(note):
         return []
     plan: list[tuple[uuid.UUID, DeliveryReason]] = []
     coordinator_ids = [c.id for c in coordinators]
@@ -105,7 +113,7 @@ def plan_recipients(
 
 def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
     """Create the note's deliveries. Called in the transaction that stores the note."""
-    if note.kind == NoteKind.OBSERVATION:
+    if alerts_nobody(note):
         return []
     org = session.get_one(Organization, note.org_id)
     worker = session.get(Worker, note.worker_id) if note.worker_id else None

@@ -90,8 +90,11 @@ class SyncServer:
     """`relais serve` as a real process on a fixed port, serving the field app at /app/,
     which can be stopped (killed) and started again on the same port and the same database."""
 
-    def __init__(self, database_url: str, log_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, database_url: str, log_dir: Path, port: int | None = None, **env: str
+    ) -> None:
         self.database_url = database_url
+        self.env = env
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app_url = f"{self.url}{BASE}"
@@ -100,7 +103,9 @@ class SyncServer:
         self._drain: threading.Thread | None = None
 
     def start(self) -> SyncServer:
-        process = start_server_process(self.database_url, self.port, RELAIS_SERVE_APP="1")
+        process = start_server_process(
+            self.database_url, self.port, RELAIS_SERVE_APP="1", **self.env
+        )
         self.process = process
 
         def drain() -> None:  # stderr is a pipe: keep it empty, keep what it says

@@ -75,6 +75,15 @@ SCENARIOS = [
     Scenario(
         "observation", "sup_a", "a1", kind="observation", category="skill_progress", severity="info"
     ),
+    Scenario(  # the app does not offer it; a client that sends one is never silent
+        "urgent observation",
+        "sup_a",
+        "a1",
+        kind="observation",
+        category="difficulty",
+        severity="urgent",
+        expected=(("couns_1", "referent"), ("coord", "urgent")),
+    ),
     Scenario(
         "reassigned between capture and delivery",
         "sup_a",
