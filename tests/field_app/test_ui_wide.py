@@ -18,6 +18,7 @@ from tests.field_app.ui_harness import (
     open_app,
     session_of,
     sign_in,
+    small_tap_targets,
     synced,
 )
 from tests.servers import server_thread
@@ -98,6 +99,7 @@ def test_inbox_and_note_side_by_side_then_a_phone_width(world_url, tmp_path):
         assert h.exists(f"inbox-{note_id}") and detail_title(h) == "Note"
         assert "Fictional worry about the flat." in pane_text(h)
         await h.wait_until(lambda: h.page.route == f"/notes/{note_id}")
+        assert small_tap_targets(h) == []
 
         await h.click("detail-close")
         assert h.exists("detail-empty")
@@ -150,6 +152,7 @@ def test_meeting_beside_worker_and_history_beside_note(world_url, tmp_path):
         await h.click(f"meeting-{note_id}")
         assert len(h.page.views) == 1 and detail_title(h) == "Worker A1"
         assert h.exists("worker-summary") and "Worker A1" in pane_text(h)
+        assert small_tap_targets(h) == []
 
         await h.nav("nav", 1)  # history
         assert h.exists("detail-empty")
