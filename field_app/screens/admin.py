@@ -36,8 +36,9 @@ class AdminScreen(Screen):
         self.picker: ft.FilePicker | None = None  # made when needed: a service per use
         self.status = hint(t("admin.loading"), key="admin-status")
         self.overview = ft.Column(key="admin-overview", spacing=8)
-        self.users = ft.Column(key="admin-users", spacing=8)
-        self.devices = ft.Column(key="admin-devices", spacing=8)
+        stretch = ft.CrossAxisAlignment.STRETCH
+        self.users = ft.Column(key="admin-users", spacing=8, horizontal_alignment=stretch)
+        self.devices = ft.Column(key="admin-devices", spacing=8, horizontal_alignment=stretch)
         self.roster = ft.Column(key="admin-roster-report", spacing=6)
         self._users: list[wire.AdminUser] = []
         return [
@@ -289,7 +290,6 @@ class AdminScreen(Screen):
             key="reset-password-field",
             label=t("admin.password.new"),
             password=True,
-            can_reveal_password=True,
             autofocus=True,
         )
         error = ft.Text("", key="reset-password-error", color=ft.Colors.ERROR)
@@ -323,7 +323,6 @@ class AdminScreen(Screen):
             key="new-user-password",
             label=t("admin.password.new"),
             password=True,
-            can_reveal_password=True,
         )
         roles = {
             role: ft.Checkbox(key=f"new-user-role-{role}", label=t(f"role.{role}"))
