@@ -15,9 +15,14 @@ from typing import Any
 from shared_models.vocabulary import Language
 
 # The languages this app has a catalog for, with the country of their Flutter locale (for
-# the platform's own widgets: date pickers, text direction, html lang). A language of the
-# vocabulary without a catalog here (nl) falls back to the default.
-_COUNTRIES: dict[Language, str] = {Language.FR: "FR", Language.EN: "GB", Language.IT: "IT"}
+# the platform's own widgets: date pickers, text direction, html lang). Dutch is Belgium's.
+# A language of the vocabulary without a catalog here would fall back to the default.
+_COUNTRIES: dict[Language, str] = {
+    Language.FR: "FR",
+    Language.EN: "GB",
+    Language.IT: "IT",
+    Language.NL: "BE",
+}
 LANGUAGES: tuple[Language, ...] = tuple(_COUNTRIES)
 DEFAULT_LANGUAGE = Language.FR
 LOCALES: dict[str, tuple[str, str]] = {
