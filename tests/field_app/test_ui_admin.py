@@ -50,7 +50,7 @@ def world_url(db, settings):
 
 def attempt(url: str, login: str, password: str) -> httpx.Response:
     body = {"login": login, "password": password, "device_name": "script"}
-    return httpx.post(url + LOGIN, json=body)
+    return httpx.post(url + LOGIN, json=body, timeout=60)
 
 
 def state(h, login: str) -> str:
@@ -92,6 +92,7 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
             url + "/api/v1/sync/push",
             json={"protocol": 1, "mutations": [mutation("note.create", {"worker_id": "x"})]},
             headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
         )
         assert refused.json()["results"][0]["status"] == "rejected"
         for _ in range(settings.login_max_failures):  # sup_b's login gets blocked

@@ -205,7 +205,7 @@ def test_the_capture_screen_names_whoever_the_note_goes_to_now(live, tmp_path):
 
     async def scenario() -> None:
         def availability(body: dict) -> None:
-            with httpx.Client(base_url=live.url) as http:
+            with httpx.Client(base_url=live.url, timeout=60) as http:
                 token = http.post(
                     "/api/v1/auth/login",
                     json={"login": "couns_1", "password": PASSWORD, "device_name": "test"},

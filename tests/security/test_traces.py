@@ -35,7 +35,9 @@ def tour(target: Target, base_url: str, org: str) -> list[str]:
 
     def push(headers: dict[str, str], *mutations: dict[str, object]) -> None:
         body = {"protocol": 1, "mutations": mutations}
-        response = httpx.post(f"{base_url}/api/v1/sync/push", json=body, headers=headers)
+        response = httpx.post(
+            f"{base_url}/api/v1/sync/push", json=body, headers=headers, timeout=60
+        )
         assert response.status_code == 200
 
     note = note_data(world, "a1", category="health", severity="urgent", text=markers[0])
@@ -53,9 +55,11 @@ def tour(target: Target, base_url: str, org: str) -> list[str]:
     )
     for headers in (supervisor, counsellor):
         pull = {"protocol": 1, "cursor": None}
-        httpx.post(f"{base_url}/api/v1/sync/pull", json=pull, headers=headers)
+        httpx.post(f"{base_url}/api/v1/sync/pull", json=pull, headers=headers, timeout=60)
     bad = json.dumps({"login": markers[0], "password": markers[1]})  # a marker as login
-    httpx.post(f"{base_url}/api/v1/auth/login", content=bad, headers={"X-Request-ID": "tour"})
+    httpx.post(
+        f"{base_url}/api/v1/auth/login", content=bad, headers={"X-Request-ID": "tour"}, timeout=60
+    )
     return markers
 
 

@@ -509,7 +509,10 @@ def test_deep_json_gets_422_and_the_connection_lives_on(db, settings):
     """Nesting deeper than the protocol allows is refused before it is read into Python
     objects (it used to be a RecursionError, a 500, and a reset connection)."""
     world = build_world(db)
-    with server_thread(db, settings) as base_url, httpx.Client(base_url=base_url) as http:
+    with (
+        server_thread(db, settings) as base_url,
+        httpx.Client(base_url=base_url, timeout=60) as http,
+    ):
         headers = login(http, "couns_1")
         port = _client_port(http.get("/api/v1/health"))
         cases = []
@@ -556,7 +559,10 @@ def test_an_unexpected_error_is_a_500_in_shape_and_the_connection_lives_on(db, s
         raise_one(kind)
 
     caplog.set_level(logging.DEBUG)
-    with server_thread(db, settings, app) as base_url, httpx.Client(base_url=base_url) as http:
+    with (
+        server_thread(db, settings, app) as base_url,
+        httpx.Client(base_url=base_url, timeout=60) as http,
+    ):
         port = _client_port(http.get("/api/v1/health"))
         for flavour in ("sync", "async"):
             for kind in ("runtime", "recursion", "key", "os"):

@@ -90,7 +90,7 @@ class Token:
 
     def __call__(self, who: str) -> dict[str, str]:
         if who not in self.headers:
-            with httpx.Client(base_url=self.base_url) as http:
+            with httpx.Client(base_url=self.base_url, timeout=60) as http:
                 self.headers[who] = login(http, who, PASSWORD, device="fuzz")
         return dict(self.headers[who])
 
