@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared_models.vocabulary import EntityType
 from sync_server.audit.models import AuditEvent
 from sync_server.database import utcnow
 
@@ -22,6 +23,9 @@ DEVICE_REVOKED = "device.revoke"
 USER_DISABLED = "user.disable"
 LOGIN_UNLOCKED = "user.unlock"
 PASSWORD_RESET = "user.password_reset"
+USER_CREATED = "user.create"
+USER_ENABLED = "user.enable"
+ROSTER_IMPORTED = "roster.import"
 
 
 def record(
@@ -68,7 +72,7 @@ def record_sensitive_reads(
             actor_id=actor_id,
             device_id=device_id,
             action=SENSITIVE_NOTE_READ,
-            entity="note",
+            entity=EntityType.NOTE,
             entity_id=note_id,
             detail=detail,
             at=now,

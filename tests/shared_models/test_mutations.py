@@ -1,4 +1,4 @@
-"""Mutation `data` validation (PROTOCOL.md, mutation types): what the phone and server accept."""
+"""Mutation `data` validation (docs/protocol.md §4.3): what the phone and server accept."""
 
 from __future__ import annotations
 
