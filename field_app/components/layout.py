@@ -37,6 +37,20 @@ def heading(text: str, *, key: str | None = None, level: int = 2) -> ft.Control:
     )
 
 
+def switch_line(switch: ft.Switch, text: str) -> ft.Control:
+    """A switch with its words on the left, wrapping onto more lines when they need them: a
+    switch's own label is one line that a phone cut off. Screen readers get the words on
+    the switch itself."""
+    switch.label = None
+    return ft.Row(
+        vertical_alignment=ft.CrossAxisAlignment.CENTER,
+        controls=[
+            ft.Text(text, expand=True, size=15),
+            ft.Semantics(label=text, content=switch),
+        ],
+    )
+
+
 def hint(text: str, *, key: str | None = None) -> ft.Text:
     return ft.Text(text, key=key, size=13, color=ft.Colors.ON_SURFACE_VARIANT)
 
