@@ -174,7 +174,13 @@ def _records(reader: csv.DictReader[str]) -> Iterator[dict[str | Any, str | Any]
 
 
 def _header(reader: csv.DictReader[str]) -> list[str]:
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames or []  # reads the first line
+    except csv.Error as exc:  # e.g. a cell over the csv module's field limit
+        raise RosterError(
+            [RosterProblem(1, None, f"unreadable CSV ({exc})", header=True)]
+        ) from None
+    header = [h.strip() for h in fieldnames]
     missing = [c for c in COLUMNS if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
     if not (missing or unknown):

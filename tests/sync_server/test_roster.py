@@ -89,6 +89,14 @@ def test_header_with_a_missing_column_is_refused():
     assert HEADER in problem  # tells what is expected
 
 
+def test_a_header_the_csv_module_cannot_read_is_a_problem_of_line_1():
+    """A first line longer than the csv module's field limit (a file of spaces) was a 500."""
+    with pytest.raises(RosterError) as caught:
+        roster.read_rows(" " * 200_000 + "{}")
+    [problem] = caught.value.problems
+    assert problem.startswith("line 1 (header): unreadable CSV")
+
+
 def test_header_with_an_unknown_column_is_refused():
     with pytest.raises(RosterError) as caught:
         roster.read_rows(f"{HEADER},shoe_size\nn1,Ada P.,a,,,,,42\n")
