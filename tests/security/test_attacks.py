@@ -15,7 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from sync_server.auth.models import Device
 from tests.factories import mutation
 from tests.security.conftest import Target
 
@@ -28,6 +30,7 @@ class Ids:
     worker: str
     team: str
     colleague: str
+    device: str
 
 
 # An action: what the attacker sends, given the ids aimed at and the attacker's own team.
@@ -95,6 +98,15 @@ ACTIONS: dict[str, Action] = {
     ),
     "export json": lambda ids, _: ("get", f"/workers/{ids.worker}/export", {"format": "json"}),
     "export pdf": lambda ids, _: ("get", f"/workers/{ids.worker}/export", {"format": "pdf"}),
+    "disable account": lambda ids, _: ("post", f"/admin/users/{ids.colleague}/disable", None),
+    "enable account": lambda ids, _: ("post", f"/admin/users/{ids.colleague}/enable", None),
+    "unlock account": lambda ids, _: ("post", f"/admin/users/{ids.colleague}/unlock", None),
+    "new password": lambda ids, _: (
+        "post",
+        f"/admin/users/{ids.colleague}/password",
+        {"password": "another-horse-battery-staple"},
+    ),
+    "sign a device out": lambda ids, _: ("post", f"/admin/devices/{ids.device}/revoke", None),
 }
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -106,7 +118,7 @@ def attempt(
     ids of entities it would create go to `sent`."""
     own_team = str(target.worlds[org].teams["A"])
     how, what, body = action(ids, own_team)
-    if how != "get" and "id" in body:
+    if how in ("push", "put") and "id" in body:
         sent.add(body["id"])
     headers = target.headers(org, login)
     if how == "push":
@@ -115,10 +127,10 @@ def attempt(
         answer: tuple[Any, ...] = (200, result["status"], error.get("code"), error.get("message"))
     else:
         url = f"{target.base_url}/api/v1{what}"
-        if how == "put":
-            response = httpx.put(url, json=body, headers=headers, timeout=30)
-        else:
+        if how == "get":
             response = httpx.get(url, params=body, headers=headers, timeout=60)
+        else:
+            response = httpx.request(how, url, json=body, headers=headers, timeout=30)
         error = response.json().get("error", {}) if response.status_code >= 400 else {}
         answer = (response.status_code, None, error.get("code"), error.get("message"))
     return tuple(_UUID.sub("<id>", a) if isinstance(a, str) else a for a in answer)
@@ -130,23 +142,30 @@ def refused(answer: tuple[Any, ...]) -> bool:
 
 
 def victim_note(target: Target) -> tuple[Ids, dict[str, Any]]:
-    """A fresh urgent note by acme's sup_a about a1, and the ids around it."""
+    """A fresh urgent note by acme's sup_a about a1, and the ids around it (a colleague,
+    couns_2, and one of her devices)."""
     world = target.worlds["acme"]
     note = target.note("acme", "sup_a", "a1", severity="urgent")
-    ids = Ids(
-        note["id"], str(world.workers["a1"]), str(world.teams["A"]), str(world.users["couns_2"])
-    )
+    target.headers("acme", "couns_2")  # signed in: she has a device
+    with target.db.reading() as session:
+        device = session.scalars(
+            select(Device.id).where(Device.user_id == world.users["couns_2"])
+        ).first()
+    colleague = str(world.users["couns_2"])
+    ids = Ids(note["id"], str(world.workers["a1"]), str(world.teams["A"]), colleague, str(device))
     return ids, note
 
 
 def random_ids() -> Ids:
-    return Ids(*(str(uuid.uuid4()) for _ in range(4)))
+    return Ids(*(str(uuid.uuid4()) for _ in range(5)))
 
 
 def assert_untouched(target: Target, note: dict[str, Any], sent: set[str]) -> None:
     """As acme's coordinator sees it: the note open, never seen nor acknowledged, and none of
-    the notes, follow-ups or heads-ups the attacker sent."""
+    the notes, follow-ups or heads-ups the attacker sent; couns_2's account and device as
+    they were (her token still works)."""
     state, _ = target.pull("acme", "coord")
+    target.pull("acme", "couns_2")
     seen = state[("note", note["id"])]
     assert seen["status"] == "open"
     assert all(d["seen_at"] is None and d["acknowledged_at"] is None for d in seen["deliveries"])

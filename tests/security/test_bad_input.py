@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from shared_models.wire import MAX_PUSH_BYTES
-from tests.factories import mutation, note_data
+from tests.factories import add_user, mutation, note_data
 from tests.security.conftest import Target
 
 ROUTES = [
@@ -24,6 +24,13 @@ ROUTES = [
     ("POST", "/api/v1/sync/pull"),
     ("PUT", "/api/v1/me/availability"),
     ("PUT", "/api/v1/me/preferences"),
+    ("POST", "/api/v1/admin/users"),
+    ("POST", "/api/v1/admin/users/{user_id}/disable"),
+    ("POST", "/api/v1/admin/users/{user_id}/enable"),
+    ("POST", "/api/v1/admin/users/{user_id}/unlock"),
+    ("POST", "/api/v1/admin/users/{user_id}/password"),
+    ("POST", "/api/v1/admin/devices/{device_id}/revoke"),
+    ("POST", "/api/v1/admin/roster"),
 ]
 DEEP = '{"protocol": 1, "mutations": [], "a": ' + "[" * 3000 + "]" * 3000 + "}"
 # U+2200 holds a quote byte in UTF-16 and UTF-32: read byte by byte, it makes what follows
@@ -106,11 +113,22 @@ def odd_bodies(target: Target, method: str, path: str) -> list[tuple[str, bytes,
     return [(f"odd {b}", json.dumps(b).encode(), JSON) for b in out]
 
 
-@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[p for _, p in ROUTES])
-def test_no_body_gives_a_500_nor_loses_the_connection(target: Target, method: str, path: str):
+@pytest.fixture(scope="module")
+def spare(target: Target) -> str:
+    """An account of rival's that the admin routes may disable, enable, unlock and reset
+    whatever the body (they read none)."""
+    return str(add_user(target.db, target.worlds["rival"], "r_spare", ("supervisor",)))
+
+
+@pytest.mark.parametrize(("method", "route"), ROUTES, ids=[p for _, p in ROUTES])
+def test_no_body_gives_a_500_nor_loses_the_connection(
+    target: Target, spare: str, method: str, route: str
+):
     url = urlsplit(target.base_url)
     connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
-    token = {} if path.endswith("logout") else target.headers("rival", "couns_2")
+    path = route.format(user_id=spare, device_id=uuid.uuid4())
+    caller = "admin" if "/admin/" in path else "couns_2"
+    token = {} if path.endswith("logout") else target.headers("rival", caller)
     connection.request("GET", "/api/v1/health")
     connection.getresponse().read()
     socket = connection.sock

@@ -143,7 +143,7 @@ def test_admin_commands_print_no_note_content(target: Target):
 
 
 @pytest.mark.parametrize("org", ORGS)
-def test_an_admin_downloads_no_note_content(target: Target, org: str):
+def test_an_admin_reads_no_note_content_on_the_desk_or_admin_pages(target: Target, org: str):
     world, headers = target.worlds[org], target.headers(org, "admin")
     days = {"from": "2026-01-01", "to": "2026-12-31"}
     for path, params in [
@@ -156,4 +156,8 @@ def test_an_admin_downloads_no_note_content(target: Target, org: str):
             f"{target.base_url}/api/v1{path}", params=params, headers=headers, timeout=60
         )
         assert response.status_code == 403, path
+        assert [m for m in every_marker(target) if m in response.text] == []
+    for path in ("/admin/overview", "/admin/users", "/admin/devices"):  # an admin's own pages
+        response = httpx.get(f"{target.base_url}/api/v1{path}", headers=headers, timeout=60)
+        assert response.status_code == 200, path
         assert [m for m in every_marker(target) if m in response.text] == []
