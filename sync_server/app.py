@@ -23,7 +23,7 @@ from sync_server.database import Database
 from sync_server.deps import DB
 from sync_server.desk.api import router as desk_router
 from sync_server.errors import ServiceUnavailable, documented, install_error_handlers
-from sync_server.orgs.api import router as me_router
+from sync_server.orgs.me_api import router as me_router
 from sync_server.request_body import BodyLimits
 from sync_server.security_headers import DEFAULT_POLICIES, SecurityHeaders
 from sync_server.settings import Settings, get_settings

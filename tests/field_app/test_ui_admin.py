@@ -15,7 +15,7 @@ from field_app.store import LocalStore
 from sync_server.orgs.models import Worker
 from sync_server.sync.changelog import record_change
 from tests.factories import PASSWORD, build_world, mutation
-from tests.field_app.ui_harness import open_app, session_of, sign_in, synced
+from tests.field_app.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
 from tests.servers import server_thread
 
 NEW_PASSWORD = "fictional-new-password"
@@ -111,6 +111,7 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
         assert "Fictional housing worry." not in h.text()  # an admin reads no notes
         assert "connexion bloquée" in state(h, "sup_b")
         assert not h.exists("user-admin-disable")  # never one's own account
+        assert small_tap_targets(h) == []
 
         # Unlock sup_b.
         await h.click("user-sup_b-unlock")
@@ -119,6 +120,7 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
 
         # Add an account: refused while incomplete, then created; the login is unique.
         await h.click("admin-add-user")
+        assert small_tap_targets(h) == []
         await h.click("new-user-save")
         error = h.find(key="new-user-error").value
         assert error.startswith("À compléter :") and "identifiant" in error and "rôle" in error
