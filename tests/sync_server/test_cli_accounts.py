@@ -269,3 +269,26 @@ def test_device_revoke_and_user_disable_are_audited(cli, acme):
         assert "device.revoke" in shown.stdout and "user.disable" in shown.stdout
     finally:
         db.dispose()
+
+
+def test_user_add_makes_the_admin_api_checks_and_is_audited(cli, acme):
+    common = ["user", "add", "--org", "acme", "--name", "Zoé Fictive", "--role", "counsellor"]
+    common += ["--password", NEW_PASSWORD]
+    for option, value, says in (
+        ("--language", "xx", "--language: "),
+        ("--email", "x" * 321, "--email: "),
+        ("--login", "x" * 201, "--login: "),
+    ):
+        refused = run_with_input(cli, "", *common, "--login", "cli_new", option, value)
+        assert_clean_failure(refused)
+        assert says in refused.stderr
+    assert_ok(run_with_input(cli, "", *common, "--login", "cli_new"))
+    db = cli.database()
+    try:
+        with db.reading() as session:
+            user = session.scalars(select(User).where(User.login == "cli_new")).one()
+        [created] = events(db, audit.USER_CREATED)
+        assert (created.entity, created.entity_id, created.actor_id) == ("user", user.id, None)
+        assert created.detail == "via command line; roles counsellor"
+    finally:
+        db.dispose()
