@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import mutation
+from relais_testing.factories import mutation
 from tests.security.conftest import Target
 
 

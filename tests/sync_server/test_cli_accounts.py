@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from relais_testing.factories import PASSWORD, World, build_world, open_session
 from sync_server.audit import service as audit
 from sync_server.audit.models import AuditEvent
 from sync_server.auth import service as auth
@@ -27,7 +28,6 @@ from sync_server.auth.passwords import verify_password
 from sync_server.database import Database, utcnow
 from sync_server.errors import Unauthenticated
 from sync_server.orgs.models import User
-from tests.factories import PASSWORD, World, build_world, open_session
 from tests.sync_server.test_cli import Relais, assert_clean_failure, assert_ok, table_rows
 
 pytestmark = pytest.mark.slow
