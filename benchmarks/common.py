@@ -340,7 +340,9 @@ def _log_unexpected_errors(app: Any) -> None:
     `BENCH-500 <type>: <driver message> at <innermost project frames>`."""
     import traceback
 
-    original = app.exception_handlers[Exception]
+    original = app.exception_handlers.get(Exception)
+    if original is None:
+        return  # the app answers 500s in a middleware now, and logs the exception's type
 
     async def handler(request: Any, exc: Exception) -> Any:
         orig = getattr(exc, "orig", None)

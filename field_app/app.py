@@ -19,6 +19,7 @@ from field_app import paths
 from field_app.components.sync_badge import SyncBadge
 from field_app.i18n import LOCALES, Translator, supported
 from field_app.navigation import Navigator
+from field_app.screens.home import is_wide
 from field_app.screens.sign_in import SignInScreen
 from field_app.state.device import DeviceFolder
 from field_app.state.session import AppConfig, AppSession
@@ -72,6 +73,7 @@ class RelaisApp:
         page.on_close = self._on_close
         page.on_view_pop = self._on_view_pop
         page.on_route_change = self._on_route_change
+        page.on_resize = self._on_resize
         page.on_app_lifecycle_state_change = self._on_lifecycle
         if platform.online() is None:
             connectivity = ft.Connectivity()
@@ -218,6 +220,13 @@ class RelaisApp:
     def _on_route_change(self, e: ft.RouteChangeEvent) -> None:
         if not self.nav.route_changed(e.route):
             context.disable_auto_update()  # our own navigation coming back: nothing to send
+
+    def _on_resize(self, e: ft.PageResizeEvent) -> None:
+        """Across 840 px, home changes between a bottom bar and a rail with panes."""
+        if self.nav.home is not None and self.nav.wide != is_wide(self.page):
+            self.nav.show(self.nav.path)
+        else:
+            context.disable_auto_update()  # a resize that changes nothing sends nothing
 
     def refresh(self) -> None:
         self.nav.refresh()

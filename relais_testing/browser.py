@@ -549,7 +549,9 @@ def sign_in(page: Any, t: Translator, login: str, password: str) -> None:
     """Fill the sign-in form (the server address is prefilled) and wait for the home tabs;
     if the app still says the login or password is missing (typing lost), sign in again."""
     wait_for(page, textbox(page, t("signin.login")), START_S * 1000)
-    home = page.get_by_role("tab", name=re.compile(re.escape(t("tab.settings"))))
+    settings = t("tab.settings")
+    # A tab of the phone's bottom bar, or a label of the navigation rail on a wide screen.
+    home = page.get_by_role("tab", name=re.compile(re.escape(settings))).or_(in_app(page, settings))
     missing = in_app(page, t("signin.error.missing"))
     for _ in range(3):
         fill_form(page, {t("signin.login"): login, t("signin.password"): password})

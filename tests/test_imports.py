@@ -15,9 +15,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("shared_models", "sync_server", "field_app")
-# Being broken elsewhere (issue 10: the change log should not climb back up into the
-# domains at commit time). Remove an entry once the circle is gone: the test says when.
-KNOWN = {frozenset({"sync_server.sync.changelog", "sync_server.sync.entities"})}
 
 
 def modules() -> dict[str, Path]:
@@ -80,9 +77,7 @@ def test_circles_are_found():
 
 
 def test_no_import_circle():
-    found = circles(import_graph())
-    assert {circle for circle in found if circle not in KNOWN} == set()
-    assert not KNOWN - found, f"gone now, remove from KNOWN: {KNOWN - found}"
+    assert circles(import_graph()) == set()
 
 
 def test_benchmarks_never_import_the_test_suite():

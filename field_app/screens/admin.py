@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from field_app.components.layout import banner, frame, heading, hint
 from field_app.screens.context import Screen
 from field_app.state.desk import ActionFailed
-from field_app.theme import tone
+from field_app.theme import TAP_TARGET, tone
 from shared_models import admin as wire
 from shared_models.vocabulary import Role, Severity
 
@@ -36,8 +36,9 @@ class AdminScreen(Screen):
         self.picker: ft.FilePicker | None = None  # made when needed: a service per use
         self.status = hint(t("admin.loading"), key="admin-status")
         self.overview = ft.Column(key="admin-overview", spacing=8)
-        self.users = ft.Column(key="admin-users", spacing=8)
-        self.devices = ft.Column(key="admin-devices", spacing=8)
+        stretch = ft.CrossAxisAlignment.STRETCH
+        self.users = ft.Column(key="admin-users", spacing=8, horizontal_alignment=stretch)
+        self.devices = ft.Column(key="admin-devices", spacing=8, horizontal_alignment=stretch)
         self.roster = ft.Column(key="admin-roster-report", spacing=6)
         self._users: list[wire.AdminUser] = []
         return [
@@ -53,7 +54,7 @@ class AdminScreen(Screen):
                             t("admin.add_user"),
                             key="admin-add-user",
                             icon=ft.Icons.PERSON_ADD_ALT,
-                            height=48,
+                            height=TAP_TARGET,
                             on_click=lambda e: self._new_user_dialog(),
                         )
                     ]
@@ -70,7 +71,7 @@ class AdminScreen(Screen):
                             t("admin.roster.pick"),
                             key="admin-roster-pick",
                             icon=ft.Icons.UPLOAD_FILE,
-                            height=48,
+                            height=TAP_TARGET,
                             on_click=self._pick_roster,
                         )
                     ]
@@ -261,7 +262,7 @@ class AdminScreen(Screen):
     def _action(
         key: str, label: str, icon: ft.IconData, on_click: Callable[[Any], Any]
     ) -> ft.Control:
-        return ft.TextButton(label, key=key, icon=icon, height=48, on_click=on_click)
+        return ft.TextButton(label, key=key, icon=icon, height=TAP_TARGET, on_click=on_click)
 
     # Acting -------------------------------------------------------------------------------
 
@@ -289,7 +290,6 @@ class AdminScreen(Screen):
             key="reset-password-field",
             label=t("admin.password.new"),
             password=True,
-            can_reveal_password=True,
             autofocus=True,
         )
         error = ft.Text("", key="reset-password-error", color=ft.Colors.ERROR)
@@ -323,7 +323,6 @@ class AdminScreen(Screen):
             key="new-user-password",
             label=t("admin.password.new"),
             password=True,
-            can_reveal_password=True,
         )
         roles = {
             role: ft.Checkbox(key=f"new-user-role-{role}", label=t(f"role.{role}"))
@@ -385,9 +384,12 @@ class AdminScreen(Screen):
                     ft.TextButton(
                         self.t("common.cancel"),
                         key=f"{key}-cancel",
+                        height=TAP_TARGET,
                         on_click=lambda e: self.ui.page.pop_dialog(),
                     ),
-                    ft.FilledButton(confirm, key=f"{key}-save", on_click=on_save),
+                    ft.FilledButton(
+                        confirm, key=f"{key}-save", height=TAP_TARGET, on_click=on_save
+                    ),
                 ],
             )
         )

@@ -17,6 +17,7 @@ from field_app.components.filters import filter_dropdown
 from field_app.components.layout import heading, hint
 from field_app.screens.context import Screen
 from field_app.state.desk import ActionFailed, Download
+from field_app.theme import TAP_TARGET
 
 PERIODS = ("7", "30", "90")
 MIME = {"pdf": "application/pdf", "json": "application/json"}
@@ -80,14 +81,14 @@ class BriefPanel:
                             t("brief.download"),
                             key="brief-download",
                             icon=ft.Icons.DOWNLOAD,
-                            height=48,
+                            height=TAP_TARGET,
                             on_click=lambda e: self._run(self._brief, self._save),
                         ),
                         ft.OutlinedButton(
                             t("brief.share"),
                             key="brief-share",
                             icon=ft.Icons.SHARE,
-                            height=48,
+                            height=TAP_TARGET,
                             on_click=lambda e: self._run(self._brief, self._share),
                         ),
                     ],
@@ -116,7 +117,7 @@ class BriefPanel:
             label,
             key=key,
             icon=icon,
-            height=48,
+            height=TAP_TARGET,
             on_click=lambda e: self._run(lambda: self._export(fmt), self._save),
         )
 

@@ -36,10 +36,9 @@ class ActionFailed(Exception):
     """An action that needs the server at once (availability, administration, a download)
     did not go through; `message_key` says why, in the catalogue."""
 
-    def __init__(self, message_key: str, detail: str = "") -> None:
+    def __init__(self, message_key: str) -> None:
         super().__init__(message_key)
         self.message_key = message_key
-        self.detail = detail  # the server's own words, for an invalid value
 
 
 @dataclass(frozen=True)
@@ -64,9 +63,7 @@ class Desk:
                 method, path, body=body, content_type=content_type or "application/json"
             )
         except Refused as refusal:
-            raise ActionFailed(
-                EXPLAINED.get(refusal.code, "desk.error.refused"), refusal.message
-            ) from None
+            raise ActionFailed(EXPLAINED.get(refusal.code, "desk.error.refused")) from None
         except (RetryLater, SignedOut):
             raise ActionFailed("desk.error.offline") from None
 

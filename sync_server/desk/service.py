@@ -20,7 +20,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import ColumnElement, Row, and_, or_, select
 from sqlalchemy.orm import Session
 
-from shared_models.vocabulary import SEVERITY_RANK, NoteKind, NoteStatus, Severity, is_sensitive
+from shared_models.vocabulary import (
+    SEVERITY_RANK,
+    EntityType,
+    NoteKind,
+    NoteStatus,
+    Severity,
+    is_sensitive,
+)
 from sync_server.audit import service as audit
 from sync_server.audit.models import AuditEvent
 from sync_server.desk import schemas
@@ -559,7 +566,7 @@ def load_subject_access(
         select(AuditEvent)
         .where(
             AuditEvent.entity_id.in_(note_ids),
-            AuditEvent.entity == "note",
+            AuditEvent.entity == EntityType.NOTE,
             AuditEvent.action == audit.SENSITIVE_NOTE_READ,
         )
         .order_by(AuditEvent.at, AuditEvent.id)
@@ -568,7 +575,7 @@ def load_subject_access(
         select(AuditEvent)
         .where(
             AuditEvent.entity_id == worker.id,
-            AuditEvent.entity == "worker",
+            AuditEvent.entity == EntityType.WORKER,
             AuditEvent.action.in_(list(_EXPORT_WHAT)),
         )
         .order_by(AuditEvent.at, AuditEvent.id)

@@ -14,7 +14,7 @@ import pytest
 from field_app.store import LocalStore
 from relais_testing.factories import PASSWORD, build_world, mutation
 from relais_testing.serving import server_thread
-from relais_testing.ui_harness import open_app, session_of, sign_in, synced
+from relais_testing.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
 from sync_server.orgs.models import Worker
 from sync_server.sync.changelog import record_change
 
@@ -111,6 +111,7 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
         assert "Fictional housing worry." not in h.text()  # an admin reads no notes
         assert "connexion bloquée" in state(h, "sup_b")
         assert not h.exists("user-admin-disable")  # never one's own account
+        assert small_tap_targets(h) == []
 
         # Unlock sup_b.
         await h.click("user-sup_b-unlock")
@@ -119,6 +120,7 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
 
         # Add an account: refused while incomplete, then created; the login is unique.
         await h.click("admin-add-user")
+        assert small_tap_targets(h) == []
         await h.click("new-user-save")
         error = h.find(key="new-user-error").value
         assert error.startswith("À compléter :") and "identifiant" in error and "rôle" in error

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from relais_testing.factories import PASSWORD, build_world
 from relais_testing.serving import server_thread
-from relais_testing.ui_harness import open_app, session_of, sign_in, synced
+from relais_testing.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
 from sync_server.audit.models import AuditEvent
 from tests.pdfs import read_pdf
 
@@ -72,6 +72,7 @@ def test_brief_and_subject_access_export_from_the_meeting_screen(world_url, db, 
 
         await h.dropdown("brief-subject", f"worker:{world.workers['a1']}")
         assert h.find(key="export-actions").visible is True
+        assert small_tap_targets(h) == []
         await h.dropdown("brief-period", "30")
         await h.click("brief-download")
         await h.wait_until(lambda: saved)

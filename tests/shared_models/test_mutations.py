@@ -52,6 +52,7 @@ def valid(type_: str) -> dict[str, Any]:
             "text": "Adapt expectations this week; I'm on it.",
             "valid_until": "2025-03-10",
         },
+        "heads_up.end": {"heads_up_id": uid()},
         "delivery.seen": {"note_id": uid()},
     }[type_]
 

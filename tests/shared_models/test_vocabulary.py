@@ -106,6 +106,7 @@ BOUNDED = settings(max_examples=50, deadline=None, database=None)
                 "note.acknowledge",
                 "note.follow_up",
                 "heads_up.create",
+                "heads_up.end",
                 "delivery.seen",
             ],
         ),

@@ -848,6 +848,7 @@ def _templates(world: World, note_id: str) -> dict[str, dict[str, Any]]:
         "note.acknowledge": {"note_id": note_id},
         "note.follow_up": {"id": str(uuid.uuid4()), "note_id": note_id, "action": "other"},
         "heads_up.create": {"id": str(uuid.uuid4()), "worker_id": worker, "text": "Go easy."},
+        "heads_up.end": {"heads_up_id": str(uuid.uuid4())},
         "delivery.seen": {"note_id": note_id},
     }
 
