@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from tests.factories import PASSWORD, mutation
+from relais_testing.factories import PASSWORD, mutation
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from field_app.store import LocalStore
+from relais_testing.factories import PASSWORD, build_world, mutation
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
 from sync_server.orgs.models import Worker
 from sync_server.sync.changelog import record_change
-from tests.factories import PASSWORD, build_world, mutation
-from tests.field_app.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
-from tests.servers import server_thread
 
 NEW_PASSWORD = "fictional-new-password"
 LOGIN = "/api/v1/auth/login"

@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from field_app.state.notes import progress
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.ui_harness import open_app, session_of, sign_in, synced
 from shared_models.vocabulary import categories_for
 from sync_server.app import create_app
-from tests.factories import PASSWORD, build_world
 from tests.field_app.test_sync_client import LiveServer
-from tests.field_app.ui_harness import open_app, session_of, sign_in, synced
 
 
 @pytest.fixture

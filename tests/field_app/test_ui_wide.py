@@ -10,8 +10,9 @@ import asyncio
 import flet as ft
 import pytest
 
-from tests.factories import PASSWORD, build_world
-from tests.field_app.ui_harness import (
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import (
     FletHarness,
     app_main,
     device_folder,
@@ -21,7 +22,6 @@ from tests.field_app.ui_harness import (
     small_tap_targets,
     synced,
 )
-from tests.servers import server_thread
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from relais_testing.factories import mutation
 from sync_server.auth.models import Device
-from tests.factories import mutation
 from tests.security.conftest import Target
 
 

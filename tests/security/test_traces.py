@@ -15,11 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from relais_testing.factories import mutation, note_data
+from relais_testing.serving import server_process
 from sync_server.routing.models import Delivery
-from tests.factories import mutation, note_data
 from tests.live import bearer, wait_until
 from tests.security.conftest import ORGS, Target
-from tests.servers import server_process
 
 # Categories are content too: e-mails name neither text nor category.
 CATEGORIES = ("health", "family", "justice", "money", "fatigue", "santé", "famille")

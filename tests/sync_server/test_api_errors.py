@@ -23,16 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from shared_models.wire import (
-    MAX_JSON_DEPTH,
-    MAX_PUSH_BYTES,
-    LoginResponse,
-    PullResponse,
-    PushResponse,
-)
-from sync_server.app import create_app
-from sync_server.sync.models import MutationRecord
-from tests.factories import (
+from relais_testing.factories import (
     PASSWORD,
     World,
     build_world,
@@ -42,7 +33,16 @@ from tests.factories import (
     now_iso,
     pull_all,
 )
-from tests.servers import server_thread
+from relais_testing.serving import server_thread
+from shared_models.wire import (
+    MAX_JSON_DEPTH,
+    MAX_PUSH_BYTES,
+    LoginResponse,
+    PullResponse,
+    PushResponse,
+)
+from sync_server.app import create_app
+from sync_server.sync.models import MutationRecord
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"

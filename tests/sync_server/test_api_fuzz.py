@@ -31,11 +31,11 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from relais_testing.factories import PASSWORD, build_world, login
+from relais_testing.serving import server_thread
 from sync_server.app import create_app
 from sync_server.database import Database
 from sync_server.settings import Settings
-from tests.factories import PASSWORD, build_world, login
-from tests.servers import server_thread
 
 EXAMPLES = int(os.environ.get("RELAIS_FUZZ_EXAMPLES", "30"))
 STREAM = "/api/v1/sync/stream"

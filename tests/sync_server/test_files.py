@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from relais_testing.serving import free_port, wait_for_health
 from sync_server.database import Database
 from sync_server.files import PrivateFileHandler, open_private, write_private_file
-from tests.servers import free_port, wait_for_health
 
 UMASKS = [0o022, 0o002, 0o000]
 

@@ -15,14 +15,14 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text, update
 
+from relais_testing.factories import build_world, mutation, note_data
 from relais_testing.servers import free_port, wait_for_health
+from relais_testing.serving import server_thread
 from sync_server.app import create_app
 from sync_server.database import Database, utcnow
 from sync_server.routing.models import Delivery
 from sync_server.settings import Settings
-from tests.factories import build_world, mutation, note_data
 from tests.live import bearer, held_stream, sign_in, wait_until
-from tests.servers import server_thread
 
 REPO = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -19,14 +19,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from relais_testing.factories import World, build_world, note_data
 from relais_testing.servers import free_port
+from relais_testing.serving import server_process
 from shared_models.vocabulary import CATEGORIES, NoteKind
 from sync_server.database import Database, utcnow
 from sync_server.routing.models import Delivery
 from tests.conftest import require_or_skip
-from tests.factories import World, build_world, note_data
 from tests.live import bearer, held_stream, push_notes, scrape, sign_in, wait_until
-from tests.servers import server_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

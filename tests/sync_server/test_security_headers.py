@@ -12,13 +12,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from relais_testing.factories import build_world, login, mutation, note_data
+from relais_testing.serving import server_thread
 from shared_models.wire import MAX_JSON_DEPTH, MAX_PUSH_BYTES
 from sync_server import api_docs
 from sync_server.app import create_app
 from sync_server.security_headers import SecurityHeaders, content_security_policy
 from sync_server.settings import Settings
-from tests.factories import build_world, login, mutation, note_data
-from tests.servers import server_thread
 
 HEALTH = "/api/v1/health"
 

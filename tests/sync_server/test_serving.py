@@ -12,9 +12,9 @@ import httpx
 import psutil
 import pytest
 
+from relais_testing.factories import World, build_world, note_data
 from relais_testing.servers import free_port, wait_for_health
 from sync_server.database import Database
-from tests.factories import World, build_world, note_data
 from tests.live import bearer, held_stream, push_notes, scrape, wait_until
 
 

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from tests.factories import PASSWORD, build_world, note_data
-from tests.servers import server_process, server_thread
+from relais_testing.factories import PASSWORD, build_world, note_data
+from relais_testing.serving import server_process, server_thread
 
 
 def login(base_url: str, user: str) -> dict[str, str]:
