@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-LANGUAGES = ("fr", "en", "it", "nl")
-DEFAULT_LANGUAGE = "fr"
+from shared_models.vocabulary import Language
+
+LANGUAGES = tuple(Language)
+DEFAULT_LANGUAGE = Language.FR
 
 TEXTS: dict[str, dict[str, str]] = {
     "fr": {
