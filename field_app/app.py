@@ -6,6 +6,7 @@ and the session's lifecycle (connect, disconnect, close); screens get it as thei
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -18,11 +19,12 @@ from field_app import paths
 from field_app.components.sync_badge import SyncBadge
 from field_app.i18n import LOCALES, Translator, supported
 from field_app.navigation import Navigator
+from field_app.screens.home import is_wide
 from field_app.screens.sign_in import SignInScreen
 from field_app.state.device import DeviceFolder
 from field_app.state.session import AppConfig, AppSession
 from field_app.sync import SyncStatus
-from field_app.theme import apply_theme
+from field_app.theme import TAP_TARGET, apply_theme
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class RelaisApp:
         page.on_close = self._on_close
         page.on_view_pop = self._on_view_pop
         page.on_route_change = self._on_route_change
+        page.on_resize = self._on_resize
         page.on_app_lifecycle_state_change = self._on_lifecycle
         if platform.online() is None:
             connectivity = ft.Connectivity()
@@ -99,8 +102,12 @@ class RelaisApp:
             device.update(told_offline_ready=True)
             self.toast(self.t("app.offline_ready"))
             self.page.update()
-        while not await platform.newer_version_ready():
-            await asyncio.sleep(APP_UPDATE_CHECK_SECONDS)
+        # A start online is when the browser fetches a newer version: look often at first.
+        for attempt in itertools.count():
+            if await platform.newer_version_ready():
+                break
+            soon = attempt * APP_CHECK_SECONDS < APP_UPDATE_CHECK_SECONDS
+            await asyncio.sleep(APP_CHECK_SECONDS if soon else APP_UPDATE_CHECK_SECONDS)
         self._snack = ft.SnackBar(
             ft.Text(self.t("app.update_ready"), key="toast"),
             key="update-ready",
@@ -214,6 +221,13 @@ class RelaisApp:
         if not self.nav.route_changed(e.route):
             context.disable_auto_update()  # our own navigation coming back: nothing to send
 
+    def _on_resize(self, e: ft.PageResizeEvent) -> None:
+        """Across 840 px, home changes between a bottom bar and a rail with panes."""
+        if self.nav.home is not None and self.nav.wide != is_wide(self.page):
+            self.nav.show(self.nav.path)
+        else:
+            context.disable_auto_update()  # a resize that changes nothing sends nothing
+
     def refresh(self) -> None:
         self.nav.refresh()
 
@@ -247,9 +261,10 @@ class RelaisApp:
                     ft.TextButton(
                         self.t("common.cancel"),
                         key=f"{key}-cancel",
+                        height=TAP_TARGET,
                         on_click=lambda e: self.page.pop_dialog(),
                     ),
-                    ft.FilledButton(confirm, key=f"{key}-confirm", on_click=yes),
+                    ft.FilledButton(confirm, key=f"{key}-confirm", height=TAP_TARGET, on_click=yes),
                 ],
             )
         )

@@ -4,6 +4,8 @@ phone's back button or swipe).
 
 Home is the bottom view; its sections are paths too (/inbox, /history, /settings...). Every
 other screen is a view above it. A screen opens another with `ui.go(path)`; back pops.
+On a wide screen (field_app/screens/home.py, `WIDE`), a note or a worker tapped in a list
+section shows in home's detail pane instead, at its own path: back closes the pane.
 The screen is built at once (no round trip to the client), then the client is told the
 path; the route change it sends back for that path is recognised and ignored.
 """
@@ -23,7 +25,7 @@ from field_app.screens.capture import CaptureScreen
 from field_app.screens.context import Screen, Ui
 from field_app.screens.heads_up import HeadsUpScreen
 from field_app.screens.history import HistoryScreen
-from field_app.screens.home import Home
+from field_app.screens.home import Home, is_wide
 from field_app.screens.inbox import InboxScreen
 from field_app.screens.meeting import MeetingScreen
 from field_app.screens.my_notes import MyNotesScreen
@@ -63,12 +65,14 @@ ROUTES: Mapping[str, Callable[..., Screen | None]] = {
 }
 
 
-def screen_for(ui: Ui, path: str) -> Screen | None:
-    """The screen above home at `path`, if the table has one and it has something to show."""
+def screen_for(ui: Ui, path: str) -> tuple[str, Screen] | None:
+    """The screen above home at `path` and the pattern it matched, if the table has one and
+    it has something to show."""
     for pattern, build in ROUTES.items():
         params = paths.match(pattern, path)
         if params is not None:
-            return build(ui, **params)
+            screen = build(ui, **params)
+            return None if screen is None else (pattern, screen)
     return None
 
 
@@ -93,6 +97,7 @@ class Navigator:
         self.home: Home | None = None
         self._home_badge: SyncBadge | None = None
         self._opened: list[_Opened] = []
+        self._detail: str | None = None  # the path shown in home's detail pane (wide)
         self.home_path = paths.HOME  # what the address bar shows while home is on top
         self.client_path = paths.clean(page.route)  # what the client's address bar shows
         self._told: list[str] = []  # paths sent to the client, their route change not back yet
@@ -103,7 +108,9 @@ class Navigator:
         """The path of what is on top (signed out: what will be, once signed in)."""
         if self.home is None:
             return self._pending
-        return self._opened[-1].path if self._opened else self.home_path
+        if self._opened:
+            return self._opened[-1].path
+        return self._detail or self.home_path
 
     def badges(self) -> list[SyncBadge]:
         found = [self._home_badge] if self._home_badge else []
@@ -115,6 +122,7 @@ class Navigator:
         self._pending = self.path
         self.home, self._home_badge = None, None
         self._opened.clear()
+        self._detail = None
 
     def forget(self) -> None:
         """The user signed out: whoever signs in next starts at home."""
@@ -130,17 +138,37 @@ class Navigator:
         path = paths.clean(path)
         self.clear()
         tab = section_of(path)
-        self.home = Home(self.ui, SECTIONS, tab)
+        self.home = Home(self.ui, SECTIONS, tab, wide=is_wide(self.page))
         self._home_badge = self.home.badge
         self.home_path = paths.tab(self.home.tab_id) if tab in self.home.tabs else paths.HOME
         self.page.views.clear()
         self.page.views.append(self.home.view())
         self.home.screen.opened()
         if tab is None and path != paths.HOME:
-            screen = screen_for(self.ui, path)
-            if screen is not None:
-                self._push(path, screen)
+            found = screen_for(self.ui, path)
+            if found is not None:
+                self._open(path, *found)
         self._tell(self.path)
+
+    @property
+    def wide(self) -> bool:
+        """Whether home shows as a rail and panes (False when signed out)."""
+        return self.home is not None and self.home.wide
+
+    def _open(self, path: str, pattern: str, screen: Screen) -> None:
+        """Beside the list when home's section shows such paths there, else above home."""
+        assert self.home is not None
+        if not self._opened and self.home.accepts(pattern):
+            self._detail = path
+            self.home.show_detail(screen)
+            screen.opened()
+        else:
+            self._push(path, screen)
+
+    def _close_detail(self) -> None:
+        if self.home is not None and self._detail is not None:
+            self._detail = None
+            self.home.clear_detail()
 
     def go(self, path: str) -> None:
         """Open `path` from a tap: a section of home, a screen already open (back down to
@@ -152,6 +180,7 @@ class Navigator:
         if path == paths.HOME or tab is not None:
             popped = bool(self._opened)
             self._pop_to(0)
+            self._close_detail()
             if tab is not None and tab != self.home.tab_id and self.home.open_tab(tab):
                 self.home_path = path  # a fresh section: it has just read its data
             elif popped:
@@ -159,16 +188,25 @@ class Navigator:
         elif any(o.path == path for o in self._opened):
             self._pop_to(1 + next(i for i, o in enumerate(self._opened) if o.path == path))
             self.refresh()
+        elif path == self._detail and not self._opened:
+            self.refresh()
         else:
-            screen = screen_for(self.ui, path)
-            if screen is None:
+            found = screen_for(self.ui, path)
+            if found is None:
                 log.info("nothing to show at %s", path.split("/")[1])
                 return
-            self._push(path, screen)
+            self._open(path, *found)
         self._tell(self.path)
 
-    def back(self) -> None:
+    def back(self, *, discard: bool = False) -> None:
+        """Close the screen on top; one with unsaved work asks first, unless `discard`."""
         if not self._opened:
+            if self._detail is not None:
+                self._close_detail()
+                self._tell(self.path)
+            return
+        if not discard and self._opened[-1].screen.unsaved():
+            self._ask_to_discard(lambda: self.back(discard=True))
             return
         self._pop_to(len(self._opened) - 1)
         self.refresh()
@@ -195,7 +233,13 @@ class Navigator:
             return False
         if path == self.path:
             return False
-        if path == self.home_path or any(o.path == path for o in self._opened):
+        if self._opened and self._opened[-1].screen.unsaved():
+            self._tell(self.path)  # stay, in the address bar too, until the user says
+            self._ask_to_discard(lambda: self.go(path))
+            return True
+        if path == self.home_path and not self._opened and self._detail is not None:
+            self.back()  # the browser's back closes the pane
+        elif path == self.home_path or any(o.path == path for o in self._opened):
             self.go(path)  # back down to it
         else:
             self.show(path)
@@ -210,6 +254,30 @@ class Navigator:
         self._pop_to(index)
         self.refresh()
         self._tell(self.path)
+
+    async def _confirm_pop(self, view: ft.View, screen: Screen) -> None:
+        """The phone's back button or a swipe, before the view goes: unsaved work stays
+        until the user says to discard it (answered at once: the client waits for us)."""
+        if not screen.unsaved():
+            await view.confirm_pop(True)
+            return
+        await view.confirm_pop(False)
+        self._ask_to_discard(lambda: self.back(discard=True))
+
+    def _ask_to_discard(self, discard: Callable[[], None]) -> None:
+        t = self.ui.t
+
+        def discarded() -> None:
+            discard()
+            self.page.update()  # closing the dialog has updated the page: no automatic one
+
+        self.ui.confirm(
+            key="discard-dialog",
+            title=t("discard.title"),
+            text=t("discard.text"),
+            confirm=t("discard.confirm"),
+            on_confirm=discarded,
+        )
 
     # The stack -------------------------------------------------------------------------
 
@@ -242,6 +310,12 @@ class Navigator:
             ),
             controls=list(screen.content()),
         )
+        if type(screen).unsaved is not Screen.unsaved:  # a screen that can hold unsaved work
+
+            async def confirm_pop(e: ft.Event[ft.View]) -> None:
+                await self._confirm_pop(view, screen)
+
+            view.on_confirm_pop = confirm_pop
         bar = screen.bottom_bar()
         if bar is not None:
             view.bottom_appbar = ft.BottomAppBar(

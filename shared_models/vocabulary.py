@@ -45,6 +45,7 @@ class MutationType(StrEnum):
     NOTE_ACKNOWLEDGE = "note.acknowledge"
     NOTE_FOLLOW_UP = "note.follow_up"
     HEADS_UP_CREATE = "heads_up.create"
+    HEADS_UP_END = "heads_up.end"
     DELIVERY_SEEN = "delivery.seen"
 
 
@@ -165,6 +166,13 @@ def is_sensitive(category: str) -> bool:
 
 def default_severity(kind: NoteKind | str, category: str) -> Severity:
     return DEFAULT_SEVERITY.get((NoteKind(kind), category), Severity.INFO)
+
+
+def severities_for(kind: NoteKind | str) -> tuple[Severity, ...]:
+    """What a note of `kind` may be: an observation alerts nobody, so it is never urgent."""
+    if NoteKind(kind) is NoteKind.OBSERVATION:
+        return (Severity.INFO, Severity.ATTENTION)
+    return tuple(Severity)
 
 
 def categories_for(kind: NoteKind | str) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from shared_models.wire import MAX_JSON_DEPTH, MAX_PUSH_BYTES, Health
 from sync_server import __version__, api_docs, metrics, observability
+from sync_server.admin.api import router as admin_router
 from sync_server.auth.api import router as auth_router
 from sync_server.auth.passwords import PasswordGate
 from sync_server.database import Database
@@ -101,6 +102,7 @@ def create_app(
     api.include_router(sync_router)
     api.include_router(me_router)
     api.include_router(desk_router)
+    api.include_router(admin_router)
     app.include_router(api)
     # Content-Security-Policy by path prefix: a page served under a new prefix adds its own.
     policies = dict(DEFAULT_POLICIES)
@@ -112,7 +114,12 @@ def create_app(
         policies[api_docs.PATH] = api_docs.POLICY
     # Outermost last: headers on every answer, then the last-resort error handler (in
     # install_error_handlers), then the body limits in front of the application.
-    app.add_middleware(BodyLimits, max_bytes=MAX_PUSH_BYTES, max_depth=MAX_JSON_DEPTH)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=MAX_PUSH_BYTES,
+        max_depth=MAX_JSON_DEPTH,
+        raw_paths=frozenset({f"{api.prefix}{admin_router.prefix}/roster"}),  # a CSV file
+    )
     install_error_handlers(app)
     app.add_middleware(
         SecurityHeaders, policies=policies, behind_proxy=settings.trusted_proxy_count > 0

@@ -90,6 +90,7 @@ _WHEN = {
     401: "Missing, invalid or revoked token (or, to log in, wrong credentials).",
     403: "The caller's role or organisation may not do this.",
     404: "No such record in the caller's organisation.",
+    409: "The change conflicts with what is stored (a login already taken, say).",
     413: "The body is larger than the protocol allows.",
     422: "The body is not valid for this operation.",
     429: "Too many attempts; try again later.",

@@ -108,22 +108,28 @@ def load_org_viewers(
     org_id: uuid.UUID,
     at: datetime,
     workers: Collection[uuid.UUID] | None = None,
+    users: Collection[uuid.UUID] | None = None,
 ) -> list[Viewer]:
     """Every enabled member's viewer, in three queries (for audiences and pokes).
 
     With `workers`, each viewer's counselled workers are limited to those: enough to
-    answer for entities about them, without reading the whole roster.
+    answer for entities about them, without reading the whole roster. With `users`, only
+    those members' viewers (they must include the away counsellors a stand-in covers).
     """
     if workers is not None and len(workers) > 5000:
         workers = None  # as cheap to read them all, and no giant IN list
-    users = session.scalars(
-        select(User).where(User.org_id == org_id, User.disabled.is_(False))
+    only = User.id.in_(list(users)) if users is not None else true()
+    members = session.scalars(
+        select(User).where(User.org_id == org_id, User.disabled.is_(False), only)
     ).all()
     teams: dict[uuid.UUID, set[uuid.UUID]] = {}
     for team_id, user_id in session.execute(
         select(TeamSupervisor.team_id, TeamSupervisor.user_id)
         .join(Team, Team.id == TeamSupervisor.team_id)
-        .where(Team.org_id == org_id)
+        .where(
+            Team.org_id == org_id,
+            TeamSupervisor.user_id.in_(list(users)) if users is not None else true(),
+        )
     ):
         teams.setdefault(user_id, set()).add(team_id)
     by_counsellor: dict[uuid.UUID, set[uuid.UUID]] = {}
@@ -136,9 +142,9 @@ def load_org_viewers(
     ):
         if counsellor_id is not None:
             by_counsellor.setdefault(counsellor_id, set()).add(worker_id)
-    covered = _covering(users, at)
+    covered = _covering(members, at)
     viewers = []
-    for u in users:
+    for u in members:
         counsellor_ids = {u.id} | covered.get(u.id, set())
         counselled: set[uuid.UUID] = set()
         for c in counsellor_ids:
@@ -383,6 +389,51 @@ RULES: dict[str, Rule] = {
 assert RULES.keys() == set(EntityType)
 
 
+# --- the pull index: who might see a change, by key ------------------------------------
+
+# Keys shared by many viewers (with user, worker and team ids, the other keys of the index).
+EVERYONE = uuid.UUID("5e1a1500-0000-4000-8000-000000000001")
+COUNSELLORS = uuid.UUID("5e1a1500-0000-4000-8000-000000000002")
+ADMINS = uuid.UUID("5e1a1500-0000-4000-8000-000000000003")
+
+
+def index_keys(entity: str, obj: Any, facts: Facts) -> set[uuid.UUID]:
+    """Keys under which a change to `obj` is indexed for pull: whoever may see it (other
+    than a coordinator, who reads the whole log) holds one of them in `viewer_keys`.
+
+    Keys name what the entity is about (its worker, team, author), not who sees it now:
+    a reassignment or a stand-in changes the viewers' keys, not the index.
+    """
+    if entity == "note":
+        return {obj.author_id} | ({obj.worker_id} if obj.worker_id else set())
+    if entity == "follow_up":
+        note = facts.notes.get(obj.note_id)
+        worker_id = note.worker_id if note is not None else None
+        return {obj.author_id} | ({worker_id} if worker_id else set())
+    if entity == "heads_up":
+        team_id = facts.worker_team.get(obj.worker_id)
+        return {obj.author_id, obj.worker_id} | ({team_id} if team_id else set())
+    if entity == "worker":
+        return {ADMINS, obj.id, obj.team_id}
+    if entity == "team":
+        return {ADMINS, COUNSELLORS, obj.id}
+    if entity in ("colleague", "organization"):
+        return {EVERYONE}
+    return set()
+
+
+def viewer_keys(v: Viewer) -> frozenset[uuid.UUID] | None:
+    """The index keys this viewer reads; None for a coordinator, who may see every entity."""
+    if v.is_coordinator:
+        return None
+    keys = {v.user_id, EVERYONE} | v.supervised_team_ids | v.counselled_worker_ids
+    if v.is_admin:
+        keys.add(ADMINS)
+    if v.is_counsellor:
+        keys.add(COUNSELLORS)
+    return frozenset(keys)
+
+
 # --- what a viewer may do ---------------------------------------------------------------
 
 
@@ -424,6 +475,11 @@ def may_send_heads_up(v: Viewer, worker: Worker) -> bool:
     return v.is_coordinator or (v.is_counsellor and worker.id in v.counselled_worker_ids)
 
 
+def may_end_heads_up(v: Viewer, heads_up: HeadsUp) -> bool:
+    """Only its author ends a heads-up early (who may see it is asked first)."""
+    return heads_up.author_id == v.user_id
+
+
 def knows_of(v: Viewer, user: User) -> bool:
     """Whether an answer may show that this user exists: never across organisations, where
     a user must look exactly like an unknown id."""
@@ -441,6 +497,11 @@ def may_set_availability(v: Viewer, stand_in: User | None) -> bool:
         and not stand_in.disabled
         and stand_in.has_role(Role.COUNSELLOR)
     )
+
+
+def may_administer(v: Viewer, org_id: uuid.UUID) -> bool:
+    """Accounts, devices and the roster of an organisation: its admins (who read no notes)."""
+    return v.is_admin and org_id == v.org_id
 
 
 def may_review_organisation(v: Viewer) -> bool:

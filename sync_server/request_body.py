@@ -1,5 +1,11 @@
-"""Every request body passes here before anything reads it: at most a size, and JSON at most
-a depth, so that no body can exhaust memory or Python's recursion limit further on.
+"""Every request body passes here before anything reads it: at most a size, and at most a
+depth of JSON nesting, so that no body can exhaust memory or Python's recursion limit further
+on.
+
+Every body is scanned, whatever its declared content type: which bodies a parser reads as
+JSON is the framework's decision, and it may change. The scan reads the body as the parser
+does (`json.loads` on bytes): UTF-8, or UTF-16/UTF-32 recognised by RFC 8259/4627 rules, so
+that no encoding hides brackets from it.
 """
 
 from __future__ import annotations
@@ -32,34 +38,50 @@ def _nesting_at_most(limit: int) -> re.Pattern[bytes]:
     return re.compile(rb"(?:\[" + inner + rb"(?:\]|\Z)|\])*+")
 
 
+def as_parsed(body: bytes) -> bytes:
+    """`body` as UTF-8, decoded as `json.loads` decodes bytes (a BOM, or the pattern of zero
+    bytes in the first four); a body it cannot decode is refused by it, and left as it is."""
+    encoding = json.detect_encoding(body)
+    if encoding in ("utf-8", "utf-8-sig"):  # the BOM holds neither brackets nor quotes
+        return body
+    try:
+        return body.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+    except UnicodeError:
+        return body
+
+
 def json_deeper_than(body: bytes, limit: int) -> bool:
-    """Whether arrays and objects nest more than `limit` levels anywhere in `body`.
+    """Whether arrays and objects nest more than `limit` levels anywhere in `body`, read as
+    the JSON parser reads it (UTF-8, UTF-16 or UTF-32).
 
     Exact for valid JSON; for anything else the answer does not matter (it is refused when
     parsed), only that it comes quickly.
     """
-    brackets = _STRING.sub(b"", body).translate(_AS_SQUARE, _NOT_BRACKETS)
+    brackets = _STRING.sub(b"", as_parsed(body)).translate(_AS_SQUARE, _NOT_BRACKETS)
     if brackets.count(b"[") <= limit:
         return False
     return _nesting_at_most(limit).fullmatch(brackets) is None
 
 
-def _is_json(scope: Scope) -> bool:
-    """As FastAPI decides: a body without a content type, or with a JSON one, is parsed as
-    JSON."""
-    content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return not media or media == b"application/json" or media.endswith(b"+json")
-
-
 class BodyLimits:
-    """Read the whole body first (it is at most `max_bytes`): 413 past that size, 422 for JSON
-    nested deeper than `max_depth`; otherwise the application gets it as sent."""
+    """Read the whole body first (it is at most `max_bytes`): 413 past that size, 422 for any
+    body whose JSON would nest deeper than `max_depth`, whatever its content type; otherwise
+    the application gets it as sent."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        max_depth: int,
+        raw_paths: frozenset[str] = frozenset(),
+    ) -> None:
+        """`raw_paths`: routes that read their body as bytes of another format (a CSV
+        roster), which no JSON parser ever sees: their size is limited, not their brackets."""
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        self.raw_paths = raw_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,7 +106,7 @@ class BodyLimits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body and _is_json(scope) and await self._too_deep(body):
+        if body and scope["path"] not in self.raw_paths and await self._too_deep(body):
             limit = f"JSON may nest at most {self.max_depth} levels of arrays and objects"
             await _refuse(send, 422, "invalid_body", limit)
             return

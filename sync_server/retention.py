@@ -1,8 +1,8 @@
 """Retention: what Relais holds about a worker is deleted once their file is closed.
 
-docs/design.md (Users) gives the worker "deletion when retention ends". When a worker's
-contract ended more than the organisation's retention period ago
-(`retention.days_after_contract_end` in the provisioning file, 730 days by default), their notes, the deliveries and follow-ups of those
+The worker's file is deleted when retention ends (docs/design.md, Privacy). When a worker's contract ended
+more than the organisation's retention period ago (`retention.days_after_contract_end` in the
+provisioning file, 730 days by default), their notes, the deliveries and follow-ups of those
 notes, the heads-ups about them, refused mutations that mention them, and the worker record
 itself are deleted. Every phone that held any of it is told to drop it (`remove`). Team-level
 safety notes (about no one) and the audit trail (ids and times, no content) stay.

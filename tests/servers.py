@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import uvicorn
 
@@ -38,8 +38,11 @@ def server_thread(db: Database, settings: Settings, app: Any = None) -> Iterator
         thread.join(10)
 
 
-def start_server_process(database_url: str, port: int, **env: str) -> subprocess.Popen[bytes]:
-    """`relais serve` as a separate process (killable), on `database_url`."""
+def start_server_process(
+    database_url: str, port: int, stderr: IO[bytes] | int = subprocess.PIPE, **env: str
+) -> subprocess.Popen[bytes]:
+    """`relais serve` as a separate process (killable), on `database_url`; its log output
+    goes to `stderr` (a pipe by default: read it, or pass a file for a long-running one)."""
     environment = {
         **os.environ,
         "RELAIS_DATABASE_URL": database_url,
@@ -52,14 +55,16 @@ def start_server_process(database_url: str, port: int, **env: str) -> subprocess
         [sys.executable, "-m", "sync_server", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=environment,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
 
 
 @contextmanager
-def server_process(database_url: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def server_process(
+    database_url: str, stderr: IO[bytes] | int = subprocess.PIPE, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    process = start_server_process(database_url, port, **env)
+    process = start_server_process(database_url, port, stderr, **env)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(base_url, process=process)

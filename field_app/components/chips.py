@@ -1,10 +1,13 @@
-"""Single-choice chips: big, labelled, one selected at a time (they read as checkboxes)."""
+"""Single-choice chips: big (48 px high, for gloved fingers), labelled, one selected at a
+time (they read as checkboxes)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import flet as ft
+
+from field_app.theme import TAP_TARGET
 
 
 class ChoiceChips:
@@ -31,6 +34,7 @@ class ChoiceChips:
                 selected=value == selected,
                 on_select=self._picked,
                 padding=ft.Padding.symmetric(horizontal=6, vertical=8),
+                height=TAP_TARGET,
             )
         self.control = ft.Row(
             key=f"{key_prefix}-chips", wrap=True, spacing=8, run_spacing=8,
@@ -48,6 +52,13 @@ class ChoiceChips:
         self.select(self.value)
         if self._on_pick is not None:
             self._on_pick(self.value)
+
+    def offer(self, values: Sequence[str]) -> None:
+        """Show only the chips of `values`; a chosen one that is no longer offered is unset."""
+        for chip_value, chip in self._chips.items():
+            chip.visible = chip_value in values
+        if self.value is not None and self.value not in values:
+            self.select(None)
 
     def select(self, value: str | None) -> None:
         self.value = value

@@ -9,6 +9,7 @@ import flet as ft
 
 from field_app.i18n import Translator
 from field_app.sync import SyncStatus
+from field_app.theme import TAP_TARGET
 
 
 def describe(status: SyncStatus, t: Translator) -> tuple[str, str, ft.IconData]:
@@ -40,6 +41,7 @@ class SyncBadge:
             live_region=True,
             content=ft.TextButton(
                 key="sync-badge",
+                height=TAP_TARGET,
                 content=ft.Row([self._icon, self._text], tight=True, spacing=4),
                 on_click=lambda e: self._on_tap(),
                 style=ft.ButtonStyle(padding=ft.Padding.symmetric(horizontal=10)),

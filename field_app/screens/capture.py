@@ -1,16 +1,26 @@
-"""Capture a note: kind, category (most used first), severity (preselected), optional text,
-save. Without text it is three taps after choosing the worker; it works offline."""
+"""Capture a note: kind, category (always in the same order), severity (preselected), optional
+text, save. Without text it is three taps after choosing the worker; it works offline. The
+chosen severity shows beside the save button, pinned under the screen; an observation alerts
+nobody, so it cannot be urgent (the server would alert for one: docs/protocol.md)."""
 
 from __future__ import annotations
 
 import flet as ft
 
+from field_app.components.badges import pill
 from field_app.components.chips import ChoiceChips
 from field_app.components.layout import frame, heading, hint
+from field_app.components.limited_text import LimitedText
 from field_app.screens.context import Screen, Ui
 from shared_models.entities import TeamData, WorkerData
 from shared_models.mutations import NOTE_TEXT_MAX
-from shared_models.vocabulary import NoteKind, Severity, default_severity, is_sensitive
+from shared_models.vocabulary import (
+    NoteKind,
+    Severity,
+    default_severity,
+    is_sensitive,
+    severities_for,
+)
 
 
 class CaptureScreen(Screen):
@@ -20,6 +30,7 @@ class CaptureScreen(Screen):
         super().__init__(ui)
         self.team = team
         self.worker = worker
+        self.saved = False
 
     @classmethod
     def for_worker(cls, ui: Ui, worker_id: str) -> CaptureScreen | None:
@@ -65,14 +76,15 @@ class CaptureScreen(Screen):
             key_prefix="severity",
             on_pick=lambda value: self._update_save(),
         )
-        self.text = ft.TextField(
+        self.chosen = ft.Container(key="capture-severity-chosen", visible=False)
+        self.text = LimitedText(
+            t,
             key="capture-text",
             label=t("capture.text"),
             hint_text=t("capture.text.hint"),
-            multiline=True,
+            limit=NOTE_TEXT_MAX,
             min_lines=2,
             max_lines=5,
-            max_length=NOTE_TEXT_MAX,
         )
         self.save = ft.FilledButton(
             t("capture.save"),
@@ -83,19 +95,11 @@ class CaptureScreen(Screen):
             disabled=True,
             on_click=self._save,
         )
-        if not self.worker:
-            self._kind_picked(NoteKind.SAFETY)
-        subtitle = (
-            t(
-                "capture.for_worker",
-                counsellor=self._recipient() or t("roster.no_counsellor_short"),
-            )
-            if self.worker
-            else t("capture.for_team")
-        )
+        self.subtitle = hint("", key="capture-recipient")
+        self._kind_picked(self.kind.value)
         return [
             frame(
-                hint(subtitle),
+                self.subtitle,
                 heading(t("capture.kind"), level=3),
                 self.kind.control,
                 self.kind_help,
@@ -103,7 +107,7 @@ class CaptureScreen(Screen):
                 self.sensitive,
                 heading(t("capture.severity"), level=3),
                 self.severity.control,
-                self.text,
+                self.text.control,
             )
         ]
 
@@ -117,11 +121,29 @@ class CaptureScreen(Screen):
         return worker.recipient_name
 
     def bottom_bar(self) -> ft.Control:
-        """Save stays in reach while the category list scrolls: no hunting for it."""
-        return ft.Row([self.save])
+        """Save stays in reach while the category list scrolls, and the severity it will
+        send shows beside it: no hunting for either below the fold."""
+        return ft.Row([self.chosen, self.save], spacing=8)
+
+    def _passed_on_to(self, kind: str | None) -> str:
+        t = self.t
+        if kind == NoteKind.OBSERVATION:
+            return t("capture.not_passed_on")
+        if not self.worker:
+            return t("capture.for_team")
+        return t(
+            "capture.for_worker",
+            counsellor=self._recipient() or t("roster.no_counsellor_short"),
+        )
 
     def _kind_picked(self, kind: str | None) -> None:
         t = self.t
+        self.subtitle.value = self._passed_on_to(kind)
+        allowed = severities_for(kind) if kind else tuple(Severity)
+        self.severity.offer(allowed)
+        self.save.content = t(
+            "capture.save_observation" if kind == NoteKind.OBSERVATION else "capture.save"
+        )
         self.category = None
         self.sensitive.visible = False
         self.kind_help.value = t(f"kind.{kind}.help") if kind else ""
@@ -147,7 +169,18 @@ class CaptureScreen(Screen):
         self.sensitive.visible = bool(category and is_sensitive(category))
         self._update_save()
 
+    def unsaved(self) -> bool:
+        """Text typed or a topic chosen, not saved yet: leaving asks first."""
+        if self.saved:
+            return False
+        chosen = self.category is not None and self.category.value is not None
+        return chosen or bool((self.text.value or "").strip())
+
     def _update_save(self) -> None:
+        severity = self.severity.value
+        self.chosen.visible = bool(severity)
+        if severity:
+            self.chosen.content = pill(self.t.severity(severity), severity, self.ui.high_contrast)
         ready = bool(
             self.kind.value and self.category and self.category.value and self.severity.value
         )
@@ -159,6 +192,7 @@ class CaptureScreen(Screen):
         ):
             return
         self.save.disabled = True  # one note per tap, however fast the second one comes
+        self.saved = True
         self.session.capture_note(
             team_id=str(self.team.id),
             worker_id=str(self.worker.id) if self.worker else None,

@@ -78,5 +78,10 @@ class Screen:
     def refresh(self) -> None:
         """Called after each completed sync and after the user's own actions."""
 
+    def unsaved(self) -> bool:
+        """Something typed or chosen here that leaving would lose: back, a swipe or the
+        browser's back then ask first (navigation.py)."""
+        return False
+
     def opened(self) -> None:
         """Called once the screen is on the page (for effects such as delivery.seen)."""

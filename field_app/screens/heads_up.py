@@ -1,5 +1,6 @@
 """Write a heads-up to the supervisors of a worker's team: need-to-know only (500 characters
-at most), optionally valid until a date."""
+at most), valid for two weeks unless the author chooses otherwise (and can end it early from
+the worker's timeline)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import flet as ft
 
 from field_app.components.chips import ChoiceChips
 from field_app.components.layout import frame, heading, hint
+from field_app.components.limited_text import LimitedText
 from field_app.screens.context import Screen, Ui
 from field_app.state.records import now
 from shared_models.entities import WorkerData
 from shared_models.mutations import HEADS_UP_TEXT_MAX
 
-VALIDITY_DAYS = {"none": None, "week": 7, "two_weeks": 14, "month": 30}
+VALIDITY_DAYS = {"week": 7, "two_weeks": 14, "month": 30, "none": None}
+DEFAULT_VALIDITY = "two_weeks"  # a heads-up ends by itself unless its author says otherwise
 
 
 def valid_until(choice: str | None, today: date) -> date | None:
@@ -28,6 +31,7 @@ class HeadsUpScreen(Screen):
     def __init__(self, ui: Ui, worker: WorkerData) -> None:
         super().__init__(ui)
         self.worker = worker
+        self.sent = False
 
     @classmethod
     def for_worker(cls, ui: Ui, worker_id: str) -> HeadsUpScreen | None:
@@ -36,23 +40,24 @@ class HeadsUpScreen(Screen):
 
     def content(self) -> list[ft.Control]:
         t = self.t
-        self.text = ft.TextField(
+        self.text = LimitedText(
+            t,
             key="heads-up-text",
             label=t("headsup.text"),
             hint_text=t("headsup.text.hint"),
-            multiline=True,
+            limit=HEADS_UP_TEXT_MAX,
             min_lines=3,
             max_lines=6,
-            max_length=HEADS_UP_TEXT_MAX,
-            on_change=lambda e: self._ready(),
+            on_change=self._ready,
         )
         self.validity = ChoiceChips(
             [(k, t(f"headsup.until.{k}")) for k in VALIDITY_DAYS],
             key_prefix="until",
-            selected="none",
+            selected=DEFAULT_VALIDITY,
             on_pick=lambda v: self._show_until(),
         )
         self.until_text = hint("", key="heads-up-until")
+        self._show_until()
         self.error = ft.Text("", key="heads-up-error", color=ft.Colors.ERROR, visible=False)
         self.save = ft.FilledButton(
             t("headsup.send"), key="heads-up-send", icon=ft.Icons.SEND, height=52,
@@ -62,7 +67,7 @@ class HeadsUpScreen(Screen):
             frame(
                 hint(t("headsup.to", worker=self.worker.display_name)),
                 hint(t("headsup.privacy")),
-                self.text,
+                self.text.control,
                 heading(t("headsup.until"), level=3),
                 self.validity.control,
                 self.until_text,
@@ -70,6 +75,9 @@ class HeadsUpScreen(Screen):
                 ft.Row([self.save], alignment=ft.MainAxisAlignment.END),
             )
         ]
+
+    def unsaved(self) -> bool:
+        return not self.sent and bool((self.text.value or "").strip())
 
     def _ready(self) -> None:
         self.save.disabled = not (self.text.value or "").strip()
@@ -86,5 +94,6 @@ class HeadsUpScreen(Screen):
             return
         day = valid_until(self.validity.value, now().astimezone().date())
         self.session.heads_up(str(self.worker.id), text[:HEADS_UP_TEXT_MAX], day)
+        self.sent = True
         self.ui.back()
         self.ui.toast(self.t("headsup.sent"))

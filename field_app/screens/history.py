@@ -138,7 +138,7 @@ class HistoryScreen(Screen):
                 ),
                 key=f"history-{v.id}",
                 high_contrast=self.ui.high_contrast,
-                on_click=self.link(paths.worker(v.data.worker_id) if v.data.worker_id else None),
+                on_click=self.link(paths.note(v.id)),  # the note; its worker is one tap on
             )
             for v in views[:SHOWN_AT_MOST]
         ]

@@ -9,6 +9,7 @@ from field_app import paths
 from field_app.components.filters import chosen_id, team_filter
 from field_app.components.layout import banner, empty_or_syncing, frame, hint
 from field_app.components.note_card import note_card
+from field_app.screens.brief import BriefPanel
 from field_app.screens.context import Screen
 from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.records import Directory, now
@@ -53,6 +54,8 @@ class MeetingScreen(Screen):
         self.staffing = ft.Column(spacing=8)
         self.count = hint("", key="meeting-count")
         self.list = ft.Column(key="meeting-list", spacing=10)
+        self.brief = BriefPanel(self)
+        brief = self.brief.control()
         self.refresh()
         return [
             frame(
@@ -61,6 +64,8 @@ class MeetingScreen(Screen):
                 hint(t("meeting.help")),
                 self.count,
                 self.list,
+                ft.Divider(),
+                brief,
             )
         ]
 
@@ -68,6 +73,7 @@ class MeetingScreen(Screen):
         directory = self.reads.directory()
         t = self.t
         self.staffing.controls = staffing_banners(self)
+        self.brief.refresh()
         items = self.reads.meeting(now(), chosen_id(self.team))
         self.count.value = t("meeting.count", n=len(items))
         if not items:

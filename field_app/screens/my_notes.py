@@ -14,7 +14,7 @@ from field_app.screens.context import Screen
 from field_app.screens.words import delivery_footer, note_facts
 from field_app.state.notes import can_retract, progress
 from field_app.state.records import Directory, LocalStatus, Note, now
-from field_app.theme import tone
+from field_app.theme import TAP_TARGET, tone
 
 
 class MyNotesScreen(Screen):
@@ -41,6 +41,7 @@ class MyNotesScreen(Screen):
                     ft.TextButton(
                         t("mynotes.dismiss"),
                         key=f"dismiss-{r.id}",
+                        height=TAP_TARGET,
                         on_click=lambda e, r=r: self._dismiss(r.id),
                     )
                 ],
@@ -79,6 +80,7 @@ class MyNotesScreen(Screen):
                 ft.TextButton(
                     t("mynotes.retract"),
                     key=f"retract-{view.id}",
+                    height=TAP_TARGET,
                     icon=ft.Icons.UNDO,
                     on_click=lambda e, v=view: self._ask_retract(v),
                 )

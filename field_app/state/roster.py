@@ -1,16 +1,14 @@
 """The supervisor's side: their teams and workers, heads-ups about them, and the category
-chips in the order this device uses them most."""
+chips in their one fixed order."""
 
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from field_app.state.notes import is_mine
-from field_app.state.records import Note, folded
+from field_app.state.records import folded
 from shared_models.entities import HeadsUpData, TeamData, WorkerData
 from shared_models.vocabulary import categories_for
 
@@ -49,18 +47,11 @@ def roster(
     return out
 
 
-def category_order(notes: Iterable[Note], me: uuid.UUID, kind: str) -> list[str]:
-    """Categories of `kind`, the ones most used in notes written on this device first.
-
-    Only the user's own notes count: queued, sent and rejected ones are always theirs, and
-    synced ones are theirs when they are the author.
-    """
-    used: Counter[str] = Counter()
-    for note in notes:
-        if note.data.kind == kind and is_mine(note, me):
-            used[note.data.category] += 1
+def category_order(kind: str) -> list[str]:
+    """Categories of `kind` in the vocabulary's order, "other" last: the same on every worker
+    and every day, so that hands learn where each one is (an order by use moved them)."""
     vocabulary = list(categories_for(kind))
-    return sorted(vocabulary, key=lambda c: (-used[c], c == "other", vocabulary.index(c)))
+    return sorted(vocabulary, key=lambda c: c == "other")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from field_app.platform import Platform
+from field_app.state.desk import ActionFailed, Desk
 from field_app.state.device import DeviceFolder
 from field_app.state.reads import Reads
 from field_app.state.records import Note
@@ -67,14 +68,6 @@ class SignInFailed(Exception):
         self.message_key = message_key
 
 
-class ActionFailed(Exception):
-    """An action that needs the server at once (availability) did not go through."""
-
-    def __init__(self, message_key: str) -> None:
-        super().__init__(message_key)
-        self.message_key = message_key
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -110,6 +103,11 @@ class AppSession:
     @property
     def roles(self) -> set[str]:
         return set(self.user.roles) if self.user else set()
+
+    @property
+    def desk(self) -> Desk:
+        """Requests that need the server now: administration, the coordinator's downloads."""
+        return Desk(self.client)
 
     def require_store(self) -> LocalStore:
         if self.store is None:
@@ -345,6 +343,10 @@ class AppSession:
         if valid_until is not None:
             data["valid_until"] = valid_until.isoformat()
         self._queue(MutationType.HEADS_UP_CREATE, data)
+
+    def end_heads_up(self, heads_up_id: str) -> None:
+        """Its author ends a heads-up early (the server then dates it to yesterday)."""
+        self._queue(MutationType.HEADS_UP_END, {"heads_up_id": heads_up_id})
 
     async def durable(self) -> None:
         """Return once what was queued so far would survive the app being closed."""

@@ -89,6 +89,16 @@ class AvailabilityRefused(SyncError):
         self.message = message
 
 
+class Refused(SyncError):
+    """The server refused a direct request (403, 404, 409, 422) with the protocol's error."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
 class UnsentChanges(SyncError):
     """Signing out now would strand queued notes on this phone until the next sign-in."""
 
@@ -289,10 +299,11 @@ class SyncClient:
         credentials: Credentials,
         body: bytes | None = None,
         timeout: httpx.Timeout | None = None,
+        content_type: str = "application/json",
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {credentials.token}"}
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         return await _send(
             self._http,
             method,
@@ -478,6 +489,30 @@ class SyncClient:
         code, message = _error(response)
         if response.status_code in (403, 422) and code is not None:
             raise AvailabilityRefused(code, message)
+        self._raise_for(credentials, response)
+
+    # Direct requests -------------------------------------------------------------------
+
+    async def fetch(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> httpx.Response:
+        """A call outside sync (administration, downloads), with this device's token: the
+        answer when it is a success, Refused when the server refused the request itself;
+        otherwise Offline, ServerTrouble or SignedOut, as for sync."""
+        credentials = self._credentials()
+        response = await self._call(
+            method, path, credentials, body, timeout=PUSH_TIMEOUT, content_type=content_type
+        )
+        if 200 <= response.status_code < 300:
+            return response
+        code, message = _error(response)
+        if response.status_code in (403, 404, 409, 422) and code is not None:
+            raise Refused(response.status_code, code, message)
         self._raise_for(credentials, response)
 
     # Notification preferences ----------------------------------------------------------

@@ -23,6 +23,9 @@ DEVICE_REVOKED = "device.revoke"
 USER_DISABLED = "user.disable"
 LOGIN_UNLOCKED = "user.unlock"
 PASSWORD_RESET = "user.password_reset"
+USER_CREATED = "user.create"
+USER_ENABLED = "user.enable"
+ROSTER_IMPORTED = "roster.import"
 
 
 def record(

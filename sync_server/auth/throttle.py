@@ -104,6 +104,25 @@ def check_limits(
         )
 
 
+def locked_logins(
+    session: Session, logins: Iterable[str], *, limits: LoginLimits, now: datetime
+) -> set[str]:
+    """Which of `logins` `check_limits` refuses now (for an admin to unlock)."""
+    wanted = list(logins)
+    if not wanted:
+        return set()
+    rows = session.execute(
+        select(LoginAttempt.login, func.count())
+        .where(
+            LoginAttempt.login.in_(wanted),
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at > now - limits.window,
+        )
+        .group_by(LoginAttempt.login)
+    )
+    return {login for login, count in rows if count >= limits.per_login}
+
+
 def _lock_key(name: str) -> int:
     digest = hashlib.sha256(f"relais-login:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)

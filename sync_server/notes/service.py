@@ -10,7 +10,7 @@ here when called alone).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -267,4 +267,32 @@ def create_heads_up(
     )
     session.add(heads_up)
     record_change(session, worker.org_id, EntityType.HEADS_UP, heads_up.id)
+    return heads_up
+
+
+def end_heads_up(
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.HeadsUpEnd,
+    now: datetime,
+    batch: PushBatch | None = None,
+) -> HeadsUp:
+    """Its author ends a heads-up early: it was valid until yesterday (UTC), so no client
+    shows it any more today, whatever its time zone in Europe. Ending it again changes
+    nothing."""
+    heads_up = session.get(HeadsUp, data.heads_up_id)
+    worker = session.get(Worker, heads_up.worker_id) if heads_up is not None else None
+    if (
+        heads_up is None
+        or worker is None
+        or not policy.can_see_heads_up(viewer, heads_up, worker.team_id)
+    ):
+        raise Rejected("not_found", "no such heads-up")
+    if not policy.may_end_heads_up(viewer, heads_up):
+        raise Rejected("forbidden", "only its author ends a heads-up")
+    ended = now.astimezone(UTC).date() - timedelta(days=1)
+    if heads_up.valid_until is None or heads_up.valid_until > ended:
+        heads_up.valid_until = ended
+        record_change(session, heads_up.org_id, EntityType.HEADS_UP, heads_up.id)
     return heads_up

@@ -59,7 +59,7 @@ def initials(display_name: str) -> str:
 def local_now(user: User, now: datetime) -> datetime:
     try:
         return now.astimezone(ZoneInfo(user.timezone))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as 'Europe'
         return now.astimezone(ZoneInfo("UTC"))
 
 

@@ -150,8 +150,17 @@ def enable_user(session: Session, user: User) -> None:
         record_change(session, user.org_id, EntityType.WORKER, worker_id)
 
 
-def staffing_warnings(session: Session, org: Organization) -> list[str]:
-    """The French ACI rule: at most 12 workers per technical supervisor in a team."""
+@dataclass(frozen=True)
+class Understaffed:
+    """A team over the French ACI ratio."""
+
+    team: Team
+    workers: int
+    supervisors: int
+
+
+def understaffed_teams(session: Session, org: Organization) -> list[Understaffed]:
+    """The French ACI rule: at most 12 active workers per technical supervisor in a team."""
     if org.country != "FR":
         return []
     workers: dict[uuid.UUID, int] = dict(
@@ -169,15 +178,21 @@ def staffing_warnings(session: Session, org: Organization) -> list[str]:
             .group_by(TeamSupervisor.team_id)
         ).all()
     )
-    warnings = []
+    found = []
     for team in session.scalars(select(Team).where(Team.org_id == org.id).order_by(Team.slug)):
         count, sups = workers.get(team.id, 0), supervisors.get(team.id, 0)
         if count > MAX_WORKERS_PER_SUPERVISOR_FR * max(sups, 1) or (count and not sups):
-            warnings.append(
-                f"team '{team.slug}': {count} workers for {sups} supervisor(s); "
-                f"the ACI rule is at most {MAX_WORKERS_PER_SUPERVISOR_FR} per supervisor"
-            )
-    return warnings
+            found.append(Understaffed(team, count, sups))
+    return found
+
+
+def staffing_warnings(session: Session, org: Organization) -> list[str]:
+    """`understaffed_teams`, as the command line and provisioning say it."""
+    return [
+        f"team '{u.team.slug}': {u.workers} workers for {u.supervisors} supervisor(s); "
+        f"the ACI rule is at most {MAX_WORKERS_PER_SUPERVISOR_FR} per supervisor"
+        for u in understaffed_teams(session, org)
+    ]
 
 
 class LoginTaken(Conflict):

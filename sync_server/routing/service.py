@@ -7,7 +7,8 @@ Rules (docs/design.md, Routing):
 - a worker with no counsellor: the coordinators (`unassigned`);
 - `urgent`, and every safety note with `injury`: the coordinators too, at once (`urgent`);
 - a team-level safety note (no worker): the coordinators, who are the team's referents;
-- an observation alerts nobody: it goes onto the timeline and into the daily digest.
+- an observation alerts nobody: it goes onto the timeline and into the daily digest (one
+  marked `urgent`, which the app does not offer, is routed like a signal: never silent).
 Every delivery but the coordinators' `urgent` copies has a deadline; one not acknowledged
 by then is escalated once (`escalation`): the coordinators get a copy, and a coordinator
 whose own delivery is late is reminded by e-mail. Repeated signals about one worker, kind,
@@ -18,11 +19,11 @@ one line in the inbox and one e-mail, but each keeps its own deadline.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import (
@@ -72,6 +73,13 @@ def deadline(org: Organization, severity: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def alerts_nobody(note: Note) -> bool:
+    """An observation goes onto the timeline only, unless it says it is urgent: the app
+    never offers that, but a note that says "urgent" is never silent, so it is routed like
+    a signal."""
+    return note.kind == NoteKind.OBSERVATION and note.severity != Severity.URGENT
+
+
 def plan_recipients(
     note: Note,
     worker: Worker | None,
@@ -81,7 +89,7 @@ def plan_recipients(
     now: datetime,
 ) -> list[tuple[uuid.UUID, DeliveryReason]]:
     """The routing rules as a pure function: (recipient, reason) pairs, first reason wins."""
-    if note.kind == NoteKind.OBSERVATION:
+    if alerts_nobody(note):
         return []
     plan: list[tuple[uuid.UUID, DeliveryReason]] = []
     coordinator_ids = [c.id for c in coordinators]
@@ -125,7 +133,7 @@ def route_note(
     `members`: the organisation's users by id (the counsellor and their stand-in are among
     them); `alerts`: the open alerts the note may join, updated with its own.
     """
-    if note.kind == NoteKind.OBSERVATION:
+    if alerts_nobody(note):
         return []
     counsellor = members.get(worker.counsellor_id) if worker and worker.counsellor_id else None
     stand_in = (
@@ -259,9 +267,10 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
     Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so that several server
     processes sweeping at once never escalate the same delivery twice; each delivery is
     marked `escalated_at` in the same transaction that creates the coordinators' copies.
+    Plain rows and bulk statements, no ORM objects: a sweep may find many thousands.
     """
     query = (
-        select(Delivery)
+        select(Delivery.id, Delivery.note_id, Note.org_id, Note.author_id)
         .join(Note, Note.id == Delivery.note_id)
         .where(
             Delivery.due_at.is_not(None),
@@ -276,36 +285,48 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
     if session.get_bind().dialect.name == "postgresql":
         # Claim the notes too: two sweeps never escalate deliveries of one note at once.
         query = query.with_for_update(skip_locked=True, of=[Delivery, Note])
-    overdue = session.scalars(query).all()
+    overdue = session.execute(query).all()
     if not overdue:
         return 0
-    notes = {
-        n.id: n
-        for n in session.scalars(select(Note).where(Note.id.in_({d.note_id for d in overdue})))
+    notes = {row.note_id: row for row in overdue}
+    coordinator_ids = {
+        org_id: [c.id for c in users_with_role(session, org_id, Role.COORDINATOR)]
+        for org_id in {row.org_id for row in overdue}
     }
-    by_org: dict[uuid.UUID, list[User]] = {}
-    existing = {
-        (note_id, recipient_id)
-        for note_id, recipient_id in session.execute(
-            select(Delivery.note_id, Delivery.recipient_id).where(Delivery.note_id.in_(notes))
-        )
-    }
-    for d in overdue:
-        note = notes[d.note_id]
-        d.escalated_at = now
-        if note.org_id not in by_org:
-            by_org[note.org_id] = users_with_role(session, note.org_id, Role.COORDINATOR)
-        for coordinator in by_org[note.org_id]:
-            if (note.id, coordinator.id) in existing or coordinator.id == note.author_id:
-                continue
-            existing.add((note.id, coordinator.id))
-            session.add(
-                Delivery(
-                    note_id=note.id,
-                    recipient_id=coordinator.id,
-                    reason=DeliveryReason.ESCALATION.value,
-                    delivered_at=now,
+    everyone = {c for ids in coordinator_ids.values() for c in ids}
+    existing: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for chunk in _chunks(list(notes)):
+        existing.update(
+            session.execute(
+                select(Delivery.note_id, Delivery.recipient_id).where(
+                    Delivery.note_id.in_(chunk), Delivery.recipient_id.in_(everyone)
                 )
-            )
-        record_change(session, note.org_id, EntityType.NOTE, note.id)
+            ).tuples()
+        )
+    copies = [
+        {
+            "id": uuid.uuid4(),
+            "note_id": note_id,
+            "recipient_id": coordinator_id,
+            "reason": DeliveryReason.ESCALATION.value,
+            "delivered_at": now,
+        }
+        for note_id, row in notes.items()
+        for coordinator_id in coordinator_ids[row.org_id]
+        if coordinator_id != row.author_id and (note_id, coordinator_id) not in existing
+    ]
+    for chunk in _chunks([row.id for row in overdue]):
+        session.execute(
+            update(Delivery).where(Delivery.id.in_(chunk)).values(escalated_at=now),
+            execution_options={"synchronize_session": "evaluate"},
+        )
+    if copies:
+        session.execute(insert(Delivery), copies)
+    for note_id, row in notes.items():
+        record_change(session, row.org_id, EntityType.NOTE, note_id)
     return len(overdue)
+
+
+def _chunks(ids: list[uuid.UUID], size: int = 1000) -> Iterator[list[uuid.UUID]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]

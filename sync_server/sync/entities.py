@@ -34,7 +34,7 @@ from sync_server.database import utcnow
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
 from sync_server.routing.models import Delivery, responsible
-from sync_server.sync.changelog import PendingChange, record_change
+from sync_server.sync.pending import record_change
 
 
 @dataclass
@@ -106,9 +106,7 @@ def load(
         for spec in wanted:
             if spec.prepare is not None:
                 spec.prepare(session, out.of_type(spec.entity), out)
-        out.names = dict(
-            session.execute(select(User.id, User.display_name).where(User.org_id == org_id)).all()
-        )
+        out.names = dict(_pairs(session, User.id, User.display_name, User.id, _named_users(out)))
     return out
 
 
@@ -157,6 +155,18 @@ def _prepare_teams(session: Session, teams: list[Team], out: Loaded) -> None:
 
 def _prepare_workers(session: Session, workers: list[Worker], out: Loaded) -> None:
     out.recipients = _recipients(session, workers, utcnow())
+
+
+def _named_users(loaded: Loaded) -> set[uuid.UUID]:
+    """The users whose names `shape` shows for these entities (not the whole organisation)."""
+    ids: set[uuid.UUID | None] = set(loaded.recipients.values())
+    for (entity, _), obj in loaded.objects.items():
+        if entity in (EntityType.NOTE, EntityType.FOLLOW_UP, EntityType.HEADS_UP):
+            ids.add(obj.author_id)
+        elif entity == EntityType.WORKER:
+            ids.add(obj.counsellor_id)
+    ids |= {d.recipient_id for ds in loaded.deliveries.values() for d in ds}
+    return {i for i in ids if i is not None}
 
 
 def _recipients(
@@ -372,23 +382,6 @@ def workers_concerned(loaded: Loaded) -> set[uuid.UUID]:
             workers.add(worker_id)
     workers |= {n.worker_id for n in loaded.facts.notes.values() if n.worker_id}
     return workers
-
-
-def audience_of_changes(
-    session: Session, org_id: uuid.UUID, changes: list[PendingChange]
-) -> frozenset[uuid.UUID]:
-    """Who must be poked for these changes: those who see them now, and those who lost them."""
-    loaded = load(session, org_id, ((c.entity, c.entity_id) for c in changes), for_shaping=False)
-    index = policy.AudienceIndex(
-        policy.load_org_viewers(session, org_id, utcnow(), workers=workers_concerned(loaded))
-    )
-    users: set[uuid.UUID] = set()
-    for c in changes:
-        users |= c.revoked
-        obj = loaded.get(c.entity, c.entity_id)
-        if obj is not None:
-            users |= index.of(c.entity, obj, loaded.facts)
-    return frozenset(users)
 
 
 class VisibilityChange:

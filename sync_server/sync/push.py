@@ -70,6 +70,7 @@ HANDLERS: dict[MutationType, Handler] = {
     MutationType.NOTE_FOLLOW_UP: notes.follow_up,
     MutationType.HEADS_UP_CREATE: notes.create_heads_up,
     MutationType.DELIVERY_SEEN: notes.mark_seen,
+    MutationType.HEADS_UP_END: notes.end_heads_up,
 }
 assert HANDLERS.keys() == m.MUTATION_TYPES.keys()
 

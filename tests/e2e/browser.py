@@ -90,8 +90,11 @@ class SyncServer:
     """`relais serve` as a real process on a fixed port, serving the field app at /app/,
     which can be stopped (killed) and started again on the same port and the same database."""
 
-    def __init__(self, database_url: str, log_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, database_url: str, log_dir: Path, port: int | None = None, **env: str
+    ) -> None:
         self.database_url = database_url
+        self.env = env
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app_url = f"{self.url}{BASE}"
@@ -100,7 +103,9 @@ class SyncServer:
         self._drain: threading.Thread | None = None
 
     def start(self) -> SyncServer:
-        process = start_server_process(self.database_url, self.port, RELAIS_SERVE_APP="1")
+        process = start_server_process(
+            self.database_url, self.port, RELAIS_SERVE_APP="1", **self.env
+        )
         self.process = process
 
         def drain() -> None:  # stderr is a pipe: keep it empty, keep what it says
@@ -544,7 +549,9 @@ def sign_in(page: Any, t: Translator, login: str, password: str) -> None:
     """Fill the sign-in form (the server address is prefilled) and wait for the home tabs;
     if the app still says the login or password is missing (typing lost), sign in again."""
     wait_for(page, textbox(page, t("signin.login")), START_S * 1000)
-    home = page.get_by_role("tab", name=re.compile(re.escape(t("tab.settings"))))
+    settings = t("tab.settings")
+    # A tab of the phone's bottom bar, or a label of the navigation rail on a wide screen.
+    home = page.get_by_role("tab", name=re.compile(re.escape(settings))).or_(in_app(page, settings))
     missing = in_app(page, t("signin.error.missing"))
     for _ in range(3):
         fill_form(page, {t("signin.login"): login, t("signin.password"): password})

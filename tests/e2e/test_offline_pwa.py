@@ -107,6 +107,13 @@ def test_offline_for_real_notes_survive_reload_and_restart_then_reach_the_counse
             b.wait_for(sup, row(sup, "Worker A1"), b.SYNC_MS)
             b.wait_for(sup, b.button(sup, t("sync.ok")), b.SYNC_MS)
             wait_until(lambda: offline_cache_ready(sup), "the app never became ready offline")
+            # Chromium would offer to install it: no installability error at all.
+            devtools = sup_ctx.new_cdp_session(sup)
+            assert devtools.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+            manifest = devtools.send("Page.getAppManifest")
+            # the browser's language picks the manifest (this Chromium speaks English)
+            assert re.search(r"/manifest\.(fr|en|it|nl)\.json$", manifest["url"]), manifest["url"]
+            assert not manifest["errors"]
             shots(sup, "online_team")
             couns = b.open_app(couns_ctx, server.app_url)
             b.sign_in(couns, t, "couns_1", PASSWORD)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
+import flet as ft
 import httpx
 import pytest
 
 from field_app.state.notes import progress
+from shared_models.vocabulary import categories_for
 from sync_server.app import create_app
 from tests.factories import PASSWORD, build_world
 from tests.field_app.test_sync_client import LiveServer
@@ -69,22 +71,33 @@ def test_a_note_without_text_takes_three_taps_after_the_worker(live, tmp_path):
     asyncio.run(scenario())
 
 
-def test_a_note_with_text_and_the_most_used_category_comes_first(live, tmp_path):
+def test_topics_stay_in_one_order_whatever_was_written_before(live, tmp_path):
+    """Hands learn where each topic is: writing notes on one topic never moves it, from
+    one worker to the next."""
+
+    def topics(h) -> list[str]:
+        return [chip.data for chip in h.find(key="category-chips").controls]
+
     async def scenario() -> None:
         h = await open_app(live.url, tmp_path)
         await sign_in(h, "sup_a", PASSWORD)
         await synced(h)
+        await h.click("worker-a1")
+        await h.select("kind-safety", True)
+        before = topics(h)
+        assert before == [*(c for c in categories_for("safety") if c != "other"), "other"]
+        await h.click("back")
         for text in ("Fictional: no gloves near the hedge trimmer.", "Fictional: again no gloves."):
             await h.click("worker-a2")
             await h.select("kind-safety", True)
-            await h.select("category-ppe", True)
+            await h.select("category-ergonomics", True)
             await h.type("capture-text", text)
             await h.click("capture-save")
-        await h.click("worker-a2")
-        await h.select("kind-safety", True)
-        chips = h.find(key="category-chips").controls
-        assert chips[0].data == "ppe"  # used twice on this device: first
-        await h.click("back")
+        for ref in ("a1", "a2", "a3"):
+            await h.click(f"worker-{ref}")
+            await h.select("kind-safety", True)
+            assert topics(h) == before, ref
+            await h.click("back")
         await synced(h)
         assert set(my_notes(h).values()) == {"sent"}
         await h.close()
@@ -241,6 +254,131 @@ def test_the_capture_screen_names_whoever_the_note_goes_to_now(live, tmp_path):
         )
         await h.click("worker-a1")
         assert h.has_text("Transmise à Couns 1 (test).")
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_severity_shows_beside_save_and_an_observation_cannot_be_urgent(live, tmp_path):
+    """The pinned bar under the screen holds the severity the note will be sent with, so it
+    is never below the fold; an observation alerts nobody: no "urgent", no "passed on"."""
+
+    def pinned(h) -> str:
+        bar = h.page.views[-1].bottom_appbar
+        words = [c.value for c in h.walk(bar) if isinstance(c, ft.Text)]
+        return " ".join(words + [c.content for c in h.walk(bar) if isinstance(c, ft.Button)])
+
+    async def scenario() -> None:
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        await h.click("worker-a1")
+        assert not h.find(key="capture-severity-chosen").visible
+        await h.select("kind-signal", True)
+        await h.select("category-housing", True)
+        assert "Attention" in pinned(h) and "Passer le relais" in pinned(h)
+        await h.select("severity-urgent", True)
+        assert "Urgent" in pinned(h) and "Attention" not in pinned(h)
+        assert h.has_text("Transmise à Couns 1 (test).")
+
+        await h.select("kind-observation", True)
+        assert not h.find(key="severity-urgent").visible
+        assert h.find(key="severity-urgent").selected is False  # unset, not carried over
+        assert not h.find(key="capture-severity-chosen").visible
+        assert h.has_text("Transmise à personne.") and not h.has_text("Transmise à Couns")
+        await h.select("category-autonomy", True)
+        assert "Info" in pinned(h) and "Enregistrer" in pinned(h)
+        await h.click("capture-save")
+        [view] = session_of(h).require_store().notes_view()
+        assert (view.data["kind"], view.data["severity"]) == ("observation", "info")
+
+        await h.click("worker-a1")
+        await h.select("kind-safety", True)
+        assert h.find(key="severity-urgent").visible
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_leaving_a_half_written_note_asks_first(live, tmp_path):
+    """Back, a swipe (the client asks before popping the view) or the browser's back on a
+    note with something written or chosen asks before discarding it; an untouched one or a
+    saved one just goes."""
+
+    def confirm_pops(h) -> list[bool]:
+        return [i["args"]["should_pop"] for i in h.conn.invocations if i["name"] == "confirm_pop"]
+
+    async def scenario() -> None:
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        await h.click("worker-a1")
+        await h.click("back")  # nothing written: no question
+        assert not h.exists("discard-dialog") and not h.exists("capture-save")
+
+        await h.click("worker-a1")
+        await h.type("capture-text", "Fictional: half a sentence")
+        await h.click("back")
+        assert h.exists("discard-dialog") and h.exists("capture-save")
+        await h.click("discard-dialog-cancel")
+        await h.dismiss("discard-dialog")  # the client says the dialog has gone
+        assert h.find(key="capture-text").value == "Fictional: half a sentence"
+
+        await h.event(h.page.views[-1], "confirm_pop")  # a swipe
+        assert confirm_pops(h) == [False]
+        assert h.exists("discard-dialog") and h.exists("capture-save")
+        await h.click("discard-dialog-confirm")
+        await h.dismiss("discard-dialog")
+        assert not h.exists("capture-save") and h.exists("nav")
+
+        await h.click("worker-a2")
+        await h.event(h.page.views[-1], "confirm_pop")  # untouched: the swipe goes through
+        assert confirm_pops(h) == [False, True]
+
+        await h.select("kind-signal", True)
+        await h.select("category-money", True)
+        await h.event(h.page, "route_change", {"route": "/"}, {"route": "/"})  # browser back
+        assert h.exists("discard-dialog") and h.exists("capture-save")
+        await h.click("discard-dialog-confirm")
+        await h.dismiss("discard-dialog")
+        assert not h.exists("capture-save")
+
+        await h.click("worker-a2")
+        await h.select("kind-signal", True)
+        await h.select("category-money", True)
+        await h.click("capture-save")  # saved: nothing to ask
+        assert not h.exists("discard-dialog") and not h.exists("capture-save")
+        assert len(session_of(h).require_store().notes_view()) == 1
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_pasting_too_much_says_what_was_cut(live, tmp_path):
+    kept = "Fictional: " + "a" * (2000 - len("Fictional: "))
+    pasted = kept + " The rest of a long e-mail, pasted by mistake. " + "b" * 300
+
+    async def scenario() -> None:
+        h = await open_app(live.url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        await h.click("worker-a1")
+        notice = h.find(key="capture-text-cut")
+        assert not notice.visible
+        await h.type("capture-text", pasted)
+        assert h.find(key="capture-text").value == kept
+        assert notice.visible
+        cut = len(pasted) - 2000
+        assert notice.value == (
+            f"Trop long : 2\u202f000 caractères au plus. Les {cut} derniers ont été retirés, "
+            "à partir de « The rest of a long e-mail, pasted by mis… »."
+        )
+        assert h.find(key="capture-text").counter == "2\u202f000 / 2\u202f000"
+        await h.select("kind-signal", True)
+        await h.select("category-money", True)
+        await h.click("capture-save")
+        [view] = session_of(h).require_store().notes_view()
+        assert view.data["text"] == kept
         await h.close()
 
     asyncio.run(scenario())

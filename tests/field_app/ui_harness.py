@@ -379,3 +379,88 @@ def app_of(h: FletHarness):
 
 def session_of(h: FletHarness):
     return app_of(h).session
+
+
+# ---- tap targets ---------------------------------------------------------------------------
+
+MIN_TARGET = 48  # px: supervisors tap with gloves on (not theme.TAP_TARGET: the check stands alone)
+
+# Controls whose Material 3 defaults already give a target of at least 48 px (text fields
+# 56, navigation bar 80, list tiles 56, icon buttons, switches, checkboxes and radios are
+# padded to 48, tabs 48): for them only a smaller explicit size would be a fault.
+_TALL_BY_DEFAULT = (
+    ft.TextField,
+    ft.Dropdown,
+    ft.NavigationBar,
+    ft.NavigationRail,
+    ft.ListTile,
+    ft.IconButton,
+    ft.Switch,
+    ft.Checkbox,
+    ft.Radio,
+    ft.Tabs,
+    ft.TabBar,
+    ft.RadioGroup,
+)
+_TAP_EVENTS = ("on_click", "on_select", "on_change", "on_tap", "on_long_press")
+
+
+LINE_HEIGHT = 1.15  # Roboto's line height is about 1.17 times the font size: a lower bound
+
+
+def tap_height(control: BaseControl) -> float | None:
+    """The height a control reserves for a finger: its height or minimum height, whichever
+    is set; else, for a tappable container (a card), a lower bound of its content's height
+    (one line per text, paddings and spacings); None when nothing says."""
+    sizes = [getattr(control, name, None) for name in ("height", "min_height")]
+    sizes = [s for s in sizes if isinstance(s, (int, float))]
+    if sizes:
+        return max(sizes)
+    if isinstance(control, ft.Container):
+        return content_height(control) or None
+    return None
+
+
+def content_height(control: Any) -> float:
+    """At least how tall `control` is drawn: explicit heights, one line per text, vertical
+    paddings and column spacings; 0 for what it cannot tell (never an overestimate)."""
+    if control is None or not getattr(control, "visible", True):
+        return 0.0
+    height = getattr(control, "height", None)
+    if isinstance(height, (int, float)):
+        return float(height)
+    if isinstance(control, ft.Text):
+        return (control.size or 14) * LINE_HEIGHT
+    if isinstance(control, ft.Column):
+        shown = [c for c in control.controls if getattr(c, "visible", True)]
+        spacing = control.spacing if isinstance(control.spacing, (int, float)) else 0
+        return sum(content_height(c) for c in shown) + spacing * max(len(shown) - 1, 0)
+    if isinstance(control, ft.Row):
+        return max((content_height(c) for c in control.controls), default=0.0)
+    if isinstance(control, ft.Container):
+        padding = control.padding
+        vertical = 0.0
+        if isinstance(padding, (int, float)):
+            vertical = 2.0 * padding
+        elif isinstance(padding, ft.Padding):
+            vertical = float(padding.top + padding.bottom)
+        return vertical + content_height(control.content)
+    content = getattr(control, "content", None)
+    return content_height(content) if isinstance(content, BaseControl) else 0.0
+
+
+def small_tap_targets(h: FletHarness) -> list[str]:
+    """Every visible control a user can tap that reserves less than 48 px in height, as
+    "Type key=... height=..." (empty when all are big enough)."""
+    faults = []
+    for control in h.walk():
+        if isinstance(control, ft.Service) or not getattr(control, "visible", True):
+            continue
+        if not any(getattr(control, event, None) for event in _TAP_EVENTS):
+            continue
+        height = tap_height(control)
+        if height is None and isinstance(control, _TALL_BY_DEFAULT):
+            continue
+        if height is None or height < MIN_TARGET:
+            faults.append(f"{type(control).__name__} key={control.key!r} height={height}")
+    return faults

@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from sync_server.notify.service import initials, send_due_notifications
+from sync_server.notify.service import initials, local_now, send_due_notifications
 from sync_server.orgs.models import User
 from sync_server.routing.models import Delivery
 from sync_server.routing.service import escalate_overdue
@@ -270,3 +270,12 @@ def test_a_note_about_a_worker_without_counsellor_reminds_the_coordinators(
     for message in received:
         assert_discreet(message)
     assert send_due_notifications(db, mail_settings, noon + timedelta(minutes=1)) == 0
+
+
+@pytest.mark.parametrize("stored", ["Europe", "Mars/Olympus_Mons", "../etc", ""])
+def test_a_time_zone_that_is_not_one_falls_back_to_utc(stored):
+    """Preferences refuse such names; one already stored (by hand, by an older version)
+    must not stop the mail sweep."""
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    assert local_now(User(timezone=stored), now) == now
+    assert local_now(User(timezone=stored), now).utcoffset() == timedelta(0)

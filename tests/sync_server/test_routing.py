@@ -1,4 +1,4 @@
-"""Routing scenarios, table-driven, through the real push API (DESIGN.md, Routing)."""
+"""Routing scenarios, table-driven, through the real push API (docs/design.md, Routing)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,15 @@ SCENARIOS = [
     ),
     Scenario(
         "observation", "sup_a", "a1", kind="observation", category="skill_progress", severity="info"
+    ),
+    Scenario(  # the app does not offer it; a client that sends one is never silent
+        "urgent observation",
+        "sup_a",
+        "a1",
+        kind="observation",
+        category="difficulty",
+        severity="urgent",
+        expected=(("couns_1", "referent"), ("coord", "urgent")),
     ),
     Scenario(
         "reassigned between capture and delivery",

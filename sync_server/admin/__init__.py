@@ -1,0 +1,1 @@
+"""Administration from the app: accounts, devices, the roster, for an organisation's admins."""

@@ -1,0 +1,217 @@
+"""Administration in the app against a real server (issue 11, item 5): the overview with the
+ACI ratio warning and the quarantine in counts, adding and disabling accounts, a new
+password, unlocking a login, signing a phone out (which then wipes itself), and a French
+Excel roster with its problems by line and column. Every person here is invented."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+from field_app.store import LocalStore
+from sync_server.orgs.models import Worker
+from sync_server.sync.changelog import record_change
+from tests.factories import PASSWORD, build_world, mutation
+from tests.field_app.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
+from tests.servers import server_thread
+
+NEW_PASSWORD = "fictional-new-password"
+LOGIN = "/api/v1/auth/login"
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def world_url(db, settings):
+    world = build_world(db)
+    with db.unit_of_work() as session:  # team A: 13 active workers for one supervisor
+        for n in range(10):
+            worker = Worker(
+                id=uuid.uuid4(),
+                org_id=world.org,
+                ref=f"x{n}",
+                display_name=f"Extra Worker {n}",
+                team_id=world.teams["A"],
+                counsellor_id=None,
+                active=True,
+            )
+            session.add(worker)
+            session.flush()
+            record_change(session, world.org, "worker", worker.id)
+    with server_thread(db, settings) as url:
+        yield world, url, settings
+
+
+def attempt(url: str, login: str, password: str) -> httpx.Response:
+    body = {"login": login, "password": password, "device_name": "script"}
+    return httpx.post(url + LOGIN, json=body)
+
+
+def state(h, login: str) -> str:
+    return h.find(key=f"user-{login}-state").value
+
+
+async def closed(h, key: str) -> None:
+    """The dialog was closed by the app; the client then says so (and it leaves the page)."""
+    assert h.find(key=key).open is False
+    await h.dismiss(key)
+
+
+def pick(h, name: str, data: bytes) -> None:
+    """What the browser's file dialog answers when the user chooses `name`."""
+    h.conn.method_handlers["FilePicker.pick_files"] = lambda args: [
+        {"id": 0, "name": name, "size": len(data), "bytes": data}
+    ]
+
+
+def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
+    world, url, settings = world_url
+
+    async def scenario() -> None:
+        # A supervisor's phone, with a note on it; a refused change in the quarantine.
+        phone = await open_app(url, tmp_path)
+        await sign_in(phone, "sup_a", PASSWORD)
+        await synced(phone)
+        session_of(phone).capture_note(
+            team_id=str(world.teams["A"]),
+            worker_id=str(world.workers["a1"]),
+            kind="signal",
+            category="housing",
+            severity="attention",
+            text="Fictional housing worry.",
+        )
+        await synced(phone)
+        token = attempt(url, "sup_b", PASSWORD).json()["token"]
+        refused = httpx.post(
+            url + "/api/v1/sync/push",
+            json={"protocol": 1, "mutations": [mutation("note.create", {"worker_id": "x"})]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert refused.json()["results"][0]["status"] == "rejected"
+        for _ in range(settings.login_max_failures):  # sup_b's login gets blocked
+            assert attempt(url, "sup_b", "wrong-password").status_code == 401
+
+        h = await open_app(url, tmp_path)
+        await sign_in(h, "admin", PASSWORD)
+        assert [d.label for d in h.find(key="nav").destinations] == ["Admin", "Réglages"]
+        await h.wait_until(lambda: h.exists("user-sup_a"))
+        assert h.find(key="admin-count-users").value == "Comptes actifs : 6"
+        assert h.find(key="admin-count-quarantine").value.endswith(": 1")
+        assert h.find(key="admin-count-locked").value.endswith(": 1")
+        assert h.find(key="admin-count-workers").value.endswith(": 15")
+        assert h.exists(f"admin-staffing-{world.teams['A']}")
+        assert not h.exists(f"admin-staffing-{world.teams['B']}")
+        assert "13" in h.text() and "Team A" in h.text()
+        assert "Fictional housing worry." not in h.text()  # an admin reads no notes
+        assert "connexion bloquée" in state(h, "sup_b")
+        assert not h.exists("user-admin-disable")  # never one's own account
+        assert small_tap_targets(h) == []
+
+        # Unlock sup_b.
+        await h.click("user-sup_b-unlock")
+        await h.wait_until(lambda: "bloquée" not in state(h, "sup_b"))
+        assert attempt(url, "sup_b", PASSWORD).status_code == 200
+
+        # Add an account: refused while incomplete, then created; the login is unique.
+        await h.click("admin-add-user")
+        assert small_tap_targets(h) == []
+        await h.click("new-user-save")
+        error = h.find(key="new-user-error").value
+        assert error.startswith("À compléter :") and "identifiant" in error and "rôle" in error
+        await h.type("new-user-login", "sup_c")
+        await h.type("new-user-name", "Chloé Encadrante (test)")
+        await h.type("new-user-password", NEW_PASSWORD)
+        await h.switch("new-user-role-supervisor", True)
+        await h.click("new-user-save")
+        await h.wait_until(lambda: h.exists("user-sup_c"))
+        await closed(h, "new-user")
+        assert "encadrant technique" in state(h, "sup_c")
+        assert attempt(url, "sup_c", NEW_PASSWORD).status_code == 200
+        await h.click("admin-add-user")
+        await h.type("new-user-login", "sup_c")
+        await h.type("new-user-name", "Someone Else")
+        await h.type("new-user-password", NEW_PASSWORD)
+        await h.switch("new-user-role-counsellor", True)
+        await h.click("new-user-save")
+        await h.wait_until(lambda: h.find(key="new-user-error").value)
+        assert h.find(key="new-user-error").value == "Cet identifiant est déjà pris."
+        await h.click("new-user-cancel")
+        await closed(h, "new-user")
+
+        # A new password for couns_1: the old one stops working.
+        await h.click("user-couns_1-password")
+        await h.type("reset-password-field", "short")
+        await h.click("reset-password-save")
+        assert h.find(key="reset-password-error").value == "8 caractères au moins."
+        await h.type("reset-password-field", NEW_PASSWORD)
+        await h.click("reset-password-save")
+        await h.wait_until(lambda: h.has_text("Mot de passe de Couns 1 (test) changé"))
+        await closed(h, "reset-password")
+        assert attempt(url, "couns_1", PASSWORD).status_code == 401
+        assert attempt(url, "couns_1", NEW_PASSWORD).status_code == 200
+
+        # Sign out sup_a's phone: at its next contact it wipes what it holds.
+        store = session_of(phone).require_store()
+        assert store.count_entities("note") == 1
+        device_id = session_of(phone).require_store().credentials().device_id
+        assert "connecté" in h.find(key=f"device-{device_id}-state").value
+        await h.click(f"device-{device_id}-revoke")
+        await h.click("confirm-revoke-confirm")
+        await closed(h, "confirm-revoke")
+        await h.wait_until(lambda: "déconnecté" in h.find(key=f"device-{device_id}-state").value)
+        assert not h.exists(f"device-{device_id}-revoke")
+        session_of(phone).request_sync()
+        await phone.wait_until(lambda: phone.exists("signin-login"))
+        with LocalStore(store.path) as wiped:  # what is left on the phone
+            assert wiped.count_entities("note") == 0 and wiped.count_entities("worker") == 0
+            assert wiped.credentials() is None
+            assert wiped.signed_out_reason() == "token_revoked"
+
+        # Disable couns_2.
+        await h.click("user-couns_2-disable")
+        await h.click("confirm-disable-confirm")
+        await closed(h, "confirm-disable")
+        await h.wait_until(lambda: "désactivé" in state(h, "couns_2"))
+        assert attempt(url, "couns_2", PASSWORD).status_code == 401
+        assert h.find(key="admin-count-disabled").value.endswith(": 1")
+
+        # A roster saved by French Excel: semicolons, Windows-1252.
+        header = "ref;name;team;counsellor;contract_type;start;end\r\n"
+        bad = (header + "r1;Zoé Étienne;a;couns_1;CDDI;05/01/2026;\r\n").encode("cp1252")
+        pick(h, "salariés.csv", bad)
+        await h.click("admin-roster-pick")
+        await h.wait_until(lambda: h.exists("roster-problem-0"))
+        assert h.find(key="roster-problem-0").value.startswith("Ligne 2, colonne « start » : ")
+        assert "rien n'a été modifié" in h.text()
+        read_as = h.find(key="roster-read-as").value
+        assert "Windows-1252" in read_as and "points-virgules" in read_as
+        good = (header + "r1;Zoé Étienne;a;couns_1;CDDI;2026-01-05;\r\n").encode("cp1252")
+        pick(h, "salariés.csv", good)
+        await h.click("admin-roster-pick")
+        await h.wait_until(lambda: h.exists("roster-summary") and not h.exists("roster-problem-0"))
+        summary = h.find(key="roster-summary").value
+        assert summary == "salariés.csv importé : 1 créé(s), 0 modifié(s), 0 inchangé(s)."
+        await h.wait_until(lambda: h.find(key="admin-count-workers").value.endswith(": 16"))
+        assert not h.errors()
+        for app in (h, phone):
+            await app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_coordinator_gets_no_administration(world_url, tmp_path):
+    _world, url, _settings = world_url
+
+    async def scenario() -> None:
+        h = await open_app(url, tmp_path)
+        await sign_in(h, "coord", PASSWORD)
+        assert "Admin" not in [d.label for d in h.find(key="nav").destinations]
+        await h.close()
+
+    asyncio.run(scenario())

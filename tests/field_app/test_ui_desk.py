@@ -1,0 +1,139 @@
+"""The coordinator's papers from the app (issue 11, items 3 and 4): the meeting brief of a
+team or a worker over a period, downloaded or shared, and a worker's subject-access export,
+each fetched with the device's own token (never a link carrying it) and audited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from sqlalchemy import select
+
+from sync_server.audit.models import AuditEvent
+from tests.factories import PASSWORD, build_world
+from tests.field_app.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
+from tests.pdfs import read_pdf
+from tests.servers import server_thread
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def world_url(db, settings):
+    world = build_world(db)
+    with server_thread(db, settings) as url:
+        yield world, url
+
+
+def audited(db, action: str) -> list[AuditEvent]:
+    with db.reading() as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def test_brief_and_subject_access_export_from_the_meeting_screen(world_url, db, tmp_path):
+    world, url = world_url
+
+    async def scenario() -> None:
+        sup = await open_app(url, tmp_path)
+        await sign_in(sup, "sup_a", PASSWORD)
+        await synced(sup)
+        session_of(sup).capture_note(
+            team_id=str(world.teams["A"]),
+            worker_id=str(world.workers["a1"]),
+            kind="signal",
+            category="housing",
+            severity="attention",
+            text="Fictional worry about the flat.",
+        )
+        await synced(sup)
+        await sup.close()
+
+        h = await open_app(url, tmp_path)
+        saved: list[dict] = []
+        shared: list[dict] = []
+        h.conn.method_handlers["FilePicker.save_file"] = lambda args: saved.append(args)
+        h.conn.method_handlers["Share.share_files"] = lambda args: (
+            shared.append(args)
+            or {
+                "status": "success",
+                "raw": "",
+            }
+        )
+        await sign_in(h, "coord", PASSWORD)
+        await synced(h)
+        await h.wait_until(lambda: h.exists("brief-panel"))
+        # A team is chosen first: no subject-access export for a team.
+        assert h.find(key="brief-subject").value == f"team:{world.teams['A']}"
+        assert h.find(key="export-actions").visible is False
+
+        await h.dropdown("brief-subject", f"worker:{world.workers['a1']}")
+        assert h.find(key="export-actions").visible is True
+        assert small_tap_targets(h) == []
+        await h.dropdown("brief-period", "30")
+        await h.click("brief-download")
+        await h.wait_until(lambda: saved)
+        brief = saved[-1]
+        assert brief["file_name"].startswith("relais-brief-") and brief["file_name"].endswith(
+            ".pdf"
+        )
+        pdf = read_pdf(bytes(brief["src_bytes"]), tmp_path, "brief.pdf")
+        text = "\n".join(pdf.pages)
+        assert "Worker A1" in text and "Logement" in text
+        assert "Fictional worry about the flat." in text  # housing is not a sensitive topic
+        assert h.find(key="brief-status").value == f"{brief['file_name']} est prêt."
+        [event] = audited(db, "export.brief")
+        assert event.actor_id == world.users["coord"]
+
+        await h.click("brief-share")
+        await h.wait_until(lambda: shared)
+        assert "relais-brief-" in str(shared[-1])
+
+        await h.click("export-json")
+        await h.wait_until(lambda: len(saved) == 2)
+        export = saved[-1]
+        assert export["file_name"].endswith(".json")
+        body = json.loads(bytes(export["src_bytes"]))
+        assert body["worker"]["ref"] == "a1"
+        assert "Fictional worry about the flat." in json.dumps(body, ensure_ascii=False)
+        await h.click("export-pdf")
+        await h.wait_until(lambda: len(saved) == 3)
+        read_pdf(bytes(saved[-1]["src_bytes"]), tmp_path, "export.pdf")
+        assert len(audited(db, "export.subject_access")) == 2
+        assert not h.errors()
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_server_unreachable_is_said_not_hidden(world_url, tmp_path):
+    _world, url = world_url
+
+    async def scenario() -> None:
+        h = await open_app(url, tmp_path)
+        await sign_in(h, "coord", PASSWORD)
+        await synced(h)
+        saved: list[dict] = []
+        h.conn.method_handlers["FilePicker.save_file"] = lambda args: saved.append(args)
+        client = session_of(h).client
+        assert client is not None
+        credentials = client.store.credentials()
+        assert credentials is not None
+        client.store.sign_in("http://127.0.0.1:9", _login_response(credentials))  # nobody there
+        await h.click("brief-download")
+        await h.wait_until(lambda: h.find(key="brief-status").value.startswith("Le serveur"))
+        assert saved == []
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def _login_response(credentials):
+    from shared_models.wire import LoginResponse
+
+    return LoginResponse(
+        token=credentials.token, device_id=credentials.device_id, user=credentials.user
+    )

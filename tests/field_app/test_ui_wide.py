@@ -1,0 +1,183 @@
+"""Wide screens (issue 11, item 2): from 840 px the sections are a navigation rail and a tap
+in a list shows beside it (inbox | note, history | note, meeting | worker); narrower, the
+phone's bottom bar and screens above home. Crossing 840 px re-lays the page, keeping what is
+open."""
+
+from __future__ import annotations
+
+import asyncio
+
+import flet as ft
+import pytest
+
+from tests.factories import PASSWORD, build_world
+from tests.field_app.ui_harness import (
+    FletHarness,
+    app_main,
+    device_folder,
+    open_app,
+    session_of,
+    sign_in,
+    small_tap_targets,
+    synced,
+)
+from tests.servers import server_thread
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def world_url(db, settings):
+    world = build_world(db)
+    with server_thread(db, settings) as url:
+        yield world, url
+
+
+async def open_wide(url: str, tmp_path, width: int = 1280, height: int = 800) -> FletHarness:
+    prefs: dict = {}
+    return await FletHarness(
+        app_main(url, device_folder(tmp_path, prefs)),
+        page_props={"web": True, "width": width, "height": height},
+        prefs=prefs,
+    ).start()
+
+
+async def resize(h: FletHarness, width: int, height: int) -> None:
+    """What the browser sends when its window changes size."""
+    size = {"width": width, "height": height}
+    await h.event(h.page, "resize", size, size)
+
+
+def detail_title(h: FletHarness) -> str:
+    return h.find(key="detail-title").value
+
+
+def pane_text(h: FletHarness) -> str:
+    """What the detail pane shows."""
+    pane = h.find(key="detail-pane")
+    return "\n".join(
+        c.value for c in h.walk(pane) if isinstance(c, ft.Text) and isinstance(c.value, str)
+    )
+
+
+async def note_from_sup_a(url, tmp_path, world) -> str:
+    sup = await open_app(url, tmp_path)
+    await sign_in(sup, "sup_a", PASSWORD)
+    await synced(sup)
+    note_id = session_of(sup).capture_note(
+        team_id=str(world.teams["A"]),
+        worker_id=str(world.workers["a1"]),
+        kind="signal",
+        category="housing",
+        severity="attention",
+        text="Fictional worry about the flat.",
+    )
+    await synced(sup)
+    await sup.close()
+    return note_id
+
+
+def test_inbox_and_note_side_by_side_then_a_phone_width(world_url, tmp_path):
+    world, url = world_url
+
+    async def scenario() -> None:
+        note_id = await note_from_sup_a(url, tmp_path, world)
+        h = await open_wide(url, tmp_path)
+        await sign_in(h, "couns_1", PASSWORD)
+        await synced(h)
+        assert isinstance(h.find(key="nav"), ft.NavigationRail)
+        assert [d.label for d in h.find(key="nav").destinations][:2] == ["À traiter", "Salariés"]
+        assert h.page.views[0].navigation_bar is None
+        assert h.exists("detail-empty") and h.find(key="detail-box").visible
+
+        await h.wait_until(lambda: h.exists(f"inbox-{note_id}"))
+        await h.click(f"inbox-{note_id}")
+        assert len(h.page.views) == 1  # beside the list, not above it
+        assert h.exists(f"inbox-{note_id}") and detail_title(h) == "Note"
+        assert "Fictional worry about the flat." in pane_text(h)
+        await h.wait_until(lambda: h.page.route == f"/notes/{note_id}")
+        assert small_tap_targets(h) == []
+
+        await h.click("detail-close")
+        assert h.exists("detail-empty")
+        await h.wait_until(lambda: h.page.route == "/")  # home, as signed in
+
+        # The browser's back closes the pane too.
+        await h.click(f"inbox-{note_id}")
+        await h.wait_until(lambda: h.page.route == f"/notes/{note_id}")
+        await h.event(h.page, "route_change", {"route": "/"}, {"route": "/"})
+        assert h.exists("detail-empty")
+
+        # A section without panes (settings) hides the detail pane.
+        await h.nav("nav", 2)
+        assert h.find(key="detail-box").visible is False
+        await h.nav("nav", 0)
+        assert h.find(key="detail-box").visible is True
+
+        # Narrower than 840 px with a note open: the phone's layout, the note above home.
+        await h.click(f"inbox-{note_id}")
+        await resize(h, 600, 800)
+        assert isinstance(h.find(key="nav"), ft.NavigationBar)
+        assert len(h.page.views) == 2 and h.find(key="screen-title").value == detail_title_of(h)
+        assert h.exists("back")
+        await resize(h, 1280, 800)
+        assert isinstance(h.find(key="nav"), ft.NavigationRail)
+        assert len(h.page.views) == 1 and "Fictional worry about the flat." in pane_text(h)
+        rail = h.find(key="nav")
+        await resize(h, 1300, 820)  # no threshold crossed: nothing is rebuilt
+        assert h.find(key="nav") is rail
+        assert not h.errors()
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def detail_title_of(h: FletHarness) -> str:
+    """The pushed screen's title (phone layout)."""
+    return h.find(key="screen-title").value
+
+
+def test_meeting_beside_worker_and_history_beside_note(world_url, tmp_path):
+    world, url = world_url
+
+    async def scenario() -> None:
+        note_id = await note_from_sup_a(url, tmp_path, world)
+        h = await open_wide(url, tmp_path, 1024, 768)
+        await sign_in(h, "coord", PASSWORD)
+        await synced(h)
+        await h.wait_until(lambda: h.exists(f"meeting-{note_id}"))
+        await h.click(f"meeting-{note_id}")
+        assert len(h.page.views) == 1 and detail_title(h) == "Worker A1"
+        assert h.exists("worker-summary") and "Worker A1" in pane_text(h)
+        assert small_tap_targets(h) == []
+
+        await h.nav("nav", 1)  # history
+        assert h.exists("detail-empty")
+        await h.wait_until(lambda: h.exists(f"history-{note_id}"))
+        await h.click(f"history-{note_id}")
+        assert len(h.page.views) == 1 and "Fictional worry about the flat." in pane_text(h)
+        assert not h.errors()
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_phone_keeps_the_bottom_bar(world_url, tmp_path):
+    world, url = world_url
+
+    async def scenario() -> None:
+        note_id = await note_from_sup_a(url, tmp_path, world)
+        h = await open_app(url, tmp_path)  # 360 x 640
+        await sign_in(h, "couns_1", PASSWORD)
+        await synced(h)
+        assert isinstance(h.find(key="nav"), ft.NavigationBar)
+        assert not h.exists("detail-box")
+        await h.wait_until(lambda: h.exists(f"inbox-{note_id}"))
+        await h.click(f"inbox-{note_id}")
+        assert len(h.page.views) == 2 and h.exists("back")
+        await h.close()
+
+    asyncio.run(scenario())
