@@ -367,34 +367,27 @@ class AudienceIndex:
         return set(self.everyone)
 
 
-@dataclass(frozen=True)
-class Rule:
-    """Who may see one entity type: asked of one viewer (`sees`), and read backwards for
-    all the members at once (`audience`, on an `AudienceIndex`)."""
-
-    sees: Callable[[Viewer, Any, Facts], bool]
-    audience: Callable[[AudienceIndex, Any, Facts], set[uuid.UUID]]
-
-
-# Keyed by `EntityType`; looked up with the change log's plain strings too.
-RULES: dict[str, Rule] = {
-    EntityType.NOTE: Rule(_sees_note, AudienceIndex.note),
-    EntityType.FOLLOW_UP: Rule(_sees_follow_up, AudienceIndex.follow_up),
-    EntityType.HEADS_UP: Rule(_sees_heads_up, AudienceIndex.heads_up),
-    EntityType.WORKER: Rule(lambda v, w, _f: can_see_worker(v, w), AudienceIndex.worker),
-    EntityType.TEAM: Rule(lambda v, t, _f: can_see_team(v, t), AudienceIndex.team),
-    EntityType.COLLEAGUE: Rule(lambda v, u, _f: can_see_colleague(v, u), AudienceIndex.colleague),
-    EntityType.ORGANIZATION: Rule(_sees_organization, AudienceIndex.organization),
-}
-assert RULES.keys() == set(EntityType)
-
-
 # --- the pull index: who might see a change, by key ------------------------------------
 
 # Keys shared by many viewers (with user, worker and team ids, the other keys of the index).
 EVERYONE = uuid.UUID("5e1a1500-0000-4000-8000-000000000001")
 COUNSELLORS = uuid.UUID("5e1a1500-0000-4000-8000-000000000002")
 ADMINS = uuid.UUID("5e1a1500-0000-4000-8000-000000000003")
+
+
+def _note_keys(note: Note, _facts: Facts) -> set[uuid.UUID]:
+    return {note.author_id} | ({note.worker_id} if note.worker_id else set())
+
+
+def _follow_up_keys(follow_up: FollowUp, facts: Facts) -> set[uuid.UUID]:
+    note = facts.notes.get(follow_up.note_id)
+    worker_id = note.worker_id if note is not None else None
+    return {follow_up.author_id} | ({worker_id} if worker_id else set())
+
+
+def _heads_up_keys(heads_up: HeadsUp, facts: Facts) -> set[uuid.UUID]:
+    team_id = facts.worker_team.get(heads_up.worker_id)
+    return {heads_up.author_id, heads_up.worker_id} | ({team_id} if team_id else set())
 
 
 def index_keys(entity: str, obj: Any, facts: Facts) -> set[uuid.UUID]:
@@ -404,22 +397,45 @@ def index_keys(entity: str, obj: Any, facts: Facts) -> set[uuid.UUID]:
     Keys name what the entity is about (its worker, team, author), not who sees it now:
     a reassignment or a stand-in changes the viewers' keys, not the index.
     """
-    if entity == "note":
-        return {obj.author_id} | ({obj.worker_id} if obj.worker_id else set())
-    if entity == "follow_up":
-        note = facts.notes.get(obj.note_id)
-        worker_id = note.worker_id if note is not None else None
-        return {obj.author_id} | ({worker_id} if worker_id else set())
-    if entity == "heads_up":
-        team_id = facts.worker_team.get(obj.worker_id)
-        return {obj.author_id, obj.worker_id} | ({team_id} if team_id else set())
-    if entity == "worker":
-        return {ADMINS, obj.id, obj.team_id}
-    if entity == "team":
-        return {ADMINS, COUNSELLORS, obj.id}
-    if entity in ("colleague", "organization"):
-        return {EVERYONE}
-    return set()
+    rule = RULES.get(entity)  # a string that names no entity type: no key
+    return set() if rule is None else rule.keys(obj, facts)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may see one entity type: asked of one viewer (`sees`), read backwards for all
+    the members at once (`audience`, on an `AudienceIndex`), and the keys pull's index
+    files its changes under (`keys`, read with `viewer_keys`)."""
+
+    sees: Callable[[Viewer, Any, Facts], bool]
+    audience: Callable[[AudienceIndex, Any, Facts], set[uuid.UUID]]
+    # Where pull's index files a change to it (`index_keys`).
+    keys: Callable[[Any, Facts], set[uuid.UUID]]
+
+
+# Keyed by `EntityType`; looked up with the change log's plain strings too.
+RULES: dict[str, Rule] = {
+    EntityType.NOTE: Rule(_sees_note, AudienceIndex.note, _note_keys),
+    EntityType.FOLLOW_UP: Rule(_sees_follow_up, AudienceIndex.follow_up, _follow_up_keys),
+    EntityType.HEADS_UP: Rule(_sees_heads_up, AudienceIndex.heads_up, _heads_up_keys),
+    EntityType.WORKER: Rule(
+        lambda v, w, _f: can_see_worker(v, w),
+        AudienceIndex.worker,
+        lambda w, _f: {ADMINS, w.id, w.team_id},
+    ),
+    EntityType.TEAM: Rule(
+        lambda v, t, _f: can_see_team(v, t),
+        AudienceIndex.team,
+        lambda t, _f: {ADMINS, COUNSELLORS, t.id},
+    ),
+    EntityType.COLLEAGUE: Rule(
+        lambda v, u, _f: can_see_colleague(v, u), AudienceIndex.colleague, lambda _u, _f: {EVERYONE}
+    ),
+    EntityType.ORGANIZATION: Rule(
+        _sees_organization, AudienceIndex.organization, lambda _o, _f: {EVERYONE}
+    ),
+}
+assert RULES.keys() == set(EntityType)
 
 
 def viewer_keys(v: Viewer) -> frozenset[uuid.UUID] | None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-LANGUAGES = ("fr", "en", "it", "nl")
-DEFAULT_LANGUAGE = "fr"
+from shared_models.vocabulary import Language
+
+LANGUAGES = tuple(Language)
+DEFAULT_LANGUAGE = Language.FR
 
 TEXTS: dict[str, dict[str, str]] = {
-    "fr": {
+    Language.FR: {
         "brief.title": "Point de réunion",
         "brief.scope.team": "Équipe : {name}",
         "brief.scope.worker": "Salarié : {name} ({ref})",
@@ -153,7 +155,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "count.older_heads_ups.one": "{n} info plus ancienne n'est pas reprise ici.",
         "count.older_heads_ups.other": "{n} infos plus anciennes ne sont pas reprises ici.",
     },
-    "en": {
+    Language.EN: {
         "brief.title": "Meeting brief",
         "brief.scope.team": "Team: {name}",
         "brief.scope.worker": "Worker: {name} ({ref})",
@@ -292,7 +294,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "count.older_heads_ups.one": "{n} older heads-up is not shown here.",
         "count.older_heads_ups.other": "{n} older heads-ups are not shown here.",
     },
-    "it": {
+    Language.IT: {
         "brief.title": "Sintesi per la riunione",
         "brief.scope.team": "Squadra: {name}",
         "brief.scope.worker": "Lavoratore: {name} ({ref})",
@@ -432,7 +434,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "count.older_heads_ups.one": "{n} avviso meno recente non è riportato qui.",
         "count.older_heads_ups.other": "{n} avvisi meno recenti non sono riportati qui.",
     },
-    "nl": {
+    Language.NL: {
         "brief.title": "Vergaderoverzicht",
         "brief.scope.team": "Ploeg: {name}",
         "brief.scope.worker": "Werknemer: {name} ({ref})",
@@ -576,7 +578,7 @@ TEXTS: dict[str, dict[str, str]] = {
 
 # The field app's labels for the shared vocabulary (kept in step with field_app/i18n).
 VOCABULARY: dict[str, dict[str, str]] = {
-    "fr": {
+    Language.FR: {
         "kind.observation": "Observation",
         "kind.safety": "Sécurité",
         "kind.signal": "Signalement",
@@ -629,7 +631,7 @@ VOCABULARY: dict[str, dict[str, str]] = {
         "category.initiative": "Initiative",
         "category.difficulty": "Difficulté au poste",
     },
-    "en": {
+    Language.EN: {
         "kind.observation": "Observation",
         "kind.safety": "Safety",
         "kind.signal": "Signal",
@@ -682,7 +684,7 @@ VOCABULARY: dict[str, dict[str, str]] = {
         "category.initiative": "Initiative",
         "category.difficulty": "Difficulty at work",
     },
-    "it": {
+    Language.IT: {
         "kind.observation": "Osservazione",
         "kind.safety": "Sicurezza",
         "kind.signal": "Segnalazione",
@@ -735,7 +737,7 @@ VOCABULARY: dict[str, dict[str, str]] = {
         "category.initiative": "Iniziativa",
         "category.difficulty": "Difficoltà nel lavoro",
     },
-    "nl": {
+    Language.NL: {
         "kind.observation": "Observatie",
         "kind.safety": "Veiligheid",
         "kind.signal": "Signaal",
@@ -791,9 +793,24 @@ VOCABULARY: dict[str, dict[str, str]] = {
 }
 
 # Day and time formats; the decimal separator of durations ("2,1 h" in French).
-DATE_FORMAT = {"fr": "%d/%m/%Y", "en": "%d/%m/%Y", "it": "%d/%m/%Y", "nl": "%d-%m-%Y"}
-SHORT_DATE_FORMAT = {"fr": "%d/%m", "en": "%d/%m", "it": "%d/%m", "nl": "%d-%m"}
-DECIMAL_SEPARATOR = {"fr": ",", "en": ".", "it": ",", "nl": ","}
+DATE_FORMAT: dict[str, str] = {
+    Language.FR: "%d/%m/%Y",
+    Language.EN: "%d/%m/%Y",
+    Language.IT: "%d/%m/%Y",
+    Language.NL: "%d-%m-%Y",
+}
+SHORT_DATE_FORMAT: dict[str, str] = {
+    Language.FR: "%d/%m",
+    Language.EN: "%d/%m",
+    Language.IT: "%d/%m",
+    Language.NL: "%d-%m",
+}
+DECIMAL_SEPARATOR: dict[str, str] = {
+    Language.FR: ",",
+    Language.EN: ".",
+    Language.IT: ",",
+    Language.NL: ",",
+}
 
 
 class Catalogue:
@@ -809,7 +826,7 @@ class Catalogue:
 
     def count(self, key: str, n: int) -> str:
         """A counted noun: "0 note" and "1 note" in French, "0 notes" and "1 note" elsewhere."""
-        one = n <= 1 if self.language == "fr" else n == 1
+        one = n <= 1 if self.language == Language.FR else n == 1
         return self._texts[f"count.{key}.{'one' if one else 'other'}"].format(n=n)
 
     def label(self, group: str, value: str) -> str:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from shared_models.vocabulary import NoteStatus
 from sync_server.database import Base, utcnow
 from sync_server.orgs.models import User, Worker
 
@@ -34,7 +35,7 @@ class Note(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     captured_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=NoteStatus.OPEN.value)
     retracted_at: Mapped[datetime | None]
     retract_reason: Mapped[str | None] = mapped_column(String(500))
 

@@ -22,7 +22,14 @@ import aiosmtplib
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from shared_models.vocabulary import Role
+from shared_models.vocabulary import (
+    DeliveryReason,
+    Language,
+    NoteKind,
+    NoteStatus,
+    Role,
+    Severity,
+)
 from sync_server.database import Database
 from sync_server.notes.models import Note
 from sync_server.orgs.models import User, UserRole, Worker
@@ -64,8 +71,8 @@ def in_quiet_hours(user: User, now: datetime) -> bool:
     return start <= moment < end if start < end else moment >= start or moment < end
 
 
-TEXTS = {
-    "fr": {
+TEXTS: dict[str, dict[str, str]] = {
+    Language.FR: {
         "urgent_subject": "Relais : signal urgent concernant {who}",
         "urgent_body": "Un signal urgent concernant {who} vous attend dans Relais.",
         "reminder_subject": "Relais : signal en retard concernant {who}",
@@ -81,7 +88,7 @@ TEXTS = {
         "digest_body": "Depuis votre dernier résumé : {new} nouveau(x) élément(s), {waiting} en attente d'accusé de réception.",
         "open": "Ouvrez Relais pour le consulter{where}. Ce message ne contient volontairement aucun détail.",
     },
-    "en": {
+    Language.EN: {
         "urgent_subject": "Relais: urgent signal about {who}",
         "urgent_body": "An urgent signal about {who} is waiting for you in Relais.",
         "reminder_subject": "Relais: signal overdue about {who}",
@@ -92,7 +99,7 @@ TEXTS = {
         "digest_body": "Since your last summary: {new} new item(s), {waiting} waiting for acknowledgement.",
         "open": "Open Relais to read it{where}. This message deliberately contains no details.",
     },
-    "it": {
+    Language.IT: {
         "urgent_subject": "Relais: segnalazione urgente su {who}",
         "urgent_body": "Una segnalazione urgente su {who} ti aspetta in Relais.",
         "reminder_subject": "Relais: segnalazione scaduta su {who}",
@@ -107,7 +114,7 @@ TEXTS = {
 
 
 def _texts(user: User) -> dict[str, str]:
-    return TEXTS.get(user.language, TEXTS["en"])
+    return TEXTS.get(user.language, TEXTS[Language.EN])
 
 
 def _where(settings: Settings) -> str:
@@ -126,7 +133,8 @@ def alert_mails(session: Session, settings: Settings, now: datetime) -> list[Mai
         .where(
             lead.id == Delivery.grouped_into_id,
             lead.notified_at.is_not(None),
-            lead_note.status != "retracted",  # its group was released (kept for older data)
+            lead_note.status
+            != NoteStatus.RETRACTED,  # its group was released (kept for older data)
         )
         .exists()
     )
@@ -136,9 +144,9 @@ def alert_mails(session: Session, settings: Settings, now: datetime) -> list[Mai
         .exists()
     )
     urgent = or_(
-        Note.severity == "urgent",
-        Delivery.reason == "escalation",
-        (Note.kind == "safety") & (Note.category == "injury"),
+        Note.severity == Severity.URGENT.value,
+        Delivery.reason == DeliveryReason.ESCALATION.value,
+        (Note.kind == NoteKind.SAFETY.value) & (Note.category == "injury"),
     )
     late = Delivery.escalated_at.is_not(None) & or_(
         Delivery.notified_at.is_(None), Delivery.notified_at < Delivery.escalated_at
@@ -150,7 +158,7 @@ def alert_mails(session: Session, settings: Settings, now: datetime) -> list[Mai
         .outerjoin(Worker, Worker.id == Note.worker_id)
         .where(
             Delivery.acknowledged_at.is_(None),
-            Note.status == "open",
+            Note.status == NoteStatus.OPEN.value,
             or_(
                 Delivery.notified_at.is_(None) & urgent & ~alert_mailed,
                 late & is_coordinator,
@@ -173,7 +181,7 @@ def alert_mails(session: Session, settings: Settings, now: datetime) -> list[Mai
             continue
         t = _texts(user)
         who = initials(worker_name) if worker_name else "—"
-        if delivery.reason == "escalation":
+        if delivery.reason == DeliveryReason.ESCALATION:
             key = "escalation"
         elif delivery.escalated_at is not None:
             key = "reminder"
@@ -225,7 +233,7 @@ def digest_mails(session: Session, settings: Settings, now: datetime) -> list[Ma
                 .where(
                     Delivery.recipient_id == user.id,
                     Delivery.acknowledged_at.is_(None),
-                    Note.status == "open",
+                    Note.status == NoteStatus.OPEN.value,
                 )
             )
             or 0
@@ -237,7 +245,7 @@ def digest_mails(session: Session, settings: Settings, now: datetime) -> list[Ma
                 .join(Worker, Worker.id == Note.worker_id)
                 .where(
                     Worker.counsellor_id == user.id,
-                    Note.kind == "observation",
+                    Note.kind == NoteKind.OBSERVATION.value,
                     Note.received_at >= since,
                 )
             )

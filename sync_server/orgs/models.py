@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from shared_models.vocabulary import Language
 from sync_server.database import Base, utcnow
 
 
@@ -58,7 +59,7 @@ class User(Base):
     login: Mapped[str] = mapped_column(String(200), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
-    language: Mapped[str] = mapped_column(String(8), default="fr")
+    language: Mapped[str] = mapped_column(String(8), default=Language.FR.value)
     email: Mapped[str | None] = mapped_column(String(320))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped when what the user may see changes wholesale (roles, teams): forces a reset.

@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from shared_models.vocabulary import is_sensitive
+from shared_models.vocabulary import EntityType, is_sensitive
 from shared_models.wire import Change, PullResponse
 from sync_server import policy
 from sync_server.audit.service import record_sensitive_reads
@@ -111,7 +111,8 @@ def pull(
         if change.op == "upsert":
             obj = loaded.get(entity, entity_id)
             change.data = entities.shape(viewer, entity, obj, loaded)
-            if entity == "note" and is_sensitive(obj.category) and obj.author_id != caller.user_id:
+            sensitive = entity == EntityType.NOTE and is_sensitive(obj.category)
+            if sensitive and obj.author_id != caller.user_id:
                 reads.append(SensitiveRead(entity_id))
     last = rows[-1].seq if rows else after
     if len(rows) < limit:

@@ -30,6 +30,7 @@ from pathlib import Path
 import brotli
 import flet_web
 
+from shared_models.vocabulary import Language
 from sync_server.settings import Settings
 from sync_server.webapp.site import BASE, Site
 
@@ -92,11 +93,11 @@ COMPRESSIBLE = (
     ".bin",
     ".frag",
 )
-MANIFEST_TEXTS = {
-    "fr": ("Relais", "Notes de terrain transmises au bon conseiller, même sans réseau."),
-    "en": ("Relais", "Worksite notes passed to the right counsellor, even with no network."),
-    "it": ("Relais", "Note dal cantiere passate al consulente giusto, anche senza rete."),
-    "nl": ("Relais", "Werfnotities naar de juiste begeleider, ook zonder netwerk."),
+MANIFEST_TEXTS: dict[str, tuple[str, str]] = {
+    Language.FR: ("Relais", "Notes de terrain transmises au bon conseiller, même sans réseau."),
+    Language.EN: ("Relais", "Worksite notes passed to the right counsellor, even with no network."),
+    Language.IT: ("Relais", "Note dal cantiere passate al consulente giusto, anche senza rete."),
+    Language.NL: ("Relais", "Werfnotities naar de juiste begeleider, ook zonder netwerk."),
 }
 
 
