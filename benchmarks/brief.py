@@ -11,7 +11,7 @@ per worker per month. Set-up rows are bulk-inserted and not timed.
 Timed, for team 0 (60 workers) over the whole period:
 - load: `desk.service.load_brief` in a read transaction (the queries and their assembly);
 - render: `desk.pdf.render_brief` (reportlab), with the page count and size;
-- export: `desk.service.export_brief` end to end, as `GET /api/v1/briefs` runs it (load,
+- export: `desk.exports.export_brief` end to end, as `GET /api/v1/briefs` runs it (load,
   render, audit row committed), without and with the sensitive text;
 - the subject-access export of one worker, JSON and PDF.
 Reference in the same run: the plain SELECTs the brief needs (same filters, columns only,
@@ -32,6 +32,7 @@ import common
 from sqlalchemy import insert, select
 
 from sync_server.database import Database
+from sync_server.desk import exports as desk_exports
 from sync_server.desk import service
 from sync_server.desk.pdf import render_brief
 from sync_server.notes.models import FollowUp, HeadsUp, Note
@@ -215,10 +216,10 @@ def run(backend: str, url: str, weeks: int) -> None:
         assert brief is not None
         renders, pdf = best_of(3, lambda: render_brief(brief))
         assert pdf is not None
-        requester = service.Requester(org.coordinators[0], None, "cli")
+        requester = desk_exports.Requester(org.coordinators[0], None, "cli")
 
-        def export(sensitive: bool) -> service.Export:
-            return service.export_brief(
+        def export(sensitive: bool) -> desk_exports.Export:
+            return desk_exports.export_brief(
                 db,
                 org_id=org.id,
                 requester=requester,
@@ -258,7 +259,7 @@ def run(backend: str, url: str, weeks: int) -> None:
         for fmt in ("json", "pdf"):
             times, result = best_of(
                 3,
-                lambda fmt=fmt: service.export_subject_access(
+                lambda fmt=fmt: desk_exports.export_subject_access(
                     db, org_id=org.id, requester=requester, worker=worker_id, fmt=fmt
                 ),
             )

@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from common import postgres_reachable, scratch_database
+from sqlalchemy import func, select
 
 from sync_server.auth.service import hash_password
 from sync_server.database import Database
@@ -192,33 +192,18 @@ def sqlite_database(folder: Path, name: str) -> Iterator[Database]:
 
 def postgres_admin_url() -> str | None:
     url = os.environ.get("RELAIS_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
-    try:
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        print(f"PostgreSQL: not reachable ({type(exc).__name__}); SQLite only")
-        return None
-    return url
+    return url if postgres_reachable(url) else None
 
 
 @contextmanager
 def postgres_database(admin_url: str) -> Iterator[Database]:
     """A scratch database, migrated to head, dropped afterwards."""
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"relais_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-    try:
-        upgrade(db)
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database("postgres", Path(), admin_url) as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 def line(backend: str, rows: int, phase: str, seconds: float, note: str = "") -> None:

@@ -1,4 +1,4 @@
-"""The `data` of each entity a pull sends (PROTOCOL.md, Entities), as the caller may see it."""
+"""The `data` of each entity a pull sends (docs/protocol.md, Entities), as the caller may see it."""
 
 from __future__ import annotations
 
@@ -104,16 +104,6 @@ class ColleagueData(BaseModel):
     away_until: datetime | None = None
 
 
-ENTITY_MODELS: dict[str, type[BaseModel]] = {
-    EntityType.TEAM: TeamData,
-    EntityType.WORKER: WorkerData,
-    EntityType.NOTE: NoteData,
-    EntityType.FOLLOW_UP: FollowUpData,
-    EntityType.HEADS_UP: HeadsUpData,
-    EntityType.COLLEAGUE: ColleagueData,
-}
-
-
 class OrganizationData(BaseModel):
     id: UUID
     name: str
@@ -123,4 +113,13 @@ class OrganizationData(BaseModel):
     deadlines: dict[Severity, int]
 
 
-ENTITY_MODELS[EntityType.ORGANIZATION] = OrganizationData
+# The wire schema of each entity type (the server's `EntitySpec`s point at these).
+ENTITY_MODELS: dict[str, type[BaseModel]] = {
+    EntityType.ORGANIZATION: OrganizationData,
+    EntityType.TEAM: TeamData,
+    EntityType.WORKER: WorkerData,
+    EntityType.COLLEAGUE: ColleagueData,
+    EntityType.NOTE: NoteData,
+    EntityType.FOLLOW_UP: FollowUpData,
+    EntityType.HEADS_UP: HeadsUpData,
+}

@@ -95,12 +95,17 @@ class DeliverySeen(_MutationData):
     note_id: UUID
 
 
+class HeadsUpEnd(_MutationData):
+    heads_up_id: UUID
+
+
 MUTATION_TYPES: dict[str, type[_MutationData]] = {
     MutationType.NOTE_CREATE: NoteCreate,
     MutationType.NOTE_RETRACT: NoteRetract,
     MutationType.NOTE_ACKNOWLEDGE: NoteAcknowledge,
     MutationType.NOTE_FOLLOW_UP: NoteFollowUp,
     MutationType.HEADS_UP_CREATE: HeadsUpCreate,
+    MutationType.HEADS_UP_END: HeadsUpEnd,
     MutationType.DELIVERY_SEEN: DeliverySeen,
 }
 

@@ -45,6 +45,7 @@ class MutationType(StrEnum):
     NOTE_ACKNOWLEDGE = "note.acknowledge"
     NOTE_FOLLOW_UP = "note.follow_up"
     HEADS_UP_CREATE = "heads_up.create"
+    HEADS_UP_END = "heads_up.end"
     DELIVERY_SEEN = "delivery.seen"
 
 

@@ -1,4 +1,4 @@
-"""Request and response bodies of protocol v1 (PROTOCOL.md), shared by server and clients."""
+"""Request and response bodies of protocol v1 (docs/protocol.md), shared by server and clients."""
 
 from __future__ import annotations
 

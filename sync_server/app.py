@@ -23,7 +23,7 @@ from sync_server.database import Database
 from sync_server.deps import DB
 from sync_server.desk.api import router as desk_router
 from sync_server.errors import ServiceUnavailable, documented, install_error_handlers
-from sync_server.orgs.api import router as me_router
+from sync_server.orgs.me_api import router as me_router
 from sync_server.request_body import BodyLimits
 from sync_server.security_headers import DEFAULT_POLICIES, SecurityHeaders
 from sync_server.settings import Settings, get_settings
@@ -114,7 +114,12 @@ def create_app(
         policies[api_docs.PATH] = api_docs.POLICY
     # Outermost last: headers on every answer, then the last-resort error handler (in
     # install_error_handlers), then the body limits in front of the application.
-    app.add_middleware(BodyLimits, max_bytes=MAX_PUSH_BYTES, max_depth=MAX_JSON_DEPTH)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=MAX_PUSH_BYTES,
+        max_depth=MAX_JSON_DEPTH,
+        raw_paths=frozenset({f"{api.prefix}{admin_router.prefix}/roster"}),  # a CSV file
+    )
     install_error_handlers(app)
     app.add_middleware(
         SecurityHeaders, policies=policies, behind_proxy=settings.trusted_proxy_count > 0

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import getpass
 import sys
-import unicodedata
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import Language, Role
-from sync_server.database import Database
 from sync_server.desk.cli import brief, export_app
 from sync_server.settings import Settings, get_settings
-from sync_server.webapp.site import Site
+from sync_server.terminal import (
+    err,
+    fail,
+    field_app_site,
+    open_database,
+    out,
+    print_table,
+    say,
+    tell,
+    warn,
+)
+
+if TYPE_CHECKING:
+    from sync_server.orgs.models import User
 
 app = typer.Typer(
     help="Relais: worksite notes routed to the right counsellor.",
@@ -42,70 +49,51 @@ app.add_typer(roster_app, name="roster")
 field_app_cli = typer.Typer(help="The field app (a PWA served at /app/).", no_args_is_help=True)
 app.add_typer(field_app_cli, name="app")
 
-# Nothing printed is read as markup or emoji codes: names, logins and file contents come
-# from users. Styles are applied by the helpers below, never written into the text.
-out = Console(markup=False, emoji=False, highlight=False)
-err = Console(stderr=True, markup=False, emoji=False, highlight=False)
-
-
-def shown(value: object) -> Text:
-    """Anything that may hold text from users, as inert text: control characters (terminal
-    escapes, bidirectional overrides, line breaks) are written out, as `\\x1b`."""
-    return Text("".join(_visible(char) for char in str(value)))
-
-
-def _visible(char: str) -> str:
-    if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
-        return char.encode("unicode_escape").decode("ascii")
-    return char
-
-
-def say(message: object) -> None:
-    out.print(shown(message))
-
-
-def tell(message: object, label: str = "", style: str = "") -> None:
-    """On standard error, after a styled label ("warning: ", "error: ")."""
-    err.print(Text.assemble((label, style), shown(message)))
-
-
-def warn(message: object) -> None:
-    tell(message, "warning: ", "yellow")
-
-
-def fail(message: object, code: int = 1) -> NoReturn:
-    tell(message, "error: ", "bold red")
-    raise typer.Exit(code)
-
-
-def print_table(columns: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(shown(cell) for cell in row))
-    out.print(table)
-
-
-def open_database(settings: Settings | None = None) -> Database:
-    """The configured database, with every pending migration applied."""
-    from sync_server.files import private_folder
-    from sync_server.migrations import upgrade
-
-    settings = settings or get_settings()
-    if not settings.database_url or settings.data_dir.exists():
-        private_folder(settings.data_dir)  # it holds the database, or may: owner only
-    db = Database(settings.resolved_database_url)
-    try:
-        upgrade(db)
-    except OperationalError as exc:
-        fail(f"cannot open the database ({exc.orig.__class__.__name__}: {exc.orig})")
-    return db
-
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""
     open_database().dispose()
     say("database is up to date")
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("--message", "-m", help="What the revision changes.")],
+    empty: Annotated[
+        bool, typer.Option("--empty", help="An empty revision, to write by hand.")
+    ] = False,
+) -> None:
+    """Write the next migration from the models (docs/migrations.md)."""
+    from sync_server.migrations import NothingToWrite, revision
+
+    db = open_database()
+    try:
+        path = revision(db, message, empty=empty)
+    except NothingToWrite as exc:
+        fail(f"{exc} (--empty writes one to fill by hand)")
+    finally:
+        db.dispose()
+    say(f"wrote {path}: read it, complete it, and test it (docs/migrations.md)")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="A revision number, or 'base' (empty).")],
+) -> None:
+    """Undo migrations down to REVISION (for developers: the data of what is undone is lost)."""
+    from alembic.util import CommandError
+
+    from sync_server.migrations import downgrade
+
+    db = open_database()
+    try:
+        downgrade(db, revision)
+    except CommandError as exc:
+        fail(f"{revision}: {exc}")
+    finally:
+        db.dispose()
+    say(f"database downgraded to {revision}")
 
 
 @app.command()
@@ -307,15 +295,22 @@ def user_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
 def user_disable(login: Annotated[str, typer.Argument()]) -> None:
     """Disable an account and sign out all its devices (written to the audit log)."""
     from sync_server.auth.service import COMMAND_LINE, disable_account
-    from sync_server.orgs.models import User
 
     db = open_database()
     with db.unit_of_work() as session:
-        user = session.scalar(select(User).where(User.login == login))
-        if user is None:
-            fail(f"no user with login '{login}'")
+        user = _user(session, login)
         disable_account(session, user, actor=COMMAND_LINE)
     say(f"user '{login}' disabled; its devices are signed out")
+
+
+def _user(session: Session, login: str) -> User:
+    """The account with this login, in any organisation; the command fails without one."""
+    from sync_server.orgs.models import User
+
+    user = session.scalar(select(User).where(User.login == login))
+    if user is None:
+        fail(f"no user with login '{login}'")
+    return user
 
 
 def read_new_password() -> str:
@@ -338,13 +333,10 @@ def read_new_password() -> str:
 def user_unlock(login: Annotated[str, typer.Argument()]) -> None:
     """Lift the block after too many failed logins (written to the audit log)."""
     from sync_server.auth.service import COMMAND_LINE, unlock_login
-    from sync_server.orgs.models import User
 
     db = open_database()
     with db.unit_of_work() as session:
-        user = session.scalar(select(User).where(User.login == login))
-        if user is None:
-            fail(f"no user with login '{login}'")
+        user = _user(session, login)
         forgotten = unlock_login(session, user, actor=COMMAND_LINE)
     say(f"login '{login}' unlocked ({forgotten} failed attempt(s) forgotten)")
 
@@ -355,17 +347,13 @@ def user_reset_password(login: Annotated[str, typer.Argument()]) -> None:
     user is signed out and the login unlocked (written to the audit log)."""
     from sync_server.auth.passwords import hash_password
     from sync_server.auth.service import COMMAND_LINE, reset_password
-    from sync_server.orgs.models import User
 
     db = open_database()
     with db.reading() as session:
-        if session.scalar(select(User.id).where(User.login == login)) is None:
-            fail(f"no user with login '{login}'")
+        _user(session, login)
     password_hash = hash_password(read_new_password())  # outside any transaction
     with db.unit_of_work() as session:
-        user = session.scalar(select(User).where(User.login == login))
-        if user is None:
-            fail(f"no user with login '{login}'")
+        user = _user(session, login)
         ended = reset_password(session, user, password_hash, actor=COMMAND_LINE)
     say(f"password of '{login}' reset; {ended} device(s) signed out")
 
@@ -597,14 +585,6 @@ def demo(
     from sync_server.demo.launcher import run_demo
 
     run_demo(port=port, with_app=not no_app)
-
-
-def field_app_site(settings: Settings) -> Site | None:
-    """The built PWA (built now if the project changed), or None with a warning: the API
-    still serves phones that have the app already."""
-    from sync_server.webapp.build import site_for
-
-    return site_for(settings, say=tell, warn=warn)
 
 
 @field_app_cli.command("build")

@@ -6,11 +6,17 @@ from sync_server.database import Base
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, UserRole, Worker
 from sync_server.routing.models import Delivery
-from sync_server.sync.models import ChangeCounter, ChangeLogEntry, MutationRecord
+from sync_server.sync.models import (
+    ChangeAudience,
+    ChangeCounter,
+    ChangeLogEntry,
+    MutationRecord,
+)
 
 __all__ = [
     "AuditEvent",
     "Base",
+    "ChangeAudience",
     "ChangeCounter",
     "ChangeLogEntry",
     "Delivery",

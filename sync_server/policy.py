@@ -2,7 +2,8 @@
 
 Pull, the live stream, exports, pokes and every endpoint ask this module; none decides on
 its own. A `Viewer` is what the server knows about the caller (from the token, never from
-the request). Visibility rules (DESIGN.md, "Roles and what they can see"):
+the request). Visibility rules (docs/design.md, "Roles and what they can see"), one `Rule`
+per entity type (`RULES`):
 
 - supervisor: the workers, teams and heads-ups of their own teams; the notes they wrote.
   Never another team's notes, never follow-ups.
@@ -19,7 +20,7 @@ follow-ups.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from shared_models.vocabulary import NoteStatus, Role, within_retract_window
+from shared_models.vocabulary import EntityType, NoteStatus, Role, within_retract_window
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
 from sync_server.routing.models import Delivery
@@ -107,22 +108,28 @@ def load_org_viewers(
     org_id: uuid.UUID,
     at: datetime,
     workers: Collection[uuid.UUID] | None = None,
+    users: Collection[uuid.UUID] | None = None,
 ) -> list[Viewer]:
     """Every enabled member's viewer, in three queries (for audiences and pokes).
 
     With `workers`, each viewer's counselled workers are limited to those: enough to
-    answer for entities about them, without reading the whole roster.
+    answer for entities about them, without reading the whole roster. With `users`, only
+    those members' viewers (they must include the away counsellors a stand-in covers).
     """
     if workers is not None and len(workers) > 5000:
         workers = None  # as cheap to read them all, and no giant IN list
-    users = session.scalars(
-        select(User).where(User.org_id == org_id, User.disabled.is_(False))
+    only = User.id.in_(list(users)) if users is not None else true()
+    members = session.scalars(
+        select(User).where(User.org_id == org_id, User.disabled.is_(False), only)
     ).all()
     teams: dict[uuid.UUID, set[uuid.UUID]] = {}
     for team_id, user_id in session.execute(
         select(TeamSupervisor.team_id, TeamSupervisor.user_id)
         .join(Team, Team.id == TeamSupervisor.team_id)
-        .where(Team.org_id == org_id)
+        .where(
+            Team.org_id == org_id,
+            TeamSupervisor.user_id.in_(list(users)) if users is not None else true(),
+        )
     ):
         teams.setdefault(user_id, set()).add(team_id)
     by_counsellor: dict[uuid.UUID, set[uuid.UUID]] = {}
@@ -135,9 +142,9 @@ def load_org_viewers(
     ):
         if counsellor_id is not None:
             by_counsellor.setdefault(counsellor_id, set()).add(worker_id)
-    covered = _covering(users, at)
+    covered = _covering(members, at)
     viewers = []
-    for u in users:
+    for u in members:
         counsellor_ids = {u.id} | covered.get(u.id, set())
         counselled: set[uuid.UUID] = set()
         for c in counsellor_ids:
@@ -252,34 +259,32 @@ def can_see_colleague(v: Viewer, user: User) -> bool:
     return user.org_id == v.org_id and not user.disabled
 
 
-def can_see(v: Viewer, entity: str, obj: object, facts: Facts) -> bool:
-    """Dispatch by entity name; the single entry point for pull, pokes and audiences."""
-    if entity == "note":
-        assert isinstance(obj, Note)
-        return can_see_note(v, obj, facts.acted.get(obj.id, ()))
-    if entity == "follow_up":
-        assert isinstance(obj, FollowUp)
-        note = facts.notes.get(obj.note_id)
-        return note is not None and can_see_follow_up(v, obj, note, facts.acted.get(note.id, ()))
-    if entity == "heads_up":
-        assert isinstance(obj, HeadsUp)
-        return can_see_heads_up(v, obj, facts.worker_team.get(obj.worker_id))
-    if entity == "worker":
-        assert isinstance(obj, Worker)
-        return can_see_worker(v, obj)
-    if entity == "team":
-        assert isinstance(obj, Team)
-        return can_see_team(v, obj)
-    if entity == "colleague":
-        assert isinstance(obj, User)
-        return can_see_colleague(v, obj)
-    if entity == "organization":
-        assert isinstance(obj, Organization)
-        return obj.id == v.org_id
-    return False
+def _sees_note(v: Viewer, note: Note, facts: Facts) -> bool:
+    return can_see_note(v, note, facts.acted.get(note.id, ()))
 
 
-def audience(viewers: Iterable[Viewer], entity: str, obj: object, facts: Facts) -> set[uuid.UUID]:
+def _sees_follow_up(v: Viewer, follow_up: FollowUp, facts: Facts) -> bool:
+    note = facts.notes.get(follow_up.note_id)
+    return note is not None and can_see_follow_up(v, follow_up, note, facts.acted.get(note.id, ()))
+
+
+def _sees_heads_up(v: Viewer, heads_up: HeadsUp, facts: Facts) -> bool:
+    return can_see_heads_up(v, heads_up, facts.worker_team.get(heads_up.worker_id))
+
+
+def _sees_organization(v: Viewer, org: Organization, _facts: Facts) -> bool:
+    return org.id == v.org_id
+
+
+def can_see(v: Viewer, entity: EntityType | str, obj: Any, facts: Facts) -> bool:
+    """The single entry point for pull, pokes and audiences: the entity type's `Rule`."""
+    rule = RULES.get(entity)  # a string that names no entity type: nobody
+    return rule is not None and rule.sees(v, obj, facts)
+
+
+def audience(
+    viewers: Iterable[Viewer], entity: EntityType | str, obj: object, facts: Facts
+) -> set[uuid.UUID]:
     """The ids of the users who may see `obj`: the rules above, asked of each viewer.
 
     `AudienceIndex` answers the same question without asking everyone; this is its
@@ -315,46 +320,118 @@ class AudienceIndex:
     def supervising(self, team_id: uuid.UUID | None) -> set[uuid.UUID]:
         return self._supervising.get(team_id, set()) if team_id else set()
 
-    def _note(self, note: Note, facts: Facts) -> set[uuid.UUID]:
+    def of(self, entity: EntityType | str, obj: Any, facts: Facts) -> set[uuid.UUID]:
+        rule = RULES.get(entity)  # a string that names no entity type: nobody
+        return set() if rule is None else rule.audience(self, obj, facts)
+
+    def note(self, note: Note, facts: Facts) -> set[uuid.UUID]:
         users = self.coordinators | ({note.author_id} & self.everyone)
         counselling = self.counselling(note.worker_id)
         if note.status == NoteStatus.RETRACTED:
             counselling = counselling & set(facts.acted.get(note.id, ()))
         return users | counselling
 
-    def of(self, entity: str, obj: Any, facts: Facts) -> set[uuid.UUID]:
-        if entity == "note":
-            return self._note(obj, facts)
-        if entity == "follow_up":
-            note = facts.notes.get(obj.note_id)
-            if note is None:
-                return set()
-            counsellor_side = {obj.author_id} & self.everyone
-            if note.status != NoteStatus.RETRACTED:
-                counsellor_side |= self.counselling(note.worker_id)
-            return self.coordinators | (counsellor_side & self._note(note, facts))
-        if entity == "heads_up":
-            team_id = facts.worker_team.get(obj.worker_id)
-            return (
-                self.coordinators
-                | ({obj.author_id} & self.everyone)
-                | self.counselling(obj.worker_id)
-                | self.supervising(team_id)
-            )
-        if entity == "worker":
-            return (
-                self.coordinators
-                | self.admins
-                | self.counselling(obj.id)
-                | self.supervising(obj.team_id)
-            )
-        if entity == "team":
-            return self.coordinators | self.admins | self.counsellors | self.supervising(obj.id)
-        if entity in ("colleague", "organization"):
-            # Every member may see the organisation and their enabled colleagues.
-            visible = not getattr(obj, "disabled", False)
-            return set(self.everyone) if visible else set()
-        return set()
+    def follow_up(self, follow_up: FollowUp, facts: Facts) -> set[uuid.UUID]:
+        note = facts.notes.get(follow_up.note_id)
+        if note is None:
+            return set()
+        counsellor_side = {follow_up.author_id} & self.everyone
+        if note.status != NoteStatus.RETRACTED:
+            counsellor_side |= self.counselling(note.worker_id)
+        return self.coordinators | (counsellor_side & self.note(note, facts))
+
+    def heads_up(self, heads_up: HeadsUp, facts: Facts) -> set[uuid.UUID]:
+        return (
+            self.coordinators
+            | ({heads_up.author_id} & self.everyone)
+            | self.counselling(heads_up.worker_id)
+            | self.supervising(facts.worker_team.get(heads_up.worker_id))
+        )
+
+    def worker(self, worker: Worker, _facts: Facts) -> set[uuid.UUID]:
+        return (
+            self.coordinators
+            | self.admins
+            | self.counselling(worker.id)
+            | self.supervising(worker.team_id)
+        )
+
+    def team(self, team: Team, _facts: Facts) -> set[uuid.UUID]:
+        return self.coordinators | self.admins | self.counsellors | self.supervising(team.id)
+
+    def colleague(self, user: User, _facts: Facts) -> set[uuid.UUID]:
+        """Every member sees their enabled colleagues."""
+        return set() if user.disabled else set(self.everyone)
+
+    def organization(self, _org: Organization, _facts: Facts) -> set[uuid.UUID]:
+        return set(self.everyone)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may see one entity type: asked of one viewer (`sees`), and read backwards for
+    all the members at once (`audience`, on an `AudienceIndex`)."""
+
+    sees: Callable[[Viewer, Any, Facts], bool]
+    audience: Callable[[AudienceIndex, Any, Facts], set[uuid.UUID]]
+
+
+# Keyed by `EntityType`; looked up with the change log's plain strings too.
+RULES: dict[str, Rule] = {
+    EntityType.NOTE: Rule(_sees_note, AudienceIndex.note),
+    EntityType.FOLLOW_UP: Rule(_sees_follow_up, AudienceIndex.follow_up),
+    EntityType.HEADS_UP: Rule(_sees_heads_up, AudienceIndex.heads_up),
+    EntityType.WORKER: Rule(lambda v, w, _f: can_see_worker(v, w), AudienceIndex.worker),
+    EntityType.TEAM: Rule(lambda v, t, _f: can_see_team(v, t), AudienceIndex.team),
+    EntityType.COLLEAGUE: Rule(lambda v, u, _f: can_see_colleague(v, u), AudienceIndex.colleague),
+    EntityType.ORGANIZATION: Rule(_sees_organization, AudienceIndex.organization),
+}
+assert RULES.keys() == set(EntityType)
+
+
+# --- the pull index: who might see a change, by key ------------------------------------
+
+# Keys shared by many viewers (with user, worker and team ids, the other keys of the index).
+EVERYONE = uuid.UUID("5e1a1500-0000-4000-8000-000000000001")
+COUNSELLORS = uuid.UUID("5e1a1500-0000-4000-8000-000000000002")
+ADMINS = uuid.UUID("5e1a1500-0000-4000-8000-000000000003")
+
+
+def index_keys(entity: str, obj: Any, facts: Facts) -> set[uuid.UUID]:
+    """Keys under which a change to `obj` is indexed for pull: whoever may see it (other
+    than a coordinator, who reads the whole log) holds one of them in `viewer_keys`.
+
+    Keys name what the entity is about (its worker, team, author), not who sees it now:
+    a reassignment or a stand-in changes the viewers' keys, not the index.
+    """
+    if entity == "note":
+        return {obj.author_id} | ({obj.worker_id} if obj.worker_id else set())
+    if entity == "follow_up":
+        note = facts.notes.get(obj.note_id)
+        worker_id = note.worker_id if note is not None else None
+        return {obj.author_id} | ({worker_id} if worker_id else set())
+    if entity == "heads_up":
+        team_id = facts.worker_team.get(obj.worker_id)
+        return {obj.author_id, obj.worker_id} | ({team_id} if team_id else set())
+    if entity == "worker":
+        return {ADMINS, obj.id, obj.team_id}
+    if entity == "team":
+        return {ADMINS, COUNSELLORS, obj.id}
+    if entity in ("colleague", "organization"):
+        return {EVERYONE}
+    return set()
+
+
+def viewer_keys(v: Viewer) -> frozenset[uuid.UUID] | None:
+    """The index keys this viewer reads; None for a coordinator, who may see every entity."""
+    if v.is_coordinator:
+        return None
+    keys = {v.user_id, EVERYONE} | v.supervised_team_ids | v.counselled_worker_ids
+    if v.is_admin:
+        keys.add(ADMINS)
+    if v.is_counsellor:
+        keys.add(COUNSELLORS)
+    return frozenset(keys)
 
 
 # --- what a viewer may do ---------------------------------------------------------------
@@ -396,6 +473,11 @@ def may_send_heads_up(v: Viewer, worker: Worker) -> bool:
     if worker.org_id != v.org_id:
         return False
     return v.is_coordinator or (v.is_counsellor and worker.id in v.counselled_worker_ids)
+
+
+def may_end_heads_up(v: Viewer, heads_up: HeadsUp) -> bool:
+    """Only its author ends a heads-up early (who may see it is asked first)."""
+    return heads_up.author_id == v.user_id
 
 
 def knows_of(v: Viewer, user: User) -> bool:

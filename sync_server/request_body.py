@@ -68,10 +68,20 @@ class BodyLimits:
     body whose JSON would nest deeper than `max_depth`, whatever its content type; otherwise
     the application gets it as sent."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        max_depth: int,
+        raw_paths: frozenset[str] = frozenset(),
+    ) -> None:
+        """`raw_paths`: routes that read their body as bytes of another format (a CSV
+        roster), which no JSON parser ever sees: their size is limited, not their brackets."""
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        self.raw_paths = raw_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,7 +106,7 @@ class BodyLimits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body and await self._too_deep(body):
+        if body and scope["path"] not in self.raw_paths and await self._too_deep(body):
             limit = f"JSON may nest at most {self.max_depth} levels of arrays and objects"
             await _refuse(send, 422, "invalid_body", limit)
             return

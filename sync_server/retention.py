@@ -1,6 +1,6 @@
 """Retention: what Relais holds about a worker is deleted once their file is closed.
 
-DESIGN.md gives the worker "deletion when retention ends". When a worker's contract ended
+The worker's file is deleted when retention ends (docs/design.md, Privacy). When a worker's contract ended
 more than the organisation's retention period ago (`retention.days_after_contract_end` in the
 provisioning file, 730 days by default), their notes, the deliveries and follow-ups of those
 notes, the heads-ups about them, refused mutations that mention them, and the worker record
@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from sqlalchemy import ColumnElement, CursorResult, Delete, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from shared_models.vocabulary import EntityType
 from sync_server.audit.service import record as audit
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Worker
@@ -73,7 +74,7 @@ def purge(session: Session, org: Organization, workers: list[Worker]) -> PurgeRe
     if not ids:
         return PurgeReport()
     change = VisibilityChange(session, org.id, keys_about_workers(session, ids))
-    note_ids = [k[1] for k in change.keys if k[0] == "note"]
+    note_ids = [k[1] for k in change.keys if k[0] == EntityType.NOTE]
     report = PurgeReport(workers=len(ids), notes=len(note_ids))
     report.refused_mutations = _forget_refused_mutations(session, org.id, change.keys)
     # Repeat alerts point at the first one (same worker): unlink them all before deleting.
@@ -97,7 +98,7 @@ def purge(session: Session, org: Organization, workers: list[Worker]) -> PurgeRe
             org_id=org.id,
             actor_id=None,
             action=PURGE,
-            entity="worker",
+            entity=EntityType.WORKER,
             entity_id=worker_id,
         )
     return report

@@ -59,7 +59,7 @@ class LimitedText:
             self.notice.value = self.t(
                 "text.cut",
                 limit=self.t.number(self.limit),
-                n=self.t.number(len(cut)),
+                n=len(cut),
                 start=preview + ("…" if len(cut) > len(preview) else ""),
             )
             self.notice.visible = True

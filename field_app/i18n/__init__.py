@@ -6,6 +6,7 @@ French is the default and the fallback; a missing key shows itself as the key, n
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -14,9 +15,14 @@ from typing import Any
 from shared_models.vocabulary import Language
 
 # The languages this app has a catalog for, with the country of their Flutter locale (for
-# the platform's own widgets: date pickers, text direction, html lang). A language of the
-# vocabulary without a catalog here (nl) falls back to the default.
-_COUNTRIES: dict[Language, str] = {Language.FR: "FR", Language.EN: "GB", Language.IT: "IT"}
+# the platform's own widgets: date pickers, text direction, html lang). Dutch is Belgium's.
+# A language of the vocabulary without a catalog here would fall back to the default.
+_COUNTRIES: dict[Language, str] = {
+    Language.FR: "FR",
+    Language.EN: "GB",
+    Language.IT: "IT",
+    Language.NL: "BE",
+}
 LANGUAGES: tuple[Language, ...] = tuple(_COUNTRIES)
 DEFAULT_LANGUAGE = Language.FR
 LOCALES: dict[str, tuple[str, str]] = {
@@ -30,6 +36,22 @@ _SEPARATORS: dict[str, tuple[str, str]] = {
     Language.IT: (".", ","),
     Language.NL: (".", ","),
 }
+
+# French elides "de" and "que" before a vowel or a mute h: "l'équipe d'Aurélie P.", never
+# "de Aurélie". Only before a name put into the text, where the catalog cannot know.
+_ELIDED = re.compile(r"\b([dD]e|[qQ]ue) \{(\w+)\}")
+_VOWELS = "aeiouyàâäéèêëîïôöùûüœæh"
+# A name ending with a full stop ("Aurélie P.") before the sentence's own: one, not two.
+_DOUBLE_STOP = re.compile(r"(?<!\.)\.\.(?!\.)")
+
+
+def _elide(match: re.Match[str], values: dict[str, Any]) -> str:
+    word, name = match.group(1), match.group(2)
+    value = str(values.get(name, ""))
+    if value[:1].lower() in _VOWELS and value[:1]:
+        return f"{word[:-1]}'{{{name}}}"
+    return match.group(0)
+
 
 _HERE = Path(__file__).resolve().parent
 
@@ -52,8 +74,28 @@ class Translator:
         self.language = supported(language)
 
     def __call__(self, key: str, **values: Any) -> str:
-        text = catalog(self.language).get(key) or catalog(DEFAULT_LANGUAGE).get(key) or key
-        return text.format(**values) if values else text
+        """A count `n` (an int) picks the key's plural form when it has them (`key.one`,
+        `key.other`) and is written the language's way."""
+        count = values.get("n")
+        if isinstance(count, int) and not isinstance(count, bool):
+            if self._text(f"{key}.other") is not None:
+                key = f"{key}.{self._plural(count)}"
+            values["n"] = self.number(count)
+        text = self._text(key) or key
+        if not values:
+            return text
+        if self.language == Language.FR:
+            text = _ELIDED.sub(lambda m: _elide(m, values), text)
+        return _DOUBLE_STOP.sub(".", text.format(**values))
+
+    def _text(self, key: str) -> str | None:
+        return catalog(self.language).get(key) or catalog(DEFAULT_LANGUAGE).get(key)
+
+    def _plural(self, n: int) -> str:
+        """CLDR's two cases for these languages: French says "0 note" and "1 note"."""
+        if self.language == Language.FR:
+            return "one" if n in (0, 1) else "other"
+        return "one" if n == 1 else "other"
 
     # Vocabulary ---------------------------------------------------------------------
 

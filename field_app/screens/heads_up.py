@@ -1,5 +1,6 @@
 """Write a heads-up to the supervisors of a worker's team: need-to-know only (500 characters
-at most), optionally valid until a date."""
+at most), valid for two weeks unless the author chooses otherwise (and can end it early from
+the worker's timeline)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from field_app.state.records import now
 from shared_models.entities import WorkerData
 from shared_models.mutations import HEADS_UP_TEXT_MAX
 
-VALIDITY_DAYS = {"none": None, "week": 7, "two_weeks": 14, "month": 30}
+VALIDITY_DAYS = {"week": 7, "two_weeks": 14, "month": 30, "none": None}
+DEFAULT_VALIDITY = "two_weeks"  # a heads-up ends by itself unless its author says otherwise
 
 
 def valid_until(choice: str | None, today: date) -> date | None:
@@ -51,10 +53,11 @@ class HeadsUpScreen(Screen):
         self.validity = ChoiceChips(
             [(k, t(f"headsup.until.{k}")) for k in VALIDITY_DAYS],
             key_prefix="until",
-            selected="none",
+            selected=DEFAULT_VALIDITY,
             on_pick=lambda v: self._show_until(),
         )
         self.until_text = hint("", key="heads-up-until")
+        self._show_until()
         self.error = ft.Text("", key="heads-up-error", color=ft.Colors.ERROR, visible=False)
         self.save = ft.FilledButton(
             t("headsup.send"), key="heads-up-send", icon=ft.Icons.SEND, height=52,

@@ -14,6 +14,7 @@ import flet as ft
 from field_app import paths
 from field_app.components.layout import in_pane
 from field_app.screens.context import Screen, Ui
+from field_app.state.records import now
 from shared_models.vocabulary import Role
 
 
@@ -109,6 +110,7 @@ class Home:
             )
             self.clear_detail()
             self._show_panes()
+            self._count_new()
             return
         many = len(self.tabs) > 5
         self.nav = ft.NavigationBar(
@@ -129,6 +131,17 @@ class Home:
                 for tab in self.tabs
             ],
         )
+        self._count_new()
+
+    def _count_new(self) -> None:
+        """The inbox tab carries the number of notes not opened yet, seen from any tab."""
+        if "inbox" not in self.tabs:
+            return
+        new = self.ui.session.reads.new_in_inbox(now())
+        destination = self.nav.destinations[self.tabs.index("inbox")]
+        badge = ft.Badge(label=str(new), key="badge-inbox") if new else None
+        destination.icon = ft.Icon(TAB_ICONS["inbox"][0], badge=badge)
+        destination.selected_icon = ft.Icon(TAB_ICONS["inbox"][1], badge=badge)
 
     def view(self) -> ft.View:
         appbar = ft.AppBar(
@@ -242,5 +255,6 @@ class Home:
 
     def refresh(self) -> None:
         self.screen.refresh()
+        self._count_new()
         if self.detail_screen is not None:
             self.detail_screen.refresh()

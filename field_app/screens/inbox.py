@@ -1,5 +1,5 @@
-"""Counsellor inbox: notes routed to them, unhandled first, then urgent before attention
-before info, then by deadline; a grouped alert shows once with ×N. Updated on every sync."""
+"""Counsellor inbox: notes routed to them, unhandled first, new (not opened yet) on top, then
+urgent before attention before info, then by deadline; a grouped alert shows once with ×N. Updated on every sync."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class InboxScreen(Screen):
             pills.append((t("flag.overdue"), "overdue"))
         if item.acknowledged:
             pills.append((t.status(NoteStatus.ACKNOWLEDGED), NoteStatus.ACKNOWLEDGED))
-        elif not item.delivery.seen_at:
+        elif item.new:
             pills.append((t("inbox.new"), NoteStatus.OPEN))
         footer = [
             t(

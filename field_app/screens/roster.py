@@ -34,6 +34,7 @@ class RosterScreen(Screen):
         rosters = self.reads.roster(self.search.value or "")
         heads_ups = self.reads.current_heads_ups(now().astimezone().date())
         self.heads_ups.controls = [self._heads_up(h.heads_up, h.worker) for h in heads_ups]
+        self.told_about = {h.heads_up.worker_id for h in heads_ups}
         controls: list[ft.Control] = []
         if not rosters:
             controls.append(
@@ -87,6 +88,21 @@ class RosterScreen(Screen):
             on_click=self.link(paths.team_capture(team.id)),
         )
 
+    def _trailing(self, worker: WorkerData) -> ft.Control:
+        """ "Write a note", after a marker when a heads-up about the worker is current (the
+        banner on top says what it is)."""
+        write = ft.Icon(ft.Icons.ADD_COMMENT_OUTLINED, semantics_label=self.t("roster.write"))
+        if worker.id not in self.told_about:
+            return write
+        marker = ft.Icon(
+            ft.Icons.CAMPAIGN,
+            key=f"heads-up-marker-{worker.ref}",
+            color=ft.Colors.BLACK if self.ui.high_contrast else "#8A5A00",
+            semantics_label=self.t("roster.heads_up_marker"),
+            tooltip=self.t("roster.heads_up_marker"),
+        )
+        return ft.Row([marker, write], tight=True, spacing=12)
+
     def _worker(self, worker: WorkerData, team: TeamData) -> ft.Control:
         counsellor = worker.counsellor_name
         return ft.ListTile(
@@ -98,7 +114,7 @@ class RosterScreen(Screen):
                 if counsellor
                 else self.t("roster.no_counsellor")
             ),
-            trailing=ft.Icon(ft.Icons.ADD_COMMENT_OUTLINED, semantics_label=self.t("roster.write")),
+            trailing=self._trailing(worker),
             min_height=64,
             on_click=self.link(paths.capture(worker.id)),
         )

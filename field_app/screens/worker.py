@@ -12,7 +12,8 @@ from field_app.screens.context import Screen, Ui
 from field_app.screens.words import about, delivery_footer, kind_and_category, summary_line
 from field_app.state.inbox import TimelineEntry
 from field_app.state.records import Directory, Note, as_id, now
-from shared_models.entities import FollowUpData
+from field_app.theme import TAP_TARGET
+from shared_models.entities import FollowUpData, HeadsUpData
 from shared_models.vocabulary import Role, Severity
 
 
@@ -131,6 +132,22 @@ class WorkerScreen(Screen):
                 high_contrast=hc,
             )
         until = item.valid_until
+        today = now().astimezone().date()
+        ended = until is not None and until < today
+        footer = []
+        if until:
+            footer.append(t("headsup.ended" if ended else "headsup.valid_until", day=t.day(until)))
+        actions: list[ft.Control] = []
+        if item.author_id == self.reads.me and not ended:
+            actions.append(
+                ft.TextButton(
+                    t("headsup.end"),
+                    key=f"end-heads-up-{item.id}",
+                    icon=ft.Icons.CANCEL_OUTLINED,
+                    height=TAP_TARGET,
+                    on_click=lambda e, h=item: self._ask_end(h),
+                )
+            )
         return note_card(
             CardFacts(
                 heading=t("timeline.heads_up"),
@@ -140,13 +157,30 @@ class WorkerScreen(Screen):
                     when=t.when(entry.at),
                     about=about(t, directory, item.worker_id, None),
                 ),
-                severity=Severity.ATTENTION,
+                severity=Severity.INFO if ended else Severity.ATTENTION,
                 severity_word=t("timeline.kind.heads_up"),
                 text=item.text,
-                footer=[t("headsup.valid_until", day=t.day(until))] if until else [],
+                footer=footer,
+                actions=actions,
             ),
             key=f"timeline-heads-up-{item.id}",
             high_contrast=hc,
+        )
+
+    def _ask_end(self, heads_up: HeadsUpData) -> None:
+        t = self.t
+
+        def end() -> None:
+            self.session.end_heads_up(str(heads_up.id))
+            self.refresh()
+            self.ui.page.update()  # closing the dialog has updated the page: no automatic one
+
+        self.ui.confirm(
+            key="end-heads-up-dialog",
+            title=t("headsup.end.title"),
+            text=t("headsup.end.text"),
+            confirm=t("headsup.end"),
+            on_confirm=end,
         )
 
     def _new_heads_up(self, e: ft.Event[ft.Button]) -> None:

@@ -1,5 +1,5 @@
-"""The counsellor's side: the inbox of deliveries addressed to them, sorted by severity then
-deadline, and one worker's timeline of notes, follow-ups and heads-ups."""
+"""The counsellor's side: the inbox of deliveries addressed to them, new ones first, then by
+severity and deadline, and one worker's timeline of notes, follow-ups and heads-ups."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ class InboxItem:
     @property
     def note_id(self) -> str:
         return self.note.id
+
+    @property
+    def new(self) -> bool:
+        """Not opened yet (no delivery.seen, sent or queued) and not handled."""
+        opened = self.delivery.seen_at or MutationType.DELIVERY_SEEN in self.note.pending
+        return not self.acknowledged and not opened
 
     @property
     def due_at(self) -> datetime | None:
@@ -76,9 +82,11 @@ def inbox(
 
 
 def inbox_order(item: InboxItem) -> tuple[object, ...]:
-    """Unhandled first; then urgent, attention, info; then the nearest deadline."""
+    """Unhandled first, and among them the new ones (not opened yet) on top, where they are
+    seen without scrolling; then urgent, attention, info; then the nearest deadline."""
     return (
         item.acknowledged,
+        not item.new,
         SEVERITY_RANK[item.note.data.severity],
         item.due_at or _FAR,
         item.delivery.delivered_at,

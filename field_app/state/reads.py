@@ -143,8 +143,24 @@ class Reads:
         """Heads-ups still valid about the workers of the teams this user supervises."""
         mine = {w.id for r in self.roster() for w in r.workers}
         workers = self.directory().workers
-        heads_ups = self._all(HeadsUpData, EntityType.HEADS_UP)
+        heads_ups = self._heads_ups(today)
         return supervision.current_heads_ups(heads_ups, workers, today, mine)
+
+    def _heads_ups(self, today: date, **equals: Any) -> list[HeadsUpData]:
+        """Heads-ups as the server will have them: one this device has asked to end is
+        already dated to yesterday."""
+        ending = {
+            str(m.data.get("heads_up_id"))
+            for m in self.store.pending(limit=1_000_000)
+            if m.type == MutationType.HEADS_UP_END
+        }
+        yesterday = today - timedelta(days=1)
+        return [
+            h.model_copy(update={"valid_until": yesterday})
+            if str(h.id) in ending and (h.valid_until is None or h.valid_until > yesterday)
+            else h
+            for h in self._all(HeadsUpData, EntityType.HEADS_UP, **equals)
+        ]
 
     def category_order(self, kind: str) -> list[str]:
         return supervision.category_order(kind)
@@ -155,11 +171,15 @@ class Reads:
         workers = self.directory().workers
         return counselling.inbox(self.notes(), workers, self.me, moment)
 
+    def new_in_inbox(self, moment: datetime) -> int:
+        """Inbox lines not opened yet (the count on the inbox tab)."""
+        return sum(1 for item in self.inbox(moment) if item.new)
+
     def timeline(self, worker_id: uuid.UUID) -> list[counselling.TimelineEntry]:
         return counselling.timeline(
             self.notes(worker_id=worker_id),
             self._all(FollowUpData, EntityType.FOLLOW_UP),
-            self._all(HeadsUpData, EntityType.HEADS_UP, worker_id=worker_id),
+            self._heads_ups(datetime.now().astimezone().date(), worker_id=worker_id),
         )
 
     def counselled_workers(self) -> list[WorkerData]:

@@ -350,6 +350,10 @@ class AppSession:
             data["valid_until"] = valid_until.isoformat()
         self._queue(MutationType.HEADS_UP_CREATE, data)
 
+    def end_heads_up(self, heads_up_id: str) -> None:
+        """Its author ends a heads-up early (the server then dates it to yesterday)."""
+        self._queue(MutationType.HEADS_UP_END, {"heads_up_id": heads_up_id})
+
     async def durable(self) -> None:
         """Return once what was queued so far would survive the app being closed."""
         await self.platform.durable()

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared_models.vocabulary import EntityType
 from sync_server.audit.models import AuditEvent
 from sync_server.database import utcnow
 
@@ -71,7 +72,7 @@ def record_sensitive_reads(
             actor_id=actor_id,
             device_id=device_id,
             action=SENSITIVE_NOTE_READ,
-            entity="note",
+            entity=EntityType.NOTE,
             entity_id=note_id,
             detail=detail,
             at=now,

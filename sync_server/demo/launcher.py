@@ -17,9 +17,9 @@ from qrcode.image.pure import PyPNGImage
 from rich.console import Console
 from rich.table import Table
 
-from sync_server.cli import field_app_site, open_database
 from sync_server.demo.seed import PASSWORD, ensure_demo
 from sync_server.settings import Settings, get_settings
+from sync_server.terminal import field_app_site, open_database
 from sync_server.webapp.site import BASE
 
 out = Console()

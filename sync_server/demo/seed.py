@@ -153,8 +153,8 @@ def seed_history(session: Session, org: Organization, now: datetime, days: int =
             note_id = uuid.uuid4()
             notes.create_note(
                 session,
-                _viewer(session, author, received),
-                m.NoteCreate(
+                viewer=_viewer(session, author, received),
+                data=m.NoteCreate(
                     id=note_id,
                     worker_id=worker.id,
                     team_id=worker.team_id,
@@ -164,7 +164,7 @@ def seed_history(session: Session, org: Organization, now: datetime, days: int =
                     text=rng.choice(texts),
                     captured_at=captured,
                 ),
-                received,
+                now=received,
             )
             count += 1
             _answer(session, rng, note_id, received, now)
@@ -173,14 +173,14 @@ def seed_history(session: Session, org: Organization, now: datetime, days: int =
             counsellor = session.get_one(User, worker.counsellor_id)
             notes.create_heads_up(
                 session,
-                _viewer(session, counsellor, date),
-                m.HeadsUpCreate(
+                viewer=_viewer(session, counsellor, date),
+                data=m.HeadsUpCreate(
                     id=uuid.uuid4(),
                     worker_id=worker.id,
                     text=rng.choice(HEADS_UPS),
                     valid_until=(date + timedelta(days=7)).date(),
                 ),
-                date.replace(hour=17),
+                now=date.replace(hour=17),
             )
     # Catch up on the deadlines that passed while the history was written.
     escalate_overdue(session, now, batch=10_000)
@@ -212,25 +212,27 @@ def _answer(
         if seen >= now:
             continue
         viewer = _viewer(session, recipient, seen)
-        notes.mark_seen(session, viewer, m.DeliverySeen(note_id=note_id), seen)
+        notes.mark_seen(session, viewer=viewer, data=m.DeliverySeen(note_id=note_id), now=seen)
         if roll < 0.2:
             continue  # seen, not yet acknowledged
         acknowledged = seen + timedelta(minutes=rng.randint(1, 90))
         if acknowledged >= now:
             continue
-        notes.acknowledge_note(session, viewer, m.NoteAcknowledge(note_id=note_id), acknowledged)
+        notes.acknowledge_note(
+            session, viewer=viewer, data=m.NoteAcknowledge(note_id=note_id), now=acknowledged
+        )
         if roll < 0.6:
             later = acknowledged + timedelta(hours=rng.randint(2, 48))
             if later < now:
                 notes.follow_up(
                     session,
-                    viewer,
-                    m.NoteFollowUp(
+                    viewer=viewer,
+                    data=m.NoteFollowUp(
                         id=uuid.uuid4(),
                         note_id=note_id,
                         action=rng.choice(list(FollowUpAction)),
                         text="Entretien fait, point prévu dans 15 jours.",
                         close=rng.random() < 0.5,
                     ),
-                    later,
+                    now=later,
                 )

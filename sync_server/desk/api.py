@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from sync_server.deps import DB, CurrentCaller
-from sync_server.desk import service
-from sync_server.desk.service import Export, Format, Requester
+from sync_server.desk import exports
+from sync_server.desk.exports import Export, Format, Requester
 from sync_server.errors import documented
 
 PDF = {"content": {"application/pdf": {}}, "description": "The brief, as a PDF download."}
@@ -48,7 +48,7 @@ def brief(
     include_sensitive: bool = False,
 ) -> Response:
     """The meeting brief of a team or a worker as a PDF: coordinators only, audited."""
-    export = service.export_brief(
+    export = exports.export_brief(
         db,
         org_id=caller.org_id,
         requester=Requester(caller.user_id, caller.device_id, "app"),
@@ -70,7 +70,7 @@ def subject_access(
     worker_id: uuid.UUID, caller: CurrentCaller, db: DB, format: Format = "json"
 ) -> Response:
     """Everything held about one worker (GDPR art. 15), JSON or PDF: coordinators, audited."""
-    export = service.export_subject_access(
+    export = exports.export_subject_access(
         db,
         org_id=caller.org_id,
         requester=Requester(caller.user_id, caller.device_id, "app"),

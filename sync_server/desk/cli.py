@@ -51,8 +51,8 @@ def brief(
     as_login: AsOption = None,
 ) -> None:
     """Print the meeting brief of a team or a worker over a period, as a PDF."""
-    from sync_server.cli import fail, out
-    from sync_server.desk.service import Requester, export_brief
+    from sync_server.desk.exports import Requester, export_brief
+    from sync_server.terminal import fail, out
 
     if (team is None) == (worker is None):
         fail("give --team SLUG or --worker REF (one of them)")
@@ -97,8 +97,8 @@ def export_worker(
     as_login: AsOption = None,
 ) -> None:
     """Everything held about one worker (GDPR art. 15), as JSON or PDF."""
-    from sync_server.cli import fail, out
-    from sync_server.desk.service import Requester, export_subject_access
+    from sync_server.desk.exports import Requester, export_subject_access
+    from sync_server.terminal import fail, out
 
     _check_writable(output)
     db, org_id, user_id = _open(org, as_login)
@@ -123,7 +123,7 @@ def export_worker(
 
 
 def _day(option: str, value: str) -> date:
-    from sync_server.cli import fail
+    from sync_server.terminal import fail
 
     try:
         return date.fromisoformat(value)
@@ -133,9 +133,9 @@ def _day(option: str, value: str) -> date:
 
 def _open(slug: str, as_login: str | None) -> tuple[Database, uuid.UUID, uuid.UUID | None]:
     """The database, the organisation's id and the `--as` user's id, or a clean exit."""
-    from sync_server.cli import fail, open_database
     from sync_server.orgs.models import User
     from sync_server.orgs.service import org_by_slug
+    from sync_server.terminal import fail, open_database
 
     db = open_database()
     with db.reading() as session:
@@ -157,7 +157,7 @@ def _open(slug: str, as_login: str | None) -> tuple[Database, uuid.UUID, uuid.UU
 
 def _check_writable(path: Path) -> None:
     """Fail before exporting (and auditing) rather than after."""
-    from sync_server.cli import fail
+    from sync_server.terminal import fail
 
     if path.is_dir():
         fail(f"--output: {path} is a folder")

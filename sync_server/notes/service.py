@@ -2,37 +2,38 @@
 
 Each function checks the caller through the policy, changes rows, and records what changed
 for pull. It raises `Rejected` (a final, stored refusal) rather than an HTTP error, because
-these run inside push, one mutation at a time.
+these run inside push, one mutation at a time. All share one keyword-only signature (push's
+`Handler`): the viewer, the mutation's data, the server's time and the push's batch (loaded
+here when called alone).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared_models import mutations as m
-from shared_models.vocabulary import NoteStatus
+from shared_models.vocabulary import RETRACT_WINDOW, EntityType, NoteStatus
 from sync_server import policy
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Team, Worker
 from sync_server.routing import service as routing
 from sync_server.routing.models import Delivery
+from sync_server.sync.batch import PushBatch
 from sync_server.sync.changelog import record_change
 from sync_server.sync.entities import VisibilityChange
 
-# Ids a push found unused in one query beforehand (see sync.push), to skip a lookup each.
-FRESH_IDS = "relais.fresh_ids"
-
 
 def _id_taken(
-    session: Session, model: type[Note | FollowUp | HeadsUp], entity_id: uuid.UUID
+    session: Session,
+    model: type[Note | FollowUp | HeadsUp],
+    entity_id: uuid.UUID,
+    batch: PushBatch | None,
 ) -> bool:
-    fresh: set[uuid.UUID] = session.info.get(FRESH_IDS, set())
-    if entity_id in fresh:
-        fresh.discard(entity_id)  # a second use in the same batch is checked for real
+    if batch is not None and batch.claim_fresh(entity_id):
         return False
     return session.get(model, entity_id) is not None
 
@@ -65,8 +66,15 @@ def _own_deliveries(session: Session, viewer: policy.Viewer, note: Note) -> list
     )
 
 
-def create_note(session: Session, viewer: policy.Viewer, data: m.NoteCreate, now: datetime) -> Note:
-    if _id_taken(session, Note, data.id):
+def create_note(
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.NoteCreate,
+    now: datetime,
+    batch: PushBatch | None = None,
+) -> Note:
+    if _id_taken(session, Note, data.id, batch):
         raise Rejected("id_conflict", "a note with this id already exists")
     team = session.get(Team, data.team_id)
     if team is None or team.org_id != viewer.org_id:
@@ -94,13 +102,28 @@ def create_note(session: Session, viewer: policy.Viewer, data: m.NoteCreate, now
         status=NoteStatus.OPEN.value,
     )
     session.add(note)
-    record_change(session, viewer.org_id, "note", note.id)
-    routing.route_note(session, note, now)
+    record_change(session, viewer.org_id, EntityType.NOTE, note.id)
+    batch = batch or PushBatch.load(session, viewer.org_id)
+    routing.route_note(
+        session,
+        note,
+        org=batch.organisation,
+        worker=worker,
+        members=batch.members,
+        coordinators=batch.coordinators,
+        alerts=batch.alerts,
+        now=now,
+    )
     return note
 
 
 def retract_note(
-    session: Session, viewer: policy.Viewer, data: m.NoteRetract, now: datetime
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.NoteRetract,
+    now: datetime,
+    batch: PushBatch | None = None,
 ) -> None:
     """Judged by the server's clock only: a phone's clock, right or wrong, never reopens the
     window. Recipients who acted on the note keep it (policy); the others are told to drop
@@ -111,21 +134,29 @@ def retract_note(
     if not policy.may_retract(viewer, note, now):
         raise Rejected(
             "forbidden",
-            "only the author may retract a note, within 24 hours of it reaching the server",
+            "only the author may retract a note, within "
+            f"{RETRACT_WINDOW // timedelta(hours=1)} hours of it reaching the server",
         )
     follow_up_ids = session.scalars(select(FollowUp.id).where(FollowUp.note_id == note.id)).all()
     change = VisibilityChange(
-        session, note.org_id, [("note", note.id)] + [("follow_up", f) for f in follow_up_ids]
+        session,
+        note.org_id,
+        [(EntityType.NOTE, note.id)] + [(EntityType.FOLLOW_UP, f) for f in follow_up_ids],
     )
     note.status = NoteStatus.RETRACTED.value
     note.retracted_at = now
     note.retract_reason = data.reason
-    routing.release_alerts(session, note)
+    routing.release_alerts(session, note, batch.alerts if batch else routing.OpenAlerts())
     change.record()
 
 
 def acknowledge_note(
-    session: Session, viewer: policy.Viewer, data: m.NoteAcknowledge, now: datetime
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.NoteAcknowledge,
+    now: datetime,
+    batch: PushBatch | None = None,
 ) -> None:
     note = _visible_note(session, viewer, data.note_id)
     if note.status == NoteStatus.RETRACTED:
@@ -150,11 +181,18 @@ def _acknowledge(session: Session, own: list[Delivery], now: datetime) -> None:
             d.seen_at = d.seen_at or now
             if note.status == NoteStatus.OPEN:
                 note.status = NoteStatus.ACKNOWLEDGED.value
-            record_change(session, note.org_id, "note", note.id)
+            record_change(session, note.org_id, EntityType.NOTE, note.id)
 
 
-def follow_up(session: Session, viewer: policy.Viewer, data: m.NoteFollowUp, now: datetime) -> None:
-    if _id_taken(session, FollowUp, data.id):
+def follow_up(
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.NoteFollowUp,
+    now: datetime,
+    batch: PushBatch | None = None,
+) -> None:
+    if _id_taken(session, FollowUp, data.id, batch):
         raise Rejected("id_conflict", "a follow-up with this id already exists")
     note = _visible_note(session, viewer, data.note_id)
     if not policy.may_follow_up(viewer, note):
@@ -178,11 +216,18 @@ def follow_up(session: Session, viewer: policy.Viewer, data: m.NoteFollowUp, now
     elif note.status == NoteStatus.OPEN:
         note.status = NoteStatus.ACKNOWLEDGED.value
     _acknowledge(session, _own_deliveries(session, viewer, note), now)
-    record_change(session, note.org_id, "follow_up", data.id)
-    record_change(session, note.org_id, "note", note.id)
+    record_change(session, note.org_id, EntityType.FOLLOW_UP, data.id)
+    record_change(session, note.org_id, EntityType.NOTE, note.id)
 
 
-def mark_seen(session: Session, viewer: policy.Viewer, data: m.DeliverySeen, now: datetime) -> None:
+def mark_seen(
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.DeliverySeen,
+    now: datetime,
+    batch: PushBatch | None = None,
+) -> None:
     note = _visible_note(session, viewer, data.note_id)
     own = _own_deliveries(session, viewer, note)
     if not own:
@@ -193,13 +238,18 @@ def mark_seen(session: Session, viewer: policy.Viewer, data: m.DeliverySeen, now
             d.seen_at = now
             changed = True
     if changed:
-        record_change(session, note.org_id, "note", note.id)
+        record_change(session, note.org_id, EntityType.NOTE, note.id)
 
 
 def create_heads_up(
-    session: Session, viewer: policy.Viewer, data: m.HeadsUpCreate, now: datetime
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.HeadsUpCreate,
+    now: datetime,
+    batch: PushBatch | None = None,
 ) -> HeadsUp:
-    if _id_taken(session, HeadsUp, data.id):
+    if _id_taken(session, HeadsUp, data.id, batch):
         raise Rejected("id_conflict", "a heads-up with this id already exists")
     worker = session.get(Worker, data.worker_id)
     if worker is None or not policy.can_see_worker(viewer, worker):
@@ -216,5 +266,33 @@ def create_heads_up(
         created_at=now,
     )
     session.add(heads_up)
-    record_change(session, worker.org_id, "heads_up", heads_up.id)
+    record_change(session, worker.org_id, EntityType.HEADS_UP, heads_up.id)
+    return heads_up
+
+
+def end_heads_up(
+    session: Session,
+    *,
+    viewer: policy.Viewer,
+    data: m.HeadsUpEnd,
+    now: datetime,
+    batch: PushBatch | None = None,
+) -> HeadsUp:
+    """Its author ends a heads-up early: it was valid until yesterday (UTC), so no client
+    shows it any more today, whatever its time zone in Europe. Ending it again changes
+    nothing."""
+    heads_up = session.get(HeadsUp, data.heads_up_id)
+    worker = session.get(Worker, heads_up.worker_id) if heads_up is not None else None
+    if (
+        heads_up is None
+        or worker is None
+        or not policy.can_see_heads_up(viewer, heads_up, worker.team_id)
+    ):
+        raise Rejected("not_found", "no such heads-up")
+    if not policy.may_end_heads_up(viewer, heads_up):
+        raise Rejected("forbidden", "only its author ends a heads-up")
+    ended = now.astimezone(UTC).date() - timedelta(days=1)
+    if heads_up.valid_until is None or heads_up.valid_until > ended:
+        heads_up.valid_until = ended
+        record_change(session, heads_up.org_id, EntityType.HEADS_UP, heads_up.id)
     return heads_up

@@ -174,7 +174,13 @@ def _records(reader: csv.DictReader[str]) -> Iterator[dict[str | Any, str | Any]
 
 
 def _header(reader: csv.DictReader[str]) -> list[str]:
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        names = reader.fieldnames or []
+    except csv.Error as exc:  # a header line longer than any real one, a NUL byte…
+        raise RosterError(
+            [RosterProblem(1, None, f"unreadable CSV ({exc})", header=True)]
+        ) from None
+    header = [h.strip() for h in names]
     missing = [c for c in COLUMNS if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
     if not (missing or unknown):

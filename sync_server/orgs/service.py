@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from shared_models.vocabulary import MAX_WORKERS_PER_SUPERVISOR_FR, Role
+from shared_models.vocabulary import MAX_WORKERS_PER_SUPERVISOR_FR, EntityType, Role
 from sync_server.auth.models import Device
 from sync_server.auth.passwords import hash_password
 from sync_server.database import utcnow
@@ -36,7 +36,7 @@ def org_by_slug(session: Session, slug: str) -> Organization | None:
 def _about_counsellor(session: Session, user: User) -> list[tuple[str, uuid.UUID]]:
     """The user as a colleague, and everything about the workers they counsel."""
     counselled = list(session.scalars(select(Worker.id).where(Worker.counsellor_id == user.id)))
-    return [*keys_about_workers(session, counselled), ("colleague", user.id)]
+    return [*keys_about_workers(session, counselled), (EntityType.COLLEAGUE, user.id)]
 
 
 def _workers_routed_to(session: Session, user: User, *, own: bool) -> list[uuid.UUID]:
@@ -137,7 +137,7 @@ def disable_user(session: Session, user: User) -> None:
     change.record()
     # Their own workers are in `change`; those they covered now go back to their counsellor.
     for worker_id in _workers_routed_to(session, user, own=False):
-        record_change(session, user.org_id, "worker", worker_id)
+        record_change(session, user.org_id, EntityType.WORKER, worker_id)
 
 
 def enable_user(session: Session, user: User) -> None:
@@ -145,9 +145,9 @@ def enable_user(session: Session, user: User) -> None:
         return
     user.disabled = False
     bump_sync_epoch(user)
-    record_change(session, user.org_id, "colleague", user.id)
+    record_change(session, user.org_id, EntityType.COLLEAGUE, user.id)
     for worker_id in _workers_routed_to(session, user, own=True):  # notes go to them again
-        record_change(session, user.org_id, "worker", worker_id)
+        record_change(session, user.org_id, EntityType.WORKER, worker_id)
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def create_user(
     )
     session.add(user)
     set_roles(user, roles)
-    record_change(session, org.id, "colleague", user.id)
+    record_change(session, org.id, EntityType.COLLEAGUE, user.id)
     return user
 
 
@@ -317,7 +317,7 @@ def upsert_workers(
             )
             session.add(worker)
             existing[details.ref] = worker
-            record_change(session, org_id, "worker", worker.id)
+            record_change(session, org_id, EntityType.WORKER, worker.id)
             outcomes.append(WorkerUpsert(details.ref, created=True))
         else:
             outcomes.append(_update_worker(session, worker, details, source, moves))
@@ -338,7 +338,7 @@ def _update_worker(
 ) -> WorkerUpsert:
     changed = [_WORKER_WORDS[c] for c in set_columns(worker, details.columns())]
     if changed:
-        record_change(session, worker.org_id, "worker", worker.id)
+        record_change(session, worker.org_id, EntityType.WORKER, worker.id)
     if worker.team_id != details.team_id:
         changed.append("team")
     if worker.counsellor_id != details.counsellor_id:

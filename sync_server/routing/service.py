@@ -1,6 +1,6 @@
 """Routing: who must know about a note, by when, and what happens when nobody answers.
 
-Rules (DESIGN.md, Routing):
+Rules (docs/design.md, Routing):
 - a signal or safety note about a worker goes to the worker's counsellor (`referent`), or to
   the counsellor's stand-in while they are away (`stand_in`); away with nobody covering, it
   also goes to the coordinators (`unassigned`);
@@ -19,31 +19,26 @@ one line in the inbox and one e-mail, but each keeps its own deadline.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from shared_models.vocabulary import DeliveryReason, NoteKind, NoteStatus, Role, Severity
+from shared_models.vocabulary import (
+    DeliveryReason,
+    EntityType,
+    NoteKind,
+    NoteStatus,
+    Role,
+    Severity,
+)
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User, Worker
 from sync_server.orgs.service import users_with_role
 from sync_server.routing.models import Delivery, responsible
 from sync_server.sync.changelog import record_change
-
-_COORDINATORS = "relais.coordinators"
-_NEW_ALERTS = "relais.new_alerts"
-# Workers whose open alerts are all in _NEW_ALERTS already (see prefetch_open_alerts).
-_ALERTS_KNOWN = "relais.alerts_known"
-
-
-def coordinators(session: Session, org_id: uuid.UUID) -> list[User]:
-    """The organisation's coordinators, looked up once per unit of work."""
-    cache: dict[uuid.UUID, list[User]] = session.info.setdefault(_COORDINATORS, {})
-    if org_id not in cache:
-        cache[org_id] = users_with_role(session, org_id, Role.COORDINATOR)
-    return cache[org_id]
 
 
 def _alert_key(recipient_id: uuid.UUID, note: Note) -> tuple[object, ...]:
@@ -51,11 +46,22 @@ def _alert_key(recipient_id: uuid.UUID, note: Note) -> tuple[object, ...]:
     return (recipient_id, note.worker_id, note.kind, note.category, note.severity)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_new_alerts(session: Session, _previous: object) -> None:
-    session.info.pop(_NEW_ALERTS, None)
-    session.info.pop(_ALERTS_KNOWN, None)
-    session.info.pop(_COORDINATORS, None)
+@dataclass
+class OpenAlerts:
+    """The open alerts the notes of one push may join, read once for the whole batch.
+
+    `leads`: alert key (`_alert_key`) -> the lead delivery, kept up to date as the batch's
+    notes are routed; `known_workers`: the workers all of whose open alerts are in `leads`
+    (for the others, `route_note` asks the database).
+    """
+
+    leads: dict[tuple[object, ...], Delivery] = field(default_factory=dict)
+    known_workers: set[uuid.UUID] = field(default_factory=set)
+
+    def forget(self) -> None:
+        """After a rollback: the deliveries held here may no longer exist."""
+        self.leads.clear()
+        self.known_workers.clear()
 
 
 def deadline(org: Organization, severity: str) -> timedelta:
@@ -111,19 +117,29 @@ def plan_recipients(
     return unique
 
 
-def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
-    """Create the note's deliveries. Called in the transaction that stores the note."""
+def route_note(
+    session: Session,
+    note: Note,
+    *,
+    org: Organization,
+    worker: Worker | None,
+    members: Mapping[uuid.UUID, User],
+    coordinators: Sequence[User],
+    alerts: OpenAlerts,
+    now: datetime,
+) -> list[Delivery]:
+    """Create the note's deliveries. Called in the transaction that stores the note.
+
+    `members`: the organisation's users by id (the counsellor and their stand-in are among
+    them); `alerts`: the open alerts the note may join, updated with its own.
+    """
     if alerts_nobody(note):
         return []
-    org = session.get_one(Organization, note.org_id)
-    worker = session.get(Worker, note.worker_id) if note.worker_id else None
-    counsellor = (
-        session.get(User, worker.counsellor_id) if worker and worker.counsellor_id else None
-    )
+    counsellor = members.get(worker.counsellor_id) if worker and worker.counsellor_id else None
     stand_in = (
-        session.get(User, counsellor.stand_in_id) if counsellor and counsellor.stand_in_id else None
+        members.get(counsellor.stand_in_id) if counsellor and counsellor.stand_in_id else None
     )
-    plan = plan_recipients(note, worker, counsellor, coordinators(session, org.id), stand_in, now)
+    plan = plan_recipients(note, worker, counsellor, coordinators, stand_in, now)
     coordinator_reasons = {DeliveryReason.URGENT, DeliveryReason.UNASSIGNED}
     deliveries = []
     for recipient_id, reason in plan:
@@ -140,35 +156,32 @@ def route_note(session: Session, note: Note, now: datetime) -> list[Delivery]:
         )
         groups = org.group_window > 0 and note.kind == NoteKind.SIGNAL and worker is not None
         if groups and reason not in coordinator_reasons:
-            new_alerts: dict[tuple[object, ...], Delivery] = session.info.setdefault(
-                _NEW_ALERTS, {}
-            )
             key = _alert_key(recipient_id, note)
             since = now - timedelta(seconds=org.group_window)
-            lead = new_alerts.get(key)
+            lead = alerts.leads.get(key)
             if lead is not None and (lead.acknowledged_at is not None or lead.delivered_at < since):
                 lead = None
-            if lead is None and note.worker_id not in session.info.get(_ALERTS_KNOWN, ()):
+            if lead is None and note.worker_id not in alerts.known_workers:
                 lead = open_alert(session, recipient_id, note, since)
             if lead is not None:
                 # For the inbox and e-mail only: the signal keeps its own deadline, and the
                 # alert's note is not re-sent (its author would learn of this signal).
                 delivery.grouped_into_id = lead.id
-            new_alerts[key] = lead or delivery  # later signals of this batch join it
+            alerts.leads[key] = lead or delivery  # later signals of this batch join it
         session.add(delivery)
         deliveries.append(delivery)
     return deliveries
 
 
-def prefetch_open_alerts(
+def load_open_alerts(
     session: Session, org: Organization, worker_ids: Collection[uuid.UUID], now: datetime
-) -> None:
+) -> OpenAlerts:
     """Read once the open alerts a batch of notes about `worker_ids` may join, instead of
     once per note."""
+    alerts = OpenAlerts()
     if org.group_window <= 0 or not worker_ids:
-        return
+        return alerts
     since = now - timedelta(seconds=org.group_window)
-    alerts: dict[tuple[object, ...], Delivery] = session.info.setdefault(_NEW_ALERTS, {})
     rows = session.execute(
         select(Delivery, Note.worker_id, Note.kind, Note.category, Note.severity)
         .join(Note, Note.id == Delivery.note_id)
@@ -182,8 +195,10 @@ def prefetch_open_alerts(
         .order_by(Delivery.delivered_at)
     )
     for delivery, worker_id, kind, category, severity in rows:
-        alerts.setdefault((delivery.recipient_id, worker_id, kind, category, severity), delivery)
-    session.info.setdefault(_ALERTS_KNOWN, set()).update(worker_ids)
+        key = (delivery.recipient_id, worker_id, kind, category, severity)
+        alerts.leads.setdefault(key, delivery)
+    alerts.known_workers.update(worker_ids)
+    return alerts
 
 
 def open_alert(
@@ -218,12 +233,12 @@ def alert_group(session: Session, delivery: Delivery) -> list[Delivery]:
     return [lead, *members]
 
 
-def release_alerts(session: Session, note: Note) -> None:
+def release_alerts(session: Session, note: Note, alerts: OpenAlerts) -> None:
     """A retracted note leaves its alert groups. Where it led one, the next signal of the
     group takes the lead (and with it the e-mail), so that retracting the first signal
     silences none of the others. Nothing is re-sent: the app reads a signal whose alert it no
-    longer holds as an alert of its own."""
-    alerts: dict[tuple[object, ...], Delivery] = session.info.get(_NEW_ALERTS, {})
+    longer holds as an alert of its own. `alerts`: what later notes of this push may join,
+    kept true."""
     for delivery in session.scalars(select(Delivery).where(Delivery.note_id == note.id)).all():
         if delivery.grouped_into_id is not None:
             delivery.grouped_into_id = None
@@ -238,12 +253,12 @@ def release_alerts(session: Session, note: Note) -> None:
             member.grouped_into_id = members[0].id
         if lead is not None:
             lead.grouped_into_id = None
-        for key, cached in list(alerts.items()):  # what later notes of this push may join
+        for key, cached in list(alerts.leads.items()):
             if cached is delivery:
                 if lead is None:
-                    del alerts[key]
+                    del alerts.leads[key]
                 else:
-                    alerts[key] = lead
+                    alerts.leads[key] = lead
 
 
 def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
@@ -252,9 +267,10 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
     Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so that several server
     processes sweeping at once never escalate the same delivery twice; each delivery is
     marked `escalated_at` in the same transaction that creates the coordinators' copies.
+    Plain rows and bulk statements, no ORM objects: a sweep may find many thousands.
     """
     query = (
-        select(Delivery)
+        select(Delivery.id, Delivery.note_id, Note.org_id, Note.author_id)
         .join(Note, Note.id == Delivery.note_id)
         .where(
             Delivery.due_at.is_not(None),
@@ -269,36 +285,48 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
     if session.get_bind().dialect.name == "postgresql":
         # Claim the notes too: two sweeps never escalate deliveries of one note at once.
         query = query.with_for_update(skip_locked=True, of=[Delivery, Note])
-    overdue = session.scalars(query).all()
+    overdue = session.execute(query).all()
     if not overdue:
         return 0
-    notes = {
-        n.id: n
-        for n in session.scalars(select(Note).where(Note.id.in_({d.note_id for d in overdue})))
+    notes = {row.note_id: row for row in overdue}
+    coordinator_ids = {
+        org_id: [c.id for c in users_with_role(session, org_id, Role.COORDINATOR)]
+        for org_id in {row.org_id for row in overdue}
     }
-    by_org: dict[uuid.UUID, list[User]] = {}
-    existing = {
-        (note_id, recipient_id)
-        for note_id, recipient_id in session.execute(
-            select(Delivery.note_id, Delivery.recipient_id).where(Delivery.note_id.in_(notes))
-        )
-    }
-    for d in overdue:
-        note = notes[d.note_id]
-        d.escalated_at = now
-        if note.org_id not in by_org:
-            by_org[note.org_id] = coordinators(session, note.org_id)
-        for coordinator in by_org[note.org_id]:
-            if (note.id, coordinator.id) in existing or coordinator.id == note.author_id:
-                continue
-            existing.add((note.id, coordinator.id))
-            session.add(
-                Delivery(
-                    note_id=note.id,
-                    recipient_id=coordinator.id,
-                    reason=DeliveryReason.ESCALATION.value,
-                    delivered_at=now,
+    everyone = {c for ids in coordinator_ids.values() for c in ids}
+    existing: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for chunk in _chunks(list(notes)):
+        existing.update(
+            session.execute(
+                select(Delivery.note_id, Delivery.recipient_id).where(
+                    Delivery.note_id.in_(chunk), Delivery.recipient_id.in_(everyone)
                 )
-            )
-        record_change(session, note.org_id, "note", note.id)
+            ).tuples()
+        )
+    copies = [
+        {
+            "id": uuid.uuid4(),
+            "note_id": note_id,
+            "recipient_id": coordinator_id,
+            "reason": DeliveryReason.ESCALATION.value,
+            "delivered_at": now,
+        }
+        for note_id, row in notes.items()
+        for coordinator_id in coordinator_ids[row.org_id]
+        if coordinator_id != row.author_id and (note_id, coordinator_id) not in existing
+    ]
+    for chunk in _chunks([row.id for row in overdue]):
+        session.execute(
+            update(Delivery).where(Delivery.id.in_(chunk)).values(escalated_at=now),
+            execution_options={"synchronize_session": "evaluate"},
+        )
+    if copies:
+        session.execute(insert(Delivery), copies)
+    for note_id, row in notes.items():
+        record_change(session, row.org_id, EntityType.NOTE, note_id)
     return len(overdue)
+
+
+def _chunks(ids: list[uuid.UUID], size: int = 1000) -> Iterator[list[uuid.UUID]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]

@@ -1,14 +1,12 @@
-"""POST /sync/push, POST /sync/pull and GET /sync/stream (PROTOCOL.md)."""
+"""POST /sync/push, POST /sync/pull and GET /sync/stream (docs/protocol.md)."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.concurrency import run_in_threadpool
 
 from shared_models.wire import (
     PROTOCOL_VERSION,
@@ -17,7 +15,6 @@ from shared_models.wire import (
     PushResponse,
 )
 from sync_server import metrics
-from sync_server.audit.service import record_sensitive_reads
 from sync_server.auth.service import Caller, authenticate
 from sync_server.database import utcnow
 from sync_server.deps import DB, AppSettings, CurrentCaller
@@ -26,7 +23,7 @@ from sync_server.sync import pull as pull_service
 from sync_server.sync import push as push_service
 from sync_server.sync.changelog import current_position
 from sync_server.sync.push import IncomingPush
-from sync_server.sync.stream import hub
+from sync_server.sync.stream import follow
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 
@@ -58,18 +55,7 @@ def push(body: IncomingPush, caller: CurrentCaller, db: DB) -> PushResponse:
 @router.post("/pull", response_model=PullResponse, responses=documented(401, 413, 422))
 def pull(body: PullRequest, caller: CurrentCaller, db: DB) -> PullResponse:
     _check_protocol(body.protocol)
-    with db.reading() as session:
-        response, reads = pull_service.pull(session, caller, body.cursor, body.limit, utcnow())
-    if reads:
-        with db.unit_of_work() as session:
-            record_sensitive_reads(
-                session,
-                org_id=caller.org_id,
-                actor_id=caller.user_id,
-                device_id=caller.device_id,
-                note_ids=(r.note_id for r in reads),
-            )
-    return response
+    return pull_service.pull_and_record(db, caller, body.cursor, body.limit, utcnow())
 
 
 @router.get("/stream", response_class=EventSourceResponse, responses=documented(401))
@@ -77,7 +63,7 @@ async def stream(
     request: Request, caller: CurrentCaller, db: DB, settings: AppSettings
 ) -> EventSourceResponse:
     """Pokes (`event: poke`, data `{"cursor": ...}`) and a comment line every heartbeat."""
-    listener = hub.subscribe(caller.org_id, caller.user_id)
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
 
     def position() -> int:
         with db.reading() as session:
@@ -91,28 +77,15 @@ async def stream(
                 return False
             return current.sync_epoch == caller.sync_epoch
 
-    # Re-checked at each heartbeat: a revoked device or a changed role ends the stream.
-    token = request.headers.get("authorization", "").partition(" ")[2].strip()
-
     async def events() -> AsyncIterator[ServerSentEvent]:
-        heartbeat = settings.stream_heartbeat
-        try:
-            seq = await run_in_threadpool(position)
-            yield _poke(caller, seq)
-            checked = time.monotonic()
-            while True:
-                poked = await listener.wait(heartbeat)
-                if time.monotonic() - checked >= heartbeat:
-                    if not await run_in_threadpool(still_signed_in):
-                        return
-                    checked = time.monotonic()
-                if poked is None:
-                    yield ServerSentEvent(comment="keep-alive")
-                else:
-                    seq = max(poked, seq)
-                    yield _poke(caller, seq)
-        finally:
-            hub.unsubscribe(listener)
+        async for seq in follow(
+            caller.org_id,
+            caller.user_id,
+            heartbeat=settings.stream_heartbeat,
+            position=position,
+            still_signed_in=still_signed_in,
+        ):
+            yield ServerSentEvent(comment="keep-alive") if seq is None else _poke(caller, seq)
 
     return EventSourceResponse(events(), ping=None, headers={"Cache-Control": "no-store"})
 

@@ -1,17 +1,24 @@
-"""Entities as pull sends them: loaded in batches, checked by the policy, shaped per viewer."""
+"""Entities as pull sends them: loaded in batches, checked by the policy, shaped per viewer.
+
+Each entity type has one `EntitySpec` (`SPECS`): pull, the change log's audiences and the
+policy's index look the type up there, never in an `if` chain of their own.
+"""
 
 from __future__ import annotations
 
+import operator
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared_models.entities import (
+    ENTITY_MODELS,
     ColleagueData,
     DeliveryData,
     FollowUpData,
@@ -21,22 +28,13 @@ from shared_models.entities import (
     TeamData,
     WorkerData,
 )
+from shared_models.vocabulary import EntityType, Severity
 from sync_server import policy
 from sync_server.database import utcnow
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
 from sync_server.routing.models import Delivery, responsible
-from sync_server.sync.changelog import PendingChange, record_change
-
-_MODELS: dict[str, Any] = {
-    "note": Note,
-    "follow_up": FollowUp,
-    "heads_up": HeadsUp,
-    "worker": Worker,
-    "team": Team,
-    "colleague": User,
-    "organization": Organization,
-}
+from sync_server.sync.pending import record_change
 
 
 @dataclass
@@ -58,6 +56,30 @@ class Loaded:
     def get(self, entity: str, entity_id: uuid.UUID) -> Any:
         return self.objects.get((entity, entity_id))
 
+    def of_type(self, entity: EntityType) -> list[Any]:
+        return [obj for (e, _), obj in self.objects.items() if e == entity]
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """Everything the server knows about one entity type, in one place: its table, its
+    wire schema, whose organisation a row is in, what it is about, how pull shapes it
+    for a viewer (and what it loads for that), and who may see it (`policy.RULES`)."""
+
+    entity: EntityType
+    model: type[Any]
+    wire: type[BaseModel]
+    shape: Callable[[policy.Viewer, Any, Loaded], BaseModel]
+    # What shaping a batch of these needs besides the rows (deliveries, supervisors...).
+    prepare: Callable[[Session, list[Any], Loaded], None] | None = None
+    # The worker a row is about, if any: whose counsellors may see it.
+    worker_of: Callable[[Any], uuid.UUID | None] | None = None
+    org_of: Callable[[Any], uuid.UUID] = operator.attrgetter("org_id")
+
+    @property
+    def rule(self) -> policy.Rule:
+        return policy.RULES[self.entity]
+
 
 def load(
     session: Session,
@@ -70,33 +92,40 @@ def load(
 
     `for_shaping=False` loads only what the policy needs (audiences), not what pull sends.
     """
-    wanted: dict[str, set[uuid.UUID]] = {}
+    wanted: dict[EntitySpec, set[uuid.UUID]] = {}
     for entity, entity_id in keys:
-        if entity in _MODELS:
-            wanted.setdefault(entity, set()).add(entity_id)
+        if entity in SPECS:
+            wanted.setdefault(SPECS[entity], set()).add(entity_id)
     out = Loaded()
-    for entity, ids in wanted.items():
-        model = _MODELS[entity]
-        for obj in _in_chunks(session, model, ids):
-            if (obj.id if entity == "organization" else obj.org_id) == org_id:
-                out.objects[(entity, obj.id)] = obj
+    for spec, ids in wanted.items():
+        for obj in _in_chunks(session, spec.model, ids):
+            if spec.org_of(obj) == org_id:
+                out.objects[(spec.entity, obj.id)] = obj
+    out.facts = _facts(session, out)
+    if for_shaping:
+        for spec in wanted:
+            if spec.prepare is not None:
+                spec.prepare(session, out.of_type(spec.entity), out)
+        out.names = dict(_pairs(session, User.id, User.display_name, User.id, _named_users(out)))
+    return out
 
-    notes = {k[1]: o for k, o in out.objects.items() if k[0] == "note"}
-    follow_ups = [o for k, o in out.objects.items() if k[0] == "follow_up"]
-    missing_notes = {f.note_id for f in follow_ups} - notes.keys()
+
+def _facts(session: Session, loaded: Loaded) -> policy.Facts:
+    """What the policy needs besides the rows: the notes of follow-ups, who acted on
+    retracted notes, the teams of the workers heads-ups are about."""
+    notes = {n.id: n for n in loaded.of_type(EntityType.NOTE)}
+    missing_notes = {f.note_id for f in loaded.of_type(EntityType.FOLLOW_UP)} - notes.keys()
     notes.update({n.id: n for n in _in_chunks(session, Note, missing_notes)})
-    worker_ids = {o.worker_id for k, o in out.objects.items() if k[0] == "heads_up"}
-    worker_team = {
-        w_id: t_id
-        for w_id, t_id in _pairs(session, Worker.id, Worker.team_id, Worker.id, worker_ids)
-    }
-    out.facts = policy.Facts(
+    worker_ids = {h.worker_id for h in loaded.of_type(EntityType.HEADS_UP)}
+    worker_team = dict(_pairs(session, Worker.id, Worker.team_id, Worker.id, worker_ids))
+    return policy.Facts(
         worker_team=worker_team, notes=notes, acted=policy.load_acted(session, notes.values())
     )
-    if not for_shaping:
-        return out
-    note_ids = [k[1] for k in out.objects if k[0] == "note"]
-    for d in _in_chunks(session, Delivery, note_ids, column=Delivery.note_id):
+
+
+def _prepare_notes(session: Session, notes: list[Note], out: Loaded) -> None:
+    """Their deliveries, and for alert fatigue the size and lead note of each alert."""
+    for d in _in_chunks(session, Delivery, [n.id for n in notes], column=Delivery.note_id):
         out.deliveries.setdefault(d.note_id, []).append(d)
     delivery_ids = [d.id for ds in out.deliveries.values() for d in ds]
     for i in range(0, len(delivery_ids), 500):
@@ -111,21 +140,33 @@ def load(
         d.grouped_into_id for ds in out.deliveries.values() for d in ds if d.grouped_into_id
     }
     out.lead_notes = dict(_pairs(session, Delivery.id, Delivery.note_id, Delivery.id, lead_refs))
-    team_ids = [k[1] for k in out.objects if k[0] == "team"]
+
+
+def _prepare_teams(session: Session, teams: list[Team], out: Loaded) -> None:
     for team_id, user_id in _pairs(
         session,
         TeamSupervisor.team_id,
         TeamSupervisor.user_id,
         TeamSupervisor.team_id,
-        team_ids,
+        [t.id for t in teams],
     ):
         out.supervisors_of_team.setdefault(team_id, []).append(user_id)
-    out.names = dict(
-        session.execute(select(User.id, User.display_name).where(User.org_id == org_id)).all()
-    )
-    workers = [o for k, o in out.objects.items() if k[0] == "worker"]
+
+
+def _prepare_workers(session: Session, workers: list[Worker], out: Loaded) -> None:
     out.recipients = _recipients(session, workers, utcnow())
-    return out
+
+
+def _named_users(loaded: Loaded) -> set[uuid.UUID]:
+    """The users whose names `shape` shows for these entities (not the whole organisation)."""
+    ids: set[uuid.UUID | None] = set(loaded.recipients.values())
+    for (entity, _), obj in loaded.objects.items():
+        if entity in (EntityType.NOTE, EntityType.FOLLOW_UP, EntityType.HEADS_UP):
+            ids.add(obj.author_id)
+        elif entity == EntityType.WORKER:
+            ids.add(obj.counsellor_id)
+    ids |= {d.recipient_id for ds in loaded.deliveries.values() for d in ds}
+    return {i for i in ids if i is not None}
 
 
 def _recipients(
@@ -170,93 +211,145 @@ def visible(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> boo
 
 def shape(viewer: policy.Viewer, entity: str, obj: Any, loaded: Loaded) -> dict[str, Any]:
     """The entity's whole current state as this viewer may see it (JSON-ready)."""
-    names = loaded.names
-    model: Any
-    if entity == "note":
-        deliveries = loaded.deliveries.get(obj.id, [])
-        shown = policy.can_read_deliveries(viewer, obj, (d.recipient_id for d in deliveries))
-        model = NoteData(
-            id=obj.id,
-            author_id=obj.author_id,
-            author_name=names.get(obj.author_id),
-            worker_id=obj.worker_id,
-            team_id=obj.team_id,
-            kind=obj.kind,
-            category=obj.category,
-            severity=obj.severity,
-            text=obj.text,
-            captured_at=obj.captured_at,
-            received_at=obj.received_at,
-            status=obj.status,
-            retracted_at=obj.retracted_at,
-            deliveries=[_delivery(viewer, d, loaded) for d in deliveries] if shown else None,
-        )
-    elif entity == "follow_up":
-        model = FollowUpData(
-            id=obj.id,
-            note_id=obj.note_id,
-            action=obj.action,
-            text=obj.text,
-            close=obj.close,
-            author_id=obj.author_id,
-            author_name=names.get(obj.author_id),
-            created_at=obj.created_at,
-        )
-    elif entity == "heads_up":
-        model = HeadsUpData(
-            id=obj.id,
-            worker_id=obj.worker_id,
-            text=obj.text,
-            valid_until=obj.valid_until,
-            author_id=obj.author_id,
-            author_name=names.get(obj.author_id),
-            created_at=obj.created_at,
-        )
-    elif entity == "worker":
-        recipient = loaded.recipients.get(obj.id)
-        model = WorkerData(
-            id=obj.id,
-            ref=obj.ref,
-            display_name=obj.display_name,
-            team_id=obj.team_id,
-            counsellor_id=obj.counsellor_id,
-            counsellor_name=names.get(obj.counsellor_id) if obj.counsellor_id else None,
-            active=obj.active,
-            recipient_id=recipient,
-            recipient_name=names.get(recipient) if recipient else None,
-        )
-    elif entity == "team":
-        model = TeamData(
-            id=obj.id,
-            name=obj.name,
-            site=obj.site,
-            supervisor_ids=sorted(loaded.supervisors_of_team.get(obj.id, []), key=str),
-        )
-    elif entity == "organization":
-        model = OrganizationData(
-            id=obj.id,
-            name=obj.name,
-            country=obj.country,
-            language=obj.language,
-            deadlines={
-                "urgent": obj.deadline_urgent,
-                "attention": obj.deadline_attention,
-                "info": obj.deadline_info,
-            },
-        )
-    elif entity == "colleague":
-        model = ColleagueData(
-            id=obj.id,
-            display_name=obj.display_name,
-            roles=sorted(obj.role_names),
-            away=obj.is_away(utcnow()),
-            stand_in_id=obj.stand_in_id,
-            away_until=obj.away_until,
-        )
-    else:  # pragma: no cover - guarded by _MODELS
-        raise ValueError(entity)
-    data: dict[str, Any] = model.model_dump(mode="json")
+    data: dict[str, Any] = SPECS[entity].shape(viewer, obj, loaded).model_dump(mode="json")
     return data
+
+
+def _note(viewer: policy.Viewer, note: Note, loaded: Loaded) -> NoteData:
+    deliveries = loaded.deliveries.get(note.id, [])
+    shown = policy.can_read_deliveries(viewer, note, (d.recipient_id for d in deliveries))
+    return NoteData(
+        id=note.id,
+        author_id=note.author_id,
+        author_name=loaded.names.get(note.author_id),
+        worker_id=note.worker_id,
+        team_id=note.team_id,
+        kind=note.kind,
+        category=note.category,
+        severity=note.severity,
+        text=note.text,
+        captured_at=note.captured_at,
+        received_at=note.received_at,
+        status=note.status,
+        retracted_at=note.retracted_at,
+        deliveries=[_delivery(viewer, d, loaded) for d in deliveries] if shown else None,
+    )
+
+
+def _follow_up(_viewer: policy.Viewer, follow_up: FollowUp, loaded: Loaded) -> FollowUpData:
+    return FollowUpData(
+        id=follow_up.id,
+        note_id=follow_up.note_id,
+        action=follow_up.action,
+        text=follow_up.text,
+        close=follow_up.close,
+        author_id=follow_up.author_id,
+        author_name=loaded.names.get(follow_up.author_id),
+        created_at=follow_up.created_at,
+    )
+
+
+def _heads_up(_viewer: policy.Viewer, heads_up: HeadsUp, loaded: Loaded) -> HeadsUpData:
+    return HeadsUpData(
+        id=heads_up.id,
+        worker_id=heads_up.worker_id,
+        text=heads_up.text,
+        valid_until=heads_up.valid_until,
+        author_id=heads_up.author_id,
+        author_name=loaded.names.get(heads_up.author_id),
+        created_at=heads_up.created_at,
+    )
+
+
+def _worker(_viewer: policy.Viewer, worker: Worker, loaded: Loaded) -> WorkerData:
+    names = loaded.names
+    recipient = loaded.recipients.get(worker.id)
+    return WorkerData(
+        id=worker.id,
+        ref=worker.ref,
+        display_name=worker.display_name,
+        team_id=worker.team_id,
+        counsellor_id=worker.counsellor_id,
+        counsellor_name=names.get(worker.counsellor_id) if worker.counsellor_id else None,
+        active=worker.active,
+        recipient_id=recipient,
+        recipient_name=names.get(recipient) if recipient else None,
+    )
+
+
+def _team(_viewer: policy.Viewer, team: Team, loaded: Loaded) -> TeamData:
+    return TeamData(
+        id=team.id,
+        name=team.name,
+        site=team.site,
+        supervisor_ids=sorted(loaded.supervisors_of_team.get(team.id, []), key=str),
+    )
+
+
+def _organization(_viewer: policy.Viewer, org: Organization, _loaded: Loaded) -> OrganizationData:
+    return OrganizationData(
+        id=org.id,
+        name=org.name,
+        country=org.country,
+        language=org.language,
+        deadlines={
+            Severity.URGENT: org.deadline_urgent,
+            Severity.ATTENTION: org.deadline_attention,
+            Severity.INFO: org.deadline_info,
+        },
+    )
+
+
+def _colleague(_viewer: policy.Viewer, user: User, _loaded: Loaded) -> ColleagueData:
+    return ColleagueData(
+        id=user.id,
+        display_name=user.display_name,
+        roles=sorted(user.role_names),
+        away=user.is_away(utcnow()),
+        stand_in_id=user.stand_in_id,
+        away_until=user.away_until,
+    )
+
+
+_SPECS = (
+    EntitySpec(
+        EntityType.NOTE,
+        Note,
+        NoteData,
+        _note,
+        prepare=_prepare_notes,
+        worker_of=operator.attrgetter("worker_id"),
+    ),
+    EntitySpec(EntityType.FOLLOW_UP, FollowUp, FollowUpData, _follow_up),
+    EntitySpec(
+        EntityType.HEADS_UP,
+        HeadsUp,
+        HeadsUpData,
+        _heads_up,
+        worker_of=operator.attrgetter("worker_id"),
+    ),
+    EntitySpec(
+        EntityType.WORKER,
+        Worker,
+        WorkerData,
+        _worker,
+        prepare=_prepare_workers,
+        worker_of=operator.attrgetter("id"),
+    ),
+    EntitySpec(EntityType.TEAM, Team, TeamData, _team, prepare=_prepare_teams),
+    EntitySpec(EntityType.COLLEAGUE, User, ColleagueData, _colleague),
+    EntitySpec(
+        EntityType.ORGANIZATION,
+        Organization,
+        OrganizationData,
+        _organization,
+        org_of=operator.attrgetter("id"),
+    ),
+)
+# One per entity type, keyed by `EntityType` (the change log's plain strings find them too).
+SPECS: dict[str, EntitySpec] = {spec.entity: spec for spec in _SPECS}
+assert SPECS.keys() == set(EntityType) == set(ENTITY_MODELS)
+assert all(spec.wire is ENTITY_MODELS[spec.entity] for spec in _SPECS)
 
 
 def _delivery(viewer: policy.Viewer, d: Delivery, loaded: Loaded) -> DeliveryData:
@@ -283,29 +376,12 @@ def workers_concerned(loaded: Loaded) -> set[uuid.UUID]:
     """The workers whose counsellors may see some of these entities."""
     workers: set[uuid.UUID] = set()
     for (entity, _), obj in loaded.objects.items():
-        if entity == "worker":
-            workers.add(obj.id)
-        elif entity in ("note", "heads_up") and obj.worker_id:
-            workers.add(obj.worker_id)
+        worker_of = SPECS[entity].worker_of
+        worker_id = worker_of(obj) if worker_of is not None else None
+        if worker_id:
+            workers.add(worker_id)
     workers |= {n.worker_id for n in loaded.facts.notes.values() if n.worker_id}
     return workers
-
-
-def audience_of_changes(
-    session: Session, org_id: uuid.UUID, changes: list[PendingChange]
-) -> frozenset[uuid.UUID]:
-    """Who must be poked for these changes: those who see them now, and those who lost them."""
-    loaded = load(session, org_id, ((c.entity, c.entity_id) for c in changes), for_shaping=False)
-    index = policy.AudienceIndex(
-        policy.load_org_viewers(session, org_id, utcnow(), workers=workers_concerned(loaded))
-    )
-    users: set[uuid.UUID] = set()
-    for c in changes:
-        users |= c.revoked
-        obj = loaded.get(c.entity, c.entity_id)
-        if obj is not None:
-            users |= index.of(c.entity, obj, loaded.facts)
-    return frozenset(users)
 
 
 class VisibilityChange:
@@ -353,18 +429,18 @@ def keys_about_workers(
 ) -> list[tuple[str, uuid.UUID]]:
     """A worker and everything written about them: what a reassignment may hide or show."""
     ids = list(worker_ids)
-    keys: list[tuple[str, uuid.UUID]] = [("worker", w) for w in ids]
+    keys: list[tuple[str, uuid.UUID]] = [(EntityType.WORKER, w) for w in ids]
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         note_ids = list(session.scalars(select(Note.id).where(Note.worker_id.in_(chunk))))
-        keys += [("note", n) for n in note_ids]
+        keys += [(EntityType.NOTE, n) for n in note_ids]
         keys += [
-            ("heads_up", h)
+            (EntityType.HEADS_UP, h)
             for h in session.scalars(select(HeadsUp.id).where(HeadsUp.worker_id.in_(chunk)))
         ]
         for j in range(0, len(note_ids), 500):
             keys += [
-                ("follow_up", f)
+                (EntityType.FOLLOW_UP, f)
                 for f in session.scalars(
                     select(FollowUp.id).where(FollowUp.note_id.in_(note_ids[j : j + 500]))
                 )

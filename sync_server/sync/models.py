@@ -37,6 +37,20 @@ class ChangeLogEntry(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ChangeAudience(Base):
+    """The pull index: one row per change and key of who might see it (`policy.index_keys`).
+
+    Pull reads only the rows of the caller's keys, so its cost follows what the caller may
+    see, not the size of the organisation. Written with the change log, in its transaction.
+    """
+
+    __tablename__ = "change_audience"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"), primary_key=True)
+    audience: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
 class MutationRecord(Base):
     __tablename__ = "mutation"
     __table_args__ = (Index("ix_mutation_org_status", "org_id", "status"),)

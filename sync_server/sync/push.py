@@ -12,8 +12,9 @@ import hashlib
 import json
 import logging
 import math
+import typing
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm.exc import FlushError
 
 from shared_models import mutations as m
 from shared_models.fields import Moment
+from shared_models.vocabulary import MutationType
 from shared_models.wire import (
     MAX_MUTATIONS_PER_PUSH,
     ErrorDetail,
@@ -36,23 +38,39 @@ from sync_server import policy
 from sync_server.auth.service import Caller
 from sync_server.notes import service as notes
 from sync_server.notes.models import FollowUp, HeadsUp, Note
-from sync_server.notes.service import FRESH_IDS, Rejected
-from sync_server.orgs.models import Organization, Team, User, Worker
+from sync_server.notes.service import Rejected
+from sync_server.orgs.models import Team, Worker
 from sync_server.routing import service as routing
+from sync_server.sync.batch import PushBatch
 from sync_server.sync.changelog import discard_changes_after, pending_changes
 from sync_server.sync.models import MutationRecord
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Session, policy.Viewer, Any, datetime, datetime], object]
 
-HANDLERS: dict[str, Handler] = {
-    "note.create": lambda s, v, d, _c, now: notes.create_note(s, v, d, now),
-    "note.retract": lambda s, v, d, _c, now: notes.retract_note(s, v, d, now),
-    "note.acknowledge": lambda s, v, d, _c, now: notes.acknowledge_note(s, v, d, now),
-    "note.follow_up": lambda s, v, d, _c, now: notes.follow_up(s, v, d, now),
-    "heads_up.create": lambda s, v, d, _c, now: notes.create_heads_up(s, v, d, now),
-    "delivery.seen": lambda s, v, d, _c, now: notes.mark_seen(s, v, d, now),
+class Handler(typing.Protocol):
+    """What applies one mutation type: its data already validated, the caller's viewer,
+    the server's time (never the client's) and the push's batch."""
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        viewer: policy.Viewer,
+        data: Any,
+        now: datetime,
+        batch: PushBatch | None = None,
+    ) -> object: ...
+
+
+HANDLERS: dict[MutationType, Handler] = {
+    MutationType.NOTE_CREATE: notes.create_note,
+    MutationType.NOTE_RETRACT: notes.retract_note,
+    MutationType.NOTE_ACKNOWLEDGE: notes.acknowledge_note,
+    MutationType.NOTE_FOLLOW_UP: notes.follow_up,
+    MutationType.HEADS_UP_CREATE: notes.create_heads_up,
+    MutationType.DELIVERY_SEEN: notes.mark_seen,
+    MutationType.HEADS_UP_END: notes.end_heads_up,
 }
 assert HANDLERS.keys() == m.MUTATION_TYPES.keys()
 
@@ -111,26 +129,27 @@ def push(
     session: Session, caller: Caller, mutations: list[IncomingMutation], now: datetime
 ) -> list[MutationResult]:
     """Apply a batch: fast (one flush for all) and, if that meets a conflict, one by one."""
-    user = session.get_one(User, caller.user_id)
-    viewer = policy.load_viewer(session, user, now)
-    _prefetch(session, caller, mutations, now)
+    batch = _load_batch(session, caller, mutations, now)
+    viewer = policy.load_viewer(session, batch.members[caller.user_id], now)
     mark = len(pending_changes(session))
     try:
         with session.begin_nested(), session.no_autoflush:
-            results = _run(session, caller, viewer, mutations, now, careful=False)
+            results = _run(session, caller, viewer, batch, mutations, now, careful=False)
             session.flush()
         return results
     except (IntegrityError, DataError, FlushError):
         # A concurrent request stored one of these ids first, the batch repeats an entity
         # id, or a value the database refuses: redo it one by one, each in a savepoint.
         discard_changes_after(session, mark)
-        return _run(session, caller, viewer, mutations, now, careful=True)
+        batch.alerts.forget()
+        return _run(session, caller, viewer, batch, mutations, now, careful=True)
 
 
 def _run(
     session: Session,
     caller: Caller,
     viewer: policy.Viewer,
+    batch: PushBatch,
     mutations: list[IncomingMutation],
     now: datetime,
     *,
@@ -145,11 +164,12 @@ def _run(
             results.append(_replay(record, digest, caller))
             continue
         if careful:
-            record, fresh = _apply_carefully(session, caller, viewer, mutation, digest, now)
+            record, fresh = _apply_carefully(session, caller, viewer, batch, mutation, digest, now)
         else:
             if not (isinstance(mutation.type, str) and mutation.type in _CREATES):
                 session.flush()  # it may refer to rows created earlier in this batch
-            record, fresh = _apply(session, caller, viewer, mutation, digest, now), True
+            record = _apply(session, caller, viewer, batch, mutation, digest, now)
+            fresh = True
         known[mutation.id] = record
         if not fresh:
             results.append(_replay(record, digest, caller))
@@ -163,14 +183,13 @@ def _run(
 
 
 # Mutations that only create rows: a batch of them needs no flush in between.
-_CREATES = frozenset({"note.create", "heads_up.create"})
+_CREATES = frozenset({MutationType.NOTE_CREATE, MutationType.HEADS_UP_CREATE})
 
 
-_PINNED = "relais.pinned"
-_CREATED: dict[str, type[Note | FollowUp | HeadsUp]] = {
-    "note.create": Note,
-    "note.follow_up": FollowUp,
-    "heads_up.create": HeadsUp,
+_CREATED: dict[MutationType, type[Note | FollowUp | HeadsUp]] = {
+    MutationType.NOTE_CREATE: Note,
+    MutationType.NOTE_FOLLOW_UP: FollowUp,
+    MutationType.HEADS_UP_CREATE: HeadsUp,
 }
 
 
@@ -187,18 +206,11 @@ def _uuids(
     return out
 
 
-def _prefetch(
+def _load_batch(
     session: Session, caller: Caller, mutations: list[IncomingMutation], now: datetime
-) -> None:
-    """Load what the batch refers to in a few queries, and keep it for the whole push.
-
-    The session's identity map holds objects weakly: without these references each note
-    would look its worker, team and counsellor up again.
-    """
-    pinned: list[object] = session.info.setdefault(_PINNED, [])
-    org = session.get_one(Organization, caller.org_id)
-    pinned.append(org)
-    pinned += session.scalars(select(User).where(User.org_id == caller.org_id)).all()
+) -> PushBatch:
+    """Load what the batch refers to in a few queries, for the whole push."""
+    batch = PushBatch.load(session, caller.org_id)
     referred: tuple[tuple[type[Worker | Team | Note], str], ...] = (
         (Worker, "worker_id"),
         (Team, "team_id"),
@@ -207,16 +219,17 @@ def _prefetch(
     for model, key in referred:
         ids = list(_uuids(mutations, key))
         for i in range(0, len(ids), 500):
-            pinned += session.scalars(select(model).where(model.id.in_(ids[i : i + 500]))).all()
-    fresh: set[uuid.UUID] = set()
+            batch.held += session.scalars(select(model).where(model.id.in_(ids[i : i + 500])))
     for type_, created in _CREATED.items():
         wanted = list(_uuids(mutations, "id", {type_}))
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             taken = set(session.scalars(select(created.id).where(created.id.in_(chunk))))
-            fresh.update(set(chunk) - taken)
-    session.info[FRESH_IDS] = fresh
-    routing.prefetch_open_alerts(session, org, _uuids(mutations, "worker_id", _CREATES), now)
+            batch.fresh_ids.update(set(chunk) - taken)
+    batch.alerts = routing.load_open_alerts(
+        session, batch.organisation, _uuids(mutations, "worker_id", _CREATES), now
+    )
+    return batch
 
 
 def _known_records(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, MutationRecord]:
@@ -250,7 +263,11 @@ def _new_record(
 
 
 def _handle(
-    session: Session, viewer: policy.Viewer, incoming: IncomingMutation, now: datetime
+    session: Session,
+    viewer: policy.Viewer,
+    batch: PushBatch,
+    incoming: IncomingMutation,
+    now: datetime,
 ) -> None:
     """Validate and apply one mutation. Handlers check everything before changing anything,
     so a `Rejected` leaves no trace."""
@@ -264,7 +281,7 @@ def _handle(
         raise Rejected("unknown_type", str(exc)) from None
     except ValidationError as exc:
         raise Rejected("invalid_data", m.describe_validation_error(exc)) from None
-    HANDLERS[mutation.type](session, viewer, data, mutation.client_time, now)
+    HANDLERS[MutationType(mutation.type)](session, viewer=viewer, data=data, now=now, batch=batch)
 
 
 def _quarantine(
@@ -295,13 +312,14 @@ def _apply(
     session: Session,
     caller: Caller,
     viewer: policy.Viewer,
+    batch: PushBatch,
     mutation: IncomingMutation,
     digest: str,
     now: datetime,
 ) -> MutationRecord:
     record = _new_record(caller, mutation, digest, now)
     try:
-        _handle(session, viewer, mutation, now)
+        _handle(session, viewer, batch, mutation, now)
     except Rejected as refusal:
         _quarantine(record, mutation, refusal.code, refusal.message)
     session.add(record)
@@ -312,6 +330,7 @@ def _apply_carefully(
     session: Session,
     caller: Caller,
     viewer: policy.Viewer,
+    batch: PushBatch,
     mutation: IncomingMutation,
     digest: str,
     now: datetime,
@@ -321,18 +340,18 @@ def _apply_carefully(
     mark = len(pending_changes(session))
     try:
         with session.begin_nested():
-            _handle(session, viewer, mutation, now)
+            _handle(session, viewer, batch, mutation, now)
             session.add(record)
         return record, True
     except Rejected as refusal:
-        discard_changes_after(session, mark)
+        _rolled_back(session, batch, mark)
         _quarantine(record, mutation, refusal.code, refusal.message)
     except DataError:
-        discard_changes_after(session, mark)
+        _rolled_back(session, batch, mark)
         _quarantine(record, mutation, "invalid_data", "a value the database cannot store")
     except IntegrityError:
         # Another request stored this id (or the entity's id) first: answer as a replay.
-        discard_changes_after(session, mark)
+        _rolled_back(session, batch, mark)
         existing = _stored(session, mutation.id)
         if existing is not None:
             return existing, False
@@ -341,11 +360,18 @@ def _apply_carefully(
         with session.begin_nested():
             session.add(record)
     except IntegrityError:
+        batch.alerts.forget()
         existing = _stored(session, mutation.id)
         if existing is None:
             raise
         return existing, False
     return record, True
+
+
+def _rolled_back(session: Session, batch: PushBatch, mark: int) -> None:
+    """A savepoint was rolled back: forget what it recorded, and the alerts it may have led."""
+    discard_changes_after(session, mark)
+    batch.alerts.forget()
 
 
 def _stored(session: Session, mutation_id: uuid.UUID) -> MutationRecord | None:

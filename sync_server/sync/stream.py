@@ -14,9 +14,12 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
 
 from sync_server.metrics import STREAM_LISTENERS
 
@@ -182,7 +185,36 @@ async def watch_other_writers(
                 hub.publish(Poke(org_id, seq, None))
 
 
-async def pokes(listener: Listener, heartbeat: float) -> AsyncIterator[int | None]:
-    """Yields a position for each poke, and None when `heartbeat` seconds pass quietly."""
-    while True:
-        yield await listener.wait(heartbeat)
+async def follow(
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    heartbeat: float,
+    position: Callable[[], int],
+    still_signed_in: Callable[[], bool],
+) -> AsyncIterator[int | None]:
+    """One device's stream: the organisation's position at once, then the newest position
+    after each poke, and None (a keep-alive) when `heartbeat` seconds pass quietly.
+
+    Whether the device is still signed in is asked again once per heartbeat: a revoked
+    device or a changed role ends the stream. `position` and `still_signed_in` read the
+    database, so they run in the request thread pool, never on the event loop.
+    """
+    listener = hub.subscribe(org_id, user_id)
+    try:
+        seq = await run_in_threadpool(position)
+        yield seq
+        checked = time.monotonic()
+        while True:
+            poked = await listener.wait(heartbeat)
+            if time.monotonic() - checked >= heartbeat:
+                if not await run_in_threadpool(still_signed_in):
+                    return
+                checked = time.monotonic()
+            if poked is None:
+                yield None
+            else:
+                seq = max(poked, seq)
+                yield seq
+    finally:
+        hub.unsubscribe(listener)

@@ -17,7 +17,7 @@ push; several devices sync at once. Meanwhile supervisors write notes (some the 
 refuse), counsellors acknowledge, follow up, mark seen and send heads-ups, authors retract,
 workers are reassigned between counsellors and teams, and counsellors go away with a
 stand-in and come back. Each example is a fresh organisation on one server (per backend).
-The invariants (DESIGN.md 1-4):
+The invariants (docs/design.md, invariants 1-4):
 
 - after every step: a mutation leaves a device's outbox only once the server holds it, with the
   verdict the device shows (applied, or rejected with the same code); every answer `applied`
@@ -318,7 +318,7 @@ class Device:
     client: SyncClient
     cursor: tuple[int, int] | None = None  # (epoch, position) of the furthest cursor seen
     # Told to start over (reset) and not done with a complete pull since: its synced copies
-    # may be missing for now (PROTOCOL.md: the client drops them and pulls again from null).
+    # may be missing for now (docs/protocol.md §5.2: the client drops them and pulls again from null).
     resetting: bool = False
 
     @property

@@ -1,4 +1,4 @@
-"""Real processes, real SIGKILLs: nothing is lost and nothing is duplicated (DESIGN.md, 1).
+"""Real processes, real SIGKILLs: nothing is lost and nothing is duplicated (docs/design.md, invariant 1).
 
 a. The headless device (`python -m field_app.sync`) is SIGKILLed again and again while it
    pushes, and restarted on the same store file; a last run finishes the job. The server (a

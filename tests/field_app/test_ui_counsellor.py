@@ -5,6 +5,7 @@ supervisor then sees on top of the roster, the timeline, and an absence with a s
 from __future__ import annotations
 
 import asyncio
+from datetime import date, timedelta
 
 import pytest
 
@@ -268,6 +269,100 @@ def test_a_note_she_acknowledged_stays_on_her_phone_when_its_author_retracts_it(
         )
         assert not follow_area.visible
         assert not couns.find(key="acknowledge").visible
+        await sup.close()
+        await couns.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_heads_up_ends_in_two_weeks_unless_its_author_ends_it_early(world_url, tmp_path):
+    """Two weeks by default (editable); the supervisor sees it on top and as a marker on the
+    worker's row; its author ends it from the timeline and it goes from the supervisor's
+    screen."""
+    _, url = world_url
+
+    async def scenario() -> None:
+        sup = await open_app(url, tmp_path)
+        await sign_in(sup, "sup_a", PASSWORD)
+        await synced(sup)
+        assert not sup.exists("heads-up-marker-a1")
+        couns = await open_app(url, tmp_path)
+        await sign_in(couns, "couns_1", PASSWORD)
+        await synced(couns)
+        await couns.nav("nav", 1)
+        await couns.click("worker-a1")
+        await couns.click("new-heads-up")
+        assert couns.find(key="until-two_weeks").selected
+        in_two_weeks = date.today() + timedelta(days=14)
+        shown = couns.find(key="heads-up-until").value
+        assert shown == f"valable jusqu'au {in_two_weeks:%d/%m/%Y}"
+        await couns.type("heads-up-text", "Fictional: shorter days this fortnight.")
+        await couns.click("heads-up-send")
+        await synced(couns)
+        [heads_up] = session_of(couns).require_store().list_entities("heads_up")
+        assert heads_up["valid_until"] == in_two_weeks.isoformat()
+
+        await sup.wait_until(lambda: sup.exists("heads-up-marker-a1"), 30)
+        assert not sup.exists("heads-up-marker-a2")
+        assert sup.find(key="heads-up-marker-a1").semantics_label.startswith("Info du conseiller")
+
+        end = f"end-heads-up-{heads_up['id']}"
+        await couns.wait_until(lambda: couns.exists(end))
+        await couns.click(end)
+        await couns.click("end-heads-up-dialog-confirm")
+        await couns.dismiss("end-heads-up-dialog")
+        assert not couns.exists(end)  # at once, before the server has it
+        assert couns.has_text("terminée (valable jusqu'au")
+        await synced(couns)
+        yesterday = date.today() - timedelta(days=1)
+        await sup.wait_until(lambda: not sup.exists("heads-up-marker-a1"), 30)
+        assert sup.find(key="roster-heads-ups").controls == []
+        [ended] = session_of(sup).require_store().list_entities("heads_up")
+        assert date.fromisoformat(ended["valid_until"]) <= yesterday
+        assert session_of(couns).require_store().rejected_mutations() == []
+        await sup.close()
+        await couns.close()
+
+    asyncio.run(scenario())
+
+
+def test_new_notes_come_first_and_the_inbox_tab_counts_them(world_url, tmp_path):
+    """A note not opened yet is on top of the inbox, above older urgent ones already opened,
+    and the inbox tab shows how many there are, from any tab."""
+    world, url = world_url
+
+    def badge(h) -> str | None:
+        found = h.find_all(key="badge-inbox")
+        return found[0].label if found else None
+
+    async def scenario() -> None:
+        sup = await write_notes(url, tmp_path, world)
+        couns = await open_app(url, tmp_path)
+        await sign_in(couns, "couns_1", PASSWORD)
+        await synced(couns)
+        await couns.wait_until(lambda: couns.has_text("À traiter (4)"))
+        assert badge(couns) == "4"
+        store = session_of(couns).require_store()
+        for view in store.notes_view():  # all opened once
+            await couns.click(f"inbox-{view.id}")
+            await couns.click("back")
+        await synced(couns)
+        await couns.wait_until(lambda: badge(couns) is None)
+
+        session_of(sup).capture_note(
+            team_id=str(world.team_of("a2")),
+            worker_id=str(world.workers["a2"]),
+            kind="signal",
+            category="mobility",
+            severity="info",
+            text="Fictional: new, and only info.",
+        )
+        await synced(sup)
+        await couns.nav("nav", 1)  # on another tab, the count still shows
+        await couns.wait_until(lambda: badge(couns) == "1", 30)
+        await couns.nav("nav", 0)
+        assert inbox_texts(couns)[0] == "Fictional: new, and only info."
+        assert inbox_texts(couns)[1] == "Fictional: urgent cut on the hand."
         await sup.close()
         await couns.close()
 

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from sync_server.orgs.models import User
 from tests.factories import PASSWORD, build_world
 from tests.field_app.ui_harness import open_app, session_of, sign_in
 from tests.servers import server_thread
@@ -143,3 +144,35 @@ def test_the_password_can_be_shown_with_a_labelled_button(server_url, tmp_path):
         await h.close()
 
     asyncio.run(scenario())
+
+
+def test_a_dutch_speaking_user_gets_the_app_in_dutch(db, settings, tmp_path):
+    """Provisioning accepts `nl` (Belgium): the app has its catalogue and Belgium's locale."""
+    world = build_world(db)
+    with db.unit_of_work() as session:
+        session.get_one(User, world.users["sup_a"]).language = "nl"
+
+    async def scenario(url: str) -> None:
+        h = await open_app(url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        assert [d.label for d in h.find(key="nav").destinations] == [
+            "Ploeg",
+            "Mijn notities",
+            "Instellingen",
+        ]
+        assert h.page.locale_configuration.current_locale.language_code == "nl"
+        assert h.page.locale_configuration.current_locale.country_code == "BE"
+        await h.wait_until(lambda: h.exists("worker-a1"))
+        await h.click("worker-a1")
+        assert h.find(key="capture-save").content == "Doorgeven"
+        await h.click("back")
+        await h.nav("nav", 2)
+        assert h.find(key="lang-nl").selected
+        await h.select("lang-fr", True)
+        assert h.find(key="nav").destinations[0].label == "Équipe"
+        await h.select("lang-nl", True)
+        assert h.find(key="home-title").value == "Instellingen"
+        await h.close()
+
+    with server_thread(db, settings) as url:
+        asyncio.run(scenario(url))

@@ -113,6 +113,10 @@ class Target:
                 self._pulled[key] = (state, cursor)
                 return state, "\n".join(pages)
 
+    def cursor(self, org: str, login: str) -> str | None:
+        """Where the caller's last pull ended."""
+        return self._pulled[(org, login)][1]
+
     def note(self, org: str, login: str, worker: str | None, **fields: Any) -> dict[str, Any]:
         """`login` writes a note (applied) about `worker` (a ref of the world, or a new
         worker's id as a string); returns its data."""
@@ -144,22 +148,31 @@ class Target:
             record_change(session, world.org, "worker", worker.id)
         return str(worker.id)
 
-    def cli(self, *args: str) -> str:
-        """A `relais` command on this server's database, as an administrator runs it."""
-        done = subprocess.run(
-            [sys.executable, "-m", "sync_server", *args],
-            env={
-                **os.environ,
-                "RELAIS_DATABASE_URL": self.database_url,
-                "RELAIS_DATA_DIR": str(self.data_dir),
-                "COLUMNS": "400",  # whole cells: a marker cut in two would hide
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout + done.stderr
+    def cli(self, *commands: tuple[str, ...]) -> list[str]:
+        """`relais` commands on this server's database, as an administrator runs them (at
+        once: each starts a Python); what each printed."""
+        env = {
+            **os.environ,
+            "RELAIS_DATABASE_URL": self.database_url,
+            "RELAIS_DATA_DIR": str(self.data_dir),
+            "COLUMNS": "400",  # whole cells: a marker cut in two would hide
+        }
+        running = [
+            subprocess.Popen(
+                [sys.executable, "-m", "sync_server", *command],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for command in commands
+        ]
+        outputs = []
+        for command, process in zip(commands, running, strict=True):
+            output, _ = process.communicate(timeout=120)
+            assert process.returncode == 0, (command, output)
+            outputs.append(output)
+        return outputs
 
     def logs(self) -> str:
         return self.stderr.read_text(errors="replace") + self.log_file.read_text(errors="replace")

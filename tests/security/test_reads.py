@@ -17,3 +17,16 @@ def test_a_pull_holds_exactly_what_its_reader_may_read(target: Target, org: str,
     found = {s.marker for s in target.seeded if s.marker in pages}
     allowed = {s.marker for s in target.seeded if s.org == org and login in s.readers}
     assert found == allowed
+
+
+@pytest.mark.parametrize("login", ["coord", "admin", "sup_a"])
+def test_another_organisations_cursor_reads_nothing_of_it(target: Target, login: str):
+    """A cursor names its organisation: handed to another organisation's user it is a stale
+    cursor (reset), and what follows is the caller's own organisation only."""
+    target.pull("acme", "coord")
+    body = {"protocol": 1, "cursor": target.cursor("acme", "coord")}
+    response = target.post("rival", login, "/sync/pull", body)
+    assert response.status_code == 200, response.text
+    assert response.json()["reset"] is True
+    acme = [s.marker for s in target.seeded if s.org == "acme"]
+    assert [m for m in acme if m in response.text] == []

@@ -1,4 +1,4 @@
-"""Mutation `data` validation (PROTOCOL.md, mutation types): what the phone and server accept."""
+"""Mutation `data` validation (docs/protocol.md §4.3): what the phone and server accept."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def valid(type_: str) -> dict[str, Any]:
             "text": "Adapt expectations this week; I'm on it.",
             "valid_until": "2025-03-10",
         },
+        "heads_up.end": {"heads_up_id": uid()},
         "delivery.seen": {"note_id": uid()},
     }[type_]
 

@@ -1,4 +1,4 @@
-"""The v1 vocabulary is exactly what PROTOCOL.md lists, and its helpers agree with it."""
+"""The v1 vocabulary is exactly what docs/protocol.md §12 lists, and its helpers agree with it."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from shared_models.vocabulary import (
     is_sensitive,
 )
 
-# Copied from PROTOCOL.md ("Vocabulary, v1"), in the documented order.
+# Copied from the protocol's vocabulary (docs/protocol.md §12), in the documented order.
 PROTOCOL_CATEGORIES = {
     "signal": [
         "health",
@@ -106,6 +106,7 @@ BOUNDED = settings(max_examples=50, deadline=None, database=None)
                 "note.acknowledge",
                 "note.follow_up",
                 "heads_up.create",
+                "heads_up.end",
                 "delivery.seen",
             ],
         ),

@@ -1,4 +1,4 @@
-"""Request and response envelopes of protocol v1 (PROTOCOL.md) and the entity payloads."""
+"""Request and response envelopes of protocol v1 (docs/protocol.md) and the entity payloads."""
 
 from __future__ import annotations
 
@@ -228,7 +228,7 @@ def test_error_response_shape():
     assert w.Health().model_dump() == {"status": "ok"}
 
 
-# The core entity fields of PROTOCOL.md ("Entities, v1 core" and the routing fields).
+# The v1 core entity fields and the routing fields (docs/protocol.md §5.4).
 CORE_ENTITY_FIELDS = {
     "team": {"id", "name", "site"},
     "worker": {

@@ -231,6 +231,12 @@ def test_roster_upload_french_excel_and_problems_by_line_and_column(client, db):
     assert empty["problems"][0]["message"] == "the file is empty"
     too_big = client.post(f"{ADMIN}/roster", content=b"x" * (2 * 1024 * 1024), headers=admin)
     assert_error(too_big, 413)
+    # A CSV is not JSON: brackets in it are text, however many are left open.
+    brackets = "ref,name,team\r\nr9,Zoé [[[" + "[" * 40 + ",a\r\n"
+    with_brackets = client.post(
+        f"{ADMIN}/roster", content=brackets.encode(), headers={**admin, "Content-Type": "text/csv"}
+    )
+    assert with_brackets.status_code == 200, with_brackets.text
 
 
 def test_overview_counts_quarantine_and_staffing(client, db):

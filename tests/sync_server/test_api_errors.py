@@ -1,4 +1,4 @@
-"""Bad input never gets a 500 (DESIGN.md, invariant 3; PROTOCOL.md, error shape).
+"""Bad input never gets a 500 (docs/design.md, invariant 3; docs/protocol.md §2.3, error shape).
 
 Every non-2xx answer is exactly `{"error": {"code": str, "message": str}}`; invalid bodies
 get 422, too-large bodies 413, unknown paths 404, wrong methods 405; and a batch with bad
@@ -182,7 +182,7 @@ UNPARSABLE = [
 
 
 def test_unparsable_json_gets_422_not_400(api, sup_a):
-    """PROTOCOL.md: invalid bodies give 422, however the JSON is broken."""
+    """docs/protocol.md §2.3: invalid bodies give 422, however the JSON is broken."""
     cases = []
     for method, path, headers in _body_endpoints(sup_a):
         for label, body in UNPARSABLE:
@@ -204,7 +204,7 @@ def _bad_mutation(world: World, **changes: Any) -> dict[str, Any]:
 
 
 def test_push_envelope_errors_get_422(api, world, sup_a):
-    """What PROTOCOL.md calls the envelope: protocol, the mutations list, its size, and the
+    """What docs/protocol.md §4.1 calls the envelope: protocol, the mutations list, its size, and the
     ids that results are keyed by. Anything wrong there refuses the whole request."""
 
     def one(**changes: Any) -> dict[str, Any]:
@@ -848,6 +848,7 @@ def _templates(world: World, note_id: str) -> dict[str, dict[str, Any]]:
         "note.acknowledge": {"note_id": note_id},
         "note.follow_up": {"id": str(uuid.uuid4()), "note_id": note_id, "action": "other"},
         "heads_up.create": {"id": str(uuid.uuid4()), "worker_id": worker, "text": "Go easy."},
+        "heads_up.end": {"heads_up_id": str(uuid.uuid4())},
         "delivery.seen": {"note_id": note_id},
     }
 

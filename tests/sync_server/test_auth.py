@@ -1,4 +1,4 @@
-"""Logins, device tokens and throttling (PROTOCOL.md, Authentication)."""
+"""Logins, device tokens and throttling (docs/protocol.md §3)."""
 
 from __future__ import annotations
 

@@ -12,15 +12,14 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from relais_testing.databases import scratch_postgres
 from sync_server.database import Database
 from sync_server.migrations import upgrade
 from tests.conftest import REQUIRE_POSTGRES, require_or_skip
@@ -139,18 +138,8 @@ def test_backup_commands_point_postgresql_to_pg_dump(tmp_path: Path) -> None:
 def restored_database(postgres_url: str | None) -> Iterator[str]:
     require_or_skip(postgres_url is not None, "PostgreSQL not reachable", REQUIRE_POSTGRES)
     assert postgres_url is not None
-    name = f"relais_restored_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(postgres_url, "relais_restored") as url:
+        yield url
 
 
 def libpq(url: str) -> str:

@@ -578,8 +578,8 @@ def test_escalate_once_prints_a_summary_and_escalates_each_delivery_once(relais,
             viewer = policy.load_viewer(session, author, three_days_ago)
             notes.create_note(
                 session,
-                viewer,
-                m.NoteCreate(
+                viewer=viewer,
+                data=m.NoteCreate(
                     id=uuid.uuid4(),
                     worker_id=world.workers["a1"],
                     team_id=world.teams["A"],
@@ -589,7 +589,7 @@ def test_escalate_once_prints_a_summary_and_escalates_each_delivery_once(relais,
                     text="Sat down several times during the morning.",
                     captured_at=three_days_ago,
                 ),
-                three_days_ago,
+                now=three_days_ago,
             )
             away = session.get_one(User, world.users["couns_2"])
             stand_in = session.get_one(User, world.users["couns_1"])

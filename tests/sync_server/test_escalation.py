@@ -64,7 +64,7 @@ def write_note(
                 text="Fictional observation.",
                 captured_at=captured or at,
             )
-            notes.create_note(session, viewer, data, at)
+            notes.create_note(session, viewer=viewer, data=data, now=at)
     return note_id
 
 
@@ -72,7 +72,10 @@ def acknowledge(db: Database, world: World, note_id: uuid.UUID, who: str, at: da
     with db.unit_of_work() as session:
         user = session.get_one(User, world.users[who])
         notes.acknowledge_note(
-            session, policy.load_viewer(session, user, at), m.NoteAcknowledge(note_id=note_id), at
+            session,
+            viewer=policy.load_viewer(session, user, at),
+            data=m.NoteAcknowledge(note_id=note_id),
+            now=at,
         )
 
 
@@ -83,7 +86,10 @@ def retract(
     with db.unit_of_work() as session:
         user = session.get_one(User, world.users[who])
         notes.retract_note(
-            session, policy.load_viewer(session, user, at), m.NoteRetract(note_id=note_id), at
+            session,
+            viewer=policy.load_viewer(session, user, at),
+            data=m.NoteRetract(note_id=note_id),
+            now=at,
         )
 
 
@@ -311,7 +317,7 @@ def test_a_team_level_safety_note_is_chased(db):
             text="Fictional: the hedge trimmer's guard is cracked.",
             captured_at=T0,
         )
-        notes.create_note(session, policy.load_viewer(session, user, T0), data, T0)
+        notes.create_note(session, viewer=policy.load_viewer(session, user, T0), data=data, now=T0)
     assert sweep(db, T0 + timedelta(hours=24)) == 1
 
 

@@ -1,4 +1,4 @@
-"""Pull never skips a late commit on PostgreSQL (PROTOCOL.md, "Gap-free cursor").
+"""Pull never skips a late commit on PostgreSQL (docs/protocol.md §10, the gap-free cursor).
 
 Writers hold their transactions open (pg_sleep) after taking their change-log position,
 while a reader pulls continuously. Everything pulled must equal everything committed.

@@ -74,7 +74,7 @@ def test_failures_from_one_address_are_limited_whatever_the_login(db, tmp_path):
 
 
 def test_the_per_login_limit_is_unchanged(db, tmp_path):
-    """PROTOCOL.md: 10 failed attempts within 15 minutes for the same login give 429
+    """docs/protocol.md §3: 10 failed attempts within 15 minutes for the same login give 429
     `too_many_attempts`, from any number of addresses."""
     build_world(db)
     with app_client(db, tmp_path, trusted_proxy_count=1) as c:

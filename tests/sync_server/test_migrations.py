@@ -1,21 +1,34 @@
-"""The migrations and the models agree (as `alembic check` would say), on both backends."""
+"""The migrations and the models agree (as `alembic check` would say), on both backends; every
+revision can be undone; `relais db revision` writes the next one from the models."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 import sync_server.models  # noqa: F401  (every table registered on the metadata)
+from relais_testing.databases import scratch_postgres
 from sync_server.database import Base, Database
-from sync_server.migrations import alembic_config, upgrade
+from sync_server.migrations import (
+    HERE,
+    NothingToWrite,
+    alembic_config,
+    differences,
+    downgrade,
+    revision,
+    upgrade,
+)
 from sync_server.orgs.models import User
+from tests.conftest import PG_URL, REQUIRE_POSTGRES, require_or_skip
 from tests.factories import build_world
 
 
@@ -23,20 +36,6 @@ def head(db: Database) -> str:
     revision = ScriptDirectory.from_config(alembic_config(db)).get_current_head()
     assert revision is not None
     return revision
-
-
-def differences(db: Database) -> list[object]:
-    with db.engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection,
-            opts={
-                "compare_type": True,
-                "compare_server_default": True,
-                "render_as_batch": db.is_sqlite,
-            },
-        )
-        diff: list[object] = compare_metadata(context, Base.metadata)
-        return diff
 
 
 def current_revision(db: Database) -> str | None:
@@ -191,3 +190,68 @@ def test_devices_signed_in_before_0006_keep_working_after_it(db):
         device = session.get_one(Device, caller.device_id)
         user = session.get_one(User, caller.user_id)
         assert device.password_stamp == password_stamp(user.password_hash)
+
+
+@pytest.fixture
+def empty_db(backend: str, tmp_path: Path, postgres_url: str | None) -> Iterator[Database]:
+    """A database of its own, with no table yet (never the one the other tests share)."""
+    if backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield db
+        db.dispose()
+        return
+    require_or_skip(
+        postgres_url is not None, f"PostgreSQL not reachable at {PG_URL}", REQUIRE_POSTGRES
+    )
+    with scratch_postgres(PG_URL, "relais_migrations") as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
+
+
+def tables(db: Database) -> set[str]:
+    with db.engine.connect() as connection:
+        return set(inspect(connection).get_table_names()) - {"alembic_version"}
+
+
+def test_every_revision_can_be_undone_and_done_again(empty_db: Database):
+    upgrade(empty_db)
+    build_world(empty_db)  # downgrades meet real rows, not only empty tables
+    downgrade(empty_db, "base")
+    assert current_revision(empty_db) is None
+    assert tables(empty_db) == set()
+    upgrade(empty_db)
+    assert current_revision(empty_db) == head(empty_db)
+    assert differences(empty_db) == []
+
+
+def test_a_revision_is_written_from_the_models_with_the_next_number(tmp_path: Path):
+    """What a developer runs (`relais db revision -m ...`), on a copy of the migrations: a
+    change the database lacks becomes the next numbered revision, which then applies."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(HERE, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    db = Database(f"sqlite:///{tmp_path / 'relais.db'}")
+    try:
+        upgrade(db)
+        with pytest.raises(NothingToWrite):
+            revision(db, "nothing", script_location=scripts)
+        with db.engine.begin() as connection:  # what a new index on a model looks like
+            connection.execute(text("DROP INDEX ix_audit_event_org_at"))
+        last = head(db)
+        path = revision(db, "Audit events by date", script_location=scripts)
+        number = f"{int(last) + 1:04d}"
+        assert path.parent == scripts / "versions"
+        assert path.name == f"{number}_audit_events_by_date.py"
+        written = path.read_text(encoding="utf-8")
+        assert f"revision: str = '{number}'" in written
+        assert f"down_revision: str | None = '{last}'" in written
+        assert "ix_audit_event_org_at" in written
+        command.upgrade(alembic_config(db, scripts), "head")
+        assert current_revision(db) == number
+        assert differences(db) == []
+        empty = revision(db, "fill by hand", empty=True, script_location=scripts)
+        assert empty.name == f"{int(number) + 1:04d}_fill_by_hand.py"
+    finally:
+        db.dispose()

@@ -2,8 +2,8 @@
 
 A fictional organisation (tests/factories.py) plus stand-ins, a second organisation and a
 few notes, follow-ups and heads-ups is stored in a real database; viewers are built by the
-policy's own builders. Each table row says who may see or do what (DESIGN.md, "Roles and
-what they can see"; PROTOCOL.md, mutation types).
+policy's own builders. Each table row says who may see or do what (docs/design.md, "Who sees
+what"; docs/protocol.md §4.3, mutation types).
 """
 
 from __future__ import annotations
@@ -853,7 +853,7 @@ def _spec_sees_note(
     worker: Worker | None,
     session: Session,
 ) -> bool:
-    """DESIGN.md's rule and PROTOCOL.md's on retraction, written independently of the
+    """The rule on retraction (docs/design.md, docs/protocol.md §4.3), written independently of the
     policy module."""
     if note.author_id == user.id or user.has_role("coordinator"):
         return True

@@ -73,6 +73,7 @@ def mutations(
     wild: dict[str, st.SearchStrategy[Any]] = {
         "id": ids,
         "note_id": st.one_of(ids, notes),
+        "heads_up_id": ids,
         "worker_id": st.one_of(ids, st.none()),
         "team_id": ids,
         "kind": words,
@@ -119,6 +120,7 @@ def mutations(
                 "worker_id": str(world.workers[worker]),
                 "text": "Fictif : horaires aménagés.",
             },
+            "heads_up.end": lambda: {"heads_up_id": draw(ids)},
         }[type_]()
 
     def sender(type_: str, data: dict[str, Any]) -> str:

@@ -89,6 +89,14 @@ def test_header_with_a_missing_column_is_refused():
     assert HEADER in problem  # tells what is expected
 
 
+@pytest.mark.parametrize("text", [" " * 200_000 + "ref,name", '"ref,name\n' + "x" * 200_000])
+def test_an_unreadable_header_line_is_named_not_raised(text):
+    with pytest.raises(RosterError) as caught:
+        roster.read_rows(text)
+    [problem] = caught.value.problems
+    assert problem.startswith("line 1 (header): unreadable CSV")
+
+
 def test_header_with_an_unknown_column_is_refused():
     with pytest.raises(RosterError) as caught:
         roster.read_rows(f"{HEADER},shoe_size\nn1,Ada P.,a,,,,,42\n")

@@ -1,4 +1,4 @@
-"""Routing scenarios, table-driven, through the real push API (DESIGN.md, Routing)."""
+"""Routing scenarios, table-driven, through the real push API (docs/design.md, Routing)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The caller's own settings: availability (away, stand-in) and notification preferences."""
+"""`/me`: the caller's own settings, availability (away, stand-in) and notification preferences."""
 
 from __future__ import annotations
 

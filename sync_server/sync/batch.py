@@ -1,0 +1,52 @@
+"""What one push loads once for all its mutations, and what they share while they run.
+
+Every mutation handler receives the batch as an argument: nothing about a push is kept on
+the session. Outside a push (the demo's history, a test writing one note) a handler loads
+a batch of its own with `PushBatch.load`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared_models.vocabulary import Role
+from sync_server.orgs.models import Organization, User
+from sync_server.orgs.service import users_with_role
+from sync_server.routing.service import OpenAlerts
+
+
+@dataclass
+class PushBatch:
+    organisation: Organization
+    # Every user of the organisation by id: routing finds counsellors and stand-ins here.
+    members: dict[uuid.UUID, User]
+    coordinators: list[User]
+    # The open alerts the batch's notes may join (routing keeps them true as it goes).
+    alerts: OpenAlerts = field(default_factory=OpenAlerts)
+    # Entity ids the batch creates that one query found unused: no lookup each.
+    fresh_ids: set[uuid.UUID] = field(default_factory=set)
+    # Rows the mutations refer to, held for the whole push: the session's identity map
+    # holds objects weakly, and without these each note would look its worker, team and
+    # counsellor up again.
+    held: list[object] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, session: Session, org_id: uuid.UUID) -> PushBatch:
+        """A batch with the organisation, its members and its coordinators."""
+        members = session.scalars(select(User).where(User.org_id == org_id)).all()
+        return cls(
+            organisation=session.get_one(Organization, org_id),
+            members={u.id: u for u in members},
+            coordinators=users_with_role(session, org_id, Role.COORDINATOR),
+        )
+
+    def claim_fresh(self, entity_id: uuid.UUID) -> bool:
+        """Whether `entity_id` is known unused; a second use in the batch is checked for real."""
+        if entity_id in self.fresh_ids:
+            self.fresh_ids.discard(entity_id)
+            return True
+        return False
