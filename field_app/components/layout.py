@@ -28,6 +28,16 @@ def frame(*controls: ft.Control, key: str | None = None) -> ft.Control:
     )
 
 
+def in_pane(controls: list[ft.Control]) -> list[ft.Control]:
+    """`controls` for a pane of a wide screen: each frame takes the pane's whole width
+    (a ResponsiveRow's breakpoints follow the window, so a frame would shrink to a strip)."""
+    for control in controls:
+        if isinstance(control, ft.ResponsiveRow):
+            for cell in control.controls:
+                cell.col = 12
+    return controls
+
+
 def heading(text: str, *, key: str | None = None, level: int = 2) -> ft.Control:
     size = {1: 22, 2: 18, 3: 15}.get(level, 15)
     return ft.Semantics(

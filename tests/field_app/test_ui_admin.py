@@ -112,6 +112,8 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
         assert "Fictional housing worry." not in h.text()  # an admin reads no notes
         assert "connexion bloquée" in state(h, "sup_b")
         assert not h.exists("user-admin-disable")  # never one's own account
+        own_device = session_of(h).require_store().credentials().device_id
+        assert h.exists(f"device-{own_device}") and not h.exists(f"device-{own_device}-revoke")
         assert small_tap_targets(h) == []
 
         # Unlock sup_b.

@@ -92,6 +92,9 @@ def test_inbox_and_note_side_by_side_then_a_phone_width(world_url, tmp_path):
         assert [d.label for d in h.find(key="nav").destinations][:2] == ["À traiter", "Salariés"]
         assert h.page.views[0].navigation_bar is None
         assert h.exists("detail-empty") and h.find(key="detail-box").visible
+        # The list fills its pane (the window's breakpoints would make it a strip).
+        frames = [r for r in h.find(key="home-body").controls if isinstance(r, ft.ResponsiveRow)]
+        assert frames and all(cell.col == 12 for row in frames for cell in row.controls)
 
         await h.wait_until(lambda: h.exists(f"inbox-{note_id}"))
         await h.click(f"inbox-{note_id}")
