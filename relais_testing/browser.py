@@ -573,14 +573,21 @@ def sync_badge(page: Any, t: Translator) -> Any:
 
 
 def tab(page: Any, t: Translator, tab_id: str) -> Any:
-    return page.get_by_role("tab", name=re.compile(re.escape(t(f"tab.{tab_id}"))))
+    """A section's tab: in the phone's bottom bar a tab; on the desk's navigation rail a
+    button named after it (with the inbox's count before the name)."""
+    label = re.escape(t(f"tab.{tab_id}"))
+    in_bar = page.get_by_role("tab", name=re.compile(label))
+    on_rail = page.get_by_role("button", name=re.compile(rf"^(\d+ )?{label}\b"))
+    return in_bar.or_(on_rail).first
 
 
 def open_tab(page: Any, t: Translator, tab_id: str) -> None:
+    """Open a section and wait until it shows (selected in the bar; its title on the desk)."""
     target = tab(page, t, tab_id)
     tap(target)
+    title = page.get_by_role("heading", name=t(f"tab.{tab_id}"), exact=True)
     deadline = time.monotonic() + UI_MS / 1000
-    while target.get_attribute("aria-selected") != "true":
+    while target.get_attribute("aria-selected") != "true" and not title.first.is_visible():
         if time.monotonic() > deadline:
             raise AssertionError(f"tab {tab_id} not selected")
         page.wait_for_timeout(100)
