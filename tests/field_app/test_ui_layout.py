@@ -13,7 +13,7 @@ import pytest
 from field_app.components.category_chart import category_chart
 from field_app.i18n import Translator
 from field_app.state.review import WeeklyCategories
-from tests.field_app.ui_harness import FletHarness
+from relais_testing.ui_harness import FletHarness
 
 LABEL_LINE = 1.2 * 14  # a left-axis label is one line of the default chart text, at most
 
@@ -43,7 +43,7 @@ def test_the_chart_axis_labels_have_room(most: int):
 def test_the_sign_in_screen_s_server_and_device_fields_are_apart(tmp_path):
     import asyncio
 
-    from tests.field_app.ui_harness import app_main
+    from relais_testing.ui_harness import app_main
 
     async def scenario() -> None:
         h = await FletHarness(app_main("", tmp_path), page_props={"web": True}).start()
