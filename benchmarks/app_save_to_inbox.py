@@ -4,7 +4,7 @@ inbox, in real browsers running the field app (the PWA, whose Python runs in the
     python benchmarks/app_save_to_inbox.py [--quick] [--notes N]
 
 Real processes on loopback: the sync server (`relais serve` on a fresh SQLite file with the
-fictional organisation of tests/factories.py), which serves the app; two Chromium contexts
+fictional organisation of relais_testing/factories.py), which serves the app; two Chromium contexts
 (Debian's /usr/bin/chromium through Playwright, 360×640): the supervisor sup_a on the Team
 screen and the counsellor couns_1 on the inbox, both signed in and synced.
 
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-# tests/factories.py imports FastAPI's TestClient, which warns about httpx: not ours to fix.
+# relais_testing/factories.py imports FastAPI's TestClient, which warns about httpx: not ours to fix.
 warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
 for folder in (REPO, REPO / "benchmarks"):
     if str(folder) not in sys.path:
@@ -53,11 +53,11 @@ import httpx  # noqa: E402
 from field_app.i18n import Translator  # noqa: E402
 from field_app.store import LocalStore  # noqa: E402
 from field_app.sync import SyncClient, SyncLoop, SyncStatus  # noqa: E402
+from relais_testing import browser as b  # noqa: E402
+from relais_testing.factories import PASSWORD, World, build_world  # noqa: E402
 from shared_models.vocabulary import CATEGORIES, NoteKind  # noqa: E402
 from sync_server.database import Database  # noqa: E402
 from sync_server.migrations import upgrade  # noqa: E402
-from tests.e2e import browser as b  # noqa: E402
-from tests.factories import PASSWORD, World, build_world  # noqa: E402
 
 SIGNALS = list(CATEGORIES[NoteKind.SIGNAL])
 # Installed in a page before each tap: every 5 ms, note (Date.now(), the machine's clock, as

@@ -6,7 +6,7 @@ What is measured (the app runs in process on the test harness of tests/field_app
 plays the Flutter client over flet.messaging.session; no browser, no Flutter):
 
 - The device is a phone (page.web false) whose store was filled by one earlier sign-in and
-  sync (a fictional organisation, tests/factories.py), so the app opens straight on the last
+  sync (a fictional organisation, relais_testing/factories.py), so the app opens straight on the last
   user's roster. The sync server is then STOPPED: nothing needs the network, as on a
   worksite without signal (the app's first sync attempt fails fast, "offline").
 - "home": from creating the session and calling main(page) to the roster being on the page
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-# tests/factories.py imports FastAPI's TestClient, which warns about httpx: not ours to fix.
+# relais_testing/factories.py imports FastAPI's TestClient, which warns about httpx: not ours to fix.
 warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -70,7 +70,7 @@ def line(label: str, values: list[float], unit: str = "ms") -> str:
 
 async def start_once(server_url: str, data_dir: Path) -> tuple[float, float]:
     """(ms to the roster, ms to the capture screen) for one new session."""
-    from tests.field_app.ui_harness import FletHarness, app_main
+    from relais_testing.ui_harness import FletHarness, app_main
 
     started = time.perf_counter()
     h = FletHarness(app_main(server_url, data_dir), page_props={"web": False})
@@ -133,12 +133,12 @@ def rss_mib() -> float:
 def prepare_device(folder: Path) -> str:
     """Sign sup_a in once on a phone folder and sync, with the server up; then stop it.
     Returns the (now dead) server address the store remembers."""
+    from relais_testing.factories import build_world
+    from relais_testing.serving import server_thread
+    from relais_testing.ui_harness import FletHarness, app_main, session_of, sign_in, synced
     from sync_server.database import Database
     from sync_server.migrations import upgrade
     from sync_server.settings import Settings
-    from tests.factories import build_world
-    from tests.field_app.ui_harness import FletHarness, app_main, session_of, sign_in, synced
-    from tests.servers import server_thread
 
     db = Database(f"sqlite:///{folder / 'relais.db'}")
     upgrade(db)
@@ -169,7 +169,7 @@ def child(server_url: str, data_dir: str) -> None:
 
     t_flet = time.perf_counter()
     import field_app.app  # noqa: F401
-    import tests.field_app.ui_harness  # noqa: F401
+    import relais_testing.ui_harness  # noqa: F401
 
     t_app = time.perf_counter()
     home, capture = asyncio.run(start_once(server_url, Path(data_dir)))

@@ -4,7 +4,7 @@ warm starts offline, to an interactive capture screen, with their breakdown.
     python benchmarks/pwa_start.py [--quick] [--starts N]
 
 Real processes on loopback: the sync server (`relais serve` on a fresh SQLite file with the
-fictional organisation of tests/factories.py), which serves the app at /app/; Debian's
+fictional organisation of relais_testing/factories.py), which serves the app at /app/; Debian's
 Chromium through Playwright, 360×640, with a profile on disk (a closed and relaunched
 browser is a real restart). Between the browser and the server sits a byte-counting TCP
 relay: "bytes on the wire" is what the server sent, headers included, as counted there.
@@ -47,11 +47,11 @@ for folder in (REPO, REPO / "benchmarks"):
 import common  # noqa: E402
 
 from field_app.i18n import Translator  # noqa: E402
+from relais_testing import browser as b  # noqa: E402
+from relais_testing.factories import PASSWORD, build_world  # noqa: E402
+from relais_testing.serving import free_port  # noqa: E402
 from sync_server.database import Database  # noqa: E402
 from sync_server.migrations import upgrade  # noqa: E402
-from tests.e2e import browser as b  # noqa: E402
-from tests.factories import PASSWORD, build_world  # noqa: E402
-from tests.servers import free_port  # noqa: E402
 
 READY_OFFLINE = """async () => {
   for (const name of await caches.keys()) {

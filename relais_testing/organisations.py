@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from sync_server.database import Database
 
 PASSWORD = "fictional-bench-password"
-# argon2id with cheap parameters, like tests/factories.py: the benchmarks sign in up to
+# argon2id with cheap parameters, like relais_testing/factories.py: the benchmarks sign in up to
 # thousands of devices and measure sync, not password hashing.
 _PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 FIRST_NAMES = ("Ada", "Bram", "Cleo", "Dario", "Elin", "Faro", "Gwen", "Hugo", "Ilse", "Joss")
@@ -53,7 +53,7 @@ def build_org(
     slug: str = "bench",
     devices: bool = False,
 ) -> Org:
-    """Direct ORM inserts, as tests/factories.py does, with change-log entries for pull.
+    """Direct ORM inserts, as relais_testing/factories.py does, with change-log entries for pull.
 
     Team t is run by supervisor t % supervisors; worker k (counting across teams) is
     followed by counsellor k % counsellors, so each team mixes several counsellors.

@@ -16,7 +16,7 @@ def free_port() -> int:
 
 
 def wait_for_health(
-    base_url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+    base_url: str, timeout: float = 120.0, process: subprocess.Popen[bytes] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

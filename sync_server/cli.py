@@ -218,6 +218,17 @@ def roster_import(
     say(f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged")
 
 
+# NewUser's fields, as `relais user add` names them.
+_USER_OPTIONS = {
+    "login": "--login",
+    "display_name": "--name",
+    "roles": "--role",
+    "password": "--password",
+    "language": "--language",
+    "email": "--email",
+}
+
+
 @user_app.command("add")
 def user_add(
     org: Annotated[str, typer.Option("--org", help="The organisation's slug.")],
@@ -230,38 +241,37 @@ def user_add(
         str | None, typer.Option(help="Asked for when not given.", envvar="RELAIS_NEW_PASSWORD")
     ] = None,
 ) -> None:
-    """Create a staff account."""
-    from sync_server.orgs.service import LoginTaken, create_user, org_by_slug
+    """Create a staff account (written to the audit log)."""
+    from pydantic import ValidationError
 
-    if language not in set(Language):
-        fail(f"--language: '{language}' is not one of {', '.join(Language)}")
+    from shared_models.admin import NewUser
+    from sync_server.admin.service import add_user
+    from sync_server.auth.service import COMMAND_LINE
+    from sync_server.orgs.service import LoginTaken, org_by_slug
+
     if password is None:
         password = getpass.getpass("password: ")
-    if len(password) < 8:
-        fail("--password: at least 8 characters")
-    for option, value, limit in (
-        ("--login", login, 200),
-        ("--name", name, 200),
-        ("--email", email or "", 320),
-    ):
-        if len(value) > limit or "\x00" in value:
-            fail(f"{option}: at most {limit} characters, no NUL")
+    try:  # the checks the admin API makes
+        account = NewUser.model_validate(
+            {
+                "login": login,
+                "display_name": name,
+                "roles": role,
+                "password": password,
+                "language": language,
+                "email": email,
+            }
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        fail(f"{_USER_OPTIONS[str(problem['loc'][0])]}: {problem['msg']}")
     db = open_database()
     with db.unit_of_work() as session:
         organisation = org_by_slug(session, org)
         if organisation is None:
             fail(f"--org: no organisation with slug '{org}'")
         try:
-            create_user(
-                session,
-                org=organisation,
-                login=login,
-                name=name,
-                roles=[r.value for r in role],
-                password=password,
-                language=language,
-                email=email,
-            )
+            add_user(session, organisation.id, account, COMMAND_LINE)
         except LoginTaken as exc:
             fail(f"--login: {exc.message}")
     say(f"user '{login}' created")

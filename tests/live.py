@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from tests.factories import PASSWORD, mutation
+from relais_testing.factories import PASSWORD, mutation
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -25,7 +25,7 @@ def sign_in(base_url: str, login: str, password: str = PASSWORD, **kw: object) -
     return httpx.post(
         f"{base_url}/api/v1/auth/login",
         json={"login": login, "password": password, "device_name": "multi-process test"},
-        timeout=15,
+        timeout=60,
         **kw,  # type: ignore[arg-type]
     )
 
@@ -80,7 +80,7 @@ def held_stream(
 def scrape(base_url: str, name: str, **labels: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(f"{base_url}/metrics", timeout=15).text
+    text = httpx.get(f"{base_url}/metrics", timeout=60).text
     total = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

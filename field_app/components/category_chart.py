@@ -3,6 +3,7 @@ summary, and a written legend: the chart is never the only way to read the numbe
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import flet as ft
@@ -36,6 +37,12 @@ def summary_text(weekly: WeeklyCategories, t: Translator) -> str:
     return t("chart.summary", weeks="; ".join(parts))
 
 
+def axis_step(top: int) -> int:
+    """The count between two labels of the left axis: at most five labels whatever the
+    counts, so that they never run into each other (one label per unit did at 20 notes)."""
+    return max(1, math.ceil(top / 4))
+
+
 def label(category: str, t: Translator) -> str:
     return t("chart.others") if category == OTHERS else t.category(category)
 
@@ -50,6 +57,7 @@ def category_chart(weekly: WeeklyCategories, t: Translator, *, high_contrast: bo
     if high_contrast:
         colours[OTHERS] = ft.Colors.BLACK
     top = max([weekly.total(w) for w in weekly.weeks] + [1])
+    step = axis_step(top)
     groups = []
     for x, week in enumerate(weekly.weeks):
         counts = week_counts(weekly, week)
@@ -81,10 +89,10 @@ def category_chart(weekly: WeeklyCategories, t: Translator, *, high_contrast: bo
     chart = fch.BarChart(
         key="category-chart",
         height=220,
-        max_y=top + 1,
+        max_y=step * math.ceil((top + 1) / step),  # on a label: no extra label at the top
         interactive=False,
         groups=groups,
-        left_axis=fch.ChartAxis(label_size=28),
+        left_axis=fch.ChartAxis(label_size=28, label_spacing=step, show_max=False),
         bottom_axis=fch.ChartAxis(
             label_size=24,
             labels=[
@@ -92,7 +100,7 @@ def category_chart(weekly: WeeklyCategories, t: Translator, *, high_contrast: bo
                 for i, w in enumerate(weekly.weeks)
             ],
         ),
-        horizontal_grid_lines=fch.ChartGridLines(interval=max(1, top // 4), width=0.5),
+        horizontal_grid_lines=fch.ChartGridLines(interval=step, width=0.5),
     )
     legend = ft.Row(
         wrap=True,

@@ -28,12 +28,36 @@ def frame(*controls: ft.Control, key: str | None = None) -> ft.Control:
     )
 
 
+def in_pane(controls: list[ft.Control]) -> list[ft.Control]:
+    """`controls` for a pane of a wide screen: each frame takes the pane's whole width
+    (a ResponsiveRow's breakpoints follow the window, so a frame would shrink to a strip)."""
+    for control in controls:
+        if isinstance(control, ft.ResponsiveRow):
+            for cell in control.controls:
+                cell.col = 12
+    return controls
+
+
 def heading(text: str, *, key: str | None = None, level: int = 2) -> ft.Control:
     size = {1: 22, 2: 18, 3: 15}.get(level, 15)
     return ft.Semantics(
         header=True,
         heading_level=level,
         content=ft.Text(text, key=key, size=size, weight=ft.FontWeight.W_600),
+    )
+
+
+def switch_line(switch: ft.Switch, text: str) -> ft.Control:
+    """A switch with its words on the left, wrapping onto more lines when they need them: a
+    switch's own label is one line that a phone cut off. Screen readers get the words on
+    the switch itself."""
+    switch.label = None
+    return ft.Row(
+        vertical_alignment=ft.CrossAxisAlignment.CENTER,
+        controls=[
+            ft.Text(text, expand=True, size=15),
+            ft.Semantics(label=text, content=switch),
+        ],
     )
 
 

@@ -212,6 +212,7 @@ class AdminScreen(Screen):
             return [hint(t("admin.devices.none"), key="admin-devices-none")]
         controls: list[ft.Control] = []
         person = None
+        this_device = self.session.device_id  # signing it out is the settings' sign-out
         for device in devices:
             if device.user_id != person:
                 person = device.user_id
@@ -228,7 +229,7 @@ class AdminScreen(Screen):
                     key=f"device-{device.id}-state",
                 ),
             ]
-            if device.state == "active":
+            if device.state == "active" and device.id != this_device:
                 row.append(
                     ft.Row(
                         [

@@ -57,12 +57,18 @@ class BriefPanel:
         )
         self.sensitive = ft.Checkbox(key="brief-sensitive", label=t("brief.sensitive"))
         self.status = hint("", key="brief-status")
-        self.exports = ft.Row(
+        self.exports = ft.Column(
             key="export-actions",
-            wrap=True,
+            spacing=8,
             controls=[
-                self._button("export-pdf", t("export.pdf"), ft.Icons.PICTURE_AS_PDF, "pdf"),
-                self._button("export-json", t("export.json"), ft.Icons.DATA_OBJECT, "json"),
+                hint(t("export.help"), key="export-help"),
+                ft.Row(
+                    wrap=True,
+                    controls=[
+                        self._button("export-pdf", t("export.pdf"), ft.Icons.PICTURE_AS_PDF, "pdf"),
+                        self._button("export-json", t("export.json"), ft.Icons.DATA_OBJECT, "json"),
+                    ],
+                ),
             ],
         )
         self.refresh()
@@ -74,6 +80,7 @@ class BriefPanel:
                 hint(t("brief.help")),
                 ft.ResponsiveRow([self.subject, self.period], spacing=8),
                 self.sensitive,
+                hint(t("brief.sensitive.help")),
                 ft.Row(
                     wrap=True,
                     controls=[
@@ -93,7 +100,6 @@ class BriefPanel:
                         ),
                     ],
                 ),
-                hint(t("export.help"), key="export-help"),
                 self.exports,
                 self.status,
             ],

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 import flet as ft
 
 from field_app import paths
+from field_app.components.layout import in_pane
 from field_app.screens.context import Screen, Ui
 from field_app.state.records import now
 from shared_models.vocabulary import Role
@@ -82,7 +83,7 @@ class Home:
         self.screen = sections[self.tab_id](ui)
         self.badge = ui.badge()
         self.title = ft.Text(self.screen.title(), key="home-title")
-        self.body = ft.Column(self.screen.content(), key="home-body", spacing=0)
+        self.body = ft.Column(self._content(), key="home-body", spacing=0)
         self.detail = ft.Column(key="detail-pane", spacing=0, scroll=ft.ScrollMode.AUTO)
         self.list_pane = ft.Container(
             ft.Column([self.body], scroll=ft.ScrollMode.AUTO, expand=True),
@@ -179,6 +180,11 @@ class Home:
 
     # Panes (wide screens) -------------------------------------------------------------------
 
+    def _content(self) -> list[ft.Control]:
+        """The section's screen; beside a detail pane, as wide as its own pane."""
+        controls = list(self.screen.content())
+        return in_pane(controls) if self.wide and self.tab_id in PANES else controls
+
     def accepts(self, pattern: str) -> bool:
         """Whether this section shows a path of `pattern` in its detail pane."""
         return self.wide and pattern in PANES.get(self.tab_id, frozenset())
@@ -212,7 +218,7 @@ class Home:
         )
         bar = screen.bottom_bar()
         footer = [ft.Container(bar, padding=16)] if bar is not None else []
-        self.detail.controls = [header, *screen.content(), *footer]
+        self.detail.controls = [header, *in_pane(list(screen.content())), *footer]
 
     def clear_detail(self) -> None:
         self.detail_screen = None
@@ -243,7 +249,7 @@ class Home:
         self._show_panes()
         self.screen = self._sections[tab_id](self.ui)
         self.title.value = self.screen.title()
-        self.body.controls = list(self.screen.content())
+        self.body.controls = self._content()
         self.screen.opened()
         return True
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import flet as ft
 
 from field_app.components.chips import ChoiceChips
-from field_app.components.layout import frame, heading, hint
+from field_app.components.layout import frame, heading, hint, switch_line
 from field_app.i18n import LANGUAGES
 from field_app.screens.context import Screen
 from field_app.state.records import now
@@ -170,8 +170,8 @@ class SettingsScreen(Screen):
 
     def _notifications(self) -> list[ft.Control]:
         t = self.t
-        self.email_urgent = ft.Switch(key="notify-urgent", label=t("notify.urgent"), value=True)
-        self.email_digest = ft.Switch(key="notify-digest", label=t("notify.digest"), value=True)
+        self.email_urgent = ft.Switch(key="notify-urgent", value=True)
+        self.email_digest = ft.Switch(key="notify-digest", value=True)
         self.digest_time = ft.Dropdown(
             key="notify-digest-time", label=t("notify.digest_time"), value=DIGEST_TIMES[3],
             options=[ft.DropdownOption(key=v, text=v) for v in DIGEST_TIMES], expand=True,
@@ -198,8 +198,8 @@ class SettingsScreen(Screen):
             ft.Divider(),
             heading(t("notify.title"), level=3),
             hint(t("notify.privacy")),
-            self.email_urgent,
-            self.email_digest,
+            switch_line(self.email_urgent, t("notify.urgent")),
+            switch_line(self.email_digest, t("notify.digest")),
             self.digest_time,
             self.quiet,
             self.notify_state,

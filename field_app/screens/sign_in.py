@@ -108,8 +108,17 @@ class SignInScreen(Screen):
                 ft.ExpansionTile(
                     key="signin-more",
                     title=ft.Text(t("signin.more")),
-                    controls_padding=ft.Padding.only(bottom=8),
-                    controls=[self.server, self.device_name],
+                    # Apart, and below the tile's title: a floating label is drawn above its
+                    # field's box, and ran into the field or the title above it.
+                    controls_padding=ft.Padding.only(top=12, bottom=8),
+                    controls=[
+                        ft.Column(
+                            [self.server, self.device_name],
+                            spacing=20,
+                            tight=True,
+                            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+                        )
+                    ],
                     expanded=not self.server.value and self.server.visible,
                 ),
                 ft.Text(t("signin.language"), weight=ft.FontWeight.W_600),

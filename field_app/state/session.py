@@ -105,6 +105,12 @@ class AppSession:
         return set(self.user.roles) if self.user else set()
 
     @property
+    def device_id(self) -> uuid.UUID | None:
+        """This device's id on the server, while signed in."""
+        credentials = self.store.credentials() if self.store is not None else None
+        return credentials.device_id if credentials is not None else None
+
+    @property
     def desk(self) -> Desk:
         """Requests that need the server now: administration, the coordinator's downloads."""
         return Desk(self.client)

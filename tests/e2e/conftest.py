@@ -1,5 +1,5 @@
 """Fixtures of the browser tests: Debian's Chromium, and a SQLite file with the fictional
-organisation of tests/factories.py."""
+organisation of relais_testing/factories.py."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from relais_testing import browser as b
+from relais_testing.factories import World, build_world
 from sync_server.database import Database
 from sync_server.webapp.site import Site
 from tests.conftest import REQUIRE_BROWSER, require_or_skip
-from tests.e2e import browser as b
-from tests.factories import World, build_world
 
 
 @pytest.fixture(scope="session")

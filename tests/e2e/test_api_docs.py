@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from relais_testing import browser as b
+from relais_testing.serving import server_thread
 from sync_server.database import Database
 from sync_server.settings import Settings
-from tests.e2e import browser as b
-from tests.servers import server_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

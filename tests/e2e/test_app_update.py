@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from field_app.i18n import Translator
-from tests.e2e import browser as b
+from relais_testing import browser as b
+from relais_testing.factories import PASSWORD, World
 from tests.e2e.test_offline_pwa import capture, offline_cache_ready, row, wait_until
-from tests.factories import PASSWORD, World
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

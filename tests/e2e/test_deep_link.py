@@ -17,8 +17,8 @@ import pytest
 
 from field_app import paths
 from field_app.i18n import Translator
-from tests.e2e import browser as b
-from tests.factories import PASSWORD, World, mutation, note_data
+from relais_testing import browser as b
+from relais_testing.factories import PASSWORD, World, mutation, note_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -30,15 +30,15 @@ from typing import Any
 import pytest
 
 from field_app.i18n import Translator
+from relais_testing import browser as b
+from relais_testing.factories import PASSWORD
 from shared_models.vocabulary import default_severity
-from tests.e2e import browser as b
-from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SUPERVISOR, COUNSELLOR = "sup_a", "couns_1"
 SUPERVISOR_NAME, COUNSELLOR_NAME = "Sup A (test)", "Couns 1 (test)"
-WORKER = "Worker A1"  # team A, followed by couns_1 (tests/factories.py)
+WORKER = "Worker A1"  # team A, followed by couns_1 (relais_testing/factories.py)
 
 
 @pytest.fixture

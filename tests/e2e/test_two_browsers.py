@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from field_app.i18n import Translator
-from tests.e2e import browser as b
-from tests.factories import PASSWORD, World, mutation, note_data
+from relais_testing import browser as b
+from relais_testing.factories import PASSWORD, World, mutation, note_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

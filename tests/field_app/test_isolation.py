@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import PASSWORD, build_world
+from relais_testing.factories import PASSWORD, build_world
 from tests.field_app.test_sync_client import server  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow

@@ -56,36 +56,10 @@ def test_screens_open_one_another_by_path_never_by_class():
     assert offending == []
 
 
-def module_of(path: Path) -> str:
-    parts = path.relative_to(APP.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 def test_the_app_has_no_import_circle():
-    """Imports anywhere in a module count, those inside functions too (they hid a circle)."""
-    modules = {module_of(p): p for p in APP.rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                for alias in node.names:
-                    child = f"{node.module}.{alias.name}"
-                    targets.add(child if child in modules else node.module)
-            elif isinstance(node, ast.Import):
-                targets |= {alias.name for alias in node.names}
-        graph[name] = {t for t in targets if t in modules and t != name}
+    """Imports anywhere in a module count, those inside functions too (they hid a circle).
+    The graph is tests/test_imports.py's, over the three packages."""
+    from tests.test_imports import circles, import_graph
 
-    def reaches(start: str, goal: str) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            current = todo.pop()
-            if current == goal:
-                return True
-            if current not in seen:
-                seen.add(current)
-                todo += graph[current]
-        return False
-
-    circles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if a < b and reaches(b, a))
-    assert circles == []
+    in_the_app = {c for c in circles(import_graph()) if any(m.startswith("field_app.") for m in c)}
+    assert in_the_app == set()

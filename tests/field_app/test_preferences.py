@@ -9,9 +9,9 @@ import pytest
 
 from field_app.store import LocalStore
 from field_app.sync import PreferencesRefused, SyncClient
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
 from shared_models.wire import Preferences
-from tests.factories import PASSWORD, build_world
-from tests.servers import server_thread
 
 
 def test_preferences_round_trip_and_refusal(db, settings, tmp_path):

@@ -11,8 +11,8 @@ from typing import Any
 
 from field_app.state.reads import Reads
 from field_app.store import LocalStore
+from relais_testing.factories import build_world, login, mutation, note_data, pull_all, push
 from shared_models.wire import Change
-from tests.factories import build_world, login, mutation, note_data, pull_all, push
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 

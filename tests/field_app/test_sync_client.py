@@ -32,6 +32,7 @@ from field_app.store import LocalStore, OutboxCounts
 from field_app.sync import Backoff, Offline, SignedOut, SyncClient, SyncLoop, UpdateRequired
 from field_app.sync import client as sync_client
 from field_app.sync.stream import EventParser, StreamEvent, poke_cursor
+from relais_testing.factories import PASSWORD, build_world, note_data
 from shared_models.wire import Change
 from sync_server.app import create_app
 from sync_server.auth.service import revoke_device
@@ -39,7 +40,6 @@ from sync_server.notes.models import Note
 from sync_server.orgs.models import User
 from sync_server.orgs.service import bump_sync_epoch
 from sync_server.sync.models import MutationRecord
-from tests.factories import PASSWORD, build_world, note_data
 
 REPO = Path(__file__).resolve().parents[2]
 

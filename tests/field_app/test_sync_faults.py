@@ -69,6 +69,8 @@ from sqlalchemy import select
 
 from field_app.store import LocalStore
 from field_app.sync import Offline, SyncClient
+from relais_testing.factories import PASSWORD, WORKERS, World, build_world, note_data
+from relais_testing.serving import server_thread
 from shared_models.vocabulary import CATEGORIES, FollowUpAction, NoteKind, Severity
 from shared_models.wire import PULL_LIMIT_DEFAULT
 from sync_server import policy
@@ -79,8 +81,6 @@ from sync_server.orgs.service import Assignment, bump_sync_epoch, reassign, set_
 from sync_server.sync import entities
 from sync_server.sync.models import MutationRecord
 from sync_server.sync.pull import Cursor
-from tests.factories import PASSWORD, WORKERS, World, build_world, note_data
-from tests.servers import server_thread
 
 T = TypeVar("T")
 

@@ -37,11 +37,11 @@ from sqlalchemy import func, select
 
 from field_app.store import LocalStore, OutboxCounts
 from field_app.sync import RetryLater, SyncClient
+from relais_testing.factories import PASSWORD, build_world, note_data
+from relais_testing.serving import free_port, start_server_process
 from sync_server.database import Database
 from sync_server.notes.models import Note
 from sync_server.sync.models import MutationRecord
-from tests.factories import PASSWORD, build_world, note_data
-from tests.servers import free_port, start_server_process
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +133,7 @@ def relais_serve(database_url: str, port: int) -> Iterator[subprocess.Popen[byte
 
 
 def wait_until_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    """Like tests.servers.wait_for_health, with one HTTP client for all the polls: a new one
+    """Like relais_testing.serving.wait_for_health, with one HTTP client for all the polls: a new one
     per poll loads the CA bundle each time, and steals the CPU the starting server needs."""
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=1) as http:

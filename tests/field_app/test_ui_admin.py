@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from field_app.store import LocalStore
+from relais_testing.factories import PASSWORD, build_world, mutation
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
 from sync_server.orgs.models import Worker
 from sync_server.sync.changelog import record_change
-from tests.factories import PASSWORD, build_world, mutation
-from tests.field_app.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
-from tests.servers import server_thread
 
 NEW_PASSWORD = "fictional-new-password"
 LOGIN = "/api/v1/auth/login"
@@ -50,7 +50,7 @@ def world_url(db, settings):
 
 def attempt(url: str, login: str, password: str) -> httpx.Response:
     body = {"login": login, "password": password, "device_name": "script"}
-    return httpx.post(url + LOGIN, json=body)
+    return httpx.post(url + LOGIN, json=body, timeout=60)
 
 
 def state(h, login: str) -> str:
@@ -92,6 +92,7 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
             url + "/api/v1/sync/push",
             json={"protocol": 1, "mutations": [mutation("note.create", {"worker_id": "x"})]},
             headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
         )
         assert refused.json()["results"][0]["status"] == "rejected"
         for _ in range(settings.login_max_failures):  # sup_b's login gets blocked
@@ -111,6 +112,8 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
         assert "Fictional housing worry." not in h.text()  # an admin reads no notes
         assert "connexion bloquée" in state(h, "sup_b")
         assert not h.exists("user-admin-disable")  # never one's own account
+        own_device = session_of(h).require_store().credentials().device_id
+        assert h.exists(f"device-{own_device}") and not h.exists(f"device-{own_device}-revoke")
         assert small_tap_targets(h) == []
 
         # Unlock sup_b.

@@ -9,11 +9,11 @@ import uuid
 
 import pytest
 
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import open_app, session_of, sign_in, synced
 from sync_server.orgs.models import Worker
 from sync_server.sync.changelog import record_change
-from tests.factories import PASSWORD, build_world
-from tests.field_app.ui_harness import open_app, session_of, sign_in, synced
-from tests.servers import server_thread
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.factories import PASSWORD, build_world
-from tests.field_app.ui_harness import open_app, session_of, sign_in, synced
-from tests.servers import server_thread
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import open_app, session_of, sign_in, synced
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def banner_text(control) -> str:
 
 
 def _walk(control):
-    from tests.field_app.ui_harness import FletHarness
+    from relais_testing.ui_harness import FletHarness
 
     return FletHarness.walk(None, control)  # type: ignore[arg-type]
 

@@ -10,11 +10,11 @@ import json
 import pytest
 from sqlalchemy import select
 
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
 from sync_server.audit.models import AuditEvent
-from tests.factories import PASSWORD, build_world
-from tests.field_app.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
 from tests.pdfs import read_pdf
-from tests.servers import server_thread
 
 
 @pytest.fixture

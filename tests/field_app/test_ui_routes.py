@@ -10,8 +10,9 @@ import asyncio
 import pytest
 
 from field_app import paths
-from tests.factories import PASSWORD, build_world
-from tests.field_app.ui_harness import (
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import (
     FletHarness,
     app_main,
     app_of,
@@ -20,7 +21,6 @@ from tests.field_app.ui_harness import (
     sign_in,
     synced,
 )
-from tests.servers import server_thread
 
 TEXT = "Fictional: the note an e-mail links to."
 

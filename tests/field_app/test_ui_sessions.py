@@ -8,9 +8,9 @@ import asyncio
 
 import pytest
 
-from tests.factories import PASSWORD, build_world
-from tests.field_app.ui_harness import open_app, session_of, sign_in, synced
-from tests.servers import server_thread
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import open_app, session_of, sign_in, synced
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import open_app, session_of, sign_in
 from sync_server.orgs.models import User
-from tests.factories import PASSWORD, build_world
-from tests.field_app.ui_harness import open_app, session_of, sign_in
-from tests.servers import server_thread
 
 
 @pytest.fixture

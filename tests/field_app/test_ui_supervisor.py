@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from field_app.state.notes import progress
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.ui_harness import open_app, session_of, sign_in, synced
 from shared_models.vocabulary import categories_for
 from sync_server.app import create_app
-from tests.factories import PASSWORD, build_world
 from tests.field_app.test_sync_client import LiveServer
-from tests.field_app.ui_harness import open_app, session_of, sign_in, synced
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ def test_the_capture_screen_names_whoever_the_note_goes_to_now(live, tmp_path):
 
     async def scenario() -> None:
         def availability(body: dict) -> None:
-            with httpx.Client(base_url=live.url) as http:
+            with httpx.Client(base_url=live.url, timeout=60) as http:
                 token = http.post(
                     "/api/v1/auth/login",
                     json={"login": "couns_1", "password": PASSWORD, "device_name": "test"},

@@ -8,9 +8,9 @@ import asyncio
 
 import pytest
 
-from tests.factories import PASSWORD, build_world
-from tests.field_app.test_ui_counsellor import write_notes
-from tests.field_app.ui_harness import (
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import (
     FletHarness,
     open_app,
     session_of,
@@ -18,7 +18,7 @@ from tests.field_app.ui_harness import (
     small_tap_targets,
     synced,
 )
-from tests.servers import server_thread
+from tests.field_app.test_ui_counsellor import write_notes
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import asyncio
 import flet as ft
 import pytest
 
-from tests.factories import PASSWORD, build_world
-from tests.field_app.ui_harness import (
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_thread
+from relais_testing.ui_harness import (
     FletHarness,
     app_main,
     device_folder,
@@ -21,7 +22,6 @@ from tests.field_app.ui_harness import (
     small_tap_targets,
     synced,
 )
-from tests.servers import server_thread
 
 
 @pytest.fixture
@@ -92,6 +92,9 @@ def test_inbox_and_note_side_by_side_then_a_phone_width(world_url, tmp_path):
         assert [d.label for d in h.find(key="nav").destinations][:2] == ["À traiter", "Salariés"]
         assert h.page.views[0].navigation_bar is None
         assert h.exists("detail-empty") and h.find(key="detail-box").visible
+        # The list fills its pane (the window's breakpoints would make it a strip).
+        frames = [r for r in h.find(key="home-body").controls if isinstance(r, ft.ResponsiveRow)]
+        assert frames and all(cell.col == 12 for row in frames for cell in row.controls)
 
         await h.wait_until(lambda: h.exists(f"inbox-{note_id}"))
         await h.click(f"inbox-{note_id}")

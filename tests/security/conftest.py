@@ -1,5 +1,5 @@
 """One real server for the whole package: `relais serve` on a SQLite database seeded with two
-fictional organisations ("acme" and "rival", same shape, see tests.factories), JSON logs to
+fictional organisations ("acme" and "rival", same shape, see relais_testing.factories), JSON logs to
 its stderr and to a log file, e-mail to a real SMTP server (aiosmtpd).
 
 Everything a test must never find again is written with a unique marker (`Target.marker`):
@@ -23,12 +23,12 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
+from relais_testing.factories import USERS, World, add_user, build_world, mutation, note_data
+from relais_testing.serving import free_port, server_process
 from sync_server.database import Database
 from sync_server.orgs.models import Organization, TeamSupervisor, Worker
 from sync_server.sync.changelog import record_change
-from tests.factories import USERS, World, add_user, build_world, mutation, note_data
 from tests.live import bearer
-from tests.servers import free_port, server_process
 from tests.sync_server.test_notify import Inbox
 
 ORGS = {"acme": "", "rival": "r_"}  # organisation slug -> login prefix

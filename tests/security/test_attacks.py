@@ -10,13 +10,15 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
-from tests.factories import mutation
+from relais_testing.factories import mutation
+from sync_server.auth.models import Device
 from tests.security.conftest import Target
 
 
@@ -28,6 +30,8 @@ class Ids:
     worker: str
     team: str
     colleague: str
+    device: str
+    heads_up: str
 
 
 # An action: what the attacker sends, given the ids aimed at and the attacker's own team.
@@ -74,6 +78,7 @@ ACTIONS: dict[str, Action] = {
         "heads_up.create",
         {"id": str(uuid.uuid4()), "worker_id": ids.worker, "text": "Plan B."},
     ),
+    "heads_up.end": lambda ids, _: ("push", "heads_up.end", {"heads_up_id": ids.heads_up}),
     "stand-in": lambda ids, _: (
         "put",
         "/me/availability",
@@ -95,6 +100,15 @@ ACTIONS: dict[str, Action] = {
     ),
     "export json": lambda ids, _: ("get", f"/workers/{ids.worker}/export", {"format": "json"}),
     "export pdf": lambda ids, _: ("get", f"/workers/{ids.worker}/export", {"format": "pdf"}),
+    "disable account": lambda ids, _: ("post", f"/admin/users/{ids.colleague}/disable", None),
+    "enable account": lambda ids, _: ("post", f"/admin/users/{ids.colleague}/enable", None),
+    "unlock account": lambda ids, _: ("post", f"/admin/users/{ids.colleague}/unlock", None),
+    "new password": lambda ids, _: (
+        "post",
+        f"/admin/users/{ids.colleague}/password",
+        {"password": "another-horse-battery-staple"},
+    ),
+    "sign a device out": lambda ids, _: ("post", f"/admin/devices/{ids.device}/revoke", None),
 }
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -106,7 +120,7 @@ def attempt(
     ids of entities it would create go to `sent`."""
     own_team = str(target.worlds[org].teams["A"])
     how, what, body = action(ids, own_team)
-    if how != "get" and "id" in body:
+    if how in ("push", "put") and "id" in body:
         sent.add(body["id"])
     headers = target.headers(org, login)
     if how == "push":
@@ -115,10 +129,10 @@ def attempt(
         answer: tuple[Any, ...] = (200, result["status"], error.get("code"), error.get("message"))
     else:
         url = f"{target.base_url}/api/v1{what}"
-        if how == "put":
-            response = httpx.put(url, json=body, headers=headers, timeout=30)
-        else:
+        if how == "get":
             response = httpx.get(url, params=body, headers=headers, timeout=60)
+        else:
+            response = httpx.request(how, url, json=body, headers=headers, timeout=30)
         error = response.json().get("error", {}) if response.status_code >= 400 else {}
         answer = (response.status_code, None, error.get("code"), error.get("message"))
     return tuple(_UUID.sub("<id>", a) if isinstance(a, str) else a for a in answer)
@@ -129,25 +143,44 @@ def refused(answer: tuple[Any, ...]) -> bool:
     return status >= 400 or result == "rejected"
 
 
-def victim_note(target: Target) -> tuple[Ids, dict[str, Any]]:
-    """A fresh urgent note by acme's sup_a about a1, and the ids around it."""
+def victim_note(target: Target) -> Ids:
+    """A fresh urgent note by acme's sup_a about a1, and the ids around it (a colleague,
+    couns_2, and one of her devices; a heads-up by couns_1 about a1)."""
     world = target.worlds["acme"]
     note = target.note("acme", "sup_a", "a1", severity="urgent")
+    target.headers("acme", "couns_2")  # signed in: she has a device
+    with target.db.reading() as session:
+        device = session.scalars(
+            select(Device.id).where(Device.user_id == world.users["couns_2"])
+        ).first()
+    colleague = str(world.users["couns_2"])
+    heads_up = {"id": str(uuid.uuid4()), "worker_id": str(world.workers["a1"]), "text": "Calm."}
+    [result] = target.push("acme", "couns_1", mutation("heads_up.create", heads_up))
+    assert result["status"] == "applied"
     ids = Ids(
-        note["id"], str(world.workers["a1"]), str(world.teams["A"]), str(world.users["couns_2"])
+        note["id"],
+        str(world.workers["a1"]),
+        str(world.teams["A"]),
+        colleague,
+        str(device),
+        heads_up["id"],
     )
-    return ids, note
+    return ids
 
 
 def random_ids() -> Ids:
-    return Ids(*(str(uuid.uuid4()) for _ in range(4)))
+    return Ids(*(str(uuid.uuid4()) for _ in range(6)))
 
 
-def assert_untouched(target: Target, note: dict[str, Any], sent: set[str]) -> None:
-    """As acme's coordinator sees it: the note open, never seen nor acknowledged, and none of
-    the notes, follow-ups or heads-ups the attacker sent."""
+def assert_untouched(target: Target, ids: Ids, sent: set[str]) -> None:
+    """As acme's coordinator sees it: the note open, never seen nor acknowledged, the
+    heads-up not ended, and none of the notes, follow-ups or heads-ups the attacker sent;
+    couns_2's account and device as they were (her token still works)."""
     state, _ = target.pull("acme", "coord")
-    seen = state[("note", note["id"])]
+    target.pull("acme", "couns_2")
+    valid_until = state[("heads_up", ids.heads_up)]["valid_until"]
+    assert valid_until is None or date.fromisoformat(valid_until) >= datetime.now(UTC).date()
+    seen = state[("note", ids.note)]
     assert seen["status"] == "open"
     assert all(d["seen_at"] is None and d["acknowledged_at"] is None for d in seen["deliveries"])
     assert sent
@@ -156,14 +189,14 @@ def assert_untouched(target: Target, note: dict[str, Any], sent: set[str]) -> No
 
 @pytest.mark.parametrize("login", ["sup_a", "couns_1", "coord", "admin"])
 def test_another_organisations_ids_are_unknown_ids(target: Target, login: str):
-    ids, note = victim_note(target)
+    ids = victim_note(target)
     sent: set[str] = set()
     for name, action in ACTIONS.items():
         foreign = attempt(target, "rival", login, action, ids, sent)
         unknown = attempt(target, "rival", login, action, random_ids(), sent)
         assert refused(foreign), (name, foreign)
         assert foreign == unknown, name
-    assert_untouched(target, note, sent)
+    assert_untouched(target, ids, sent)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +208,7 @@ def test_another_organisations_ids_are_unknown_ids(target: Target, login: str):
     ],
 )
 def test_nobody_acts_on_a_colleagues_note_or_a_worker_not_theirs(target: Target, login: str):
-    ids, note = victim_note(target)
+    ids = victim_note(target)
     sent: set[str] = set()
     for name, action in ACTIONS.items():
         if name in ("stand-in", "note.create in own team"):
@@ -187,4 +220,4 @@ def test_nobody_acts_on_a_colleagues_note_or_a_worker_not_theirs(target: Target,
         if name in ("note.retract", "note.acknowledge", "note.follow_up", "delivery.seen"):
             # An invisible note is an unknown note.
             assert answer == attempt(target, "acme", login, action, random_ids(), sent), name
-    assert_untouched(target, note, sent)
+    assert_untouched(target, ids, sent)

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from relais_testing.factories import mutation, note_data
 from shared_models.wire import MAX_PUSH_BYTES
-from tests.factories import mutation, note_data
 from tests.security.conftest import Target
 
 ROUTES = [

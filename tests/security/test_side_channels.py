@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import mutation
+from relais_testing.factories import mutation
 from tests.security.conftest import Target
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from relais_testing.factories import PASSWORD, build_world, mutation
 from sync_server.audit.models import AuditEvent
 from sync_server.database import Database
 from sync_server.orgs.models import Worker
-from tests.factories import PASSWORD, build_world, mutation
 from tests.sync_server.test_auth import assert_error, attempt, pull, sign_in
 
 ADMIN = "/api/v1/admin"

@@ -23,16 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from shared_models.wire import (
-    MAX_JSON_DEPTH,
-    MAX_PUSH_BYTES,
-    LoginResponse,
-    PullResponse,
-    PushResponse,
-)
-from sync_server.app import create_app
-from sync_server.sync.models import MutationRecord
-from tests.factories import (
+from relais_testing.factories import (
     PASSWORD,
     World,
     build_world,
@@ -42,7 +33,16 @@ from tests.factories import (
     now_iso,
     pull_all,
 )
-from tests.servers import server_thread
+from relais_testing.serving import server_thread
+from shared_models.wire import (
+    MAX_JSON_DEPTH,
+    MAX_PUSH_BYTES,
+    LoginResponse,
+    PullResponse,
+    PushResponse,
+)
+from sync_server.app import create_app
+from sync_server.sync.models import MutationRecord
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
@@ -509,7 +509,10 @@ def test_deep_json_gets_422_and_the_connection_lives_on(db, settings):
     """Nesting deeper than the protocol allows is refused before it is read into Python
     objects (it used to be a RecursionError, a 500, and a reset connection)."""
     world = build_world(db)
-    with server_thread(db, settings) as base_url, httpx.Client(base_url=base_url) as http:
+    with (
+        server_thread(db, settings) as base_url,
+        httpx.Client(base_url=base_url, timeout=60) as http,
+    ):
         headers = login(http, "couns_1")
         port = _client_port(http.get("/api/v1/health"))
         cases = []
@@ -556,7 +559,10 @@ def test_an_unexpected_error_is_a_500_in_shape_and_the_connection_lives_on(db, s
         raise_one(kind)
 
     caplog.set_level(logging.DEBUG)
-    with server_thread(db, settings, app) as base_url, httpx.Client(base_url=base_url) as http:
+    with (
+        server_thread(db, settings, app) as base_url,
+        httpx.Client(base_url=base_url, timeout=60) as http,
+    ):
         port = _client_port(http.get("/api/v1/health"))
         for flavour in ("sync", "async"):
             for kind in ("runtime", "recursion", "key", "os"):

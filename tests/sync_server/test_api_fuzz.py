@@ -31,11 +31,11 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from relais_testing.factories import PASSWORD, build_world, login
+from relais_testing.serving import server_thread
 from sync_server.app import create_app
 from sync_server.database import Database
 from sync_server.settings import Settings
-from tests.factories import PASSWORD, build_world, login
-from tests.servers import server_thread
 
 EXAMPLES = int(os.environ.get("RELAIS_FUZZ_EXAMPLES", "30"))
 STREAM = "/api/v1/sync/stream"
@@ -90,7 +90,7 @@ class Token:
 
     def __call__(self, who: str) -> dict[str, str]:
         if who not in self.headers:
-            with httpx.Client(base_url=self.base_url) as http:
+            with httpx.Client(base_url=self.base_url, timeout=60) as http:
                 self.headers[who] = login(http, who, PASSWORD, device="fuzz")
         return dict(self.headers[who])
 

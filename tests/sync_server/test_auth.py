@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from relais_testing.factories import PASSWORD, add_user, build_world, mutation, note_data
 from sync_server.auth.models import Device, LoginAttempt
 from sync_server.auth.service import revoke_device
 from sync_server.database import Base, utcnow
 from sync_server.orgs.models import User
-from tests.factories import PASSWORD, add_user, build_world, mutation, note_data
 
 LOGIN = "/api/v1/auth/login"
 PULL = "/api/v1/sync/pull"

@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from relais_testing.databases import scratch_postgres
+from relais_testing.factories import World, build_world, note_data
+from relais_testing.serving import server_process
 from sync_server.database import Database
 from sync_server.migrations import upgrade
 from tests.conftest import REQUIRE_POSTGRES, require_or_skip
-from tests.factories import World, build_world, note_data
 from tests.live import bearer, push_notes
-from tests.servers import server_process
 
 pytestmark = pytest.mark.slow
 

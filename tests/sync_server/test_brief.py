@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from relais_testing.factories import World, build_world, login, mutation, note_data, push
 from shared_models.vocabulary import CATEGORIES, FollowUpAction, NoteKind, NoteStatus, Severity
 from sync_server.audit.models import AuditEvent
 from sync_server.audit.service import BRIEF_EXPORT, SENSITIVE_NOTE_READ
@@ -24,7 +25,6 @@ from sync_server.database import Database
 from sync_server.desk.texts import LANGUAGES, TEXTS, VOCABULARY
 from sync_server.orgs.models import Organization
 from sync_server.routing.models import Delivery
-from tests.factories import World, build_world, login, mutation, note_data, push
 from tests.pdfs import colour_pixels, read_pdf
 from tests.sync_server.test_cli import Relais, assert_clean_failure, assert_ok, output
 

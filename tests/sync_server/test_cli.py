@@ -17,6 +17,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
+from relais_testing.factories import PASSWORD, World, build_world, open_session
 from shared_models import mutations as m
 from shared_models.vocabulary import NoteKind, Severity
 from sync_server import policy
@@ -28,7 +29,6 @@ from sync_server.notes import service as notes
 from sync_server.orgs.models import User, Worker
 from sync_server.orgs.service import set_availability
 from sync_server.routing.models import Delivery
-from tests.factories import PASSWORD, World, build_world, open_session
 
 pytestmark = pytest.mark.slow
 

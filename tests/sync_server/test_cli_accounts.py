@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from relais_testing.factories import PASSWORD, World, build_world, open_session
 from sync_server.audit import service as audit
 from sync_server.audit.models import AuditEvent
 from sync_server.auth import service as auth
@@ -27,7 +28,6 @@ from sync_server.auth.passwords import verify_password
 from sync_server.database import Database, utcnow
 from sync_server.errors import Unauthenticated
 from sync_server.orgs.models import User
-from tests.factories import PASSWORD, World, build_world, open_session
 from tests.sync_server.test_cli import Relais, assert_clean_failure, assert_ok, table_rows
 
 pytestmark = pytest.mark.slow
@@ -267,5 +267,28 @@ def test_device_revoke_and_user_disable_are_audited(cli, acme):
         shown = cli("audit", "--org", "acme")
         assert_ok(shown)
         assert "device.revoke" in shown.stdout and "user.disable" in shown.stdout
+    finally:
+        db.dispose()
+
+
+def test_user_add_makes_the_admin_api_checks_and_is_audited(cli, acme):
+    common = ["user", "add", "--org", "acme", "--name", "Zoé Fictive", "--role", "counsellor"]
+    common += ["--password", NEW_PASSWORD]
+    for option, value, says in (
+        ("--language", "xx", "--language: "),
+        ("--email", "x" * 321, "--email: "),
+        ("--login", "x" * 201, "--login: "),
+    ):
+        refused = run_with_input(cli, "", *common, "--login", "cli_new", option, value)
+        assert_clean_failure(refused)
+        assert says in refused.stderr
+    assert_ok(run_with_input(cli, "", *common, "--login", "cli_new"))
+    db = cli.database()
+    try:
+        with db.reading() as session:
+            user = session.scalars(select(User).where(User.login == "cli_new")).one()
+        [created] = events(db, audit.USER_CREATED)
+        assert (created.entity, created.entity_id, created.actor_id) == ("user", user.id, None)
+        assert created.detail == "via command line; roles counsellor"
     finally:
         db.dispose()

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from relais_testing.factories import World, build_world, login, mutation, note_data, pull_all, push
 from sync_server.database import Database
 from sync_server.orgs.models import User
 from sync_server.sync.models import MutationRecord
-from tests.factories import World, build_world, login, mutation, note_data, pull_all, push
 
 SECRET = "Fictional detail that must never appear in an admin listing."
 

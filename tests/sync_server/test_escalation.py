@@ -12,15 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from shared_models import mutations as m
-from sync_server import policy
-from sync_server.database import Database
-from sync_server.notes import service as notes
-from sync_server.notes.models import Note
-from sync_server.orgs.models import Organization, TeamSupervisor, User
-from sync_server.routing.models import Delivery
-from sync_server.routing.service import escalate_overdue
-from tests.factories import (
+from relais_testing.factories import (
     World,
     add_user,
     build_world,
@@ -30,6 +22,14 @@ from tests.factories import (
     pull_all,
     push,
 )
+from shared_models import mutations as m
+from sync_server import policy
+from sync_server.database import Database
+from sync_server.notes import service as notes
+from sync_server.notes.models import Note
+from sync_server.orgs.models import Organization, TeamSupervisor, User
+from sync_server.routing.models import Delivery
+from sync_server.routing.service import escalate_overdue
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

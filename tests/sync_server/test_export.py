@@ -17,12 +17,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from relais_testing.factories import (
+    add_user,
+    build_world,
+    login,
+    mutation,
+    note_data,
+    pull_all,
+    push,
+)
 from sync_server.audit.service import BRIEF_EXPORT, SENSITIVE_NOTE_READ, SUBJECT_ACCESS_EXPORT
 from sync_server.database import Database
 from sync_server.desk.schemas import SubjectAccessExport
 from sync_server.notes.models import Note
 from sync_server.routing.models import Delivery
-from tests.factories import add_user, build_world, login, mutation, note_data, pull_all, push
 from tests.pdfs import read_pdf
 from tests.sync_server.test_brief import TODAY, audit_rows
 from tests.sync_server.test_cli import Relais, assert_clean_failure, assert_ok, output

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from relais_testing.serving import free_port, wait_for_health
 from sync_server.database import Database
 from sync_server.files import PrivateFileHandler, open_private, write_private_file
-from tests.servers import free_port, wait_for_health
 
 UMASKS = [0o022, 0o002, 0o000]
 
@@ -107,7 +107,9 @@ def test_the_server_narrows_files_left_open_and_keeps_new_ones_private(tmp_path)
         wait_for_health(base_url, timeout=60, process=process)
         # A write, so that SQLite has its WAL files open.
         login = {"login": "nobody", "password": "a-guess", "device_name": "x"}
-        assert httpx.post(f"{base_url}/api/v1/auth/login", json=login).status_code == 401
+        assert (
+            httpx.post(f"{base_url}/api/v1/auth/login", json=login, timeout=60).status_code == 401
+        )
         found = modes(data)
         assert {"relais.db", "relais.db-wal", "relais.db-shm"} <= found.keys()
         assert found == {".": 0o700, **dict.fromkeys(found.keys() - {"."}, 0o600)}, {

@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from relais_testing.factories import build_world
 from sync_server.database import Database, utcnow
 from sync_server.orgs.models import Worker
 from sync_server.sync.changelog import record_change
 from sync_server.sync.models import ChangeLogEntry
-from tests.factories import build_world
 
 SLOW = "test.slow_commit"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from tests.factories import build_world, login, mutation, pull_all, push
+from relais_testing.factories import build_world, login, mutation, pull_all, push
 
 
 def test_the_author_ends_a_heads_up_and_the_supervisors_see_it_ended(client, db):

@@ -22,12 +22,12 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
+from relais_testing.factories import PASSWORD, build_world, note_data
+from relais_testing.serving import server_thread
 from sync_server.app import create_app
 from sync_server.auth.models import LoginAttempt
 from sync_server.database import Database
 from sync_server.settings import Settings
-from tests.factories import PASSWORD, build_world, note_data
-from tests.servers import server_thread
 
 pytestmark = pytest.mark.slow
 

@@ -17,6 +17,8 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from relais_testing.factories import PASSWORD, build_world
+from relais_testing.serving import server_process
 from sync_server.app import create_app
 from sync_server.auth.models import Device, LoginAttempt
 from sync_server.auth.service import hash_password
@@ -25,8 +27,6 @@ from sync_server.database import Database, utcnow
 from sync_server.orgs.models import User
 from sync_server.settings import Settings
 from sync_server.sweeps import sweep_once
-from tests.factories import PASSWORD, build_world
-from tests.servers import server_process
 from tests.sync_server.test_auth import assert_error
 
 LOGIN = "/api/v1/auth/login"

@@ -15,21 +15,21 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text, update
 
+from relais_testing.factories import build_world, mutation, note_data
 from relais_testing.servers import free_port, wait_for_health
+from relais_testing.serving import server_thread
 from sync_server.app import create_app
 from sync_server.database import Database, utcnow
 from sync_server.routing.models import Delivery
 from sync_server.settings import Settings
-from tests.factories import build_world, mutation, note_data
 from tests.live import bearer, held_stream, sign_in, wait_until
-from tests.servers import server_thread
 
 REPO = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape_all(base_url: str, **headers: str) -> Samples:
-    response = httpx.get(f"{base_url}/metrics", headers=headers, timeout=10)
+    response = httpx.get(f"{base_url}/metrics", headers=headers, timeout=60)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     samples: Samples = {}
@@ -67,6 +67,7 @@ def test_a_scrape_follows_notes_as_they_flow(db: Database, tmp_path: Path) -> No
                 f"{base_url}/api/v1/sync/push",
                 json={"protocol": 1, "mutations": [*notes, bad]},
                 headers=sup,
+                timeout=60,
             )
             assert response.status_code == 200
             during = scrape_all(base_url)
@@ -121,6 +122,7 @@ def test_overdue_deliveries_show_before_a_sweep(db: Database, settings: Settings
             f"{base_url}/api/v1/sync/push",
             json={"protocol": 1, "mutations": notes},
             headers=sup,
+            timeout=60,
         ).raise_for_status()
         assert value(scrape_all(base_url), "relais_deliveries_overdue") == 0
         with db.unit_of_work() as session:
@@ -133,7 +135,7 @@ def test_metrics_refuse_requests_that_came_through_a_proxy(
     db: Database, settings: Settings, header: str
 ) -> None:
     with server_thread(db, settings) as base_url:
-        response = httpx.get(f"{base_url}/metrics", headers={header: "203.0.113.9"})
+        response = httpx.get(f"{base_url}/metrics", headers={header: "203.0.113.9"}, timeout=60)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
 
@@ -150,7 +152,7 @@ def test_a_metrics_token_is_required_once_set(db: Database, tmp_path: Path) -> N
     with server_thread(db, settings) as base_url:
         for given in (None, "Bearer wrong", "Basic s3cret-scrape"):
             headers = {"Authorization": given} if given else {}
-            response = httpx.get(f"{base_url}/metrics", headers=headers)
+            response = httpx.get(f"{base_url}/metrics", headers=headers, timeout=60)
             assert response.status_code == 401, given
             assert response.json()["error"]["code"] == "invalid_token"
         # With the token, even through a proxy.
@@ -234,12 +236,13 @@ def test_json_logs_carry_request_ids_and_never_note_text(
             f"{base_url}/api/v1/sync/push",
             json={"protocol": 1, "mutations": [note, invalid]},
             headers={**sup, "X-Request-ID": "trace-me-7"},
+            timeout=60,
         )
         assert response.status_code == 200
         assert response.headers["x-request-id"] == "trace-me-7"
     finally:
         server.terminate()
-        _, errors = server.communicate(timeout=20)
+        _, errors = server.communicate(timeout=120)
     lines = [json.loads(line) for line in errors.splitlines() if line.strip()]  # all JSON
     assert secret not in errors
     access = [

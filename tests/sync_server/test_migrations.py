@@ -17,6 +17,7 @@ from sqlalchemy import inspect, text
 
 import sync_server.models  # noqa: F401  (every table registered on the metadata)
 from relais_testing.databases import scratch_postgres
+from relais_testing.factories import build_world
 from sync_server.database import Base, Database
 from sync_server.migrations import (
     HERE,
@@ -29,7 +30,6 @@ from sync_server.migrations import (
 )
 from sync_server.orgs.models import User
 from tests.conftest import PG_URL, REQUIRE_POSTGRES, require_or_skip
-from tests.factories import build_world
 
 
 def head(db: Database) -> str:
@@ -104,10 +104,10 @@ def test_deliveries_stored_without_a_deadline_are_chased_after_the_upgrade(db):
     from alembic import command
     from sqlalchemy import select
 
+    from relais_testing.factories import build_world
     from sync_server.notes.models import Note
     from sync_server.routing.models import Delivery
     from sync_server.routing.service import escalate_overdue
-    from tests.factories import build_world
 
     world = build_world(db)
     command.downgrade(alembic_config(db), "0003")
@@ -169,10 +169,10 @@ def test_devices_signed_in_before_0006_keep_working_after_it(db):
     with the current password, so that the upgrade signs nobody out."""
     from alembic import command
 
+    from relais_testing.factories import build_world, open_session
     from sync_server.auth import service as auth
     from sync_server.auth.models import Device
     from sync_server.auth.passwords import password_stamp
-    from tests.factories import build_world, open_session
 
     build_world(db)
     _, _, token = open_session(db, "sup_a")

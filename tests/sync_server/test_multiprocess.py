@@ -19,14 +19,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from relais_testing.factories import World, build_world, note_data
 from relais_testing.servers import free_port
+from relais_testing.serving import server_process
 from shared_models.vocabulary import CATEGORIES, NoteKind
 from sync_server.database import Database, utcnow
 from sync_server.routing.models import Delivery
 from tests.conftest import require_or_skip
-from tests.factories import World, build_world, note_data
 from tests.live import bearer, held_stream, push_notes, scrape, sign_in, wait_until
-from tests.servers import server_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -67,7 +67,10 @@ def test_a_push_on_one_process_pokes_a_stream_held_on_the_other(
         push_notes(writer, supervisor, note)
         wait_until(lambda: len(pokes) > opened_with)
     pulled = httpx.post(
-        f"{reader}/api/v1/sync/pull", json={"protocol": 1, "cursor": None}, headers=counsellor
+        f"{reader}/api/v1/sync/pull",
+        json={"protocol": 1, "cursor": None},
+        headers=counsellor,
+        timeout=60,
     )
     assert note["id"] in {c["id"] for c in pulled.json()["changes"] if c["entity"] == "note"}
 
@@ -211,12 +214,15 @@ def proxy(
 
         def up() -> bool:
             try:
-                return httpx.get(f"{base_url}/api/v1/health", verify=context).status_code == 200
+                return (
+                    httpx.get(f"{base_url}/api/v1/health", verify=context, timeout=60).status_code
+                    == 200
+                )
             except httpx.HTTPError:
                 return False
 
         wait_until(up)
-        redirect = httpx.get(f"http://127.0.0.1:{http_port}/app/")
+        redirect = httpx.get(f"http://127.0.0.1:{http_port}/app/", timeout=60)
         assert redirect.status_code == 301 and redirect.headers["location"].startswith("https://")
         yield base_url, context
     finally:
@@ -235,7 +241,7 @@ def test_the_proxy_serves_both_processes_over_tls(
     before = [
         scrape(url, "relais_http_request_duration_seconds_count", **health) for url in upstreams
     ]
-    with httpx.Client(base_url=base_url, verify=context) as client:
+    with httpx.Client(base_url=base_url, verify=context, timeout=60) as client:
         for _ in range(20):
             response = client.get("/api/v1/health")
             assert response.status_code == 200

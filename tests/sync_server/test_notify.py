@@ -12,13 +12,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from relais_testing.factories import World, build_world
+from relais_testing.serving import free_port
 from sync_server.notify.service import initials, local_now, send_due_notifications
 from sync_server.orgs.models import User
 from sync_server.routing.models import Delivery
 from sync_server.routing.service import escalate_overdue
 from sync_server.settings import Settings
-from tests.factories import World, build_world
-from tests.servers import free_port
 from tests.sync_server.test_escalation import retract, write_note
 
 SECRET_TEXT = "Fictional observation."

@@ -1,6 +1,6 @@
 """The access policy as a matrix: role × entity × action, against sync_server.policy itself.
 
-A fictional organisation (tests/factories.py) plus stand-ins, a second organisation and a
+A fictional organisation (relais_testing/factories.py) plus stand-ins, a second organisation and a
 few notes, follow-ups and heads-ups is stored in a real database; viewers are built by the
 policy's own builders. Each table row says who may see or do what (docs/design.md, "Who sees
 what"; docs/protocol.md §4.3, mutation types).
@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 from field_app.state.notes import can_retract
 from field_app.state.records import Note as PhoneNote
 from field_app.store import NoteView
+from relais_testing.factories import add_user, build_world
 from shared_models.vocabulary import CATEGORIES, SENSITIVE_CATEGORIES, NoteKind, NoteStatus
 from sync_server import policy
 from sync_server.database import Database
 from sync_server.notes.models import FollowUp, HeadsUp, Note
 from sync_server.orgs.models import Organization, Team, User, UserRole, Worker
 from sync_server.routing.models import Delivery
-from tests.factories import add_user, build_world
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from relais_testing.factories import World, build_world, login, mutation, note_data, pull_all, push
 from sync_server.audit.models import AuditEvent
 from sync_server.audit.service import SENSITIVE_NOTE_READ
 from sync_server.auth.models import Device
 from sync_server.orgs.models import User
-from tests.factories import World, build_world, login, mutation, note_data, pull_all, push
 
 
 def by_entity(state: dict) -> dict[str, dict[str, dict]]:

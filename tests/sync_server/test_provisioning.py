@@ -15,6 +15,7 @@ import pytest
 import yaml
 from sqlalchemy import inspect, select
 
+from relais_testing.factories import build_world, login, pull_all
 from sync_server.auth.models import Device
 from sync_server.database import Base, Database
 from sync_server.orgs import provisioning, roster
@@ -22,7 +23,6 @@ from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Wo
 from sync_server.orgs.provisioning import ProvisioningError
 from sync_server.sync.changelog import current_position
 from sync_server.sync.models import ChangeLogEntry
-from tests.factories import build_world, login, pull_all
 
 PASSWORD = "fictional-pass-1"
 

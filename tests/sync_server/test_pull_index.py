@@ -18,14 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from relais_testing.factories import USERS as LOGINS
+from relais_testing.factories import build_world, login, mutation, note_data
+from relais_testing.factories import push as push_batch
 from sync_server import policy
 from sync_server.migrations import alembic_config, upgrade
 from sync_server.notes.models import FollowUp, HeadsUp
 from sync_server.orgs.models import Team, User, Worker
 from sync_server.orgs.service import Assignment, reassign
-from tests.factories import USERS as LOGINS
-from tests.factories import build_world, login, mutation, note_data
-from tests.factories import push as push_batch
 from tests.sync_server.test_audience_index import (
     ORG,
     TEAMS,

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from relais_testing.factories import SUPERVISES, WORKERS, World, build_world, login, pull_all
 from shared_models.mutations import (
     HEADS_UP_TEXT_MAX,
     MUTATION_TYPES,
@@ -28,7 +29,6 @@ from shared_models.mutations import (
     REASON_MAX,
 )
 from shared_models.vocabulary import CATEGORIES, FollowUpAction, NoteKind, Severity
-from tests.factories import SUPERVISES, WORKERS, World, build_world, login, pull_all
 
 EXAMPLES = int(os.environ.get("RELAIS_FUZZ_EXAMPLES", "30"))
 ROLES = ("sup_a", "sup_b", "couns_1", "couns_2", "coord", "admin")

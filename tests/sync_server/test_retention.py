@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from relais_testing.factories import build_world, login, mutation, note_data, pull_all, push
 from sync_server import retention
 from sync_server.audit.models import AuditEvent
 from sync_server.database import utcnow
@@ -18,7 +19,6 @@ from sync_server.orgs.models import Organization, Worker
 from sync_server.routing.models import Delivery
 from sync_server.sweeps import purge_all_expired, sweep_once
 from sync_server.sync.models import MutationRecord
-from tests.factories import build_world, login, mutation, note_data, pull_all, push
 
 
 def end_contract(db, world, ref: str, days_ago: int) -> None:

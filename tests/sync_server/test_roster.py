@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from relais_testing.factories import build_world, login, mutation, note_data, pull_all, push
 from sync_server.database import Base, Database
 from sync_server.orgs import roster
 from sync_server.orgs.models import Organization, User, Worker
 from sync_server.orgs.roster import ImportResult, RosterError
 from sync_server.orgs.service import disable_user, org_by_slug
 from sync_server.sync.changelog import current_position
-from tests.factories import build_world, login, mutation, note_data, pull_all, push
 
 HEADER = "ref,name,team,counsellor,contract_type,start,end"
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from relais_testing.factories import build_world, login, mutation, note_data, pull_all, push
 from sync_server.orgs.models import Worker
 from sync_server.orgs.service import Assignment, reassign
 from sync_server.routing.models import Delivery
 from sync_server.routing.service import plan_recipients
-from tests.factories import build_world, login, mutation, note_data, pull_all, push
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from relais_testing.factories import build_world, login, mutation, note_data
+from relais_testing.serving import server_thread
 from shared_models.wire import MAX_JSON_DEPTH, MAX_PUSH_BYTES
 from sync_server import api_docs
 from sync_server.app import create_app
 from sync_server.security_headers import SecurityHeaders, content_security_policy
 from sync_server.settings import Settings
-from tests.factories import build_world, login, mutation, note_data
-from tests.servers import server_thread
 
 HEALTH = "/api/v1/health"
 
@@ -99,11 +99,14 @@ def test_hsts_only_when_the_request_came_over_tls(db, settings):
             if "max-age=" not in r.headers.get("strict-transport-security", "")
         ]
     assert not missing
-    with server_thread(db, settings) as base_url, httpx.Client(base_url=base_url) as http:
+    with (
+        server_thread(db, settings) as base_url,
+        httpx.Client(base_url=base_url, timeout=60) as http,
+    ):
         claimed = http.get(HEALTH, headers={"X-Forwarded-Proto": "https"})
         assert "strict-transport-security" not in claimed.headers  # no proxy is trusted
     behind = settings.model_copy(update={"trusted_proxy_count": 1})
-    with server_thread(db, behind) as base_url, httpx.Client(base_url=base_url) as http:
+    with server_thread(db, behind) as base_url, httpx.Client(base_url=base_url, timeout=60) as http:
         assert "strict-transport-security" not in http.get(HEALTH).headers
         proxied = http.get(HEALTH, headers={"X-Forwarded-Proto": "https"})
         assert proxied.headers["strict-transport-security"].startswith("max-age=")

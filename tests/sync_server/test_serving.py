@@ -12,9 +12,9 @@ import httpx
 import psutil
 import pytest
 
+from relais_testing.factories import World, build_world, note_data
 from relais_testing.servers import free_port, wait_for_health
 from sync_server.database import Database
-from tests.factories import World, build_world, note_data
 from tests.live import bearer, held_stream, push_notes, scrape, wait_until
 
 
@@ -94,7 +94,7 @@ def test_two_workers_serve_one_address_and_add_up_their_metrics(
         push_notes(base_url, supervisor_headers, note_data(world, "a1"))
         wait_until(lambda: len(pokes) > seen)
     for _ in range(10):
-        assert httpx.get(f"{base_url}/api/v1/health").status_code == 200
+        assert httpx.get(f"{base_url}/api/v1/health", timeout=60).status_code == 200
     health = {"route": "/api/v1/health", "method": "GET"}
     assert scrape(base_url, "relais_http_request_duration_seconds_count", **health) >= 10
     assert scrape(base_url, "relais_mutations_total", type="note.create", status="applied") == 1

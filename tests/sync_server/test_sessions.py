@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from relais_testing.factories import PASSWORD, build_world
 from sync_server.app import create_app
 from sync_server.audit import service as audit
 from sync_server.audit.models import AuditEvent
@@ -24,7 +25,6 @@ from sync_server.database import Database, utcnow
 from sync_server.errors import Unauthenticated
 from sync_server.orgs.models import User
 from sync_server.settings import Settings
-from tests.factories import PASSWORD, build_world
 from tests.sync_server.test_auth import assert_error, attempt, pull, sign_in
 from tests.sync_server.test_provisioning import PASSWORD as PROVISIONED_PASSWORD
 from tests.sync_server.test_provisioning import provision, render

@@ -12,13 +12,13 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from tests.factories import PASSWORD, build_world, note_data
-from tests.servers import server_process, server_thread
+from relais_testing.factories import PASSWORD, build_world, note_data
+from relais_testing.serving import server_process, server_thread
 
 
 def login(base_url: str, user: str) -> dict[str, str]:
     body = {"login": user, "password": PASSWORD, "device_name": "stream test"}
-    token = httpx.post(f"{base_url}/api/v1/auth/login", json=body).json()["token"]
+    token = httpx.post(f"{base_url}/api/v1/auth/login", json=body, timeout=60).json()["token"]
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -33,6 +33,7 @@ def push_note(base_url: str, headers: dict[str, str], data: dict) -> None:
         f"{base_url}/api/v1/sync/push",
         json={"protocol": 1, "mutations": [mutation]},
         headers=headers,
+        timeout=60,
     )
     assert response.json()["results"][0]["status"] == "applied"
 
@@ -65,8 +66,8 @@ def listening(base_url: str, headers: dict[str, str]) -> Iterator[queue.Queue[tu
 
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
-    assert events.get(timeout=10)[1].startswith("text/event-stream")
-    assert events.get(timeout=10)[0] == "poke"  # every stream opens with the current position
+    assert events.get(timeout=60)[1].startswith("text/event-stream")
+    assert events.get(timeout=60)[0] == "poke"  # every stream opens with the current position
     try:
         yield events
     finally:
@@ -91,7 +92,7 @@ def test_poke_reaches_the_counsellor_and_not_another_team(db, settings):
         sup_a, couns_1, sup_b = (login(base_url, u) for u in ("sup_a", "couns_1", "sup_b"))
         with listening(base_url, couns_1) as counsellor, listening(base_url, sup_b) as other_team:
             push_note(base_url, sup_a, note_data(world, "a1"))
-            assert next_poke(counsellor, timeout=10) is not None
+            assert next_poke(counsellor, timeout=60) is not None
             # The other team's supervisor is not told anything happened.
             assert next_poke(other_team, timeout=1.5) is None
 
@@ -100,7 +101,7 @@ def test_heartbeat_comment_keeps_the_stream_alive(db, settings):
     build_world(db)
     with server_thread(db, settings) as base_url:  # heartbeat 1 s in tests (20 s max in production)
         with listening(base_url, login(base_url, "couns_1")) as events:
-            kind, text = events.get(timeout=5)
+            kind, text = events.get(timeout=60)
             assert (kind, text) == ("comment", ": keep-alive")
 
 
@@ -108,7 +109,7 @@ def test_revoked_device_stream_ends(db, settings):
     build_world(db)
     with server_thread(db, settings) as base_url:
         headers = login(base_url, "couns_1")
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(timeout=60) as http:
             with http.stream("GET", f"{base_url}/api/v1/sync/stream", headers=headers) as response:
                 lines = response.iter_lines()
                 assert next(lines).startswith("event: poke")
@@ -129,7 +130,7 @@ def test_pokes_cross_server_processes_through_postgres(pg_db):
         with listening(first, couns_1) as events:
             time.sleep(0.3)  # let the listener of the first process subscribe
             push_note(second, sup_a, note_data(world, "a1"))
-            assert next_poke(events, timeout=10) is not None
+            assert next_poke(events, timeout=60) is not None
 
 
 def test_a_change_made_by_the_admin_cli_pokes_open_streams(db, settings, tmp_path):
@@ -165,4 +166,4 @@ def test_a_change_made_by_the_admin_cli_pokes_open_streams(db, settings, tmp_pat
                 check=True,
                 capture_output=True,
             )
-            assert next_poke(events, timeout=10) is not None
+            assert next_poke(events, timeout=60) is not None

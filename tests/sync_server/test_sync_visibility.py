@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from relais_testing.factories import build_world, login, mutation, note_data, pull_all, push
 from sync_server.orgs.models import Worker
 from sync_server.orgs.service import Assignment, reassign
-from tests.factories import build_world, login, mutation, note_data, pull_all, push
 from tests.sync_server.test_escalation import write_note
 
 

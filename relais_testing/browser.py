@@ -43,13 +43,13 @@ from typing import Any
 import httpx
 
 from field_app.i18n import Translator
+from relais_testing.factories import PASSWORD
+from relais_testing.serving import free_port, start_server_process, wait_for_health
 from sync_server.settings import Settings
 from sync_server.webapp.build import build
 from sync_server.webapp.site import BASE, Site
-from tests.factories import PASSWORD
-from tests.servers import free_port, start_server_process, wait_for_health
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
