@@ -382,7 +382,6 @@ def _serve(argv: list[str]) -> None:
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    import sync_server.sync.api as sync_api
     import sync_server.sync.changelog as changelog
     import sync_server.sync.pull as pull_service
     import sync_server.sync.push as push_service
@@ -394,7 +393,7 @@ def _serve(argv: list[str]) -> None:
     changelog._write_pending = _timed("changelog", changelog._write_pending)
     changelog.allocate = _timed("counter", changelog.allocate)  # PostgreSQL: row-lock wait
     pull_service.pull = _timed("pull", pull_service.pull)
-    sync_api.record_sensitive_reads = _timed("audit", sync_api.record_sensitive_reads)
+    pull_service.record_sensitive_reads = _timed("audit", pull_service.record_sensitive_reads)
     Session.commit = _timed("commit", Session.commit)  # type: ignore[method-assign]
 
     settings = get_settings()
