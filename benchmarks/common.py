@@ -235,6 +235,7 @@ def server(
         RELAIS_DATA_DIR=str(folder / "server-data"),
         RELAIS_ESCALATION_INTERVAL="0",
         RELAIS_LOG_LEVEL="warning",
+        RELAIS_SERVE_APP="0",  # the API only: building the field app is not what is measured
         PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     )
     environment.update(env)  # the caller's settings win (e.g. sweeps back on)
