@@ -49,15 +49,14 @@ def heading(text: str, *, key: str | None = None, level: int = 2) -> ft.Control:
 
 def switch_line(switch: ft.Switch, text: str) -> ft.Control:
     """A switch with its words on the left, wrapping onto more lines when they need them: a
-    switch's own label is one line that a phone cut off. Screen readers get the words on
-    the switch itself."""
+    switch's own label is one line that a phone cut off. The words and the switch are one
+    node for screen readers: a switch named by its words."""
     switch.label = None
-    return ft.Row(
-        vertical_alignment=ft.CrossAxisAlignment.CENTER,
-        controls=[
-            ft.Text(text, expand=True, size=15),
-            ft.Semantics(label=text, content=switch),
-        ],
+    return ft.MergeSemantics(
+        content=ft.Row(
+            vertical_alignment=ft.CrossAxisAlignment.CENTER,
+            controls=[ft.Text(text, expand=True, size=15), switch],
+        )
     )
 
 
