@@ -30,6 +30,7 @@ BENCHMARKS = (
     "sync_backlog",
     "delivery_latency",
     "routing",
+    "pull_scale",
     "roster_import",
     "app_start",
     "app_save_to_inbox",
