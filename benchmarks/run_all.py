@@ -31,6 +31,7 @@ BENCHMARKS = (
     "delivery_latency",
     "routing",
     "pull_scale",
+    "ingest_growth",
     "roster_import",
     "app_start",
     "app_save_to_inbox",
