@@ -30,6 +30,8 @@ BENCHMARKS = (
     "sync_backlog",
     "delivery_latency",
     "routing",
+    "pull_scale",
+    "ingest_growth",
     "roster_import",
     "app_start",
     "app_save_to_inbox",

@@ -177,7 +177,8 @@ def load_open_alerts(
     session: Session, org: Organization, worker_ids: Collection[uuid.UUID], now: datetime
 ) -> OpenAlerts:
     """Read once the open alerts a batch of notes about `worker_ids` may join, instead of
-    once per note."""
+    once per note. Only signals group (`route_note`): the deliveries of other kinds, which
+    pile up unacknowledged in a backlog, are not read."""
     alerts = OpenAlerts()
     if org.group_window <= 0 or not worker_ids:
         return alerts
@@ -187,6 +188,7 @@ def load_open_alerts(
         .join(Note, Note.id == Delivery.note_id)
         .where(
             Note.worker_id.in_(list(worker_ids)),
+            Note.kind == NoteKind.SIGNAL.value,
             Note.status == NoteStatus.OPEN.value,
             Delivery.grouped_into_id.is_(None),
             Delivery.acknowledged_at.is_(None),
