@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+import field_app
+import shared_models
 from field_app.i18n import Translator
 from relais_testing import browser as b
 from relais_testing.factories import PASSWORD, World
@@ -36,11 +38,9 @@ NEWER_OK = "À jour (version suivante)"
 def newer_field_app(folder: Path) -> dict[str, str]:
     """A copy of the app's packages with one wording changed, and the environment under which
     a server process packs that copy instead of the installed one."""
-    checkout = Path(b.__file__).resolve().parents[2]
-    for package in ("field_app", "shared_models"):
-        shutil.copytree(
-            checkout / package, folder / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
+    for package in (field_app, shared_models):
+        source = Path(package.__file__).resolve().parent
+        shutil.copytree(source, folder / source.name, ignore=shutil.ignore_patterns("__pycache__"))
     catalogue = folder / "field_app" / "i18n" / "fr.json"
     words = json.loads(catalogue.read_text(encoding="utf-8"))
     words["sync.ok"] = NEWER_OK

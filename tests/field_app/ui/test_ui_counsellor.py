@@ -7,24 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import date, timedelta
 
-import pytest
-
-from relais_testing.factories import PASSWORD, build_world
-from relais_testing.serving import server_thread
+from relais_testing.factories import PASSWORD
 from relais_testing.ui_harness import open_app, session_of, sign_in, synced
-
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
-def world_url(db, settings):
-    world = build_world(db)
-    with server_thread(db, settings) as url:
-        yield world, url
-
 
 NOTES = [  # (worker, kind, category, severity, text) in the order they are written
     ("a1", "signal", "housing", "attention", "Fictional: attention, written first."),

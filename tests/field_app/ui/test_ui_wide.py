@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 
 import flet as ft
-import pytest
 
-from relais_testing.factories import PASSWORD, build_world
-from relais_testing.serving import server_thread
+from relais_testing.factories import PASSWORD
 from relais_testing.ui_harness import (
     FletHarness,
     app_main,
@@ -22,18 +20,6 @@ from relais_testing.ui_harness import (
     small_tap_targets,
     synced,
 )
-
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
-def world_url(db, settings):
-    world = build_world(db)
-    with server_thread(db, settings) as url:
-        yield world, url
 
 
 async def open_wide(url: str, tmp_path, width: int = 1280, height: int = 800) -> FletHarness:

@@ -14,11 +14,6 @@ from sync_server.orgs.models import User
 
 
 @pytest.fixture
-def backend() -> str:
-    return "sqlite"  # the UI is beside the point of the server's backend
-
-
-@pytest.fixture
 def server_url(db, settings):
     build_world(db)
     with server_thread(db, settings) as url:

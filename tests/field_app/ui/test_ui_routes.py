@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from field_app import paths
-from relais_testing.factories import PASSWORD, build_world
-from relais_testing.serving import server_thread
+from relais_testing.factories import PASSWORD
 from relais_testing.ui_harness import (
     FletHarness,
     app_main,
@@ -23,18 +20,6 @@ from relais_testing.ui_harness import (
 )
 
 TEXT = "Fictional: the note an e-mail links to."
-
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
-def world_url(db, settings):
-    world = build_world(db)
-    with server_thread(db, settings) as url:
-        yield world, url
 
 
 async def browser_at(url, data_dir, route: str, prefs: dict) -> FletHarness:

@@ -23,11 +23,6 @@ LOGIN = "/api/v1/auth/login"
 
 
 @pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
 def world_url(db, settings):
     world = build_world(db)
     with db.unit_of_work() as session:  # team A: 13 active workers for one supervisor

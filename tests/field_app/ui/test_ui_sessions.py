@@ -14,11 +14,6 @@ from relais_testing.ui_harness import open_app, session_of, sign_in, synced
 
 
 @pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
 def world_url(db, settings):
     build_world(db)
     with server_thread(db, settings) as url:

@@ -7,26 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 from sqlalchemy import select
 
-from relais_testing.factories import PASSWORD, build_world
-from relais_testing.serving import server_thread
+from relais_testing.factories import PASSWORD
 from relais_testing.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
 from sync_server.audit.models import AuditEvent
 from tests.pdfs import read_pdf
-
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
-def world_url(db, settings):
-    world = build_world(db)
-    with server_thread(db, settings) as url:
-        yield world, url
 
 
 def audited(db, action: str) -> list[AuditEvent]:

@@ -22,7 +22,7 @@ from shared_models.vocabulary import (
     Severity,
 )
 
-APP = Path(__file__).resolve().parents[2] / "field_app"
+APP = Path(__file__).resolve().parents[3] / "field_app"
 UI_SOURCES = sorted(
     [*(APP / "screens").glob("*.py"), *(APP / "components").glob("*.py"), APP / "app.py"]
 )

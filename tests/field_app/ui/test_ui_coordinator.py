@@ -17,11 +17,6 @@ from sync_server.sync.changelog import record_change
 
 
 @pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
 def world_url(db, settings):
     world = build_world(db)
     with db.unit_of_work() as session:  # team A grows to 13 active workers: over the FR rule

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from relais_testing.factories import PASSWORD, build_world
-from relais_testing.serving import server_thread
+from relais_testing.factories import PASSWORD
 from relais_testing.ui_harness import (
     FletHarness,
     open_app,
@@ -18,19 +15,7 @@ from relais_testing.ui_harness import (
     small_tap_targets,
     synced,
 )
-from tests.field_app.test_ui_counsellor import write_notes
-
-
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
-def world_url(db, settings):
-    world = build_world(db)
-    with server_thread(db, settings) as url:
-        yield world, url
+from tests.field_app.ui.test_ui_counsellor import write_notes
 
 
 async def every_tab(h: FletHarness, seen: dict[str, list[str]], role: str) -> None:

@@ -19,11 +19,6 @@ from tests.field_app.test_sync_client import LiveServer
 
 
 @pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
 def live(db, settings):
     world = build_world(db)
     server = LiveServer(create_app(settings, db))
