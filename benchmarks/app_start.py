@@ -48,7 +48,7 @@ warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-PASS = "correct-horse-battery"  # tests/factories.PASSWORD (a fictional test password)
+PASS = "correct-horse-battery"  # relais_testing.factories.PASSWORD (a fictional test password)
 
 
 def percentile(values: list[float], p: float) -> float:
