@@ -2,7 +2,7 @@
 """Set up and run Relais on a fresh machine that has only Python 3.11+.
 
     python3 run.py demo    # the whole product on a fictional organisation (`relais demo`)
-    python3 run.py test    # lint, type checks and the whole test suite
+    python3 run.py test    # lint, type checks and the whole test suite (on every core)
 
 Both create `.venv/` beside this file on first use and install the project into it.
 """
@@ -65,7 +65,7 @@ def main() -> None:
         run(PYTHON, "-m", "ruff", "check", ".")
         run(PYTHON, "-m", "ruff", "format", "--check", ".")
         run(PYTHON, "-m", "mypy")
-        run(PYTHON, "-m", "pytest", *rest)
+        run(PYTHON, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *rest)
     else:
         sys.exit(__doc__)
 

@@ -366,6 +366,19 @@ def wait_until_gone(locator: Any, timeout_ms: float = UI_MS) -> None:
         locator.page.wait_for_timeout(100)
 
 
+def confirm(dialog_button: Any, attempts: int = 3) -> None:
+    """Tap a dialog's button until the dialog closes: a tap that lands while the dialog is
+    still coming in (a loaded machine draws it late) is lost, and nothing else says so."""
+    for _ in range(attempts):
+        tap(dialog_button)
+        try:
+            wait_until_gone(dialog_button, UI_MS)
+            return
+        except AssertionError:
+            RETRIES.append("a dialog's button: the tap was lost; tapping again")
+    raise AssertionError(f"the dialog did not close: {dialog_button}")
+
+
 def page_text(page: Any) -> str:
     """Everything the accessibility tree says (names and texts), for 'is it there?' checks."""
     return str(

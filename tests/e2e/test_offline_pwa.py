@@ -253,7 +253,7 @@ def test_sign_out_wipes_the_browser_but_keeps_unsent_notes(
             b.open_tab(page, FR, "settings")
             b.tap(b.button(page, FR("settings.sign_out")))
             dialog = page.get_by_role("alertdialog")
-            b.tap(b.wait_for(page, dialog.get_by_role("button", name=FR("settings.sign_out"))))
+            b.confirm(b.wait_for(page, dialog.get_by_role("button", name=FR("settings.sign_out"))))
             b.wait_for(page, b.textbox(page, FR("signin.login")), b.SYNC_MS)
             shots(page, "signed_out")
             after = wait_until(
