@@ -65,7 +65,13 @@ def main() -> None:
         run(PYTHON, "-m", "ruff", "check", ".")
         run(PYTHON, "-m", "ruff", "format", "--check", ".")
         run(PYTHON, "-m", "mypy")
-        run(PYTHON, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *rest)
+        if rest:
+            run(PYTHON, "-m", "pytest", *rest)
+        else:
+            # The browser tests one at a time (each drives Chromium, a server and the app's
+            # Python), then the rest on every core (each file on one worker).
+            run(PYTHON, "-m", "pytest", "-m", "browser")
+            run(PYTHON, "-m", "pytest", "-m", "not browser", "-n", "auto", "--dist", "loadfile")
     else:
         sys.exit(__doc__)
 

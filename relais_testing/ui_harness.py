@@ -301,7 +301,7 @@ class FletHarness:
 
     # ---- waiting and reading -------------------------------------------------------
     async def wait_until(
-        self, condition: Callable[[], Any], timeout: float = 20.0, step: float = 0.05
+        self, condition: Callable[[], Any], timeout: float = 120.0, step: float = 0.05
     ):
         """Let background tasks (the sync loop) run until `condition()` is true."""
         loop = asyncio.get_running_loop()
@@ -359,7 +359,7 @@ async def sign_in(h: FletHarness, login: str, password: str) -> None:
     await h.wait_until(lambda: h.exists("nav") or h.find(key="signin-error").visible)
 
 
-async def synced(h: FletHarness, timeout: float = 20.0) -> None:
+async def synced(h: FletHarness, timeout: float = 120.0) -> None:
     """Wait until the session's sync loop has completed a sync with nothing left queued."""
     app_session = session_of(h)
     await h.wait_until(

@@ -9,7 +9,8 @@ dialog on a phone, or the share sheet. No token ever goes into a link.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import flet as ft
 
@@ -136,7 +137,7 @@ class BriefPanel:
 
     async def _brief(self) -> Download:
         kind, ident = self._chosen()
-        end = date.today()
+        end = await self._today()
         start = end - timedelta(days=int(self.period.value or "7") - 1)
         return await self.screen.session.desk.brief(
             start,
@@ -145,6 +146,15 @@ class BriefPanel:
             worker_id=ident if kind == "worker" else None,
             include_sensitive=bool(self.sensitive.value),
         )
+
+    async def _today(self) -> date:
+        """Today where the coordinator is (their time zone, as the server reads the period),
+        not on this device's clock: near midnight the two days differ."""
+        try:
+            zone = ZoneInfo((await self.screen.session.preferences()).timezone)
+        except Exception:  # offline, or no time zone database here: the device's day
+            return date.today()
+        return datetime.now(UTC).astimezone(zone).date()
 
     async def _export(self, fmt: str) -> Download:
         return await self.screen.session.desk.subject_access(self._chosen()[1], fmt)

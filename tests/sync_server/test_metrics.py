@@ -222,6 +222,7 @@ def test_json_logs_carry_request_ids_and_never_note_text(
         RELAIS_ESCALATION_INTERVAL="0",
         RELAIS_LOG_FORMAT="json",
         RELAIS_LOG_LEVEL="info",
+        RELAIS_SERVE_APP="0",  # no app build: its progress lines are for a terminal
     )
     command = [sys.executable, "-m", "sync_server", "serve", "--port", str(port)]
     server = subprocess.Popen(command, env=environment, stderr=subprocess.PIPE, text=True)

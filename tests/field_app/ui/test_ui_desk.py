@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from relais_testing.factories import PASSWORD
 from relais_testing.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
 from sync_server.audit.models import AuditEvent
+from sync_server.notes.models import Note
 from tests.pdfs import read_pdf
 
 
@@ -22,6 +23,10 @@ def audited(db, action: str) -> list[AuditEvent]:
 
 def test_brief_and_subject_access_export_from_the_meeting_screen(world_url, db, tmp_path):
     world, url = world_url
+
+    def note_on_server() -> bool:
+        with db.unit_of_work() as session:
+            return session.scalar(select(func.count()).select_from(Note)) == 1
 
     async def scenario() -> None:
         sup = await open_app(url, tmp_path)
@@ -35,6 +40,7 @@ def test_brief_and_subject_access_export_from_the_meeting_screen(world_url, db, 
             severity="attention",
             text="Fictional worry about the flat.",
         )
+        await sup.wait_until(note_on_server, 120)  # pushed, not only queued
         await synced(sup)
         await sup.close()
 
