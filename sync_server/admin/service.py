@@ -21,7 +21,7 @@ from sync_server.auth.service import AdminActor, Caller
 from sync_server.errors import Conflict, Forbidden, NotFound
 from sync_server.orgs import roster
 from sync_server.orgs import service as orgs
-from sync_server.orgs.models import Organization, User, Worker
+from sync_server.orgs.models import AccountSource, Organization, User, Worker
 from sync_server.sync.models import MutationRecord
 
 
@@ -106,6 +106,7 @@ def add_user(session: Session, org_id: uuid.UUID, body: wire.NewUser, actor: Adm
         password=body.password,
         language=body.language.value,
         email=body.email or None,
+        source=AccountSource.ADMIN,
     )
     session.flush()
     audit.record(

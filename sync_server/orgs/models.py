@@ -51,6 +51,13 @@ class Organization(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AccountSource(StrEnum):
+    """Who added an account: re-provisioning disables only the file's own accounts."""
+
+    PROVISIONING = "provisioning"
+    ADMIN = "admin"  # an administrator, in the app or through the admin API
+
+
 class User(Base):
     __tablename__ = "user_account"
 
@@ -62,6 +69,10 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(8), default=Language.FR.value)
     email: Mapped[str | None] = mapped_column(String(320))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An AccountSource: the provisioning file leaves alone the accounts it did not add.
+    source: Mapped[str] = mapped_column(
+        String(16), default=AccountSource.PROVISIONING.value, server_default="provisioning"
+    )
     # Bumped when what the user may see changes wholesale (roles, teams): forces a reset.
     sync_epoch: Mapped[int] = mapped_column(Integer, default=0)
     # Availability: while away, new deliveries go to the stand-in.

@@ -22,7 +22,14 @@ from sqlalchemy.orm import Session, selectinload
 from shared_models.vocabulary import Language, Role
 from sync_server.auth.passwords import hash_password, verify_password
 from sync_server.orgs import service
-from sync_server.orgs.models import Organization, Team, User, Worker, WorkerSource
+from sync_server.orgs.models import (
+    AccountSource,
+    Organization,
+    Team,
+    User,
+    Worker,
+    WorkerSource,
+)
 from sync_server.sync.changelog import discard_changes_after, pending_changes, record_change
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -237,8 +244,9 @@ class Action(Enum):
 
 NOT_LISTED = "no longer in the provisioning file"
 LISTED = "listed in the provisioning file"
-# Why the file leaves alone a worker it does not list, by the worker's source.
+# Why the file leaves alone an account or a worker it does not list, by its source.
 _KEPT = {
+    AccountSource.ADMIN.value: "account(s) added by an administrator",
     WorkerSource.ROSTER.value: "worker(s) added by a roster import",
     None: "worker(s) of unrecorded origin (stored before Relais recorded sources)",
 }
@@ -266,7 +274,8 @@ class Changes:
     org_id: uuid.UUID
     slug: str
     items: list[Change] = field(default_factory=list)
-    # Active workers the file does not list and does not own, left alone: how many, by source.
+    # Active accounts and workers the file does not list and does not own, left alone: how
+    # many, by source.
     kept: dict[str | None, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     _logged: set[tuple[str, uuid.UUID]] = field(default_factory=set, repr=False)
@@ -395,7 +404,8 @@ def _routing(session: Session, org: Organization, spec: ProvisioningFile, change
 def _users(
     session: Session, org: Organization, spec: ProvisioningFile, changes: Changes
 ) -> dict[str, User]:
-    """Accounts belong to the file: one it does not list is disabled, however it was added."""
+    """The file's accounts follow the file: one it no longer lists is disabled. Accounts an
+    administrator added are left alone until the file lists them, and then become its own."""
     _refuse_logins_of_other_organisations(session, org, spec)
     users = {u.login: u for u in session.scalars(select(User).where(User.org_id == org.id))}
     language = spec.organization.language
@@ -417,9 +427,14 @@ def _users(
             _update_user(session, user, u, language, changes)
     listed = {u.login for u in spec.users}
     for login in sorted(users.keys() - listed):
-        if not users[login].disabled:
-            service.disable_user(session, users[login])
-            changes.add(Change("user", login, Action.DISABLE, NOT_LISTED))
+        user = users[login]
+        if user.disabled:
+            continue
+        if user.source != AccountSource.PROVISIONING:
+            changes.keep(user.source)
+            continue
+        service.disable_user(session, user)
+        changes.add(Change("user", login, Action.DISABLE, NOT_LISTED))
     return users
 
 
@@ -451,6 +466,10 @@ def _update_user(
         changed.append("password")
     if service.set_roles(user, u.roles):
         changed.append("roles")
+    if user.source != AccountSource.PROVISIONING:
+        user.source = AccountSource.PROVISIONING.value
+        change = Change("user", u.login, Action.TAKE_OVER, "it was added by an administrator")
+        changes.record(session, "colleague", user.id, change)
     if user.disabled:
         service.enable_user(session, user)
         reason = LISTED + (f" ({', '.join(changed)})" if changed else "")

@@ -17,6 +17,7 @@ from sync_server.auth.passwords import hash_password
 from sync_server.database import utcnow
 from sync_server.errors import Conflict
 from sync_server.orgs.models import (
+    AccountSource,
     Organization,
     Team,
     TeamSupervisor,
@@ -223,6 +224,7 @@ def create_user(
     password: str,
     language: str,
     email: str | None = None,
+    source: AccountSource = AccountSource.PROVISIONING,
 ) -> User:
     """A new staff account; colleagues see it from their next pull. Logins are unique."""
     if session.scalar(select(User.id).where(User.login == login)) is not None:
@@ -235,6 +237,7 @@ def create_user(
         password_hash=hash_password(password),
         language=language,
         email=email,
+        source=source.value,
     )
     session.add(user)
     set_roles(user, roles)

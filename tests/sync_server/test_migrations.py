@@ -13,11 +13,12 @@ import pytest
 from alembic import command
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 import sync_server.models  # noqa: F401  (every table registered on the metadata)
 from relais_testing.databases import scratch_postgres
 from relais_testing.factories import build_world
+from sync_server.audit import service as audit
 from sync_server.database import Base, Database
 from sync_server.migrations import (
     HERE,
@@ -93,6 +94,31 @@ def test_worker_source_revision_keeps_workers_and_leaves_their_source_unrecorded
         upgrade(db)
     assert len(rows) == len(world.workers)
     assert {source for _, source in rows} == {None}
+
+
+def test_accounts_an_admin_added_before_0008_stay_the_admins(db):
+    """0008 adds `user_account.source`: an account audited as added through the admin API is
+    the administrator's, every other account the provisioning file's, as it was before."""
+    world = build_world(db)
+    added = world.users["couns_2"]
+    with db.unit_of_work() as session:
+        audit.record(
+            session,
+            org_id=world.org,
+            actor_id=None,
+            action=audit.USER_CREATED,
+            entity="user",
+            entity_id=added,
+        )
+    try:
+        command.downgrade(alembic_config(db), "0007")
+        upgrade(db)
+    finally:
+        upgrade(db)
+    with db.unit_of_work() as session:
+        sources = {u.login: u.source for u in session.scalars(select(User))}
+    assert sources.pop("couns_2") == "admin"
+    assert set(sources.values()) == {"provisioning"}
 
 
 def test_deliveries_stored_without_a_deadline_are_chased_after_the_upgrade(db):

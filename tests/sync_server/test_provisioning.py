@@ -18,8 +18,15 @@ from sqlalchemy import inspect, select
 from relais_testing.factories import build_world, login, pull_all
 from sync_server.auth.models import Device
 from sync_server.database import Base, Database
-from sync_server.orgs import provisioning, roster
-from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
+from sync_server.orgs import provisioning, roster, service
+from sync_server.orgs.models import (
+    AccountSource,
+    Organization,
+    Team,
+    TeamSupervisor,
+    User,
+    Worker,
+)
 from sync_server.orgs.provisioning import ProvisioningError
 from sync_server.sync.changelog import current_position
 from sync_server.sync.models import ChangeLogEntry
@@ -580,6 +587,47 @@ def test_workers_of_unrecorded_origin_are_kept_and_adopted_when_listed(db):
     stored = workers_by_ref(db, org.id)
     assert stored["W04"].active and stored["W04"].source is None
     assert {ref for ref, w in stored.items() if w.source == "provisioning"} == {"W01", "W02", "W03"}
+
+
+def test_accounts_an_administrator_added_are_kept_and_adopted_when_listed(db):
+    """An account added in the app survives a file that never heard of it; once the file lists
+    it, it is the file's, so that dropping it from the file disables it."""
+    org, _ = provision(db, render())
+    with db.unit_of_work() as session:
+        service.create_user(
+            session,
+            org=session.get_one(Organization, org.id),
+            login="p_new",
+            name="Inès Vallon",
+            roles=["counsellor"],
+            password=PASSWORD,
+            language="fr",
+            source=AccountSource.ADMIN,
+        )
+
+    spec = provisioning.parse(render())
+    with db.unit_of_work() as session:
+        changes = provisioning.apply(session, spec)[1]
+    assert len(changes) == 0
+    assert changes.summary(planned=False)[-1] == (
+        "1 account(s) added by an administrator are not in the file: left as they are"
+    )
+    assert users_by_login(db, org.id)["p_new"].disabled is False
+
+    def listed(spec: dict[str, Any]) -> None:
+        new = {"login": "p_new", "name": "Inès Vallon", "roles": ["counsellor"]}
+        spec["users"].append(new | {"password": PASSWORD})
+
+    spec = provisioning.parse(render(listed))
+    with db.unit_of_work() as session:
+        changes = provisioning.apply(session, spec)[1]
+    assert described(changes) == [
+        ("user", "p_new", "take over", "it was added by an administrator")
+    ]
+    assert users_by_login(db, org.id)["p_new"].source == "provisioning"
+
+    provision(db, render())
+    assert users_by_login(db, org.id)["p_new"].disabled is True
 
 
 def described(changes: Any) -> list[tuple[str, str, str, str]]:
