@@ -85,7 +85,12 @@ TEXTS: dict[str, dict[str, str]] = {
             "et vous est transmis."
         ),
         "digest_subject": "Relais : votre résumé du {day}",
-        "digest_body": "Depuis votre dernier résumé : {new} nouveau(x) élément(s), {waiting} en attente d'accusé de réception.",
+        "digest_body": "Depuis votre dernier résumé : {new}, {waiting}.",
+        "new_one": "{n} nouvel élément",
+        "new_other": "{n} nouveaux éléments",
+        "waiting_one": "{n} en attente d'accusé de réception",
+        "waiting_other": "{n} en attente d'accusé de réception",
+        "day": "%d/%m/%Y",
         "open": "Ouvrez Relais pour le consulter{where}. Ce message ne contient volontairement aucun détail.",
     },
     Language.EN: {
@@ -96,7 +101,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "escalation_subject": "Relais: signal waiting about {who}",
         "escalation_body": "A signal about {who} was not acknowledged in time and is passed on to you.",
         "digest_subject": "Relais: your summary for {day}",
-        "digest_body": "Since your last summary: {new} new item(s), {waiting} waiting for acknowledgement.",
+        "digest_body": "Since your last summary: {new}, {waiting}.",
+        "new_one": "{n} new item",
+        "new_other": "{n} new items",
+        "waiting_one": "{n} waiting for acknowledgement",
+        "waiting_other": "{n} waiting for acknowledgement",
+        "day": "%Y-%m-%d",
         "open": "Open Relais to read it{where}. This message deliberately contains no details.",
     },
     Language.IT: {
@@ -107,10 +117,37 @@ TEXTS: dict[str, dict[str, str]] = {
         "escalation_subject": "Relais: segnalazione in attesa su {who}",
         "escalation_body": "Una segnalazione su {who} non è stata presa in carico in tempo e ti viene trasmessa.",
         "digest_subject": "Relais: il tuo riepilogo del {day}",
-        "digest_body": "Dall'ultimo riepilogo: {new} nuovo/i elemento/i, {waiting} in attesa di conferma.",
+        "digest_body": "Dall'ultimo riepilogo: {new}, {waiting}.",
+        "new_one": "{n} nuovo elemento",
+        "new_other": "{n} nuovi elementi",
+        "waiting_one": "{n} in attesa di conferma",
+        "waiting_other": "{n} in attesa di conferma",
+        "day": "%d/%m/%Y",
         "open": "Apri Relais per leggerla{where}. Questo messaggio non contiene volutamente dettagli.",
     },
+    Language.NL: {
+        "urgent_subject": "Relais: dringend signaal over {who}",
+        "urgent_body": "Een dringend signaal over {who} wacht op u in Relais.",
+        "reminder_subject": "Relais: signaal over {who} te laat",
+        "reminder_body": "Een signaal over {who} wacht na de termijn nog op uw ontvangstbevestiging.",
+        "escalation_subject": "Relais: signaal over {who} wacht",
+        "escalation_body": "Een signaal over {who} werd niet op tijd bevestigd en wordt aan u doorgegeven.",
+        "digest_subject": "Relais: uw overzicht van {day}",
+        "digest_body": "Sinds uw vorige overzicht: {new}, {waiting}.",
+        "new_one": "{n} nieuw item",
+        "new_other": "{n} nieuwe items",
+        "waiting_one": "{n} wacht op ontvangstbevestiging",
+        "waiting_other": "{n} wachten op ontvangstbevestiging",
+        "day": "%d-%m-%Y",
+        "open": "Open Relais om het te lezen{where}. Dit bericht bevat bewust geen details.",
+    },
 }
+
+
+def _count(t: dict[str, str], key: str, n: int, language: str) -> str:
+    """`n` with its noun in the language's form: French says "0 nouvel élément"."""
+    one = n in (0, 1) if language == Language.FR else n == 1
+    return t[f"{key}_one" if one else f"{key}_other"].format(n=n)
 
 
 def _texts(user: User) -> dict[str, str]:
@@ -257,8 +294,11 @@ def digest_mails(session: Session, settings: Settings, now: datetime) -> list[Ma
         mails.append(
             Mail(
                 to=user.email or "",
-                subject=t["digest_subject"].format(day=local.date().isoformat()),
-                body=t["digest_body"].format(new=new + observations, waiting=waiting)
+                subject=t["digest_subject"].format(day=local.date().strftime(t["day"])),
+                body=t["digest_body"].format(
+                    new=_count(t, "new", new + observations, user.language),
+                    waiting=_count(t, "waiting", waiting, user.language),
+                )
                 + "\n\n"
                 + t["open"].format(where=_where(settings)),
                 digest_user=user.id,

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from email import message_from_bytes
+from email.header import decode_header, make_header
 from email.message import Message
 
 import pytest
@@ -14,7 +15,8 @@ from sqlalchemy import select
 
 from relais_testing.factories import World, build_world
 from relais_testing.serving import free_port
-from sync_server.notify.service import initials, local_now, send_due_notifications
+from shared_models.vocabulary import Language
+from sync_server.notify.service import TEXTS, initials, local_now, send_due_notifications
 from sync_server.orgs.models import User
 from sync_server.routing.models import Delivery
 from sync_server.routing.service import escalate_overdue
@@ -111,6 +113,38 @@ def test_attention_signal_waits_for_the_digest(db, smtp, mail_settings):
     assert "Relais" in digest["Subject"]
     assert_discreet(digest)
     assert send_due_notifications(db, mail_settings, later + timedelta(hours=1)) == 0  # once a day
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "body"),
+    [
+        ("fr", "Relais : votre résumé du ", "Depuis votre dernier résumé : 1 nouvel élément, "),
+        ("nl", "Relais: uw overzicht van ", "Sinds uw vorige overzicht: 1 nieuw item, "),
+    ],
+)
+def test_the_digest_speaks_the_counsellors_language(
+    db, smtp, mail_settings, language, subject, body
+):
+    inbox, _ = smtp
+    world = build_world(db)
+    for login in ("couns_1", "coord", "couns_2", "sup_a", "sup_b", "admin"):
+        set_user(db, world, login, timezone="UTC", digest_time=time(7, 30), language=language)
+    write_note(db, world, at=datetime.now(UTC), severity="attention", category="money")
+    morning = datetime.now(UTC).replace(hour=8, minute=0)
+    assert send_due_notifications(db, mail_settings, morning) >= 1
+
+    [digest] = inbox.to(email_of(world, "couns_1"))
+    day = morning.strftime("%d/%m/%Y" if language == "fr" else "%d-%m-%Y")
+    assert str(make_header(decode_header(digest["Subject"]))) == subject + day
+    text = digest.get_payload(decode=True).decode()
+    assert text.startswith(body), text
+    assert "(x)" not in text and "(s)" not in text
+    assert_discreet(digest)
+
+
+def test_every_language_has_every_mail_text():
+    for language in Language:
+        assert set(TEXTS[language]) == set(TEXTS[Language.FR]), language
 
 
 def test_quiet_hours_defer_but_never_drop(db, smtp, mail_settings):
