@@ -203,7 +203,10 @@ def test_roster_upload_french_excel_and_problems_by_line_and_column(client, db):
     report = refused.json()
     assert report["imported"] is False
     assert report["encoding"] == "Windows-1252 (cp1252)" and report["delimiter"] == ";"
-    assert (2, "start") in {(p["line"], p["column"]) for p in report["problems"]}
+    [problem] = report["problems"]
+    assert (problem["line"], problem["column"], problem["code"]) == (2, "start", "not_a_date")
+    assert problem["params"] == {"value": "05/01/2026"}  # the app says it in its language
+    assert problem["message"] == "'05/01/2026' is not a date (YYYY-MM-DD)"  # scripts: English
     with db.reading() as session:
         assert (
             session.scalar(
@@ -229,6 +232,7 @@ def test_roster_upload_french_excel_and_problems_by_line_and_column(client, db):
     assert utf16["imported"] is False and "UTF-16" in utf16["problems"][0]["message"]
     empty = client.post(f"{ADMIN}/roster", content=b"", headers=admin).json()
     assert empty["problems"][0]["message"] == "the file is empty"
+    assert (utf16["problems"][0]["code"], empty["problems"][0]["code"]) == ("utf16", "empty")
     too_big = client.post(f"{ADMIN}/roster", content=b"x" * (2 * 1024 * 1024), headers=admin)
     assert_error(too_big, 413)
     # A CSV is not JSON: brackets in it are text, however many are left open.
