@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from field_app.components.layout import banner, frame, heading, hint
 from field_app.i18n import Translator
 from field_app.screens.context import Screen
+from field_app.screens.meeting import staffing_banner
 from field_app.state.desk import ActionFailed
 from field_app.theme import TAP_TARGET, tone
 from shared_models import admin as wire
@@ -145,14 +146,7 @@ class AdminScreen(Screen):
         return self.t(key) if self.t.known(key) else code
 
     def _staffing(self, w: wire.StaffingWarning, key: str = "admin-staffing") -> ft.Control:
-        colours = tone(Severity.ATTENTION, self.ui.high_contrast)
-        return banner(
-            self.t("staffing.warning", team=w.team, workers=w.workers, supervisors=w.supervisors),
-            key=f"{key}-{w.team_id}",
-            icon=ft.Icons.GROUPS,
-            background=colours.background,
-            foreground=colours.foreground,
-        )
+        return staffing_banner(self, f"{key}-{w.team_id}", w.team, w.workers, w.supervisors)
 
     def _user(self, user: wire.AdminUser) -> ft.Control:
         t = self.t
@@ -443,9 +437,9 @@ class AdminScreen(Screen):
             summary = t(
                 "admin.roster.done",
                 file=name,
-                created=report.created,
-                updated=report.updated,
-                unchanged=report.unchanged,
+                created=t("admin.roster.created", n=report.created),
+                updated=t("admin.roster.updated", n=report.updated),
+                unchanged=t("admin.roster.unchanged", n=report.unchanged),
             )
             controls.insert(0, ft.Text(summary, key="roster-summary", size=15))
             controls += [self._staffing(w, key="roster-staffing") for w in report.staffing]
