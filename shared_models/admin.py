@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared_models.fields import Text
+from shared_models.fields import OptionalText, Text
 from shared_models.vocabulary import Language, Role
 
 MIN_PASSWORD = 8
@@ -41,7 +41,7 @@ class NewUser(BaseModel):
     roles: list[Role] = Field(min_length=1, max_length=4)
     password: Text = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
     language: Language = Language.FR
-    email: Text | None = Field(default=None, max_length=320)
+    email: OptionalText = Field(default=None, max_length=320)
 
 
 class NewPassword(BaseModel):

@@ -97,6 +97,10 @@ def test_add_and_disable_a_user(client, db):
     assert message == "invalid_body"
     unknown_role = {**body, "login": "sup_d", "roles": ["janitor"]}
     assert_error(client.post(f"{ADMIN}/users", json=unknown_role, headers=admin), 422)
+    long_email = {**body, "login": "sup_d", "email": "a" * 320 + "@example.org"}
+    refused = client.post(f"{ADMIN}/users", json=long_email, headers=admin)
+    assert_error(refused, 422)
+    assert "email: String should have at most 320 characters" in refused.json()["error"]["message"]
 
     phone, _ = sign_in(client, "sup_a")
     answer = client.post(f"{ADMIN}/users/{world.users['sup_a']}/disable", headers=admin)
