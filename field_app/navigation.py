@@ -165,16 +165,37 @@ class Navigator:
         else:
             self._push(path, screen)
 
+    def _top(self) -> Screen | None:
+        """The screen the user works in: the one on top, or the detail pane's beside home."""
+        if self._opened:
+            return self._opened[-1].screen
+        return self.home.detail_screen if self.home is not None and self._detail else None
+
+    def _loses_detail(self, path: str) -> bool:
+        """Whether going to `path` would drop unsaved work in the detail pane: another
+        section, or another item in its place (a screen opened above it keeps it)."""
+        if self.home is None or self._opened or self._detail in (None, path):
+            return False
+        pattern = next((p for p in ROUTES if paths.match(p, path) is not None), None)
+        replaced = pattern is None or self.home.accepts(pattern)
+        detail = self.home.detail_screen
+        return replaced and detail is not None and detail.unsaved()
+
     def _close_detail(self) -> None:
         if self.home is not None and self._detail is not None:
             self._detail = None
             self.home.clear_detail()
 
-    def go(self, path: str) -> None:
+    def go(self, path: str, *, discard: bool = False) -> None:
         """Open `path` from a tap: a section of home, a screen already open (back down to
-        it), or a new screen above the current one."""
+        it), or a new screen above the current one. Unsaved work in the detail pane that
+        this would drop asks first, unless `discard`."""
         path = paths.clean(path)
         if self.home is None:
+            return
+        if not discard and self._loses_detail(path):
+            self._keep_selection()
+            self._ask_to_discard(lambda: self.go(path, discard=True))
             return
         tab = section_of(path)
         if path == paths.HOME or tab is not None:
@@ -202,6 +223,9 @@ class Navigator:
         """Close the screen on top; one with unsaved work asks first, unless `discard`."""
         if not self._opened:
             if self._detail is not None:
+                if not discard and self._loses_detail(self.home_path):
+                    self._ask_to_discard(lambda: self.back(discard=True))
+                    return
                 self._close_detail()
                 self._tell(self.path)
             return
@@ -233,9 +257,10 @@ class Navigator:
             return False
         if path == self.path:
             return False
-        if self._opened and self._opened[-1].screen.unsaved():
+        top = self._top()
+        if top is not None and top.unsaved() and (self._opened or self._loses_detail(path)):
             self._tell(self.path)  # stay, in the address bar too, until the user says
-            self._ask_to_discard(lambda: self.go(path))
+            self._ask_to_discard(lambda: self.go(path, discard=True))
             return True
         if path == self.home_path and not self._opened and self._detail is not None:
             self.back()  # the browser's back closes the pane
@@ -263,6 +288,11 @@ class Navigator:
             return
         await view.confirm_pop(False)
         self._ask_to_discard(lambda: self.back(discard=True))
+
+    def _keep_selection(self) -> None:
+        """The rail still shows the section the user is in while they decide."""
+        if self.home is not None:
+            self.home.nav.selected_index = self.home.tabs.index(self.home.tab_id)
 
     def _ask_to_discard(self, discard: Callable[[], None]) -> None:
         t = self.ui.t

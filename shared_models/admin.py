@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared_models.fields import Text
+from shared_models.fields import OptionalText, Text
 from shared_models.vocabulary import Language, Role
 
 MIN_PASSWORD = 8
@@ -41,7 +41,7 @@ class NewUser(BaseModel):
     roles: list[Role] = Field(min_length=1, max_length=4)
     password: Text = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
     language: Language = Language.FR
-    email: Text | None = Field(default=None, max_length=320)
+    email: OptionalText = Field(default=None, max_length=320)
 
 
 class NewPassword(BaseModel):
@@ -75,10 +75,25 @@ class AdminDevices(BaseModel):
 
 
 class RosterProblemItem(BaseModel):
+    """One problem of a roster file. `code` (stable, docs/protocol.md §16) and `params`
+    (`value`, `max`, `first_line`, `byte`, `missing`, `unknown`, `expected`) let the app say
+    it in the admin's language; `message` is the English the command line prints."""
+
     line: int
     column: str | None = None
+    code: str
+    params: dict[str, str] = {}
     message: str
     header: bool = False
+
+
+class StaffingWarning(BaseModel):
+    """A team over the French ACI ratio (at most 12 active workers per supervisor)."""
+
+    team_id: UUID
+    team: str
+    workers: int
+    supervisors: int
 
 
 class RosterImport(BaseModel):
@@ -90,7 +105,8 @@ class RosterImport(BaseModel):
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    warnings: list[str] = []
+    warnings: list[str] = []  # in English, as the command line says them
+    staffing: list[StaffingWarning] = []  # the same warnings, as data
     taken_over: list[str] = []
     problems: list[RosterProblemItem] = []
 
@@ -98,15 +114,6 @@ class RosterImport(BaseModel):
 class QuarantineCount(BaseModel):
     code: str
     count: int
-
-
-class StaffingWarning(BaseModel):
-    """A team over the French ACI ratio (at most 12 active workers per supervisor)."""
-
-    team_id: UUID
-    team: str
-    workers: int
-    supervisors: int
 
 
 class AdminOverview(BaseModel):

@@ -18,6 +18,10 @@ def _storable_text(value: str) -> str:
     return value
 
 
+def _storable_or_none(value: str | None) -> str | None:
+    return None if value is None else _storable_text(value)
+
+
 def _a_number(value: Any) -> Any:
     if isinstance(value, str | bytes | bool):
         raise ValueError("must be a number, not text or a boolean")
@@ -50,6 +54,14 @@ Text = Annotated[
     str,
     Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
     AfterValidator(_storable_text),
+]
+# Text or null, for an optional field: the check is around the union, so a length bound
+# given with the field stays on the string and its error counts characters (on `Text | None`
+# pydantic can only check it after Text's validator, and says "items").
+OptionalText = Annotated[
+    str | None,
+    Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
+    AfterValidator(_storable_or_none),
 ]
 # A whole number as JSON Schema counts them: 3 or 3.0, never "3" or true.
 WholeNumber = Annotated[int, BeforeValidator(_a_number)]

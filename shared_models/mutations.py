@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
-from shared_models.fields import Moment, Text
+from shared_models.fields import Moment, OptionalText, Text
 from shared_models.vocabulary import CATEGORIES, FollowUpAction, MutationType, NoteKind, Severity
 from shared_models.wire import Mutation
 
@@ -62,7 +62,7 @@ class NoteCreate(_MutationData):
 
 class NoteRetract(_MutationData):
     note_id: UUID
-    reason: Text | None = Field(default=None, max_length=REASON_MAX)
+    reason: OptionalText = Field(default=None, max_length=REASON_MAX)
 
 
 class NoteAcknowledge(_MutationData):
@@ -73,7 +73,7 @@ class NoteFollowUp(_MutationData):
     id: UUID
     note_id: UUID
     action: FollowUpAction
-    text: Text | None = Field(default=None, max_length=NOTE_TEXT_MAX)
+    text: OptionalText = Field(default=None, max_length=NOTE_TEXT_MAX)
     close: bool = False
 
 

@@ -175,6 +175,13 @@ def severities_for(kind: NoteKind | str) -> tuple[Severity, ...]:
     return tuple(Severity)
 
 
+def alerts_someone(kind: NoteKind | str, severity: Severity | str) -> bool:
+    """Whether a note is routed (and so awaits acknowledgement): every signal and safety
+    note, and an observation that says it is urgent (the app never offers that, but a note
+    that says "urgent" is never silent)."""
+    return kind != NoteKind.OBSERVATION or severity == Severity.URGENT
+
+
 def categories_for(kind: NoteKind | str) -> tuple[str, ...]:
     return CATEGORIES[NoteKind(kind)]
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StrictBool, WithJsonSchema
 
-from shared_models.fields import Moment, Text, TimeOfDay, WholeNumber
+from shared_models.fields import Moment, OptionalText, Text, TimeOfDay, WholeNumber
 
 PROTOCOL_VERSION = 1
 MAX_MUTATIONS_PER_PUSH = 500
@@ -84,7 +84,7 @@ class PushResponse(BaseModel):
 
 class PullRequest(BaseModel):
     protocol: Protocol
-    cursor: Text | None = Field(default=None, max_length=200)
+    cursor: OptionalText = Field(default=None, max_length=200)
     limit: WholeNumber = Field(default=PULL_LIMIT_DEFAULT, ge=1, le=PULL_LIMIT_MAX)
 
 

@@ -88,6 +88,10 @@ class Translator:
             text = _ELIDED.sub(lambda m: _elide(m, values), text)
         return _DOUBLE_STOP.sub(".", text.format(**values))
 
+    def known(self, key: str) -> bool:
+        """Whether the catalogs have `key`: a server's code may be newer than the app."""
+        return self._text(key) is not None
+
     def _text(self, key: str) -> str | None:
         return catalog(self.language).get(key) or catalog(DEFAULT_LANGUAGE).get(key)
 

@@ -18,7 +18,9 @@ import flet as ft
 from pydantic import ValidationError
 
 from field_app.components.layout import banner, frame, heading, hint
+from field_app.i18n import Translator
 from field_app.screens.context import Screen
+from field_app.screens.meeting import staffing_banner
 from field_app.state.desk import ActionFailed
 from field_app.theme import TAP_TARGET, tone
 from shared_models import admin as wire
@@ -128,23 +130,23 @@ class AdminScreen(Screen):
                 hint(
                     t(
                         "admin.quarantine.codes",
-                        codes=", ".join(f"{q.code} ({q.count})" for q in o.quarantine),
+                        codes=", ".join(
+                            t("admin.quarantine.code", reason=self._reason(q.code), n=q.count)
+                            for q in o.quarantine
+                        ),
                     ),
                     key="admin-quarantine-codes",
                 )
             )
-        colours = tone(Severity.ATTENTION, self.ui.high_contrast)
-        controls += [
-            banner(
-                t("staffing.warning", team=w.team, workers=w.workers, supervisors=w.supervisors),
-                key=f"admin-staffing-{w.team_id}",
-                icon=ft.Icons.GROUPS,
-                background=colours.background,
-                foreground=colours.foreground,
-            )
-            for w in o.staffing
-        ]
-        return controls
+        return controls + [self._staffing(w) for w in o.staffing]
+
+    def _reason(self, code: str) -> str:
+        """Why the server refused changes, in words; a code newer than the app, as is."""
+        key = f"admin.quarantine.code.{code}"
+        return self.t(key) if self.t.known(key) else code
+
+    def _staffing(self, w: wire.StaffingWarning, key: str = "admin-staffing") -> ft.Control:
+        return staffing_banner(self, f"{key}-{w.team_id}", w.team, w.workers, w.supervisors)
 
     def _user(self, user: wire.AdminUser) -> ft.Control:
         t = self.t
@@ -435,12 +437,12 @@ class AdminScreen(Screen):
             summary = t(
                 "admin.roster.done",
                 file=name,
-                created=report.created,
-                updated=report.updated,
-                unchanged=report.unchanged,
+                created=t("admin.roster.created", n=report.created),
+                updated=t("admin.roster.updated", n=report.updated),
+                unchanged=t("admin.roster.unchanged", n=report.unchanged),
             )
             controls.insert(0, ft.Text(summary, key="roster-summary", size=15))
-            controls += [hint(w) for w in report.warnings]
+            controls += [self._staffing(w, key="roster-staffing") for w in report.staffing]
             return controls
         colours = tone(Severity.URGENT, self.ui.high_contrast)
         controls.insert(
@@ -457,9 +459,15 @@ class AdminScreen(Screen):
             where = t("admin.roster.line", line=problem.line)
             if problem.column:
                 where = t("admin.roster.line_column", line=problem.line, column=problem.column)
-            text = t("admin.roster.problem", where=where, message=problem.message)
+            text = t("admin.roster.problem", where=where, message=_problem(t, problem))
             controls.append(ft.Text(text, key=f"roster-problem-{i}", size=14))
         return controls
+
+
+def _problem(t: Translator, problem: wire.RosterProblemItem) -> str:
+    """A roster problem in the admin's language; a code newer than the app, in English."""
+    key = f"admin.roster.problem.{problem.code}"
+    return t(key, **problem.params) if t.known(key) else problem.message
 
 
 def _delimiter_name(delimiter: str | None) -> str:

@@ -20,8 +20,24 @@ from field_app.screens.context import Screen
 from field_app.state.desk import ActionFailed, Download
 from field_app.theme import TAP_TARGET
 
-PERIODS = ("7", "30", "90")
+PERIODS = ("7", "30", "90", "custom")
+MAX_DAYS = 366  # the server's limit for one brief (docs/protocol.md §15)
 MIME = {"pdf": "application/pdf", "json": "application/json"}
+
+
+def picked_day(value: object) -> date | None:
+    """The day a date picker's answer means. The client sends the chosen day's midnight,
+    in its own time zone or in UTC: the nearest midnight is that day, either way."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return (value.astimezone(UTC) + timedelta(hours=12)).date()
+        return value.date()
+    return value if isinstance(value, date) else None
 
 
 class BriefPanel:
@@ -33,6 +49,8 @@ class BriefPanel:
         self.t = screen.t
         self.picker: ft.FilePicker | None = None  # made when needed, then kept referenced
         self.sharer: ft.Share | None = None
+        today = date.today()
+        self.custom = {"from": today - timedelta(days=29), "to": today}  # a custom period
 
     def control(self) -> ft.Control:
         t = self.t
@@ -52,10 +70,18 @@ class BriefPanel:
             all_label="",
             options=[(p, t(f"period.{p}")) for p in PERIODS],
             value="7",
-            on_change=lambda: None,
+            on_change=self._show_range,
             include_all=False,
             wide=True,
         )
+        self.range_buttons = {end: self._range_button(end) for end in ("from", "to")}
+        self.range_error = ft.Text("", key="brief-range-error", color=ft.Colors.ERROR)
+        self.range = ft.Column(
+            [ft.Row(list(self.range_buttons.values()), wrap=True), self.range_error],
+            key="brief-range",
+            spacing=4,
+        )
+        self._show_range()
         self.sensitive = ft.Checkbox(key="brief-sensitive", label=t("brief.sensitive"))
         self.status = hint("", key="brief-status")
         self.exports = ft.Column(
@@ -80,6 +106,7 @@ class BriefPanel:
                 heading(t("brief.title")),
                 hint(t("brief.help")),
                 ft.ResponsiveRow([self.subject, self.period], spacing=8),
+                self.range,
                 self.sensitive,
                 hint(t("brief.sensitive.help")),
                 ft.Row(
@@ -128,6 +155,55 @@ class BriefPanel:
             on_click=lambda e: self._run(lambda: self._export(fmt), self._save),
         )
 
+    # A custom period: from and to, each picked on a calendar ---------------------------------
+
+    def _range_button(self, end: str) -> ft.OutlinedButton:
+        return ft.OutlinedButton(
+            key=f"brief-{end}",
+            icon=ft.Icons.CALENDAR_MONTH,
+            height=TAP_TARGET,
+            on_click=lambda e: self._pick_day(end),
+        )
+
+    def _show_range(self) -> None:
+        self.range.visible = self.period.value == "custom"
+        for end, button in self.range_buttons.items():
+            button.content = self.t(f"brief.{end}", day=self.t.day(self.custom[end]))
+        problem = self._range_problem(date.today())
+        self.range_error.value = self.t(problem) if problem else ""
+
+    def _pick_day(self, end: str) -> None:
+        """A calendar up to today: a brief reports what happened, never what will."""
+        today = date.today()
+
+        def picked(e: ft.Event[ft.DatePicker]) -> None:
+            day = picked_day(e.control.value)
+            if day is not None:
+                self.custom[end] = day
+            self._show_range()
+
+        self.ui.page.show_dialog(
+            ft.DatePicker(
+                key=f"brief-{end}-picker",
+                value=self.custom[end],
+                first_date=today - timedelta(days=10 * 365),
+                last_date=today,
+                help_text=self.t(f"brief.{end}.help"),
+                on_change=picked,
+            )
+        )
+
+    def _range_problem(self, today: date) -> str | None:
+        """What is wrong with the custom period (a catalogue key), if anything."""
+        start, end = self.custom["from"], self.custom["to"]
+        if start > end:
+            return "brief.range.order"
+        if end > today:
+            return "brief.range.future"
+        if (end - start).days + 1 > MAX_DAYS:
+            return "brief.range.long"
+        return None
+
     def _chosen(self) -> tuple[str, str]:
         kind, _, ident = (self.subject.value or ":").partition(":")
         return kind, ident
@@ -138,7 +214,12 @@ class BriefPanel:
     async def _brief(self) -> Download:
         kind, ident = self._chosen()
         end = await self._today()
-        start = end - timedelta(days=int(self.period.value or "7") - 1)
+        if self.period.value == "custom":
+            if problem := self._range_problem(end):
+                raise ActionFailed(problem)
+            start, end = self.custom["from"], self.custom["to"]
+        else:
+            start = end - timedelta(days=int(self.period.value or "7") - 1)
         return await self.screen.session.desk.brief(
             start,
             end,

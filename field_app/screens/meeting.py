@@ -19,23 +19,26 @@ from shared_models.vocabulary import NoteStatus, Severity
 
 
 def staffing_banners(screen: Screen) -> list[ft.Control]:
-    t = screen.t
-    colours = tone(Severity.ATTENTION, screen.ui.high_contrast)
     return [
-        banner(
-            t(
-                "staffing.warning",
-                team=w.team.name,
-                workers=w.active_workers,
-                supervisors=w.supervisors,
-            ),
-            key=f"staffing-{w.team.id}",
-            icon=ft.Icons.GROUPS,
-            background=colours.background,
-            foreground=colours.foreground,
+        staffing_banner(
+            screen, f"staffing-{w.team.id}", w.team.name, w.active_workers, w.supervisors
         )
         for w in screen.reads.staffing_warnings()
     ]
+
+
+def staffing_banner(
+    screen: Screen, key: str, team: str, workers: int, supervisors: int
+) -> ft.Control:
+    """A team over the French ACI ratio (the meeting screen's, the admin's overview)."""
+    colours = tone(Severity.ATTENTION, screen.ui.high_contrast)
+    return banner(
+        screen.t("staffing.warning", team=team, workers=workers, n=supervisors),
+        key=key,
+        icon=ft.Icons.GROUPS,
+        background=colours.background,
+        foreground=colours.foreground,
+    )
 
 
 class MeetingScreen(Screen):

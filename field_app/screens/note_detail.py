@@ -122,6 +122,12 @@ class NoteDetailScreen(Screen):
         self.follow_area.visible = not closed
         self.timeline.visible = bool(view.data.worker_id)
 
+    def unsaved(self) -> bool:
+        """A follow-up begun (an action chosen or words typed), not saved yet."""
+        if self.note is None or not self.follow_area.visible:
+            return False
+        return self.action.value is not None or bool((self.follow_text.value or "").strip())
+
     def _ready(self) -> None:
         self.follow_save.disabled = self.action.value is None
 

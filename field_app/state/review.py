@@ -15,8 +15,8 @@ from shared_models.entities import NoteData, TeamData, WorkerData
 from shared_models.vocabulary import (
     MAX_WORKERS_PER_SUPERVISOR_FR,
     SEVERITY_RANK,
-    NoteKind,
     NoteStatus,
+    alerts_someone,
 )
 
 PERIODS: tuple[int | None, ...] = (7, 30, 90, None)  # days; None: everything
@@ -91,7 +91,9 @@ def worker_summary(notes: Iterable[NoteData], worker: WorkerData) -> WorkerSumma
         worker=worker,
         total=len(mine),
         by_category=Counter(n.category for n in mine),
-        open=sum(1 for n in mine if n.status == NoteStatus.OPEN and n.kind != NoteKind.OBSERVATION),
+        open=sum(
+            1 for n in mine if n.status == NoteStatus.OPEN and alerts_someone(n.kind, n.severity)
+        ),
         unacknowledged=sum(1 for n in mine if is_unacknowledged(n)),
         median_acknowledge_seconds=statistics.median(delays) if delays else None,
     )
@@ -171,7 +173,7 @@ def meeting_items(notes: Iterable[Note], moment: datetime) -> list[MeetingItem]:
             d.due_at is not None and d.due_at < moment and not d.acknowledged_at for d in deliveries
         )
         escalated = any(d.escalated_at for d in deliveries)
-        still_open = note.status == NoteStatus.OPEN and synced.kind != NoteKind.OBSERVATION
+        still_open = note.status == NoteStatus.OPEN and alerts_someone(synced.kind, synced.severity)
         if still_open or overdue or escalated:
             items.append(MeetingItem(note, overdue, escalated, is_unacknowledged(synced)))
     return sorted(items, key=meeting_order)

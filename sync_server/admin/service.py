@@ -187,7 +187,14 @@ def import_roster(
         encoding=report.encoding,
         delimiter=report.delimiter,
         problems=[
-            wire.RosterProblemItem(line=p.line, column=p.column, message=p.message, header=p.header)
+            wire.RosterProblemItem(
+                line=p.line,
+                column=p.column,
+                code=p.code,
+                params=p.params,
+                message=p.message,
+                header=p.header,
+            )
             for p in report.problems[: roster.MAX_PROBLEMS_SHOWN]
         ],
     )
@@ -213,6 +220,7 @@ def import_roster(
             "updated": result.updated,
             "unchanged": result.unchanged,
             "warnings": result.warnings,
+            "staffing": _staffing(session, org),
             "taken_over": result.taken_over,
         }
     )
@@ -242,10 +250,15 @@ def overview(session: Session, org_id: uuid.UUID, clock: Clock) -> wire.AdminOve
         quarantine=[
             wire.QuarantineCount(code=code or "unknown", count=n) for code, n in quarantine
         ],
-        staffing=[
-            wire.StaffingWarning(
-                team_id=u.team.id, team=u.team.name, workers=u.workers, supervisors=u.supervisors
-            )
-            for u in orgs.understaffed_teams(session, org)
-        ],
+        staffing=_staffing(session, org),
     )
+
+
+def _staffing(session: Session, org: Organization) -> list[wire.StaffingWarning]:
+    """The teams over the ACI supervision ratio, for the app to say in its language."""
+    return [
+        wire.StaffingWarning(
+            team_id=u.team.id, team=u.team.name, workers=u.workers, supervisors=u.supervisors
+        )
+        for u in orgs.understaffed_teams(session, org)
+    ]

@@ -39,7 +39,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from shared_models.vocabulary import NoteKind
+from shared_models.vocabulary import alerts_someone
 from sync_server.desk.schemas import SubjectAccessExport
 from sync_server.desk.service import SENSITIVE, Brief, BriefNote
 from sync_server.desk.texts import Catalogue
@@ -249,8 +249,9 @@ def _note_text(t: Catalogue, note: BriefNote) -> str:
 
 
 def _status(t: Catalogue, note: BriefNote) -> Paragraph:
-    # An observation alerts no one: "open" would only say that nobody closed it.
-    label = "" if note.kind == NoteKind.OBSERVATION else t.label("status", note.status)
+    # An observation alerts no one (unless urgent): "open" would only say nobody closed it.
+    routed = alerts_someone(note.kind, note.severity)
+    label = t.label("status", note.status) if routed else ""
     if note.late:
         return Paragraph(
             f"{escape(label)}<br/><font color='{ALERT_HEX}'><b>{escape(t('late'))}</b></font>",

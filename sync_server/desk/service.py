@@ -26,6 +26,7 @@ from shared_models.vocabulary import (
     NoteKind,
     NoteStatus,
     Severity,
+    alerts_someone,
     is_sensitive,
 )
 from sync_server.audit import service as audit
@@ -242,7 +243,8 @@ def brief_notes_filter(
     in_period = and_(Note.captured_at >= period.starts_at, Note.captured_at < period.ends_at)
     awaiting = and_(
         Note.status == NoteStatus.OPEN.value,
-        Note.kind != NoteKind.OBSERVATION.value,
+        # alerts_someone: urgent observations are routed, and awaited, like signals
+        or_(Note.kind != NoteKind.OBSERVATION.value, Note.severity == Severity.URGENT.value),
         Note.captured_at < period.ends_at,
     )
     followed_up = Note.id.in_(
@@ -342,12 +344,13 @@ def _brief_notes(
 
 
 def _awaiting(notes: Iterable[BriefNote]) -> list[BriefNote]:
-    """Signals and safety notes nobody has acknowledged: late first, then urgent, oldest."""
+    """Signals, safety notes and urgent observations nobody has acknowledged: late first,
+    then urgent, oldest."""
     return sorted(
         (
             n
             for n in notes
-            if n.status == NoteStatus.OPEN.value and n.kind != NoteKind.OBSERVATION.value
+            if n.status == NoteStatus.OPEN.value and alerts_someone(n.kind, n.severity)
         ),
         key=lambda n: (not n.late, SEVERITY_RANK.get(Severity(n.severity), 9), n.captured_at),
     )

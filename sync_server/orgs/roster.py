@@ -37,12 +37,15 @@ Progress = Callable[[int, int], None]  # (rows done, rows in all)
 
 @dataclass(frozen=True)
 class RosterProblem:
-    """One thing wrong with the file, where a person can find it."""
+    """One thing wrong with the file, where a person can find it: `code` and `params` for
+    the app to say it in the admin's language, `message` in English for the command line."""
 
     line: int
     column: str | None
+    code: str
     message: str
     header: bool = False
+    params: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         where = f"line {self.line}" + (" (header)" if self.header else "")
@@ -96,7 +99,7 @@ class RosterRow(BaseModel):
                 return date.fromisoformat(value)
             except ValueError:
                 message = "'{value}' is not a date (YYYY-MM-DD)"
-                raise _value_error("date", message, value=value) from None
+                raise _value_error("not_a_date", message, value=value) from None
         return value
 
     @field_validator("end")
@@ -104,20 +107,26 @@ class RosterRow(BaseModel):
     def _after_start(cls, end: date | None, info: Info) -> date | None:
         start = info.data.get("start")
         if end and start and end < start:
-            raise _value_error("order", "ends before it starts")
+            raise _value_error("ends_before_start", "ends before it starts")
         return end
+
+
+# The codes of RosterRow's own checks (`_value_error`); any other pydantic error is `invalid`.
+ROW_CODES = ("nul", "not_a_date", "ends_before_start")
 
 
 def _problem(line: int, error: Any) -> RosterProblem:
     """A pydantic error in the file's words."""
     column = str(error["loc"][0]) if error["loc"] else None
     if error["type"] in ("string_too_short", "missing"):
-        message = "required"
-    elif error["type"] == "string_too_long":
-        message = f"longer than {error['ctx']['max_length']} characters"
-    else:
-        message = error["msg"]
-    return RosterProblem(line, column, message)
+        return RosterProblem(line, column, "required", "required")
+    if error["type"] == "string_too_long":
+        limit = str(error["ctx"]["max_length"])
+        message = f"longer than {limit} characters"
+        return RosterProblem(line, column, "too_long", message, params={"max": limit})
+    code = error["type"] if error["type"] in ROW_CODES else "invalid"
+    params = {k: str(v) for k, v in (error.get("ctx") or {}).items()}
+    return RosterProblem(line, column, code, error["msg"], params=params)
 
 
 @dataclass(frozen=True)
@@ -139,10 +148,10 @@ class RosterText:
 def decode(data: bytes) -> RosterText:
     """UTF-8 (a byte order mark is fine), else Windows-1252; anything else is explained."""
     if not data.strip():
-        raise RosterError([RosterProblem(1, None, "the file is empty", header=True)])
+        raise RosterError([RosterProblem(1, None, "empty", "the file is empty", header=True)])
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         message = f"saved as UTF-16 (Excel's 'Unicode text'), which is not read; {SAVE_AS}"
-        raise RosterError([RosterProblem(1, None, message)])
+        raise RosterError([RosterProblem(1, None, "utf16", message)])
     try:
         return RosterText(data.decode("utf-8-sig"), "UTF-8")
     except UnicodeDecodeError:
@@ -151,8 +160,10 @@ def decode(data: bytes) -> RosterText:
         return RosterText(data.decode("cp1252"), "Windows-1252 (cp1252)")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        message = f"neither UTF-8 nor Windows-1252 (byte 0x{data[exc.start]:02x}); {SAVE_AS}"
-        raise RosterError([RosterProblem(line, None, message)]) from None
+        byte = f"0x{data[exc.start]:02x}"
+        message = f"neither UTF-8 nor Windows-1252 (byte {byte}); {SAVE_AS}"
+        problem = RosterProblem(line, None, "not_decodable", message, params={"byte": byte})
+        raise RosterError([problem]) from None
 
 
 def detect_delimiter(text: str) -> str:
@@ -169,7 +180,9 @@ def _records(reader: csv.DictReader[str]) -> Iterator[dict[str | Any, str | Any]
         except StopIteration:
             return
         except csv.Error as exc:
-            problem = RosterProblem(reader.line_num + 1, None, f"unreadable CSV ({exc})")
+            problem = RosterProblem(
+                reader.line_num + 1, None, "unreadable", f"unreadable CSV ({exc})"
+            )
             raise RosterError([problem]) from None
 
 
@@ -178,22 +191,27 @@ def _header(reader: csv.DictReader[str]) -> list[str]:
         names = reader.fieldnames or []
     except csv.Error as exc:  # a header line longer than any real one, a NUL byte…
         raise RosterError(
-            [RosterProblem(1, None, f"unreadable CSV ({exc})", header=True)]
+            [RosterProblem(1, None, "unreadable", f"unreadable CSV ({exc})", header=True)]
         ) from None
     header = [h.strip() for h in names]
     missing = [c for c in COLUMNS if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
     if not (missing or unknown):
         return header
+    params = {"missing": ", ".join(missing), "unknown": ", ".join(unknown)}
+    params["expected"] = ",".join(COLUMNS)
     parts = []
     if missing:
-        parts.append(f"missing column(s) {', '.join(missing)}")
+        parts.append(f"missing column(s) {params['missing']}")
     if unknown:
-        parts.append(f"unknown column(s) {', '.join(unknown)}")
-    message = f"{'; '.join(parts)}; expected {','.join(COLUMNS)}"
-    if len(header) == 1:
+        parts.append(f"unknown column(s) {params['unknown']}")
+    message = f"{'; '.join(parts)}; expected {params['expected']}"
+    code = "wrong_columns" if missing and unknown else "missing_columns"
+    code = code if missing else "unknown_columns"
+    if len(header) == 1:  # most likely another separator than ours (a pipe…)
+        code = "one_column"
         message += " (separated by commas or semicolons)"
-    raise RosterError([RosterProblem(1, None, message, header=True)])
+    raise RosterError([RosterProblem(1, None, code, message, header=True, params=params)])
 
 
 def read_rows(text: str) -> list[RosterRow]:
@@ -206,7 +224,7 @@ def read_rows(text: str) -> list[RosterRow]:
     for raw in _records(reader):
         line = reader.line_num
         if None in raw:
-            problems.append(RosterProblem(line, None, "more values than columns"))
+            problems.append(RosterProblem(line, None, "extra_values", "more values than columns"))
             continue
         values = {k: (v or "").strip() for k, v in raw.items()}
         if not any(values.values()):
@@ -217,8 +235,15 @@ def read_rows(text: str) -> list[RosterRow]:
             problems += [_problem(line, e) for e in exc.errors()]
         ref = values["ref"]
         if ref in first_line:
+            first = str(first_line[ref])
             problems.append(
-                RosterProblem(line, "ref", f"'{ref}' already on line {first_line[ref]}")
+                RosterProblem(
+                    line,
+                    "ref",
+                    "duplicate_ref",
+                    f"'{ref}' already on line {first}",
+                    params={"value": ref, "first_line": first},
+                )
             )
         elif ref:
             first_line[ref] = line
@@ -276,10 +301,16 @@ def _reference_problems(
     problems = []
     for row in rows:
         if row.team not in teams:
-            problems.append(RosterProblem(row.line, "team", f"unknown team '{row.team}'"))
+            message = f"unknown team '{row.team}'"
+            problems.append(
+                RosterProblem(row.line, "team", "unknown_team", message, params={"value": row.team})
+            )
         if row.counsellor and row.counsellor not in counsellors:
             message = f"no active counsellor with login '{row.counsellor}'"
-            problems.append(RosterProblem(row.line, "counsellor", message))
+            params = {"value": row.counsellor}
+            problems.append(
+                RosterProblem(row.line, "counsellor", "unknown_counsellor", message, params=params)
+            )
     return problems
 
 

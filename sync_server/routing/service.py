@@ -33,6 +33,7 @@ from shared_models.vocabulary import (
     NoteStatus,
     Role,
     Severity,
+    alerts_someone,
 )
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User, Worker
@@ -77,7 +78,7 @@ def alerts_nobody(note: Note) -> bool:
     """An observation goes onto the timeline only, unless it says it is urgent: the app
     never offers that, but a note that says "urgent" is never silent, so it is routed like
     a signal."""
-    return note.kind == NoteKind.OBSERVATION and note.severity != Severity.URGENT
+    return not alerts_someone(note.kind, note.severity)
 
 
 def plan_recipients(

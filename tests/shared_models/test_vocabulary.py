@@ -22,6 +22,7 @@ from shared_models.vocabulary import (
     NoteStatus,
     Role,
     Severity,
+    alerts_someone,
     categories_for,
     default_severity,
     is_sensitive,
@@ -212,3 +213,13 @@ def test_deadlines_and_ranks():
     ordered = sorted(Severity, key=SEVERITY_RANK.__getitem__)
     assert ordered == [Severity.URGENT, Severity.ATTENTION, Severity.INFO]
     assert MAX_WORKERS_PER_SUPERVISOR_FR == 12
+
+
+def test_every_note_alerts_someone_but_an_observation_that_is_not_urgent():
+    """Routing, the brief's open signals and the app's meeting list share this rule."""
+    quiet = {(k, s) for k in NoteKind for s in Severity if not alerts_someone(k, s)}
+    assert quiet == {
+        (NoteKind.OBSERVATION, Severity.INFO),
+        (NoteKind.OBSERVATION, Severity.ATTENTION),
+    }
+    assert alerts_someone("observation", "urgent") and not alerts_someone("observation", "info")

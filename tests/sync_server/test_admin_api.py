@@ -97,6 +97,10 @@ def test_add_and_disable_a_user(client, db):
     assert message == "invalid_body"
     unknown_role = {**body, "login": "sup_d", "roles": ["janitor"]}
     assert_error(client.post(f"{ADMIN}/users", json=unknown_role, headers=admin), 422)
+    long_email = {**body, "login": "sup_d", "email": "a" * 320 + "@example.org"}
+    refused = client.post(f"{ADMIN}/users", json=long_email, headers=admin)
+    assert_error(refused, 422)
+    assert "email: String should have at most 320 characters" in refused.json()["error"]["message"]
 
     phone, _ = sign_in(client, "sup_a")
     answer = client.post(f"{ADMIN}/users/{world.users['sup_a']}/disable", headers=admin)
@@ -203,7 +207,10 @@ def test_roster_upload_french_excel_and_problems_by_line_and_column(client, db):
     report = refused.json()
     assert report["imported"] is False
     assert report["encoding"] == "Windows-1252 (cp1252)" and report["delimiter"] == ";"
-    assert (2, "start") in {(p["line"], p["column"]) for p in report["problems"]}
+    [problem] = report["problems"]
+    assert (problem["line"], problem["column"], problem["code"]) == (2, "start", "not_a_date")
+    assert problem["params"] == {"value": "05/01/2026"}  # the app says it in its language
+    assert problem["message"] == "'05/01/2026' is not a date (YYYY-MM-DD)"  # scripts: English
     with db.reading() as session:
         assert (
             session.scalar(
@@ -229,6 +236,7 @@ def test_roster_upload_french_excel_and_problems_by_line_and_column(client, db):
     assert utf16["imported"] is False and "UTF-16" in utf16["problems"][0]["message"]
     empty = client.post(f"{ADMIN}/roster", content=b"", headers=admin).json()
     assert empty["problems"][0]["message"] == "the file is empty"
+    assert (utf16["problems"][0]["code"], empty["problems"][0]["code"]) == ("utf16", "empty")
     too_big = client.post(f"{ADMIN}/roster", content=b"x" * (2 * 1024 * 1024), headers=admin)
     assert_error(too_big, 413)
     # A CSV is not JSON: brackets in it are text, however many are left open.

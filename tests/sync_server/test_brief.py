@@ -281,6 +281,28 @@ def test_open_and_late_signals_come_first_late_ahead(client, db, tmp_path):
     assert "Ménager Léo cette semaine, je m'en occupe." in follow_ups
 
 
+def test_an_urgent_observation_still_open_is_listed_with_the_signals(client, db, tmp_path):
+    """It is routed like a signal (never silent), so it waits for acknowledgement like one:
+    listed however old, with its status."""
+    month = Month(client, db)
+    urgent = note(
+        month.world,
+        "a2",
+        START - timedelta(days=10),
+        kind=NoteKind.OBSERVATION.value,
+        category="skill_progress",
+        severity=Severity.URGENT.value,
+        text="Observation urgente : Brumoisel.",
+    )
+    results = push(client, login(client, "sup_a"), mutation("note.create", urgent))
+    assert results[0]["status"] == "applied", results
+    pdf = read_pdf(get_brief(client, month.coord, month.params()).content, tmp_path)
+    words = pdf.words
+    section = words[words.index("Signalements ouverts et en retard") : words.index("En bref")]
+    assert "Brumoisel" in section and "œil" not in section
+    assert "Progrès technique Urgent Ouverte Observation urgente : Brumoisel." in section
+
+
 def test_weekly_chart_is_drawn_by_category(client, db, tmp_path):
     month = Month(client, db)
     pdf = read_pdf(get_brief(client, month.coord, month.params()).content, tmp_path)

@@ -173,6 +173,50 @@ def test_every_bad_line_is_reported_at_once():
     ]
 
 
+def test_every_problem_has_a_stable_code_and_its_values_for_the_app():
+    """The app says problems in the admin's language from `code` and `params`, never from
+    the English `message`."""
+    with pytest.raises(RosterError) as caught:
+        roster.read_rows(
+            csv_text(
+                "n1,,a,,,,",
+                "n2,Bram Q.,a,,,05/01/2026,",
+                "n3,Cleo R.,a,,,2026-02-01,2026-01-01",
+                "n2,Dan S.,a,,,,",
+                "R" * 65 + ",Eve T.,a,,,,",
+                "n6,Fay U.,a,,,,,extra",
+                "n7,Gus\x00,a,,,,",
+            )
+        )
+    assert [(p.line, p.column, p.code, p.params) for p in caught.value.issues] == [
+        (2, "name", "required", {}),
+        (3, "start", "not_a_date", {"value": "05/01/2026"}),
+        (4, "end", "ends_before_start", {}),
+        (5, "ref", "duplicate_ref", {"value": "n2", "first_line": "3"}),
+        (6, "ref", "too_long", {"max": "64"}),
+        (7, None, "extra_values", {}),
+        (8, "name", "nul", {}),
+    ]
+    with pytest.raises(RosterError) as caught:
+        roster.read_rows("ref;nom;team;counsellor;contract_type;start;end\n")
+    [header] = caught.value.issues
+    assert (header.line, header.header, header.code) == (1, True, "wrong_columns")
+    assert header.params == {
+        "missing": "name",
+        "unknown": "nom",
+        "expected": "ref,name,team,counsellor,contract_type,start,end",
+    }
+    with pytest.raises(RosterError) as caught:
+        roster.read_rows("ref|name\n")
+    assert caught.value.issues[0].code == "one_column"
+    codes = []
+    for data in (b"", "x".encode("utf-16"), b"ref\n\x81"):
+        with pytest.raises(RosterError) as caught:
+            roster.decode(data)
+        codes += [(p.code, p.params) for p in caught.value.issues]
+    assert codes == [("empty", {}), ("utf16", {}), ("not_decodable", {"byte": "0x81"})]
+
+
 def test_quoted_values_and_blank_lines_are_read():
     rows = roster.read_rows(
         csv_text(
@@ -505,15 +549,33 @@ def test_the_import_service_takes_bytes_and_returns_what_it_did(db):
         pytest.param(
             ["n1;Léa Dupré;a;;CDDI;05/01/2026;", "n2;Zoé Maréchal;batiment;;;;"],
             [
-                roster.RosterProblem(2, "start", "'05/01/2026' is not a date (YYYY-MM-DD)"),
+                roster.RosterProblem(
+                    2,
+                    "start",
+                    "not_a_date",
+                    "'05/01/2026' is not a date (YYYY-MM-DD)",
+                    params={"value": "05/01/2026"},
+                ),
             ],
             id="line problem",
         ),
         pytest.param(
             ["n1;Léa Dupré;a;;;;", "n2;Zoé Maréchal;batiment;ghost;;;"],
             [
-                roster.RosterProblem(3, "team", "unknown team 'batiment'"),
-                roster.RosterProblem(3, "counsellor", "no active counsellor with login 'ghost'"),
+                roster.RosterProblem(
+                    3,
+                    "team",
+                    "unknown_team",
+                    "unknown team 'batiment'",
+                    params={"value": "batiment"},
+                ),
+                roster.RosterProblem(
+                    3,
+                    "counsellor",
+                    "unknown_counsellor",
+                    "no active counsellor with login 'ghost'",
+                    params={"value": "ghost"},
+                ),
             ],
             id="reference problems",
         ),

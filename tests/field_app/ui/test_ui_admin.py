@@ -11,10 +11,14 @@ import uuid
 import httpx
 import pytest
 
+from field_app.i18n import Translator
+from field_app.screens import admin
 from field_app.store import LocalStore
 from relais_testing.factories import PASSWORD, build_world, mutation
 from relais_testing.serving import server_thread
 from relais_testing.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
+from shared_models import admin as wire
+from sync_server.orgs import roster
 from sync_server.orgs.models import Worker
 from sync_server.sync.changelog import record_change
 
@@ -99,11 +103,13 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
         await h.wait_until(lambda: h.exists("user-sup_a"))
         assert h.find(key="admin-count-users").value == "Comptes actifs : 6"
         assert h.find(key="admin-count-quarantine").value.endswith(": 1")
+        reasons = h.find(key="admin-quarantine-codes").value  # in words, not codes
+        assert reasons == "Par motif : données non valides (1)"
         assert h.find(key="admin-count-locked").value.endswith(": 1")
         assert h.find(key="admin-count-workers").value.endswith(": 15")
         assert h.exists(f"admin-staffing-{world.teams['A']}")
         assert not h.exists(f"admin-staffing-{world.teams['B']}")
-        assert "13" in h.text() and "Team A" in h.text()
+        assert "Team A : 13 salariés actifs pour 1 encadrant. La règle" in h.text()
         assert "Fictional housing worry." not in h.text()  # an admin reads no notes
         assert "connexion bloquée" in state(h, "sup_b")
         assert not h.exists("user-admin-disable")  # never one's own account
@@ -185,8 +191,11 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
         pick(h, "salariés.csv", bad)
         await h.click("admin-roster-pick")
         await h.wait_until(lambda: h.exists("roster-problem-0"))
-        assert h.find(key="roster-problem-0").value.startswith("Ligne 2, colonne « start » : ")
-        assert "rien n'a été modifié" in h.text()
+        assert h.find(key="roster-problem-0").value == (
+            "Ligne 2, colonne « start » : « 05/01/2026 » n'est pas une date au format "
+            "AAAA-MM-JJ (par exemple 2026-01-05)"
+        )
+        assert "salariés.csv n'a pas été importé (1 problème) : rien n'a été modifié" in h.text()
         read_as = h.find(key="roster-read-as").value
         assert "Windows-1252" in read_as and "points-virgules" in read_as
         good = (header + "r1;Zoé Étienne;a;couns_1;CDDI;2026-01-05;\r\n").encode("cp1252")
@@ -194,7 +203,8 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
         await h.click("admin-roster-pick")
         await h.wait_until(lambda: h.exists("roster-summary") and not h.exists("roster-problem-0"))
         summary = h.find(key="roster-summary").value
-        assert summary == "salariés.csv importé : 1 créé(s), 0 modifié(s), 0 inchangé(s)."
+        assert summary == "salariés.csv importé : 1 créé, 0 modifié, 0 inchangé."
+        assert h.exists(f"roster-staffing-{world.teams['A']}")  # 14 workers, 1 supervisor
         await h.wait_until(lambda: h.find(key="admin-count-workers").value.endswith(": 16"))
         assert not h.errors()
         for app in (h, phone):
@@ -213,3 +223,41 @@ def test_a_coordinator_gets_no_administration(world_url, tmp_path):
         await h.close()
 
     asyncio.run(scenario())
+
+
+def test_roster_problems_and_refusal_reasons_are_said_in_the_admins_language():
+    """The server sends codes and values; the app words them (a code newer than the app
+    keeps the server's English)."""
+    problems = [
+        wire.RosterProblemItem(
+            line=4, column="team", code="unknown_team", params={"value": "bat"}, message="x"
+        ),
+        wire.RosterProblemItem(
+            line=1, column=None, code="a_future_code", message="unknown team 'bat'"
+        ),
+    ]
+    said = {
+        language: [admin._problem(Translator(language), p) for p in problems]
+        for language in ("fr", "en", "nl")
+    }
+    assert said["fr"][0] == "équipe « bat » inconnue dans l'organisation"
+    assert said["en"][0] == "no team 'bat' in the organisation"
+    assert said["nl"][0] == "geen ploeg 'bat' in de organisatie"
+    assert {s[1] for s in said.values()} == {"unknown team 'bat'"}
+    for code in (*roster.ROW_CODES, "required", "too_long", "duplicate_ref", "unknown_counsellor"):
+        assert Translator("nl").known(f"admin.roster.problem.{code}"), code
+
+
+def test_counts_take_the_languages_plural():
+    fr, en, nl = Translator("fr"), Translator("en"), Translator("nl")
+    staffing = {"team": "Team A", "workers": 26}
+    assert "26 salariés actifs pour 1 encadrant." in fr("staffing.warning", n=1, **staffing)
+    assert "26 salariés actifs pour 2 encadrants." in fr("staffing.warning", n=2, **staffing)
+    assert "for 1 supervisor." in en("staffing.warning", n=1, **staffing)
+    assert "voor 2 werkleiders." in nl("staffing.warning", n=2, **staffing)
+    assert "(1 problème)" in fr("admin.roster.refused", file="f.csv", n=1)
+    assert "(3 problèmes)" in fr("admin.roster.refused", file="f.csv", n=3)
+    assert "(1 problem)" in en("admin.roster.refused", file="f.csv", n=1)
+    assert "(1 probleem)" in nl("admin.roster.refused", file="f.csv", n=1)
+    created = [fr("admin.roster.created", n=n) for n in (0, 1, 2)]
+    assert created == ["0 créé", "1 créé", "2 créés"]

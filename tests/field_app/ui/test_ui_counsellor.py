@@ -134,6 +134,11 @@ def test_heads_up_reaches_the_supervisor_and_the_timeline_shows_everything(world
         await couns.click("new-heads-up")
         assert couns.find(key="heads-up-send").disabled
         await couns.type("heads-up-text", "Fictional: adapt expectations this week; I'm on it.")
+        await couns.event(couns.page.views[-1].appbar.leading, "click")  # written, not sent:
+        assert couns.exists("discard-dialog")  # leaving asks first
+        await couns.click("discard-dialog-cancel")
+        await couns.dismiss("discard-dialog")
+        assert couns.find(key="heads-up-text").value.startswith("Fictional: adapt")
         await couns.select("until-week", True)
         assert couns.find(key="heads-up-until").value.startswith("valable jusqu'au")
         await couns.click("heads-up-send")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -84,6 +85,31 @@ def test_brief_and_subject_access_export_from_the_meeting_screen(world_url, db, 
         await h.wait_until(lambda: shared)
         assert "relais-brief-" in str(shared[-1])
 
+        # Dates of one's own: each end on a calendar, checked before anything is fetched.
+        assert h.find(key="brief-range").visible is False
+        await h.dropdown("brief-period", "custom")
+        assert h.find(key="brief-range").visible is True
+        today = date.today()
+        await pick_day(h, "brief-from", today - timedelta(days=3))
+        await pick_day(h, "brief-to", today - timedelta(days=10))
+        assert h.find(key="brief-range-error").value == (
+            "La date de début doit précéder la date de fin."
+        )
+        await pick_day(h, "brief-to", today + timedelta(days=2))
+        assert h.find(key="brief-range-error").value.startswith("La période ne peut pas finir")
+        await h.click("brief-download")
+        await h.wait_until(lambda: h.find(key="brief-status").value.startswith("La période"))
+        assert len(saved) == 1
+        await pick_day(h, "brief-from", today - timedelta(days=10))
+        await pick_day(h, "brief-to", today - timedelta(days=3))
+        assert h.find(key="brief-range-error").value == ""
+        assert h.find(key="brief-from").content == f"Du {t_day(today - timedelta(days=10))}"
+        await h.click("brief-download")
+        await h.wait_until(lambda: len(saved) == 2)
+        period = f"{today - timedelta(days=10)}-{today - timedelta(days=3)}.pdf"
+        assert saved[-1]["file_name"].endswith(period)
+        del saved[-1]
+
         await h.click("export-json")
         await h.wait_until(lambda: len(saved) == 2)
         export = saved[-1]
@@ -121,6 +147,21 @@ def test_the_server_unreachable_is_said_not_hidden(world_url, tmp_path):
         await h.close()
 
     asyncio.run(scenario())
+
+
+async def pick_day(h, button: str, day: date) -> None:
+    """Tap a period's end, then choose `day` on the calendar: the client answers with the
+    day's midnight in its time zone, sent in UTC (here Paris, an hour ahead in winter)."""
+    await h.click(button)
+    picker = h.find(key=f"{button}-picker")
+    midnight = datetime(day.year, day.month, day.day, tzinfo=timezone(timedelta(hours=1)))
+    answer = midnight.astimezone(UTC)
+    await h.event(picker, "change", answer, {"value": answer})
+    await h.dismiss(f"{button}-picker")
+
+
+def t_day(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
 
 
 def _login_response(credentials):

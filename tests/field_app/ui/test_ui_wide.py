@@ -49,13 +49,13 @@ def pane_text(h: FletHarness) -> str:
     )
 
 
-async def note_from_sup_a(url, tmp_path, world) -> str:
+async def note_from_sup_a(url, tmp_path, world, worker: str = "a1") -> str:
     sup = await open_app(url, tmp_path)
     await sign_in(sup, "sup_a", PASSWORD)
     await synced(sup)
     note_id = session_of(sup).capture_note(
         team_id=str(world.teams["A"]),
-        worker_id=str(world.workers["a1"]),
+        worker_id=str(world.workers[worker]),
         kind="signal",
         category="housing",
         severity="attention",
@@ -148,6 +148,56 @@ def test_meeting_beside_worker_and_history_beside_note(world_url, tmp_path):
         await h.wait_until(lambda: h.exists(f"history-{note_id}"))
         await h.click(f"history-{note_id}")
         assert len(h.page.views) == 1 and "Fictional worry about the flat." in pane_text(h)
+        assert not h.errors()
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_half_written_follow_up_in_the_pane_asks_before_it_is_lost(world_url, tmp_path):
+    """Another note from the list, another section, the pane's close button or the browser's
+    back: a follow-up begun in the pane asks first, as the note screen does on a phone."""
+    world, url = world_url
+
+    async def scenario() -> None:
+        first = await note_from_sup_a(url, tmp_path, world)
+        second = await note_from_sup_a(url, tmp_path, world, "a2")
+        h = await open_wide(url, tmp_path)
+        await sign_in(h, "couns_1", PASSWORD)
+        await synced(h)
+        await h.wait_until(lambda: h.exists(f"inbox-{first}") and h.exists(f"inbox-{second}"))
+        await h.click(f"inbox-{first}")
+        await h.click(f"inbox-{second}")  # nothing begun: no question
+        assert not h.exists("discard-dialog")
+        await h.wait_until(lambda: h.page.route == f"/notes/{second}")
+
+        await h.type("follow-up-text", "Fictional: called the landlord")
+        leaving = [
+            lambda: h.click(f"inbox-{first}"),
+            lambda: h.nav("nav", 1),
+            lambda: h.click("detail-close"),
+            lambda: h.event(h.page, "route_change", {"route": "/"}, {"route": "/"}),
+        ]
+        for leave in leaving:
+            await leave()
+            assert h.exists("discard-dialog")
+            await h.click("discard-dialog-cancel")
+            await h.dismiss("discard-dialog")
+            assert h.find(key="follow-up-text").value == "Fictional: called the landlord"
+            assert h.find(key="nav").selected_index == 0 and h.exists(f"inbox-{first}")
+        await h.wait_until(lambda: h.page.route == f"/notes/{second}")
+
+        await h.click(f"inbox-{first}")  # discarded: the other note
+        await h.click("discard-dialog-confirm")
+        await h.dismiss("discard-dialog")
+        await h.wait_until(lambda: h.page.route == f"/notes/{first}")
+        assert h.find(key="follow-up-text").value == ""
+
+        await h.select("action-interview_planned", True)  # an action alone counts too
+        await h.nav("nav", 1)
+        await h.click("discard-dialog-confirm")
+        await h.dismiss("discard-dialog")
+        assert h.find(key="nav").selected_index == 1 and h.exists("detail-empty")
         assert not h.errors()
         await h.close()
 
