@@ -37,7 +37,14 @@ def modes(folder: Path) -> dict[str, int]:
 
 def relais_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
-    return {**env, "RELAIS_DATA_DIR": str(data_dir), "RELAIS_ESCALATION_INTERVAL": "0", **extra}
+    # No field app: building it on a cold cache is not what these tests are about.
+    return {
+        **env,
+        "RELAIS_DATA_DIR": str(data_dir),
+        "RELAIS_ESCALATION_INTERVAL": "0",
+        "RELAIS_SERVE_APP": "0",
+        **extra,
+    }
 
 
 @contextmanager
@@ -104,7 +111,7 @@ def test_the_server_narrows_files_left_open_and_keeps_new_ones_private(tmp_path)
     )
     try:
         base_url = f"http://127.0.0.1:{port}"
-        wait_for_health(base_url, timeout=60, process=process)
+        wait_for_health(base_url, process=process)
         # A write, so that SQLite has its WAL files open.
         login = {"login": "nobody", "password": "a-guess", "device_name": "x"}
         assert (

@@ -54,12 +54,13 @@ def two_workers(pg_db: Database, postgres_url: str, tmp_path: Path) -> Iterator[
         RELAIS_ESCALATION_INTERVAL="0",
         RELAIS_STREAM_HEARTBEAT="1",
         RELAIS_LOG_LEVEL="warning",
+        RELAIS_SERVE_APP="0",
     )
     command = [sys.executable, "-m", "sync_server", "serve", "--workers", "2", "--port", str(port)]
     process = subprocess.Popen(command, env=environment, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_health(base_url, timeout=60, process=process)
+        wait_for_health(base_url, process=process)
         yield base_url, world
     finally:
         process.terminate()
