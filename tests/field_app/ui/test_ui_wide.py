@@ -339,7 +339,7 @@ def test_a_heads_up_being_written_stays_across_the_layout_switch(world_url, tmp_
         await resize(h, 600, 800)  # wide → narrow
         assert isinstance(h.find(key="nav"), ft.NavigationBar)
         assert len(h.page.views) == 3 and h.page.route == route and heads_up_as_written()
-        await h.click("back")
+        await h.event(h.page.views[-1].appbar.leading, "click")  # back
         assert h.exists("discard-dialog")
         await h.click("discard-dialog-confirm")
         await h.dismiss("discard-dialog")
