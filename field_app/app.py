@@ -222,7 +222,8 @@ class RelaisApp:
             context.disable_auto_update()  # our own navigation coming back: nothing to send
 
     def _on_resize(self, e: ft.PageResizeEvent) -> None:
-        """Across 840 px, home changes between a bottom bar and a rail with panes."""
+        """Across 840 px, home changes between a bottom bar and a rail with panes; what is
+        open, and what the user typed in it, stays."""
         if self.nav.home is not None and self.nav.wide != is_wide(self.page):
             self.nav.rebuild()
         else:

@@ -179,6 +179,9 @@ class CaptureScreen(Screen):
         self.severity.select(previous.severity.value)  # perhaps not the topic's default
         self.text.carry_over(previous.text)
         self._update_save()
+        # Relaid out while the save was being made durable: the note is sent, once.
+        self.saved = previous.saved
+        self.save.disabled = self.save.disabled or self.saved
 
     def unsaved(self) -> bool:
         """Text typed or a topic chosen, not saved yet: leaving asks first."""

@@ -231,7 +231,7 @@ def chosen(h: FletHarness, prefix: str) -> list[str]:
 def test_a_half_written_note_stays_across_the_layout_switch(world_url, tmp_path):
     """A supervisor turns the tablet mid-note: the same note, the same topic, severity and
     words, on the phone's layout and back on the desk's."""
-    world, url = world_url
+    _world, url = world_url
 
     async def scenario() -> None:
         h = await open_wide(url, tmp_path)
@@ -309,7 +309,7 @@ def test_a_follow_up_begun_in_the_pane_stays_across_the_layout_switch(world_url,
 def test_a_heads_up_being_written_stays_across_the_layout_switch(world_url, tmp_path):
     """A counsellor widens the window while writing a heads-up: the worker beside the list
     and the heads-up above, as written; narrower again, back leads to the worker."""
-    world, url = world_url
+    _world, url = world_url
 
     async def scenario() -> None:
         h = await open_app(url, tmp_path)  # 360 x 640
