@@ -1,7 +1,7 @@
 """Wide screens (issue 11, item 2): from 840 px the sections are a navigation rail and a tap
 in a list shows beside it (inbox | note, history | note, meeting | worker); narrower, the
 phone's bottom bar and screens above home. Crossing 840 px re-lays the page, keeping what is
-open."""
+open and what was typed in it."""
 
 from __future__ import annotations
 
