@@ -222,9 +222,10 @@ class RelaisApp:
             context.disable_auto_update()  # our own navigation coming back: nothing to send
 
     def _on_resize(self, e: ft.PageResizeEvent) -> None:
-        """Across 840 px, home changes between a bottom bar and a rail with panes."""
+        """Across 840 px, home changes between a bottom bar and a rail with panes; what is
+        open, and what the user typed in it, stays."""
         if self.nav.home is not None and self.nav.wide != is_wide(self.page):
-            self.nav.show(self.nav.path)
+            self.nav.rebuild()
         else:
             context.disable_auto_update()  # a resize that changes nothing sends nothing
 
@@ -296,7 +297,7 @@ class RelaisApp:
 
     def _rerender(self) -> None:
         if self.nav.home is not None:
-            self.show_home()
+            self.nav.rebuild()
         else:
             self.show_sign_in(previous=self._sign_in)
 

@@ -134,21 +134,45 @@ class Navigator:
 
     def show(self, path: str) -> None:
         """Build the views for `path` afresh: home, and the screen at `path` above it (a deep
-        link, a browser's back or forward to a screen no longer open, a language change)."""
+        link, a browser's back or forward to a screen no longer open)."""
         path = paths.clean(path)
-        self.clear()
         tab = section_of(path)
-        self.home = Home(self.ui, SECTIONS, tab, wide=is_wide(self.page))
-        self._home_badge = self.home.badge
+        self._show_home(tab)
+        assert self.home is not None
         self.home_path = paths.tab(self.home.tab_id) if tab in self.home.tabs else paths.HOME
-        self.page.views.clear()
-        self.page.views.append(self.home.view())
-        self.home.screen.opened()
         if tab is None and path != paths.HOME:
             found = screen_for(self.ui, path)
             if found is not None:
                 self._open(path, *found)
         self._tell(self.path)
+
+    def rebuild(self) -> None:
+        """Lay out again what is shown (the window crossed 840 px, a tablet turned, the
+        language or the contrast changed): the same section, the same screens open, each
+        with what the user had typed or chosen in it, unsaved work included."""
+        if self.home is None:
+            return
+        detail = self.home.detail_screen
+        shown = [(self._detail, detail)] if self._detail and detail else []
+        shown += [(o.path, o.screen) for o in self._opened]
+        home_path = self.home_path
+        self._show_home(self.home.tab_id)
+        self.home_path = home_path
+        for path, previous in shown:
+            found = screen_for(self.ui, path)
+            if found is not None:
+                self._open(path, *found)
+                found[1].carry_over(previous)
+        self._tell(self.path)
+
+    def _show_home(self, tab: str | None) -> None:
+        """Home alone, at section `tab` (None: the user's first)."""
+        self.clear()
+        self.home = Home(self.ui, SECTIONS, tab, wide=is_wide(self.page))
+        self._home_badge = self.home.badge
+        self.page.views.clear()
+        self.page.views.append(self.home.view())
+        self.home.screen.opened()
 
     @property
     def wide(self) -> bool:

@@ -47,6 +47,12 @@ class LimitedText:
     def value(self) -> str:
         return self.field.value or ""
 
+    def carry_over(self, previous: LimitedText) -> None:
+        """The text of `previous`, with its count and what was cut (the views were rebuilt)."""
+        self.field.value = previous.value
+        self.field.counter = self._counter(len(self.value))  # in this one's language
+        self.notice.value, self.notice.visible = previous.notice.value, previous.notice.visible
+
     def _counter(self, length: int) -> str:
         return f"{self.t.number(length)} / {self.t.number(self.limit)}"
 

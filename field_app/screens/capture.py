@@ -169,6 +169,20 @@ class CaptureScreen(Screen):
         self.sensitive.visible = bool(category and is_sensitive(category))
         self._update_save()
 
+    def carry_over(self, previous: CaptureScreen) -> None:
+        """The kind, topic, severity and words chosen before: the same form, half-filled."""
+        self.kind.select(previous.kind.value)
+        self._kind_picked(self.kind.value)
+        if self.category is not None and previous.category is not None:
+            self.category.select(previous.category.value)
+            self._category_picked(self.category.value)
+        self.severity.select(previous.severity.value)  # perhaps not the topic's default
+        self.text.carry_over(previous.text)
+        self._update_save()
+        # Relaid out while the save was being made durable: the note is sent, once.
+        self.saved = previous.saved
+        self.save.disabled = self.save.disabled or self.saved
+
     def unsaved(self) -> bool:
         """Text typed or a topic chosen, not saved yet: leaving asks first."""
         if self.saved:

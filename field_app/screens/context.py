@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import flet as ft
 
@@ -82,6 +82,10 @@ class Screen:
         """Something typed or chosen here that leaving would lose: back, a swipe or the
         browser's back then ask first (navigation.py)."""
         return False
+
+    def carry_over(self, previous: Self) -> None:
+        """Take what the user typed or chose in `previous`, this same screen as it was before
+        the views were laid out again (navigation.py, `Navigator.rebuild`)."""
 
     def opened(self) -> None:
         """Called once the screen is on the page (for effects such as delivery.seen)."""

@@ -76,6 +76,13 @@ class HeadsUpScreen(Screen):
             )
         ]
 
+    def carry_over(self, previous: HeadsUpScreen) -> None:
+        """The words and the validity chosen before."""
+        self.text.carry_over(previous.text)
+        self.validity.select(previous.validity.value)
+        self._show_until()
+        self._ready()
+
     def unsaved(self) -> bool:
         return not self.sent and bool((self.text.value or "").strip())
 

@@ -122,6 +122,15 @@ class NoteDetailScreen(Screen):
         self.follow_area.visible = not closed
         self.timeline.visible = bool(view.data.worker_id)
 
+    def carry_over(self, previous: NoteDetailScreen) -> None:
+        """The follow-up begun before (action, words, "close"), and a closing one queued."""
+        self.action.select(previous.action.value)
+        self.follow_text.value = previous.follow_text.value
+        self.close.value = previous.close.value
+        self._closing = previous._closing
+        self._ready()
+        self.follow_area.visible = self.follow_area.visible and not self._closing
+
     def unsaved(self) -> bool:
         """A follow-up begun (an action chosen or words typed), not saved yet."""
         if self.note is None or not self.follow_area.visible:

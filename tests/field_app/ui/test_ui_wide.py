@@ -1,7 +1,7 @@
 """Wide screens (issue 11, item 2): from 840 px the sections are a navigation rail and a tap
 in a list shows beside it (inbox | note, history | note, meeting | worker); narrower, the
 phone's bottom bar and screens above home. Crossing 840 px re-lays the page, keeping what is
-open."""
+open and what was typed in it."""
 
 from __future__ import annotations
 
@@ -217,6 +217,134 @@ def test_a_phone_keeps_the_bottom_bar(world_url, tmp_path):
         await h.wait_until(lambda: h.exists(f"inbox-{note_id}"))
         await h.click(f"inbox-{note_id}")
         assert len(h.page.views) == 2 and h.exists("back")
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def chosen(h: FletHarness, prefix: str) -> list[str]:
+    """The keys of the chips selected in a group (kind, category, severity...)."""
+    chips = h.find_all(cls=ft.Chip, pred=lambda c: str(c.key or "").startswith(prefix))
+    return [c.key for c in chips if c.selected]
+
+
+def test_a_half_written_note_stays_across_the_layout_switch(world_url, tmp_path):
+    """A supervisor turns the tablet mid-note: the same note, the same topic, severity and
+    words, on the phone's layout and back on the desk's."""
+    _world, url = world_url
+
+    async def scenario() -> None:
+        h = await open_wide(url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        await h.click("worker-a1")
+        route = h.page.route
+        await h.select("kind-signal", True)
+        await h.select("category-fatigue", True)
+        await h.select("severity-urgent", True)  # not the topic's own severity
+        await h.type("capture-text", "Fictional: sat down three times this")
+        for width in (600, 1280):  # wide → narrow → wide
+            await resize(h, width, 800)
+            wide = isinstance(h.find(key="nav"), ft.NavigationRail)
+            assert wide is (width == 1280)
+            assert len(h.page.views) == 2 and h.page.route == route
+            assert h.find(key="capture-text").value == "Fictional: sat down three times this"
+            assert h.find(key="capture-text").counter.startswith("36 ")
+            assert chosen(h, "kind-") == ["kind-signal"]
+            assert chosen(h, "category-") == ["category-fatigue"]
+            assert chosen(h, "severity-") == ["severity-urgent"]
+            assert h.find(key="capture-save").disabled is False
+        await h.click("back")  # still unsaved: leaving asks first
+        assert h.exists("discard-dialog")
+        assert not h.errors()
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_follow_up_begun_in_the_pane_stays_across_the_layout_switch(world_url, tmp_path):
+    """A coordinator narrows the window mid-sentence in history | note: the note, above the
+    history on a phone's layout, then beside it again, with the follow-up as it was."""
+    world, url = world_url
+
+    async def scenario() -> None:
+        note_id = await note_from_sup_a(url, tmp_path, world)
+        h = await open_wide(url, tmp_path)
+        await sign_in(h, "coord", PASSWORD)
+        await synced(h)
+        await h.nav("nav", 1)  # history
+        await h.wait_until(lambda: h.exists(f"history-{note_id}"))
+        await h.click(f"history-{note_id}")
+        await h.select("action-interview_planned", True)
+        await h.type("follow-up-text", "Fictional: meeting set for")
+        await h.switch("follow-up-close", True)
+
+        def follow_up_as_written() -> bool:
+            return (
+                h.find(key="follow-up-text").value == "Fictional: meeting set for"
+                and chosen(h, "action-") == ["action-interview_planned"]
+                and h.find(key="follow-up-close").value is True
+                and h.find(key="follow-up-save").disabled is False
+            )
+
+        await resize(h, 600, 800)
+        assert isinstance(h.find(key="nav"), ft.NavigationBar)
+        assert len(h.page.views) == 2 and h.page.route == f"/notes/{note_id}"
+        assert follow_up_as_written()
+        assert h.find(key="nav").selected_index == 1  # back leads to the history
+
+        await resize(h, 1280, 800)
+        assert isinstance(h.find(key="nav"), ft.NavigationRail)
+        assert h.find(key="nav").selected_index == 1 and h.exists(f"history-{note_id}")
+        assert len(h.page.views) == 1 and "Fictional worry about the flat." in pane_text(h)
+        assert follow_up_as_written()
+        await h.click("detail-close")  # still unsaved: closing the pane asks first
+        assert h.exists("discard-dialog")
+        assert not h.errors()
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_heads_up_being_written_stays_across_the_layout_switch(world_url, tmp_path):
+    """A counsellor widens the window while writing a heads-up: the worker beside the list
+    and the heads-up above, as written; narrower again, back leads to the worker."""
+    _world, url = world_url
+
+    async def scenario() -> None:
+        h = await open_app(url, tmp_path)  # 360 x 640
+        await sign_in(h, "couns_1", PASSWORD)
+        await synced(h)
+        await h.nav("nav", 1)  # workers
+        await h.click("worker-a1")
+        await h.click("new-heads-up")
+        await h.type("heads-up-text", "Fictional: shorter days this")
+        await h.select("until-week", True)
+        until = h.find(key="heads-up-until").value
+        route = h.page.route
+
+        def heads_up_as_written() -> bool:
+            return (
+                h.find(key="heads-up-text").value == "Fictional: shorter days this"
+                and chosen(h, "until-") == ["until-week"]
+                and h.find(key="heads-up-until").value == until
+                and h.find(key="heads-up-send").disabled is False
+            )
+
+        await resize(h, 1280, 800)  # narrow → wide
+        assert isinstance(h.find(key="nav"), ft.NavigationRail)
+        assert len(h.page.views) == 2 and h.page.route == route and heads_up_as_written()
+        assert h.exists("worker-summary")  # beside the list, under the heads-up
+
+        await resize(h, 600, 800)  # wide → narrow
+        assert isinstance(h.find(key="nav"), ft.NavigationBar)
+        assert len(h.page.views) == 3 and h.page.route == route and heads_up_as_written()
+        await h.event(h.page.views[-1].appbar.leading, "click")  # back
+        assert h.exists("discard-dialog")
+        await h.click("discard-dialog-confirm")
+        await h.dismiss("discard-dialog")
+        assert len(h.page.views) == 2 and h.exists("worker-summary")
+        assert not h.errors()
         await h.close()
 
     asyncio.run(scenario())
