@@ -26,8 +26,8 @@ from sync_server import policy
 from sync_server.migrations import alembic_config, upgrade
 from sync_server.notes.models import FollowUp, HeadsUp
 from sync_server.orgs.models import Team, User, UserRole, Worker
-from sync_server.sync.models import ChangeAudience, ChangeLogEntry
 from sync_server.orgs.service import Assignment, change_roles, reassign, set_team_supervisors
+from sync_server.sync.models import ChangeAudience, ChangeLogEntry
 from tests.sync_server.test_audience_index import (
     ORG,
     ROLES,
