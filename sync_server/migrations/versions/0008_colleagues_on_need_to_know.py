@@ -73,13 +73,16 @@ def _reindex(selects: list[sa.Select]) -> None:
     connection.execute(index.delete().where(colleague_position))
     for query in selects:
         connection.execute(index.insert().from_select(["org_id", "audience", "seq"], query))
-    revoked = connection.execute(
-        sa.select(log.c.org_id, log.c.seq, log.c.entity_id, log.c.revoked).where(
-            log.c.entity == "colleague", log.c.revoked.is_not(None)
+    revoked: list[tuple[uuid.UUID, int, list[str]]] = [
+        (row.org_id, row.seq, row.revoked)
+        for row in connection.execute(
+            sa.select(log.c.org_id, log.c.seq, log.c.revoked).where(
+                log.c.entity == "colleague", log.c.revoked.is_not(None)
+            )
         )
-    ).all()
-    for org_id, seq, _entity_id, users in revoked:
-        present = set(
+    ]
+    for org_id, seq, users in revoked:
+        present: set[uuid.UUID] = set(
             connection.scalars(
                 sa.select(index.c.audience).where(index.c.org_id == org_id, index.c.seq == seq)
             )
