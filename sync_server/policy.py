@@ -425,7 +425,7 @@ def index_keys(entity: str, obj: Any, facts: Facts) -> set[uuid.UUID]:
     Keys name what the entity is about (its worker, team, author), not who sees it now:
     a reassignment or a stand-in changes the viewers' keys, not the index. A colleague's
     keys follow their roles and teams: changing those logs the colleague again
-    (`orgs.service.set_roles`, provisioning's team supervisors).
+    (`orgs.service.change_roles`, `orgs.service.set_team_supervisors`).
     """
     rule = RULES.get(entity)  # a string that names no entity type: no key
     return set() if rule is None else rule.keys(obj, facts)
