@@ -2,8 +2,9 @@
 
 Two organisations of the same shape, 10x apart: teams of 12 workers, one supervisor per
 team, 30 workers per counsellor, 2 coordinators; each worker has one note in the history.
-What one counsellor or one supervisor may see is the same size in both, except their
-colleagues (every member sees every enabled colleague: 142 against 1,402).
+What one supervisor may see is the same size in both (colleagues are on need to know: the
+supervisor runs their team alone, so they see only themselves); a counsellor also sees
+every counsellor (40 against 400), which only their first pull receives.
 
 1. A counsellor's incremental pull: the counsellor is up to date; supervisors write one
    note per 12 workers of the organisation (100 against 1,000), 3 of them about the

@@ -9,10 +9,12 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from sync_server.database import Database
 from sync_server.orgs.models import Organization, Team, User, UserRole, Worker
-from sync_server.orgs.service import set_roles
+from sync_server.orgs.service import set_roles, set_team_supervisors
 from sync_server.sync.changelog import record_change
 
 PASSWORD = "correct-horse-battery"
@@ -127,6 +129,21 @@ def add_user(db: Database, world: World, login: str, roles: tuple[str, ...]) -> 
         record_change(session, world.org, "colleague", user.id)
     world.users[login] = user.id
     return user.id
+
+
+def add_co_supervisor(db: Database, world: World, login: str, team: str = "A") -> uuid.UUID:
+    """A new supervisor who joins `team` beside its supervisors, as provisioning does it
+    (the colleagues of the team then see each other)."""
+    user_id = add_user(db, world, login, ("supervisor",))
+    with db.unit_of_work() as session:
+        row = session.scalar(
+            select(Team).where(Team.id == world.teams[team]).options(selectinload(Team.supervisors))
+        )
+        assert row is not None
+        joined = [*row.supervisors, session.get_one(User, user_id)]
+        set_team_supervisors(session, world.org, {row: joined})
+        record_change(session, world.org, "team", row.id)
+    return user_id
 
 
 def open_session(

@@ -11,6 +11,10 @@ per entity type (`RULES`):
   the counsellors they currently stand in for.
 - coordinator: everything in their organisation.
 - admin: configuration (teams, workers, colleagues), never note content.
+Colleagues are seen on need to know: each member sees themselves; supervisors the
+co-supervisors of their teams (the team's `supervisor_ids`); counsellors the counsellors
+(who may stand in for whom); coordinators and admins everyone. Names on notes, workers and
+deliveries come with those entities, so nobody needs the whole staff list.
 A retracted note stays visible to its author and the coordinators, and to whoever acted on
 it (acknowledged it or wrote a follow-up) among those who would see it otherwise: their own
 record of what they did is never erased by someone else. On it they keep only their own
@@ -68,6 +72,8 @@ class Facts:
     notes: Mapping[uuid.UUID, Note] = field(default_factory=dict)
     # Retracted note id -> who acted on it (see `load_acted`).
     acted: Mapping[uuid.UUID, Collection[uuid.UUID]] = field(default_factory=dict)
+    # Colleague id -> the teams they supervise (who shares a team with them).
+    teams_supervised: Mapping[uuid.UUID, Collection[uuid.UUID]] = field(default_factory=dict)
 
 
 # --- building viewers -------------------------------------------------------------------
@@ -255,8 +261,15 @@ def can_see_team(v: Viewer, team: Team) -> bool:
     return team.id in v.supervised_team_ids
 
 
-def can_see_colleague(v: Viewer, user: User) -> bool:
-    return user.org_id == v.org_id and not user.disabled
+def can_see_colleague(v: Viewer, user: User, teams: Collection[uuid.UUID] = ()) -> bool:
+    """Need to know (see the module's docstring); `teams`: those `user` supervises."""
+    if user.org_id != v.org_id or user.disabled:
+        return False
+    if user.id == v.user_id or v.is_coordinator or v.is_admin:
+        return True
+    if v.is_counsellor and user.has_role(Role.COUNSELLOR):
+        return True
+    return not v.supervised_team_ids.isdisjoint(teams)
 
 
 def _sees_note(v: Viewer, note: Note, facts: Facts) -> bool:
@@ -270,6 +283,10 @@ def _sees_follow_up(v: Viewer, follow_up: FollowUp, facts: Facts) -> bool:
 
 def _sees_heads_up(v: Viewer, heads_up: HeadsUp, facts: Facts) -> bool:
     return can_see_heads_up(v, heads_up, facts.worker_team.get(heads_up.worker_id))
+
+
+def _sees_colleague(v: Viewer, user: User, facts: Facts) -> bool:
+    return can_see_colleague(v, user, facts.teams_supervised.get(user.id, ()))
 
 
 def _sees_organization(v: Viewer, org: Organization, _facts: Facts) -> bool:
@@ -359,9 +376,15 @@ class AudienceIndex:
     def team(self, team: Team, _facts: Facts) -> set[uuid.UUID]:
         return self.coordinators | self.admins | self.counsellors | self.supervising(team.id)
 
-    def colleague(self, user: User, _facts: Facts) -> set[uuid.UUID]:
-        """Every member sees their enabled colleagues."""
-        return set() if user.disabled else set(self.everyone)
+    def colleague(self, user: User, facts: Facts) -> set[uuid.UUID]:
+        if user.disabled:
+            return set()
+        users = self.coordinators | self.admins | ({user.id} & self.everyone)
+        if user.has_role(Role.COUNSELLOR):
+            users |= self.counsellors
+        for team_id in facts.teams_supervised.get(user.id, ()):
+            users |= self.supervising(team_id)
+        return users
 
     def organization(self, _org: Organization, _facts: Facts) -> set[uuid.UUID]:
         return set(self.everyone)
@@ -390,12 +413,19 @@ def _heads_up_keys(heads_up: HeadsUp, facts: Facts) -> set[uuid.UUID]:
     return {heads_up.author_id, heads_up.worker_id} | ({team_id} if team_id else set())
 
 
+def _colleague_keys(user: User, facts: Facts) -> set[uuid.UUID]:
+    counsellor = {COUNSELLORS} if user.has_role(Role.COUNSELLOR) else set()
+    return {user.id, ADMINS} | counsellor | set(facts.teams_supervised.get(user.id, ()))
+
+
 def index_keys(entity: str, obj: Any, facts: Facts) -> set[uuid.UUID]:
     """Keys under which a change to `obj` is indexed for pull: whoever may see it (other
     than a coordinator, who reads the whole log) holds one of them in `viewer_keys`.
 
     Keys name what the entity is about (its worker, team, author), not who sees it now:
-    a reassignment or a stand-in changes the viewers' keys, not the index.
+    a reassignment or a stand-in changes the viewers' keys, not the index. A colleague's
+    keys follow their roles and teams: changing those logs the colleague again
+    (`orgs.service.change_roles`, `orgs.service.set_team_supervisors`).
     """
     rule = RULES.get(entity)  # a string that names no entity type: no key
     return set() if rule is None else rule.keys(obj, facts)
@@ -428,9 +458,7 @@ RULES: dict[str, Rule] = {
         AudienceIndex.team,
         lambda t, _f: {ADMINS, COUNSELLORS, t.id},
     ),
-    EntityType.COLLEAGUE: Rule(
-        lambda v, u, _f: can_see_colleague(v, u), AudienceIndex.colleague, lambda _u, _f: {EVERYONE}
-    ),
+    EntityType.COLLEAGUE: Rule(_sees_colleague, AudienceIndex.colleague, _colleague_keys),
     EntityType.ORGANIZATION: Rule(
         _sees_organization, AudienceIndex.organization, lambda _o, _f: {EVERYONE}
     ),

@@ -28,8 +28,9 @@ class TeamSupervisor(Base):
     team_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("team.id", ondelete="CASCADE"), primary_key=True
     )
+    # Indexed apart too: which teams one user supervises is asked at every pull.
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True, index=True
     )
 
 
@@ -79,7 +80,7 @@ class User(Base):
     away: Mapped[bool] = mapped_column(Boolean, default=False)
     away_until: Mapped[datetime | None]
     stand_in_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL")
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )
     # Notification preferences.
     email_urgent: Mapped[bool] = mapped_column(Boolean, default=True)

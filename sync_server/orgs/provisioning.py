@@ -464,7 +464,7 @@ def _update_user(
     if not verify_password(user.password_hash, u.password):
         user.password_hash = hash_password(u.password)
         changed.append("password")
-    if service.set_roles(user, u.roles):
+    if service.change_roles(session, user, u.roles):
         changed.append("roles")
     if user.source != AccountSource.PROVISIONING:
         user.source = AccountSource.PROVISIONING.value
@@ -490,31 +490,31 @@ def _teams(
 ) -> dict[str, Team]:
     query = select(Team).where(Team.org_id == org.id).options(selectinload(Team.supervisors))
     teams = {t.slug: t for t in session.scalars(query)}
+    created = set()
     for t in spec.teams:
-        team = teams.get(t.slug)
-        if team is None:
+        if t.slug not in teams:
             team = Team(id=uuid.uuid4(), org_id=org.id, slug=t.slug, name=t.name, site=t.site)
             team.supervisors = []
             session.add(team)
             teams[t.slug] = team
+            created.add(t.slug)
+    # Supervisors for every team at once: one look at who sees whom before and after.
+    supervised = service.set_team_supervisors(
+        session,
+        org.id,
+        {teams[t.slug]: [users[login] for login in t.supervisors] for t in spec.teams},
+    )
+    for t in spec.teams:
+        team = teams[t.slug]
+        if t.slug in created:
             changes.record(session, "team", team.id, Change("team", t.slug, Action.CREATE))
         changed = service.set_columns(team, {"name": t.name, "site": t.site})
-        if _set_supervisors(team, [users[login] for login in t.supervisors]):
+        if team.id in supervised:
             changed.append("supervisors")
         if changed:
             change = Change("team", t.slug, Action.UPDATE, ", ".join(changed))
             changes.record(session, "team", team.id, change)
     return teams
-
-
-def _set_supervisors(team: Team, wanted: list[User]) -> bool:
-    """Who gains or loses a team sees it change wholesale: their devices start over."""
-    if {s.id for s in team.supervisors} == {s.id for s in wanted}:
-        return False
-    for user in set(team.supervisors) ^ set(wanted):
-        service.bump_sync_epoch(user)
-    team.supervisors = wanted
-    return True
 
 
 def _workers(

@@ -123,6 +123,45 @@ def set_roles(user: User, roles: Iterable[str]) -> bool:
     return True
 
 
+def change_roles(session: Session, user: User, roles: Iterable[str]) -> bool:
+    """`set_roles` for an existing account: roles also decide who sees them (counsellors see
+    the counsellors), so they are logged as a colleague, with `remove` for who lost sight."""
+    wanted = set(roles)
+    if wanted == user.role_names:
+        return False
+    change = VisibilityChange(session, user.org_id, [(EntityType.COLLEAGUE, user.id)])
+    set_roles(user, wanted)
+    change.record()
+    return True
+
+
+def set_team_supervisors(
+    session: Session, org_id: uuid.UUID, wanted: Mapping[Team, list[User]]
+) -> set[uuid.UUID]:
+    """Give teams these supervisors; returns the ids of the teams whose supervisors changed.
+
+    Who gains or loses a team sees it change wholesale: their devices start over. Who
+    supervises a team also decides who sees whom (co-supervisors): the supervisors of the
+    changed teams, before and after, are logged as colleagues, with `remove` for who lost
+    sight. One snapshot for every team, however many change.
+    """
+    changed = {
+        team: users
+        for team, users in wanted.items()
+        if {s.id for s in team.supervisors} != {s.id for s in users}
+    }
+    if not changed:
+        return set()
+    colleagues = {u.id for team, users in changed.items() for u in [*team.supervisors, *users]}
+    change = VisibilityChange(session, org_id, [(EntityType.COLLEAGUE, u) for u in colleagues])
+    for team, users in changed.items():
+        for user in set(team.supervisors) ^ set(users):
+            bump_sync_epoch(user)
+        team.supervisors = users
+    change.record()
+    return {team.id for team in changed}
+
+
 def disable_user(session: Session, user: User) -> None:
     """Sign the user out everywhere and hide them from colleagues; their notes stay."""
     if user.disabled:

@@ -112,14 +112,28 @@ def load(
 
 def _facts(session: Session, loaded: Loaded) -> policy.Facts:
     """What the policy needs besides the rows: the notes of follow-ups, who acted on
-    retracted notes, the teams of the workers heads-ups are about."""
+    retracted notes, the teams of the workers heads-ups are about, the teams colleagues
+    supervise."""
     notes = {n.id: n for n in loaded.of_type(EntityType.NOTE)}
     missing_notes = {f.note_id for f in loaded.of_type(EntityType.FOLLOW_UP)} - notes.keys()
     notes.update({n.id: n for n in _in_chunks(session, Note, missing_notes)})
     worker_ids = {h.worker_id for h in loaded.of_type(EntityType.HEADS_UP)}
     worker_team = dict(_pairs(session, Worker.id, Worker.team_id, Worker.id, worker_ids))
+    teams_supervised: dict[uuid.UUID, set[uuid.UUID]] = {}
+    colleague_ids = [u.id for u in loaded.of_type(EntityType.COLLEAGUE)]
+    for user_id, team_id in _pairs(
+        session,
+        TeamSupervisor.user_id,
+        TeamSupervisor.team_id,
+        TeamSupervisor.user_id,
+        colleague_ids,
+    ):
+        teams_supervised.setdefault(user_id, set()).add(team_id)
     return policy.Facts(
-        worker_team=worker_team, notes=notes, acted=policy.load_acted(session, notes.values())
+        worker_team=worker_team,
+        notes=notes,
+        acted=policy.load_acted(session, notes.values()),
+        teams_supervised=teams_supervised,
     )
 
 

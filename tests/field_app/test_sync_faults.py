@@ -76,7 +76,7 @@ from shared_models.wire import PULL_LIMIT_DEFAULT
 from sync_server import policy
 from sync_server.database import Database, utcnow
 from sync_server.notes.models import FollowUp, HeadsUp, Note
-from sync_server.orgs.models import Organization, Team, User, Worker
+from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, Worker
 from sync_server.orgs.service import Assignment, bump_sync_epoch, reassign, set_availability
 from sync_server.sync import entities
 from sync_server.sync.models import MutationRecord
@@ -357,10 +357,14 @@ def policy_view(db: Database, org_id: uuid.UUID, user_id: uuid.UUID) -> dict[Key
                 (name, obj) for obj in session.scalars(select(model).where(owner == org_id))
             ]
         notes = {o.id: o for n, o in objects if n == "note"}
+        teams_supervised: dict[uuid.UUID, set[uuid.UUID]] = {}
+        for row in session.scalars(select(TeamSupervisor)):
+            teams_supervised.setdefault(row.user_id, set()).add(row.team_id)
         facts = policy.Facts(
             worker_team={o.id: o.team_id for n, o in objects if n == "worker"},
             notes=notes,
             acted=policy.load_acted(session, notes.values()),
+            teams_supervised=teams_supervised,
         )
         viewer = policy.load_viewer(session, session.get_one(User, user_id), utcnow())
         visible = [(n, o.id) for n, o in objects if policy.can_see(viewer, n, o, facts)]

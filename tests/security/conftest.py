@@ -23,10 +23,17 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from relais_testing.factories import USERS, World, add_user, build_world, mutation, note_data
+from relais_testing.factories import (
+    USERS,
+    World,
+    add_co_supervisor,
+    build_world,
+    mutation,
+    note_data,
+)
 from relais_testing.serving import free_port, server_process
 from sync_server.database import Database
-from sync_server.orgs.models import Organization, TeamSupervisor, Worker
+from sync_server.orgs.models import Organization, Worker
 from sync_server.sync.changelog import record_change
 from tests.live import bearer
 from tests.sync_server.test_notify import Inbox
@@ -179,11 +186,8 @@ class Target:
 
 
 def _second_supervisor(db: Database, world: World, prefix: str) -> None:
-    add_user(db, world, prefix + "sup_a2", ("supervisor",))
+    add_co_supervisor(db, world, prefix + "sup_a2")
     world.users["sup_a2"] = world.users.pop(prefix + "sup_a2")
-    with db.unit_of_work() as session:
-        session.add(TeamSupervisor(team_id=world.teams["A"], user_id=world.users["sup_a2"]))
-        record_change(session, world.org, "team", world.teams["A"])
 
 
 def _seed(target: Target, org: str) -> None:

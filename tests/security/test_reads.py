@@ -30,3 +30,25 @@ def test_another_organisations_cursor_reads_nothing_of_it(target: Target, login:
     assert response.json()["reset"] is True
     acme = [s.marker for s in target.seeded if s.org == "acme"]
     assert [m for m in acme if m in response.text] == []
+
+
+# Colleagues on need to know: oneself, co-supervisors, the counsellors among counsellors;
+# coordinators and admins everyone (None).
+COLLEAGUES_SEEN: dict[str, set[str] | None] = {
+    "sup_a": {"sup_a", "sup_a2"},
+    "sup_a2": {"sup_a", "sup_a2"},
+    "sup_b": {"sup_b"},
+    "couns_1": {"couns_1", "couns_2"},
+    "couns_2": {"couns_1", "couns_2"},
+    "coord": None,
+    "admin": None,
+}
+
+
+@pytest.mark.parametrize("login", LOGINS)
+def test_a_pull_holds_exactly_the_colleagues_its_reader_needs(target: Target, login: str):
+    users = target.worlds["acme"].users
+    state, _ = target.pull("acme", login, fresh=True)
+    seen = {entity_id for entity, entity_id in state if entity == "colleague"}
+    wanted = COLLEAGUES_SEEN[login]
+    assert seen == {str(users[name]) for name in (users if wanted is None else wanted)}

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sync_server import policy
 from sync_server.notes.models import FollowUp, HeadsUp, Note
-from sync_server.orgs.models import Team, User, Worker
+from sync_server.orgs.models import Team, User, UserRole, Worker
 
 ORG = uuid.UUID(int=1)
 TEAMS = [uuid.UUID(int=100 + i) for i in range(3)]
@@ -61,16 +61,22 @@ def note(author: uuid.UUID, worker: uuid.UUID | None, status: str) -> Note:
     status=st.sampled_from(["open", "acknowledged", "closed", "retracted"]),
     disabled=st.booleans(),
     acted=st.frozensets(st.sampled_from(USERS), max_size=3),
+    other_roles=st.sets(st.sampled_from(ROLES), max_size=2),
+    other_teams=st.frozensets(st.sampled_from(TEAMS), max_size=2),
 )
 def test_index_equals_asking_everyone(
-    viewers, author, other, worker, team, status, disabled, acted
+    viewers, author, other, worker, team, status, disabled, acted, other_roles, other_teams
 ):
-    """`acted`: who acknowledged the note or followed it up (what a retraction leaves them)."""
+    """`acted`: who acknowledged the note or followed it up (what a retraction leaves them);
+    `other_roles`, `other_teams`: the roles of the colleague and the teams they supervise."""
     index = policy.AudienceIndex(viewers)
     the_note = note(author, worker, status)
     worker_id = worker or WORKERS[0]
     facts = policy.Facts(
-        worker_team={worker_id: team}, notes={the_note.id: the_note}, acted={the_note.id: acted}
+        worker_team={worker_id: team},
+        notes={the_note.id: the_note},
+        acted={the_note.id: acted},
+        teams_supervised={other: other_teams},
     )
     entities = [
         ("note", the_note),
@@ -100,6 +106,7 @@ def test_index_equals_asking_everyone(
                 display_name="C",
                 password_hash="",
                 disabled=disabled,
+                roles=[UserRole(user_id=other, role=r) for r in other_roles],
             ),
         ),
     ]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from relais_testing.factories import (
     World,
-    add_user,
+    add_co_supervisor,
     build_world,
     login,
     mutation,
@@ -27,7 +27,7 @@ from sync_server import policy
 from sync_server.database import Database
 from sync_server.notes import service as notes
 from sync_server.notes.models import Note
-from sync_server.orgs.models import Organization, TeamSupervisor, User
+from sync_server.orgs.models import Organization, User
 from sync_server.routing.models import Delivery
 from sync_server.routing.service import escalate_overdue
 
@@ -326,9 +326,7 @@ def test_a_team_level_safety_note_is_chased(db):
 
 def _second_supervisor(db: Database, world: World, login_name: str) -> None:
     """A colleague of sup_a on team A, who may write about the same workers."""
-    user_id = add_user(db, world, login_name, ("supervisor",))
-    with db.unit_of_work() as session:
-        session.add(TeamSupervisor(team_id=world.teams["A"], user_id=user_id))
+    add_co_supervisor(db, world, login_name)
 
 
 def _normalised(value: Any, names: dict[str, str], origin: datetime) -> Any:

@@ -96,8 +96,8 @@ def test_worker_source_revision_keeps_workers_and_leaves_their_source_unrecorded
     assert {source for _, source in rows} == {None}
 
 
-def test_accounts_an_admin_added_before_0008_stay_the_admins(db):
-    """0008 adds `user_account.source`: an account audited as added through the admin API is
+def test_accounts_an_admin_added_before_0010_stay_the_admins(db):
+    """0010 adds `user_account.source`: an account audited as added through the admin API is
     the administrator's, every other account the provisioning file's, as it was before."""
     world = build_world(db)
     added = world.users["couns_2"]
@@ -111,7 +111,7 @@ def test_accounts_an_admin_added_before_0008_stay_the_admins(db):
             entity_id=added,
         )
     try:
-        command.downgrade(alembic_config(db), "0007")
+        command.downgrade(alembic_config(db), "0009")
         upgrade(db)
     finally:
         upgrade(db)

@@ -27,7 +27,7 @@ from shared_models.vocabulary import CATEGORIES, SENSITIVE_CATEGORIES, NoteKind,
 from sync_server import policy
 from sync_server.database import Database
 from sync_server.notes.models import FollowUp, HeadsUp, Note
-from sync_server.orgs.models import Organization, Team, User, UserRole, Worker
+from sync_server.orgs.models import Organization, Team, TeamSupervisor, User, UserRole, Worker
 from sync_server.routing.models import Delivery
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
@@ -241,8 +241,16 @@ def scene(db: Database):
             worker_team={w.id: w.team_id for w in session.scalars(select(Worker))},
             notes={n.id: n for n in all_notes},
             acted=policy.load_acted(session, all_notes),
+            teams_supervised=teams_supervised(session),
         )
         yield s
+
+
+def teams_supervised(session: Session) -> dict[uuid.UUID, set[uuid.UUID]]:
+    teams: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for row in session.scalars(select(TeamSupervisor)):
+        teams.setdefault(row.user_id, set()).add(row.team_id)
+    return teams
 
 
 def _check(scene: Scene, table: dict[tuple[str, str], set[str]]) -> None:
@@ -258,7 +266,6 @@ def _check(scene: Scene, table: dict[tuple[str, str], set[str]]) -> None:
 
 
 COORDS = {"coord", "admin_coord"}
-O_ACME_COLLEAGUES = set(ACME)  # every enabled member of acme
 NOTE_VISIBILITY = {
     # Sensitive and not: author, the worker's counsellor, their ACTIVE stand-in, coordinators.
     ("note", "a1_fatigue"): {"sup_a", "couns_1", "standin_live", *COORDS},
@@ -302,11 +309,14 @@ CONFIG_VISIBILITY = {
     ("team", "A"): set(ACME) - {"sup_b"},
     ("team", "B"): set(ACME) - {"sup_a"},
     ("team", "o_A"): {"o_sup_a", "o_couns_1", "o_coord", "o_admin"},
-    ("colleague", "sup_a"): set(ACME),
-    ("colleague", "couns_1"): set(ACME),
-    ("colleague", "admin"): set(ACME),
+    # Need to know: oneself, coordinators and admins; the counsellors see the counsellors
+    # (stand-ins), supervisors the co-supervisors of their teams (none here).
+    ("colleague", "sup_a"): {"sup_a", *ALL_CONFIG},
+    ("colleague", "couns_1"): {"couns_1", "couns_2", "standin_live", "standin_old", *ALL_CONFIG},
+    ("colleague", "admin"): ALL_CONFIG,
+    ("colleague", "coord"): ALL_CONFIG,
     ("colleague", "gone"): set(),  # disabled
-    ("colleague", "o_coord"): set(OTHER),
+    ("colleague", "o_coord"): {"o_coord", "o_admin"},
     ("organization", "acme"): set(ACME),
     ("organization", "other"): set(OTHER),
 }
@@ -907,6 +917,7 @@ def test_batch_viewers_agree_with_single_viewers(db, plan):
                 worker_team={w.id: w.team_id for w in workers.values()},
                 notes=notes,
                 acted=policy.load_acted(session, notes.values()),
+                teams_supervised=teams_supervised(session),
             )
             objects: list[tuple[str, Any]] = [("note", n) for n in notes.values()]
             objects += [("worker", w) for w in workers.values()]

@@ -64,6 +64,10 @@ def test_pull_returns_what_each_role_may_see(client, db):
 
     notes = {n["id"]: n for n in (fatigue, health, about_a3, about_b1)}
     every_worker = ("a1", "a2", "a3", "b1", "b2")
+    # Colleagues on need to know: oneself; the counsellors among counsellors; everyone for
+    # coordinators and admins (docs/design.md).
+    everyone = ids(world, "colleague", *world.users)
+    counsellors = ids(world, "colleague", "couns_1", "couns_2")
     expected = {
         "sup_a": {
             "note": {fatigue["id"], health["id"], about_a3["id"]},
@@ -71,6 +75,7 @@ def test_pull_returns_what_each_role_may_see(client, db):
             "heads_up": {hu_id},
             "worker": ids(world, "worker", "a1", "a2", "a3"),
             "team": ids(world, "team", "A"),
+            "colleague": ids(world, "colleague", "sup_a"),
         },
         "sup_b": {
             "note": {about_b1["id"]},
@@ -78,6 +83,7 @@ def test_pull_returns_what_each_role_may_see(client, db):
             "heads_up": set(),
             "worker": ids(world, "worker", "b1", "b2"),
             "team": ids(world, "team", "B"),
+            "colleague": ids(world, "colleague", "sup_b"),
         },
         "couns_1": {
             "note": {fatigue["id"], health["id"]},
@@ -85,6 +91,7 @@ def test_pull_returns_what_each_role_may_see(client, db):
             "heads_up": {hu_id},
             "worker": ids(world, "worker", "a1", "a2"),
             "team": ids(world, "team", "A", "B"),
+            "colleague": counsellors,
         },
         "couns_2": {
             "note": {about_a3["id"], about_b1["id"]},
@@ -92,6 +99,7 @@ def test_pull_returns_what_each_role_may_see(client, db):
             "heads_up": set(),
             "worker": ids(world, "worker", "a3", "b1"),
             "team": ids(world, "team", "A", "B"),
+            "colleague": counsellors,
         },
         "coord": {
             "note": set(notes),
@@ -99,6 +107,7 @@ def test_pull_returns_what_each_role_may_see(client, db):
             "heads_up": {hu_id},
             "worker": ids(world, "worker", *every_worker),
             "team": ids(world, "team", "A", "B"),
+            "colleague": everyone,
         },
         "admin": {
             "note": set(),
@@ -106,15 +115,14 @@ def test_pull_returns_what_each_role_may_see(client, db):
             "heads_up": set(),
             "worker": ids(world, "worker", *every_worker),
             "team": ids(world, "team", "A", "B"),
+            "colleague": everyone,
         },
     }
-    everyone = ids(world, "colleague", *world.users)
     for role, want in expected.items():
         state = pull_all(client, h[role])[0]
         got = by_entity(state)
         for entity, wanted_ids in want.items():
             assert set(got.get(entity, {})) == wanted_ids, (role, entity)
-        assert set(got["colleague"]) == everyone, role
         assert set(got["organization"]) == {str(world.org)}, role
         for note_id, data in got.get("note", {}).items():
             # Whoever may see a note sees its text; these viewers are all author,

@@ -16,7 +16,8 @@ import pytest
 from alembic import command
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from relais_testing.factories import USERS as LOGINS
 from relais_testing.factories import build_world, login, mutation, note_data
@@ -24,10 +25,12 @@ from relais_testing.factories import push as push_batch
 from sync_server import policy
 from sync_server.migrations import alembic_config, upgrade
 from sync_server.notes.models import FollowUp, HeadsUp
-from sync_server.orgs.models import Team, User, Worker
-from sync_server.orgs.service import Assignment, reassign
+from sync_server.orgs.models import Team, User, UserRole, Worker
+from sync_server.orgs.service import Assignment, change_roles, reassign, set_team_supervisors
+from sync_server.sync.models import ChangeAudience, ChangeLogEntry
 from tests.sync_server.test_audience_index import (
     ORG,
+    ROLES,
     TEAMS,
     USERS,
     WORKERS,
@@ -46,14 +49,19 @@ from tests.sync_server.test_audience_index import (
     status=st.sampled_from(["open", "acknowledged", "closed", "retracted"]),
     disabled=st.booleans(),
     acted=st.frozensets(st.sampled_from(USERS), max_size=3),
+    other_roles=st.sets(st.sampled_from(ROLES), max_size=2),
+    other_teams=st.frozensets(st.sampled_from(TEAMS), max_size=2),
 )
 def test_whoever_may_see_a_change_reads_one_of_its_keys(
-    viewers, author, other, worker, team, status, disabled, acted
+    viewers, author, other, worker, team, status, disabled, acted, other_roles, other_teams
 ):
     the_note = note(author, worker, status)
     worker_id = worker or WORKERS[0]
     facts = policy.Facts(
-        worker_team={worker_id: team}, notes={the_note.id: the_note}, acted={the_note.id: acted}
+        worker_team={worker_id: team},
+        notes={the_note.id: the_note},
+        acted={the_note.id: acted},
+        teams_supervised={other: other_teams},
     )
     entities: list[tuple[str, Any]] = [
         ("note", the_note),
@@ -61,7 +69,15 @@ def test_whoever_may_see_a_change_reads_one_of_its_keys(
         ("heads_up", HeadsUp(id=uuid.uuid4(), org_id=ORG, worker_id=worker_id, author_id=other)),
         ("worker", Worker(id=worker_id, org_id=ORG, team_id=team)),
         ("team", Team(id=team, org_id=ORG)),
-        ("colleague", User(id=other, org_id=ORG, disabled=disabled)),
+        (
+            "colleague",
+            User(
+                id=other,
+                org_id=ORG,
+                disabled=disabled,
+                roles=[UserRole(user_id=other, role=r) for r in other_roles],
+            ),
+        ),
     ]
     for entity, obj in entities:
         keys = policy.index_keys(entity, obj, facts)
@@ -76,16 +92,20 @@ def push(client, headers, *mutations: dict[str, Any]) -> None:
     assert [r["status"] for r in results] == ["applied"] * len(mutations), results
 
 
-def pull_pages(client, headers, cursor: str | None, limit: int) -> tuple[dict, str]:
-    """Pull until has_more is false, `limit` changes at a time; the final state by key."""
+def pull_pages(client, headers, cursor: str | None, limit: int) -> tuple[dict, str, bool]:
+    """Pull until has_more is false, `limit` changes at a time; the final state by key, and
+    whether the server said to start over (what the phone held is then dropped)."""
     state: dict[tuple[str, str], Any] = {}
+    reset = False
     while True:
         body = client.post(
             "/api/v1/sync/pull",
             json={"protocol": 1, "cursor": cursor, "limit": limit},
             headers=headers,
         ).json()
-        assert not body["reset"], body
+        if body["reset"]:
+            state, reset, cursor = {}, True, body["cursor"]
+            continue
         for change in body["changes"]:
             key = (change["entity"], change["id"])
             if change["op"] == "upsert":
@@ -94,7 +114,7 @@ def pull_pages(client, headers, cursor: str | None, limit: int) -> tuple[dict, s
                 state[key] = None  # removed: remembered, so that both sides must agree
         cursor = body["cursor"]
         if not body["has_more"]:
-            return state, cursor
+            return state, cursor, reset
 
 
 class Phones:
@@ -114,9 +134,11 @@ class Phones:
                 with self.monkeypatch.context() as patch:
                     if whole_log:
                         patch.setattr(policy, "viewer_keys", lambda v: None)
-                    changes, cursor = pull_pages(
+                    changes, cursor, reset = pull_pages(
                         self.client, headers, self.cursor.get((name, whole_log)), self.limit
                     )
+                if reset:
+                    self.state[(name, whole_log)] = {}
                 self.state.setdefault((name, whole_log), {}).update(changes)
                 self.cursor[(name, whole_log)] = cursor
             seen = {k: v for k, v in self.state[(name, False)].items() if v is not None}
@@ -129,16 +151,30 @@ def test_pulls_through_the_index_end_where_the_whole_log_does(client, db, monkey
     scenario(client, db, Phones(client, monkeypatch, limit))
 
 
+def colleagues_filed_for_everyone(db) -> int:
+    with db.reading() as session:
+        return session.scalar(
+            select(func.count())
+            .select_from(ChangeAudience)
+            .join(
+                ChangeLogEntry,
+                (ChangeLogEntry.org_id == ChangeAudience.org_id)
+                & (ChangeLogEntry.seq == ChangeAudience.seq),
+            )
+            .where(ChangeLogEntry.entity == "colleague", ChangeAudience.audience == policy.EVERYONE)
+        )
+
+
 def test_the_migration_indexes_an_existing_change_log(client, db, monkeypatch):
-    """A database that predates the index: its log is indexed by revision 0007."""
+    """A database that predates the index: its log is indexed by revisions 0007 (colleagues
+    for everyone) and 0008 (colleagues on need to know)."""
     scenario(client, db, Phones(client, monkeypatch, 500))
-    with db.engine.begin() as connection:
-        before = connection.execute(text("SELECT count(*) FROM change_audience")).scalar_one()
     command.downgrade(alembic_config(db), "0006")
+    command.upgrade(alembic_config(db), "0007")
+    assert colleagues_filed_for_everyone(db) > 0
+    # (No pulls here: today's code reads columns that later revisions add.)
     upgrade(db)
-    with db.engine.begin() as connection:
-        after = connection.execute(text("SELECT count(*) FROM change_audience")).scalar_one()
-    assert after >= before > 0
+    assert colleagues_filed_for_everyone(db) == 0
     Phones(client, monkeypatch, 7).sync_and_compare()
 
 
@@ -196,3 +232,31 @@ def scenario(client, db, phones: Phones) -> None:
     states = {name: phones.state[(name, False)] for name in LOGINS}
     assert states["couns_1"] != states["couns_2"] != states["sup_a"]
     assert any(v is None for v in states["couns_2"].values())
+
+    # Colleagues on need to know: a supervisor sees their co-supervisors (as they come and
+    # go), a counsellor the counsellors (as long as they are one).
+    def colleague(name: str, of: str) -> Any:
+        return phones.state[(name, False)].get(("colleague", str(world.users[of])), "unseen")
+
+    assert colleague("sup_a", "sup_b") == colleague("sup_a", "couns_1") == "unseen"
+    assert colleague("sup_a", "sup_a") != "unseen"
+    assert colleague("couns_1", "couns_2") != "unseen"
+    assert colleague("couns_1", "sup_a") == "unseen"
+    for sups in (["sup_a", "sup_b"], ["sup_a"]):
+        with db.unit_of_work() as session:
+            team = session.scalar(
+                select(Team)
+                .where(Team.id == world.teams["A"])
+                .options(selectinload(Team.supervisors))
+            )
+            wanted = [session.get_one(User, world.users[s]) for s in sups]
+            set_team_supervisors(session, world.org, {team: wanted})
+        phones.sync_and_compare()
+        if len(sups) == 2:
+            assert colleague("sup_a", "sup_b")["display_name"]
+            assert colleague("sup_b", "sup_a")["display_name"]
+    assert colleague("sup_a", "sup_b") is None
+    with db.unit_of_work() as session:
+        change_roles(session, session.get_one(User, world.users["couns_2"]), ["supervisor"])
+    phones.sync_and_compare()
+    assert colleague("couns_1", "couns_2") is None
