@@ -34,6 +34,7 @@ from shared_models.vocabulary import (
     Role,
     Severity,
 )
+from sync_server import policy
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User, Worker
 from sync_server.orgs.service import users_with_role
@@ -269,28 +270,31 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
     Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so that several server
     processes sweeping at once never escalate the same delivery twice; each delivery is
     marked `escalated_at` in the same transaction that creates the coordinators' copies.
-    Plain rows and bulk statements, no ORM objects: a sweep may find many thousands.
+    Plain rows and Core statements, no ORM objects: a sweep may find many thousands. The
+    rows read carry the note's fields the policy reads (`policy.NOTE_FIELDS`), so the
+    change log indexes and pokes without loading the notes again.
     """
+    d, n = Delivery.__table__, Note.__table__
     query = (
-        select(Delivery.id, Delivery.note_id, Note.org_id, Note.author_id)
-        .join(Note, Note.id == Delivery.note_id)
+        select(d.c.id.label("delivery_id"), *(n.c[name] for name in policy.NOTE_FIELDS))
+        .join(n, n.c.id == d.c.note_id)
         .where(
-            Delivery.due_at.is_not(None),
-            Delivery.due_at <= now,
-            Delivery.acknowledged_at.is_(None),
-            Delivery.escalated_at.is_(None),
-            Note.status == NoteStatus.OPEN.value,
+            d.c.due_at.is_not(None),
+            d.c.due_at <= now,
+            d.c.acknowledged_at.is_(None),
+            d.c.escalated_at.is_(None),
+            n.c.status == NoteStatus.OPEN.value,
         )
-        .order_by(Delivery.due_at)
+        .order_by(d.c.due_at)
         .limit(batch)
     )
     if session.get_bind().dialect.name == "postgresql":
         # Claim the notes too: two sweeps never escalate deliveries of one note at once.
-        query = query.with_for_update(skip_locked=True, of=[Delivery, Note])
+        query = query.with_for_update(skip_locked=True, of=[d, n])
     overdue = session.execute(query).all()
     if not overdue:
         return 0
-    notes = {row.note_id: row for row in overdue}
+    notes = {row.id: row for row in overdue}
     coordinator_ids = {
         org_id: [c.id for c in users_with_role(session, org_id, Role.COORDINATOR)]
         for org_id in {row.org_id for row in overdue}
@@ -300,8 +304,8 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
     for chunk in _chunks(list(notes)):
         existing.update(
             session.execute(
-                select(Delivery.note_id, Delivery.recipient_id).where(
-                    Delivery.note_id.in_(chunk), Delivery.recipient_id.in_(everyone)
+                select(d.c.note_id, d.c.recipient_id).where(
+                    d.c.note_id.in_(chunk), d.c.recipient_id.in_(everyone)
                 )
             ).tuples()
         )
@@ -317,15 +321,15 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
         for coordinator_id in coordinator_ids[row.org_id]
         if coordinator_id != row.author_id and (note_id, coordinator_id) not in existing
     ]
-    for chunk in _chunks([row.id for row in overdue]):
+    for chunk in _chunks([row.delivery_id for row in overdue]):
         session.execute(
             update(Delivery).where(Delivery.id.in_(chunk)).values(escalated_at=now),
             execution_options={"synchronize_session": "evaluate"},
         )
     if copies:
-        session.execute(insert(Delivery), copies)
+        session.execute(insert(d), copies)
     for note_id, row in notes.items():
-        record_change(session, row.org_id, EntityType.NOTE, note_id)
+        record_change(session, row.org_id, EntityType.NOTE, note_id, row=row)
     return len(overdue)
 
 
