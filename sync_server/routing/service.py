@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import (
@@ -35,6 +35,7 @@ from shared_models.vocabulary import (
     Severity,
 )
 from sync_server import policy
+from sync_server.database import random_uuid, table
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User, Worker
 from sync_server.orgs.service import users_with_role
@@ -264,7 +265,7 @@ def release_alerts(session: Session, note: Note, alerts: OpenAlerts) -> None:
                     alerts.leads[key] = lead
 
 
-def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
+def escalate_overdue(session: Session, now: datetime, batch: int = 2000) -> int:
     """One sweep: escalate each overdue, unacknowledged delivery to the coordinators, once.
 
     Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so that several server
@@ -274,7 +275,7 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
     rows read carry the note's fields the policy reads (`policy.NOTE_FIELDS`), so the
     change log indexes and pokes without loading the notes again.
     """
-    d, n = Delivery.__table__, Note.__table__
+    d, n = table(Delivery), table(Note)
     query = (
         select(d.c.id.label("delivery_id"), *(n.c[name] for name in policy.NOTE_FIELDS))
         .join(n, n.c.id == d.c.note_id)
@@ -295,42 +296,42 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
     if not overdue:
         return 0
     notes = {row.id: row for row in overdue}
-    coordinator_ids = {
-        org_id: [c.id for c in users_with_role(session, org_id, Role.COORDINATOR)]
-        for org_id in {row.org_id for row in overdue}
-    }
-    everyone = {c for ids in coordinator_ids.values() for c in ids}
-    existing: set[tuple[uuid.UUID, uuid.UUID]] = set()
-    for chunk in _chunks(list(notes)):
-        existing.update(
-            session.execute(
-                select(d.c.note_id, d.c.recipient_id).where(
-                    d.c.note_id.in_(chunk), d.c.recipient_id.in_(everyone)
-                )
-            ).tuples()
-        )
-    copies = [
-        {
-            "id": uuid.uuid4(),
-            "note_id": note_id,
-            "recipient_id": coordinator_id,
-            "reason": DeliveryReason.ESCALATION.value,
-            "delivered_at": now,
-        }
-        for note_id, row in notes.items()
-        for coordinator_id in coordinator_ids[row.org_id]
-        if coordinator_id != row.author_id and (note_id, coordinator_id) not in existing
-    ]
     for chunk in _chunks([row.delivery_id for row in overdue]):
         session.execute(
             update(Delivery).where(Delivery.id.in_(chunk)).values(escalated_at=now),
             execution_options={"synchronize_session": "evaluate"},
         )
-    if copies:
-        session.execute(insert(d), copies)
+    by_org: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for row in notes.values():
+        by_org.setdefault(row.org_id, []).append(row.id)
+    for org_id, note_ids in by_org.items():
+        for coordinator in users_with_role(session, org_id, Role.COORDINATOR):
+            for chunk in _chunks(note_ids):
+                session.execute(_escalation_copies(session, chunk, coordinator.id, now))
     for note_id, row in notes.items():
         record_change(session, row.org_id, EntityType.NOTE, note_id, row=row)
     return len(overdue)
+
+
+def _escalation_copies(
+    session: Session, note_ids: list[uuid.UUID], coordinator_id: uuid.UUID, now: datetime
+) -> Insert:
+    """The coordinator's copies of these notes, but of those they wrote or already receive:
+    one statement, the rows built by the database (ids included)."""
+    d, n, other = table(Delivery), table(Note), table(Delivery).alias("held")
+    held = select(other.c.id).where(
+        other.c.note_id == n.c.id, other.c.recipient_id == coordinator_id
+    )
+    return insert(d).from_select(
+        ["id", "note_id", "recipient_id", "reason", "delivered_at"],
+        select(
+            random_uuid(session.get_bind().dialect.name),
+            n.c.id,
+            literal(coordinator_id, d.c.recipient_id.type),
+            literal(DeliveryReason.ESCALATION.value, d.c.reason.type),
+            literal(now, d.c.delivered_at.type),
+        ).where(n.c.id.in_(note_ids), n.c.author_id != coordinator_id, ~held.exists()),
+    )
 
 
 def _chunks(ids: list[uuid.UUID], size: int = 1000) -> Iterator[list[uuid.UUID]]:
