@@ -271,9 +271,10 @@ def escalate_overdue(session: Session, now: datetime, batch: int = 2000) -> int:
     Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so that several server
     processes sweeping at once never escalate the same delivery twice; each delivery is
     marked `escalated_at` in the same transaction that creates the coordinators' copies.
-    Plain rows and Core statements, no ORM objects: a sweep may find many thousands. The
-    rows read carry the note's fields the policy reads (`policy.NOTE_FIELDS`), so the
-    change log indexes and pokes without loading the notes again.
+    Plain rows and set-based statements, no ORM objects: a sweep may find many thousands.
+    The copies are built by the database, one `INSERT ... SELECT` per coordinator; the rows
+    read carry the note's fields the policy reads (`policy.NOTE_FIELDS`), so the change log
+    indexes and pokes without loading the notes again.
     """
     d, n = table(Delivery), table(Note)
     query = (
