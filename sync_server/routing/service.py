@@ -23,7 +23,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Insert, insert, literal, select, update
+from sqlalchemy import Insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import (
@@ -318,20 +319,22 @@ def _escalation_copies(
     session: Session, note_ids: list[uuid.UUID], coordinator_id: uuid.UUID, now: datetime
 ) -> Insert:
     """The coordinator's copies of these notes, but of those they wrote or already receive:
-    one statement, the rows built by the database (ids included)."""
-    d, n, other = table(Delivery), table(Note), table(Delivery).alias("held")
-    held = select(other.c.id).where(
-        other.c.note_id == n.c.id, other.c.recipient_id == coordinator_id
-    )
-    return insert(d).from_select(
-        ["id", "note_id", "recipient_id", "reason", "delivered_at"],
-        select(
-            random_uuid(session.get_bind().dialect.name),
-            n.c.id,
-            literal(coordinator_id, d.c.recipient_id.type),
-            literal(DeliveryReason.ESCALATION.value, d.c.reason.type),
-            literal(now, d.c.delivered_at.type),
-        ).where(n.c.id.in_(note_ids), n.c.author_id != coordinator_id, ~held.exists()),
+    one statement, the rows (ids included) built by the database. A note the coordinator
+    already has is skipped by the (note, recipient) unique key, with no lookup to plan."""
+    d, n = table(Delivery), table(Note)
+    dialect = session.get_bind().dialect.name
+    rows = select(
+        random_uuid(dialect),
+        n.c.id,
+        literal(coordinator_id, d.c.recipient_id.type),
+        literal(DeliveryReason.ESCALATION.value, d.c.reason.type),
+        literal(now, d.c.delivered_at.type),
+    ).where(n.c.id.in_(note_ids), n.c.author_id != coordinator_id)
+    insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_into(d)
+        .from_select(["id", "note_id", "recipient_id", "reason", "delivered_at"], rows)
+        .on_conflict_do_nothing(index_elements=["note_id", "recipient_id"])
     )
 
 
