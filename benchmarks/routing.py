@@ -17,8 +17,9 @@ a fictional organisation of 50 counsellors, 2 coordinators, 20 supervisors and 1
    below are that insert, scaled to N).
 2. Escalate: 100,000 open deliveries past their deadline (one per note, to the worker's
    counsellor, due between 1 hour and 30 days ago) are bulk-inserted directly, then one
-   `sync_server.sweeps.sweep_once` runs (escalate_overdue in batches of 500 until none is
-   left; each escalated delivery gets the coordinators' copies and a change-log entry).
+   `sync_server.sweeps.sweep_once` runs (escalate_overdue in transactions of
+   RELAIS_ESCALATION_BATCH, default 2,000, until none is left; each escalated delivery gets
+   the coordinators' copies and a change-log entry).
    Reference: a plain SELECT of the same overdue rows, with the sweep's WHERE, through the
    partial index ix_delivery_due_open, timed in the same run (first run and best of 3).
 
@@ -259,8 +260,8 @@ def run_backend(
             deliveries_after = session.scalar(select(func.count()).select_from(Delivery)) or 0
         print(
             f"  one escalation sweep: {sweep_seconds:.2f} s, {report.escalated:,} escalated"
-            f" ({report.escalated / sweep_seconds:,.0f}/s) in {-(-report.escalated // BATCH)}"
-            f" transactions, {deliveries_after - deliveries_before:,} coordinator copies,"
+            f" ({report.escalated / sweep_seconds:,.0f}/s) in"
+            f" {-(-report.escalated // settings.escalation_batch)} transactions, {deliveries_after - deliveries_before:,} coordinator copies,"
             f" {log_after - log_before:,} change-log entries"
         )
         ratio = sweep_seconds / min(select_times)

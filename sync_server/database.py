@@ -13,9 +13,22 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Date, DateTime, Engine, MetaData, Uuid, create_engine, event
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Date,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    Uuid,
+    create_engine,
+    event,
+    func,
+    literal_column,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -66,6 +79,26 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table(model: type[Base]) -> Table:
+    """A model's table, for Core statements: bulk inserts of plain rows skip the ORM's
+    per-row bookkeeping."""
+    return cast(Table, model.__table__)
+
+
+def random_uuid(dialect: str) -> ColumnElement[uuid.UUID]:
+    """A new random (version 4) UUID made by the database, for rows that `INSERT ... SELECT`
+    builds there: PostgreSQL's gen_random_uuid(); on SQLite, the 32 hex digits the `Uuid`
+    type stores, from randomblob()."""
+    if dialect == "postgresql":
+        return func.gen_random_uuid(type_=Uuid())
+    variant = "substr('89ab', 1 + abs(random() % 4), 1)"
+    return literal_column(
+        "lower(hex(randomblob(6)) || '4' || substr(hex(randomblob(2)), 2)"
+        f" || {variant} || substr(hex(randomblob(8)), 2))",
+        Uuid(),
+    )
 
 
 def _sqlite_setup(engine: Engine) -> None:

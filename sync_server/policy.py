@@ -398,6 +398,12 @@ COUNSELLORS = uuid.UUID("5e1a1500-0000-4000-8000-000000000002")
 ADMINS = uuid.UUID("5e1a1500-0000-4000-8000-000000000003")
 
 
+# The fields of a note its rule reads (`can_see_note`, `AudienceIndex.note`, `_note_keys`,
+# `load_acted`): a row of just these stands for the note in the change log
+# (`record_change(row=...)`, which the escalation sweep uses).
+NOTE_FIELDS = ("id", "org_id", "author_id", "worker_id", "status")
+
+
 def _note_keys(note: Note, _facts: Facts) -> set[uuid.UUID]:
     return {note.author_id} | ({note.worker_id} if note.worker_id else set())
 

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     escalation_interval: float = Field(
         default=60.0, description="Seconds between two escalation sweeps; 0 disables them."
     )
+    escalation_batch: int = Field(
+        default=2000,
+        ge=1,
+        description="Overdue deliveries one sweep transaction escalates: more is faster, fewer"
+        " holds SQLite's write lock for less time.",
+    )
     stream_heartbeat: float = Field(default=15.0, gt=0, le=20)
     login_max_failures: int = Field(
         default=10, ge=1, description="Failed logins for one login within the window: then 429."

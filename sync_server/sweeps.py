@@ -24,7 +24,6 @@ from sync_server.routing.service import escalate_overdue
 from sync_server.settings import Settings
 
 log = logging.getLogger(__name__)
-BATCH = 500
 ATTEMPTS_BATCH = 5000
 
 
@@ -81,9 +80,9 @@ def sweep_once(db: Database, settings: Settings, now: datetime | None = None) ->
     escalated = 0
     while True:
         with db.unit_of_work() as session:
-            count = escalate_overdue(session, now, batch=BATCH)
+            count = escalate_overdue(session, now, batch=settings.escalation_batch)
         escalated += count
-        if count < BATCH:
+        if count < settings.escalation_batch:
             break
     sent = 0
     if settings.smtp_host:

@@ -23,7 +23,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import (
@@ -35,6 +36,8 @@ from shared_models.vocabulary import (
     Severity,
     alerts_someone,
 )
+from sync_server import policy
+from sync_server.database import random_uuid, table
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User, Worker
 from sync_server.orgs.service import users_with_role
@@ -264,70 +267,76 @@ def release_alerts(session: Session, note: Note, alerts: OpenAlerts) -> None:
                     alerts.leads[key] = lead
 
 
-def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:
+def escalate_overdue(session: Session, now: datetime, batch: int = 2000) -> int:
     """One sweep: escalate each overdue, unacknowledged delivery to the coordinators, once.
 
     Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so that several server
     processes sweeping at once never escalate the same delivery twice; each delivery is
     marked `escalated_at` in the same transaction that creates the coordinators' copies.
-    Plain rows and bulk statements, no ORM objects: a sweep may find many thousands.
+    Plain rows and set-based statements, no ORM objects: a sweep may find many thousands.
+    The copies are built by the database, one `INSERT ... SELECT` per coordinator; the rows
+    read carry the note's fields the policy reads (`policy.NOTE_FIELDS`), so the change log
+    indexes and pokes without loading the notes again.
     """
+    d, n = table(Delivery), table(Note)
     query = (
-        select(Delivery.id, Delivery.note_id, Note.org_id, Note.author_id)
-        .join(Note, Note.id == Delivery.note_id)
+        select(d.c.id.label("delivery_id"), *(n.c[name] for name in policy.NOTE_FIELDS))
+        .join(n, n.c.id == d.c.note_id)
         .where(
-            Delivery.due_at.is_not(None),
-            Delivery.due_at <= now,
-            Delivery.acknowledged_at.is_(None),
-            Delivery.escalated_at.is_(None),
-            Note.status == NoteStatus.OPEN.value,
+            d.c.due_at.is_not(None),
+            d.c.due_at <= now,
+            d.c.acknowledged_at.is_(None),
+            d.c.escalated_at.is_(None),
+            n.c.status == NoteStatus.OPEN.value,
         )
-        .order_by(Delivery.due_at)
+        .order_by(d.c.due_at)
         .limit(batch)
     )
     if session.get_bind().dialect.name == "postgresql":
         # Claim the notes too: two sweeps never escalate deliveries of one note at once.
-        query = query.with_for_update(skip_locked=True, of=[Delivery, Note])
+        query = query.with_for_update(skip_locked=True, of=[d, n])
     overdue = session.execute(query).all()
     if not overdue:
         return 0
-    notes = {row.note_id: row for row in overdue}
-    coordinator_ids = {
-        org_id: [c.id for c in users_with_role(session, org_id, Role.COORDINATOR)]
-        for org_id in {row.org_id for row in overdue}
-    }
-    everyone = {c for ids in coordinator_ids.values() for c in ids}
-    existing: set[tuple[uuid.UUID, uuid.UUID]] = set()
-    for chunk in _chunks(list(notes)):
-        existing.update(
-            session.execute(
-                select(Delivery.note_id, Delivery.recipient_id).where(
-                    Delivery.note_id.in_(chunk), Delivery.recipient_id.in_(everyone)
-                )
-            ).tuples()
-        )
-    copies = [
-        {
-            "id": uuid.uuid4(),
-            "note_id": note_id,
-            "recipient_id": coordinator_id,
-            "reason": DeliveryReason.ESCALATION.value,
-            "delivered_at": now,
-        }
-        for note_id, row in notes.items()
-        for coordinator_id in coordinator_ids[row.org_id]
-        if coordinator_id != row.author_id and (note_id, coordinator_id) not in existing
-    ]
-    for chunk in _chunks([row.id for row in overdue]):
+    notes = {row.id: row for row in overdue}
+    for chunk in _chunks([row.delivery_id for row in overdue]):
         session.execute(
             update(Delivery).where(Delivery.id.in_(chunk)).values(escalated_at=now),
             execution_options={"synchronize_session": "evaluate"},
         )
-    if copies:
-        session.execute(insert(Delivery), copies)
+    by_org: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for row in notes.values():
+        by_org.setdefault(row.org_id, []).append(row.id)
+    for org_id, note_ids in by_org.items():
+        for coordinator in users_with_role(session, org_id, Role.COORDINATOR):
+            for chunk in _chunks(note_ids):
+                session.execute(_escalation_copies(session, chunk, coordinator.id, now))
     for note_id, row in notes.items():
-        record_change(session, row.org_id, EntityType.NOTE, note_id)
+        record_change(session, row.org_id, EntityType.NOTE, note_id, row=row)
     return len(overdue)
+
+
+def _escalation_copies(
+    session: Session, note_ids: list[uuid.UUID], coordinator_id: uuid.UUID, now: datetime
+) -> Insert:
+    """The coordinator's copies of these notes, but of those they wrote or already receive:
+    one statement, the rows (ids included) built by the database. A note the coordinator
+    already has is skipped by the (note, recipient) unique key, with no lookup to plan."""
+    d, n = table(Delivery), table(Note)
+    dialect = session.get_bind().dialect.name
+    rows = select(
+        random_uuid(dialect),
+        n.c.id,
+        literal(coordinator_id, d.c.recipient_id.type),
+        literal(DeliveryReason.ESCALATION.value, d.c.reason.type),
+        literal(now, d.c.delivered_at.type),
+    ).where(n.c.id.in_(note_ids), n.c.author_id != coordinator_id)
+    insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_into(d)
+        .from_select(["id", "note_id", "recipient_id", "reason", "delivered_at"], rows)
+        .on_conflict_do_nothing(index_elements=["note_id", "recipient_id"])
+    )
 
 
 def _chunks(ids: list[uuid.UUID], size: int = 1000) -> Iterator[list[uuid.UUID]]:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from shared_models.vocabulary import Role
 from sync_server import policy
-from sync_server.database import Database, utcnow
+from sync_server.database import Database, table, utcnow
 from sync_server.orgs.models import TeamSupervisor, User, UserRole, Worker
 from sync_server.sync import entities
 from sync_server.sync.models import ChangeAudience, ChangeCounter, ChangeLogEntry
@@ -84,7 +84,11 @@ def audiences(
     """Who to poke for these changes (those who see them now, and those who lost them), and
     each change's keys in the pull index (`policy.index_keys`, plus who lost it)."""
     loaded = entities.load(
-        session, org_id, ((c.entity, c.entity_id) for c in changes), for_shaping=False
+        session,
+        org_id,
+        ((c.entity, c.entity_id) for c in changes),
+        for_shaping=False,
+        known={(c.entity, c.entity_id): c.row for c in changes if c.row is not None},
     )
     objects = [loaded.get(c.entity, c.entity_id) for c in changes]
     keys = [
@@ -159,7 +163,7 @@ def _write_pending(session: Session) -> None:
         last = allocate(session, org_id, len(changes))
         first = last - len(changes) + 1
         session.execute(
-            insert(ChangeLogEntry),
+            insert(table(ChangeLogEntry)),
             [
                 {
                     "org_id": org_id,
@@ -178,7 +182,7 @@ def _write_pending(session: Session) -> None:
             for key in change_keys
         ]
         if index_rows:
-            session.execute(insert(ChangeAudience), index_rows)
+            session.execute(insert(table(ChangeAudience)), index_rows)
         poke = Poke(org_id, last, users)
         if session.get_bind().dialect.name == "postgresql":
             # Delivered to every listening server process when (and only if) this commits.

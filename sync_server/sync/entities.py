@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -87,16 +87,24 @@ def load(
     keys: Iterable[tuple[str, uuid.UUID]],
     *,
     for_shaping: bool = True,
+    known: Mapping[tuple[str, uuid.UUID], Any] | None = None,
 ) -> Loaded:
     """Load the entities behind change-log keys in one query per entity type.
 
-    `for_shaping=False` loads only what the policy needs (audiences), not what pull sends.
+    `for_shaping=False` loads only what the policy needs (audiences), not what pull sends;
+    then `known` may hold some of them already read, as rows with the fields their policy
+    rule reads (`record_change(row=...)`), which are not loaded again.
     """
+    known = known or {}
     wanted: dict[EntitySpec, set[uuid.UUID]] = {}
-    for entity, entity_id in keys:
-        if entity in SPECS:
-            wanted.setdefault(SPECS[entity], set()).add(entity_id)
     out = Loaded()
+    for entity, entity_id in keys:
+        row = known.get((entity, entity_id))
+        if row is not None:
+            if SPECS[entity].org_of(row) == org_id:
+                out.objects[(entity, entity_id)] = row
+        elif entity in SPECS:
+            wanted.setdefault(SPECS[entity], set()).add(entity_id)
     for spec, ids in wanted.items():
         for obj in _in_chunks(session, spec.model, ids):
             if spec.org_of(obj) == org_id:

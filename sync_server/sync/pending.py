@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,9 @@ class PendingChange:
     entity: str
     entity_id: uuid.UUID
     revoked: frozenset[uuid.UUID] = frozenset()
+    # The entity's fields the policy reads, when the caller has just read them (see
+    # `record_change`); None: the change log loads the entity.
+    row: Any = field(default=None, compare=False)
 
 
 def record_change(
@@ -30,9 +34,19 @@ def record_change(
     entity: str,
     entity_id: uuid.UUID,
     revoked: Iterable[uuid.UUID] = (),
+    *,
+    row: Any = None,
 ) -> None:
-    """Note that `entity_id` changed in this transaction; `revoked` users lose sight of it."""
-    pending_changes(session).append(PendingChange(org_id, entity, entity_id, frozenset(revoked)))
+    """Note that `entity_id` changed in this transaction; `revoked` users lose sight of it.
+
+    `row`: the entity as it will commit, with at least the fields its policy rule reads
+    (`policy.RULE_FIELDS`), from a caller that has just read them: the change log then
+    indexes it and finds its audience without reloading it (the escalation sweep logs
+    thousands of notes at a time).
+    """
+    pending_changes(session).append(
+        PendingChange(org_id, entity, entity_id, frozenset(revoked), row)
+    )
 
 
 def pending_changes(session: Session) -> list[PendingChange]:

@@ -24,12 +24,15 @@ from relais_testing.factories import (
 )
 from shared_models import mutations as m
 from sync_server import policy
-from sync_server.database import Database
+from sync_server.database import Database, table
 from sync_server.notes import service as notes
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User
 from sync_server.routing.models import Delivery
 from sync_server.routing.service import escalate_overdue
+from sync_server.sync import changelog
+from sync_server.sync.models import ChangeAudience, ChangeLogEntry
+from sync_server.sync.pending import PendingChange
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -208,11 +211,11 @@ def test_two_processes_escalate_each_delivery_exactly_once(pg_db):
     with pg_db.unit_of_work() as session:
         session.get_one(Organization, world.org).group_window = 0  # every signal its own alert
     past = datetime.now(UTC) - timedelta(days=4)
-    count = 1200  # more than two sweep batches, so that both processes work at once
+    count = 1200  # four sweep batches of 300, so that both processes work at once
     for worker in ("a1", "a2", "a3", "b1"):
         author = "sup_b" if worker == "b1" else "sup_a"
         write_note(pg_db, world, at=past, worker=worker, author=author, copies=count // 4)
-    env = dict(os.environ, RELAIS_DATABASE_URL=pg_db.url)
+    env = dict(os.environ, RELAIS_DATABASE_URL=pg_db.url, RELAIS_ESCALATION_BATCH="300")
     command = [sys.executable, "-m", "sync_server", "escalate", "--once"]
     runs = [
         subprocess.Popen(
@@ -319,6 +322,79 @@ def test_a_team_level_safety_note_is_chased(db):
         )
         notes.create_note(session, viewer=policy.load_viewer(session, user, T0), data=data, now=T0)
     assert sweep(db, T0 + timedelta(hours=24)) == 1
+
+
+# --- the sweep's change log is the general one -------------------------------------------
+
+
+def test_the_sweep_indexes_and_pokes_its_notes_as_if_the_change_log_loaded_them(db):
+    """The sweep hands the change log the note fields it read (`policy.NOTE_FIELDS`) instead
+    of letting it reload each note: the pull index keys and the pokes must not differ."""
+    world = build_world(db)
+    ids = [
+        write_note(db, world, at=T0, worker="a1"),  # a counsellor who is away, covered
+        write_note(db, world, at=T0, worker="a3"),
+        write_note(db, world, at=T0, worker="b2", author="sup_b"),  # no counsellor
+        write_note(db, world, at=T0, worker="b1", author="sup_b"),  # a disabled author
+    ]
+    retracted = write_note(db, world, at=T0, worker="a2", category="money")
+    retract(db, world, retracted, T0 + timedelta(minutes=5))
+    with db.unit_of_work() as session:
+        data = m.NoteCreate(
+            id=uuid.uuid4(),
+            team_id=world.teams["A"],
+            kind="safety",
+            category="equipment",
+            severity="attention",
+            text="Fictional: a ladder is missing a rung.",
+            captured_at=T0,
+        )
+        author = session.get_one(User, world.users["sup_a"])
+        notes.create_note(
+            session, viewer=policy.load_viewer(session, author, T0), data=data, now=T0
+        )
+        ids.append(data.id)  # about a team, no worker
+        counsellor = session.get_one(User, world.users["couns_1"])
+        counsellor.away, counsellor.stand_in_id = True, world.users["couns_2"]
+        session.get_one(User, world.users["sup_b"]).disabled = True
+
+    note_table = table(Note)
+    with db.unit_of_work() as session:
+        rows = session.execute(select(*(note_table.c[name] for name in policy.NOTE_FIELDS))).all()
+        assert {r.id for r in rows} == {*ids, retracted}
+        loaded = [PendingChange(world.org, "note", r.id) for r in rows]
+        handed = [PendingChange(world.org, "note", r.id, row=r) for r in rows]
+        assert changelog.audiences(session, world.org, handed) == changelog.audiences(
+            session, world.org, loaded
+        )
+        session.rollback()
+
+    with db.reading() as session:
+        before = changelog.current_position(session, world.org)
+    assert sweep(db, T0 + timedelta(hours=24)) == len(ids)  # the retracted one is not chased
+    with db.reading() as session:
+        logged = session.execute(
+            select(ChangeLogEntry.entity_id, ChangeAudience.audience)
+            .join(
+                ChangeAudience,
+                (ChangeAudience.org_id == ChangeLogEntry.org_id)
+                & (ChangeAudience.seq == ChangeLogEntry.seq),
+            )
+            .where(ChangeLogEntry.org_id == world.org, ChangeLogEntry.seq > before)
+        ).all()
+        indexed: dict[uuid.UUID, set[uuid.UUID]] = {}
+        for note_id, key in logged:
+            indexed.setdefault(note_id, set()).add(key)
+        expected = {
+            note.id: policy.index_keys("note", note, policy.Facts())
+            for note in session.scalars(select(Note).where(Note.id.in_(ids)))
+        }
+        assert indexed == expected
+        copies = session.scalars(select(Delivery).where(Delivery.reason == "escalation")).all()
+    # Their ids are made by the database: random version 4 UUIDs, like the others.
+    # The coordinator received b2's note and the team's note from the start: no copy.
+    assert {d.note_id for d in copies} == {ids[0], ids[1], ids[3]}
+    assert {d.id.version for d in copies} == {4} and len({d.id for d in copies}) == len(copies)
 
 
 # --- grouping is no side channel ----------------------------------------------------------
