@@ -14,7 +14,6 @@ from relais_testing.factories import PASSWORD, World, mutation, note_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DESK = {"width": 1280, "height": 800}
 SIGNAL = "Fictif : dit dormir dans sa voiture cette semaine."
 
 
@@ -40,7 +39,7 @@ def test_admin_screens_and_the_wide_layout(
             mutation("note.create", note_data(world, "a1", category="housing", text=SIGNAL)),
         )
         try:
-            for size, viewport in (("desk", DESK), ("phone", b.PHONE)):
+            for size, viewport in (("desk", b.DESK), ("phone", b.PHONE)):
                 contexts[size], page, fr = signed_in(chromium, server.app_url, "admin", viewport)
                 b.wait_for(page, b.in_app(page, fr("admin.count.users", n=6)), b.SYNC_MS)
                 b.wait_for(page, b.in_app(page, "Sup A (test)"))
@@ -59,7 +58,7 @@ def test_admin_screens_and_the_wide_layout(
                 shots(page, f"{size}_admin_new_account")
                 b.tap(b.button(page, fr("common.cancel")))
 
-            contexts["coord"], page, fr = signed_in(chromium, server.app_url, "coord", DESK)
+            contexts["coord"], page, fr = signed_in(chromium, server.app_url, "coord", b.DESK)
             card = b.in_app(page, SIGNAL)
             b.wait_for(page, card, b.SYNC_MS)
             shots(page, "desk_coord_meeting")

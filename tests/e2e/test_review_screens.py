@@ -1,5 +1,8 @@
 """The review screens in a real browser, in French, on 360×640 phones: the coordinator's
-meeting list, history and reports, the counsellor's caseload, and the admin's notice.
+meeting list, history and reports, the counsellor's caseload, and the admin's notice. Then
+on a 1280×800 desk (one browser, each person signing in in turn): the coordinator's
+screens, the supervisor's (team, capture, a note of My notes, settings) and the
+counsellor's worker and heads-up, the screens the other browser tests see on phones only.
 
 Seeded through the HTTP API by the people who would write them (all invented):
 - sup_a: an urgent signal about A1 (couns_1 then acknowledges it), an observation about A2
@@ -57,8 +60,10 @@ def seed(server_url: str, world: World) -> None:
     b.push_as(server_url, "couns_1", mutation("note.acknowledge", {"note_id": urgent["id"]}))
 
 
-def signed_in(chromium: Any, url: str, login: str) -> tuple[Any, Any, Translator]:
-    context = b.new_phone(chromium)
+def signed_in(
+    chromium: Any, url: str, login: str, viewport: dict[str, int] = b.PHONE
+) -> tuple[Any, Any, Translator]:
+    context = b.new_phone(chromium, viewport)
     page = b.open_app(context, url)
     fr = b.choose_language(page, "fr")
     # Every control says what it does, the password's reveal button too.
@@ -119,6 +124,51 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             for note_text in (URGENT, OBSERVATION, SAFETY, UNASSIGNED):
                 assert note_text not in text
             shots(page, "admin_notice")
+
+            # The same screens on a desk, in one browser: each person signs in in turn.
+            contexts["desk"], page, fr = signed_in(chromium, server.app_url, "coord", b.DESK)
+            b.wait_for(page, b.in_app(page, SAFETY), b.SYNC_MS)
+            shots(page, "desk_coord_meeting")
+            b.open_tab(page, fr, "history")
+            b.wait_for(page, b.in_app(page, fr("history.count", n=4)))
+            shots(page, "desk_coord_history")
+            b.tap(page.get_by_role("button", name=re.compile(re.escape(OBSERVATION))))
+            b.wait_for(page, b.button(page, fr("nav.close_pane")))
+            shots(page, "desk_coord_history_note")
+            b.open_tab(page, fr, "reports")
+            b.wait_for(page, page.get_by_role("button", name=re.compile("Worker A1")))
+            shots(page, "desk_coord_reports")
+            b.tap(page.get_by_role("button", name=re.compile("Worker A1")))
+            b.wait_for(page, b.in_app(page, URGENT))
+            shots(page, "desk_coord_worker_timeline")
+            b.tap(b.button(page, fr("nav.back")))
+
+            b.sign_out(page, fr)
+            shots(page, "desk_sign_in")
+            b.sign_in(page, fr, "sup_a", PASSWORD)
+            b.wait_for(page, page.get_by_role("button", name=re.compile("Worker A1")), b.SYNC_MS)
+            shots(page, "desk_sup_team")
+            b.tap(page.get_by_role("button", name=re.compile("Worker A2")))
+            b.wait_for(page, b.in_app(page, fr("capture.title_worker", name="Worker A2")))
+            shots(page, "desk_sup_capture")
+            b.tap(b.button(page, fr("nav.back")))
+            b.open_tab(page, fr, "my_notes")
+            b.tap(page.get_by_role("button", name=re.compile(re.escape(SAFETY))))
+            b.wait_for(page, b.button(page, fr("nav.close_pane")))
+            shots(page, "desk_sup_my_notes_note")
+            b.open_tab(page, fr, "settings")
+            b.wait_for(page, page.get_by_role("heading").filter(has_text="Sup A (test)"))
+            shots(page, "desk_sup_settings")
+
+            b.sign_out(page, fr)
+            b.sign_in(page, fr, "couns_1", PASSWORD)
+            b.open_tab(page, fr, "workers")
+            b.tap(page.get_by_role("button", name=re.compile("Worker A1")))
+            b.wait_for(page, b.button(page, fr("headsup.new")), b.SYNC_MS)
+            shots(page, "desk_couns_worker")
+            b.tap(b.button(page, fr("headsup.new")))
+            b.wait_for(page, b.button(page, fr("headsup.send")))
+            shots(page, "desk_couns_heads_up")
         except BaseException:
             b.dump_pages(b.SCREENSHOTS / "review", **contexts)
             raise
