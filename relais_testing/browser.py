@@ -500,10 +500,12 @@ def unnamed_controls(page: Any) -> list[str]:
 # between 11 and 24, which covers the sizes field_app sets (12 to 18 px).
 TEXT_SIZES = [*range(11, 25), 28, 32, 36, 45, 57]
 LINE_HEIGHTS = (1.15, 1.5)  # line height / font size: Roboto's own 1.17 to Material's 1.5
+# Names Flutter gives a text but draws otherwise: a text field's counter, drawn "0/2000".
+NOT_DRAWN = r"^[\d\s]+\s(caractères? restants?|characters? remaining)$"
 HEIGHT_SLACK_PX = 0.75  # Flutter rounds a text's box to whole pixels in height
 WIDTH_SLACK_PX = 1.0  # and the browser's layout may differ from Flutter's by a fraction
 
-_CLIPPED_TEXTS = """async ({root, sizes, lineHeights, heightSlack, widthSlack}) => {
+_CLIPPED_TEXTS = """async ({root, sizes, lineHeights, heightSlack, widthSlack, notDrawn}) => {
   // The font the app draws with: the Roboto file its FontManifest.json lists.
   if (!document.fonts.check('12px RelaisTextCheck')) {
     const base = new URL('assets/', document.baseURI);
@@ -530,14 +532,23 @@ _CLIPPED_TEXTS = """async ({root, sizes, lineHeights, heightSlack, widthSlack}) 
   const fault = (text, r, why) => faults.push(
     `${JSON.stringify(text)} in ${Math.round(r.width)}x${Math.round(r.height)} px at ` +
     `(${Math.round(r.x)}, ${Math.round(r.y)}): ${why}`);
+  const host = document.querySelector(root);
+  // A box that meets the top or bottom of a scrolling view (or of the screen) is partly
+  // scrolled out of sight: Flutter gives only the part in sight, whose height says nothing.
+  const views = [...host.querySelectorAll('flt-semantics')]
+    .filter((el) => getComputedStyle(el).overflowY !== 'visible')
+    .map((el) => el.getBoundingClientRect())
+    .concat([new DOMRect(0, 0, viewport, window.innerHeight)]);
+  const scrolledOut = (r) => views.some((v) =>
+    r.x >= v.x - 1 && r.right <= v.right + 1 && r.top >= v.top - 1 && r.bottom <= v.bottom + 1 &&
+    (r.top - v.top < 1 || v.bottom - r.bottom < 1));
   const check = (el, text, fits) => {
     const r = el.getBoundingClientRect();
-    if (!text.trim() || r.width === 0 || r.height === 0) return;
+    if (!text.trim() || r.width === 0 || r.height === 0 || new RegExp(notDrawn).test(text)) return;
     if (r.x < -widthSlack || r.x + r.width > viewport + widthSlack) fault(text, r, 'past the screen edge');
-    const why = fits(r);
+    const why = scrolledOut(r) ? '' : fits(r);
     if (why) fault(text, r, why);
   };
-  const host = document.querySelector(root);
   // A text that is its own node (a heading; a span Flutter scales to the text's box): the
   // box is the text's laid-out paragraph. It must hold the text in n lines at some size
   // whose n lines make the box's height.
@@ -604,6 +615,7 @@ def clipped_texts(page: Any, root: str = "flt-semantics-host") -> list[str]:
                 "lineHeights": LINE_HEIGHTS,
                 "heightSlack": HEIGHT_SLACK_PX,
                 "widthSlack": WIDTH_SLACK_PX,
+                "notDrawn": NOT_DRAWN,
             },
         )
     )
@@ -616,7 +628,8 @@ _CLIPPED_SAMPLES = """() => {
   const box = (html, left, width, height, role) => {
     const node = document.createElement('flt-semantics');
     if (role) node.setAttribute('role', role);
-    node.style.cssText = `position: fixed; top: 0; left: ${left}px; width: ${width}px; height: ${height}px`;
+    const top = 100 + 40 * samples.children.length;
+    node.style.cssText = `position: fixed; top: ${top}px; left: ${left}px; width: ${width}px; height: ${height}px`;
     node.innerHTML = html;
     samples.appendChild(node);
   };
