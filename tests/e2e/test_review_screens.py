@@ -1,8 +1,8 @@
 """The review screens in a real browser, in French, on 360×640 phones: the coordinator's
 meeting list, history and reports, the counsellor's caseload, and the admin's notice. Then
-on a 1280×800 desk (one browser, each person signing in in turn): the coordinator's
-screens, the supervisor's (team, capture, a note of My notes, settings) and the
-counsellor's worker and heads-up, the screens the other browser tests see on phones only.
+on a 1280×800 desk: the sign-in screen, the coordinator's screens, the supervisor's (team,
+My notes, settings, capture) and the counsellor's worker and heads-up, which the other
+browser tests see on phones only.
 
 Seeded through the HTTP API by the people who would write them (all invented):
 - sup_a: an urgent signal about A1 (couns_1 then acknowledges it), an observation about A2
@@ -125,8 +125,14 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
                 assert note_text not in text
             shots(page, "admin_notice")
 
-            # The same screens on a desk, in one browser: each person signs in in turn.
-            contexts["desk"], page, fr = signed_in(chromium, server.app_url, "coord", b.DESK)
+            # The same screens on a desk (the phones' browsers closed: a loaded machine).
+            for context in contexts.values():
+                context.close()
+            contexts["desk_coord"] = context = b.new_phone(chromium, b.DESK)
+            page = b.open_app(context, server.app_url)
+            fr = b.choose_language(page, "fr")
+            shots(page, "desk_sign_in")
+            b.sign_in(page, fr, "coord", PASSWORD)
             b.wait_for(page, b.in_app(page, SAFETY), b.SYNC_MS)
             shots(page, "desk_coord_meeting")
             b.open_tab(page, fr, "history")
@@ -141,27 +147,26 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             b.tap(page.get_by_role("button", name=re.compile("Worker A1")))
             b.wait_for(page, b.in_app(page, URGENT))
             shots(page, "desk_coord_worker_timeline")
-            b.tap(b.button(page, fr("nav.back")))
+            context.close()
 
-            b.sign_out(page, fr)
-            shots(page, "desk_sign_in")
-            b.sign_in(page, fr, "sup_a", PASSWORD)
+            contexts["desk_sup"], page, fr = signed_in(chromium, server.app_url, "sup_a", b.DESK)
             b.wait_for(page, page.get_by_role("button", name=re.compile("Worker A1")), b.SYNC_MS)
             shots(page, "desk_sup_team")
-            b.tap(page.get_by_role("button", name=re.compile("Worker A2")))
-            b.wait_for(page, b.in_app(page, fr("capture.title_worker", name="Worker A2")))
-            shots(page, "desk_sup_capture")
-            b.tap(b.button(page, fr("nav.back")))
             b.open_tab(page, fr, "my_notes")
-            b.tap(page.get_by_role("button", name=re.compile(re.escape(SAFETY))))
-            b.wait_for(page, b.button(page, fr("nav.close_pane")))
-            shots(page, "desk_sup_my_notes_note")
+            b.wait_for(page, b.in_app(page, SAFETY))
+            shots(page, "desk_sup_my_notes")
             b.open_tab(page, fr, "settings")
             b.wait_for(page, page.get_by_role("heading").filter(has_text="Sup A (test)"))
             shots(page, "desk_sup_settings")
+            b.open_tab(page, fr, "team")
+            b.tap(page.get_by_role("button", name=re.compile("Worker A2")))
+            b.wait_for(page, b.in_app(page, fr("capture.title_worker", name="Worker A2")))
+            shots(page, "desk_sup_capture")
+            contexts["desk_sup"].close()
 
-            b.sign_out(page, fr)
-            b.sign_in(page, fr, "couns_1", PASSWORD)
+            contexts["desk_couns"], page, fr = signed_in(
+                chromium, server.app_url, "couns_1", b.DESK
+            )
             b.open_tab(page, fr, "workers")
             b.tap(page.get_by_role("button", name=re.compile("Worker A1")))
             b.wait_for(page, b.button(page, fr("headsup.new")), b.SYNC_MS)
