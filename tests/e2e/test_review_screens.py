@@ -180,3 +180,4 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
         finally:
             for context in contexts.values():
                 context.close()
+    print(f"\n[review] steps: {shots.steps()}; retyped: {b.RETRIES}")
