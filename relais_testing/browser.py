@@ -501,7 +501,7 @@ def unnamed_controls(page: Any) -> list[str]:
 TEXT_SIZES = [*range(11, 25), 28, 32, 36, 45, 57]
 LINE_HEIGHTS = (1.15, 1.5)  # line height / font size: Roboto's own 1.17 to Material's 1.5
 # Names Flutter gives a text but draws otherwise: a text field's counter, drawn "0/2000".
-NOT_DRAWN = r"^[\d\s]+\s(caractères? restants?|characters? remaining)$"
+NOT_DRAWN = r"(caractères? restants?|characters? remaining)$"
 HEIGHT_SLACK_PX = 0.75  # Flutter rounds a text's box to whole pixels in height
 WIDTH_SLACK_PX = 1.0  # and the browser's layout may differ from Flutter's by a fraction
 
