@@ -600,12 +600,21 @@ def clipped_texts(page: Any, root: str = "flt-semantics-host") -> list[str]:
     size). A text merged into a control's name (a card, a button, a chip, a tab: one text a
     line) must fit its box's height at the smallest size, one line at least per text.
 
+    Left out: a box partly scrolled out of sight (Flutter gives only the part in sight: it
+    is judged only on a screenshot that shows it whole), and the names Flutter gives a text but
+    draws otherwise (`NOT_DRAWN`: a text field's counter).
+
     Every tolerance makes the check more lenient, never stricter: no letter spacing
     (Material adds 0.1 to 0.5 px a letter), the smallest font size the box's height allows
     (a 14 px text in a 20 px box is measured at 13 px), `HEIGHT_SLACK_PX` and
     `WIDTH_SLACK_PX`. So a plain text is found cut when about a tenth of it is missing (a
     Row pushing "l'écran" off a 360 px screen was); a cut of a letter or two may pass, as
-    may much in a card, whose padding and icons are unknown here."""
+    may much in a card, whose padding and icons are unknown here.
+
+    Tried once on the real app, with a sign-in screen given a row running off the screen, a
+    one-line text ending in "…" and three lines in a 24 px tappable box: all three found; a
+    `no_wrap` text that its column stretched (so not cut): not found. Every run checks it
+    again on sample boxes (`clipping_check_works`)."""
     return list(
         page.evaluate(
             _CLIPPED_TEXTS,
