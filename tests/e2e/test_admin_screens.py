@@ -1,7 +1,8 @@
 """Administration and the wide layout in a real browser (issue 11, items 2 and 5), at
 1280×800 (a desk: navigation rail, list and detail panes) and 360×640 (a phone): the
-sign-in screen on the desk, the admin's overview, accounts and devices, the new-account form, and the coordinator's meeting beside
-a worker. No note text ever reaches the admin. Screenshots go to screenshots/admin/."""
+sign-in screen on the desk, the admin's overview, accounts and devices, the new-account
+form, and the coordinator's meeting beside a worker. No note text ever reaches the admin.
+Screenshots go to screenshots/admin/."""
 
 from __future__ import annotations
 
