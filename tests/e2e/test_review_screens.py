@@ -105,11 +105,13 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             b.wait_for(page, b.in_app(page, URGENT))
             shots(page, "coord_worker_timeline")
 
-            # The same browser on a desk: the window widened, the screens laid out anew.
+            # The same browser on a desk: the window widened, the screens laid out anew (the
+            # worker beside the meeting list, the first section that shows a worker beside).
             page.set_viewport_size(b.DESK)
+            b.wait_for(page, b.button(page, fr("nav.close_pane")))
             b.wait_for(page, b.in_app(page, URGENT))
-            shots(page, "desk_coord_worker_timeline")
-            b.tap(b.button(page, fr("nav.back")))
+            shots(page, "desk_coord_meeting_worker")
+            b.open_tab(page, fr, "reports")
             b.wait_for(page, b.in_app(page, fr("reports.chart")))
             shots(page, "desk_coord_reports")
             b.open_tab(page, fr, "history")
