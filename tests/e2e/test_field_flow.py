@@ -204,7 +204,8 @@ def test_offline_note_reaches_the_counsellor_and_comes_back_acknowledged(
         shots(sup, "sup_team_heads_up")
 
         if lang == "fr":  # the supervisor's screens on a desk: the window widened
-            sup.set_viewport_size(b.DESK)
+            sup.bring_to_front()
+            b.widen(sup, t)
             b.wait_for(sup, b.in_app(sup, re.compile(re.escape(heads_up_text))))
             shots(sup, "desk_sup_team")
             b.open_tab(sup, t, "my_notes")

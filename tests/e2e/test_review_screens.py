@@ -107,7 +107,7 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
 
             # The same browser on a desk: the window widened, the screens laid out anew (the
             # worker beside the meeting list, the first section that shows a worker beside).
-            page.set_viewport_size(b.DESK)
+            b.widen(page, fr)
             b.wait_for(page, b.button(page, fr("nav.close_pane")))
             b.wait_for(page, b.in_app(page, URGENT))
             shots(page, "desk_coord_meeting_worker")
@@ -129,7 +129,7 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             b.open_tab(page, fr, "settings")
             b.wait_for(page, page.get_by_role("heading").filter(has_text="Couns 1 (test)"))
             shots(page, "couns_settings")
-            page.set_viewport_size(b.DESK)
+            b.widen(page, fr)
             b.open_tab(page, fr, "workers")
             b.tap(page.get_by_role("button", name=re.compile("Worker A1")))
             b.wait_for(page, b.button(page, fr("headsup.new")))
