@@ -61,6 +61,7 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 PHONE = {"width": 360, "height": 640}
+DESK = {"width": 1280, "height": 800}  # a laptop: navigation rail, list and detail panes
 SCREENSHOTS = REPO / "screenshots"  # git-ignored
 BLANK_PNG_MAX = 4000  # a blank 360x640 PNG is about 2 KB
 
@@ -495,9 +496,175 @@ def unnamed_controls(page: Any) -> list[str]:
     return list(page.evaluate(_UNNAMED_CONTROLS))
 
 
+# Font sizes a text can have: Material 3's type scale (11 to 57 px) with every whole size
+# between 11 and 24, which covers the sizes field_app sets (12 to 18 px).
+TEXT_SIZES = [*range(11, 25), 28, 32, 36, 45, 57]
+LINE_HEIGHTS = (1.15, 1.5)  # line height / font size: Roboto's own 1.17 to Material's 1.5
+# Names Flutter gives a text but draws otherwise: a text field's counter, drawn "0/2000".
+NOT_DRAWN = r"(caractères? restants?|characters? remaining)$"
+HEIGHT_SLACK_PX = 0.75  # Flutter rounds a text's box to whole pixels in height
+WIDTH_SLACK_PX = 1.0  # and the browser's layout may differ from Flutter's by a fraction
+
+_CLIPPED_TEXTS = """async ({root, sizes, lineHeights, heightSlack, widthSlack, notDrawn}) => {
+  // The font the app draws with: the Roboto file its FontManifest.json lists.
+  if (!document.fonts.check('12px RelaisTextCheck')) {
+    const base = new URL('assets/', document.baseURI);
+    const manifest = await (await fetch(new URL('FontManifest.json', base))).json();
+    const [roboto] = manifest.filter((family) => family.family === 'Roboto');
+    const face = new FontFace('RelaisTextCheck', `url(${new URL(roboto.fonts[0].asset, base)})`);
+    document.fonts.add(await face.load());
+  }
+  // The browser lays a text out in that font at a given size and width, and counts lines.
+  const probe = document.createElement('div');
+  probe.style.cssText = 'position: fixed; left: -20000px; top: 0; visibility: hidden; ' +
+    'font-family: RelaisTextCheck; white-space: pre-wrap; overflow-wrap: anywhere; ' +
+    'line-height: 100px; letter-spacing: 0; margin: 0; padding: 0; border: 0';
+  document.body.appendChild(probe);
+  const lines = (text, size, width) => {
+    probe.style.fontSize = `${size}px`;
+    probe.style.width = `${width}px`;
+    probe.textContent = text;
+    return Math.round(probe.getBoundingClientRect().height / 100);
+  };
+  const [low, high] = lineHeights;
+  const viewport = window.innerWidth;
+  const faults = [];
+  const fault = (text, r, why) => faults.push(
+    `${JSON.stringify(text)} in ${Math.round(r.width)}x${Math.round(r.height)} px at ` +
+    `(${Math.round(r.x)}, ${Math.round(r.y)}): ${why}`);
+  const host = document.querySelector(root);
+  // A box that meets the top or bottom of a scrolling view (or of the screen) is partly
+  // scrolled out of sight: Flutter gives only the part in sight, whose height says nothing.
+  const views = [...host.querySelectorAll('flt-semantics')]
+    .filter((el) => getComputedStyle(el).overflowY !== 'visible')
+    .map((el) => el.getBoundingClientRect())
+    .concat([new DOMRect(0, 0, viewport, window.innerHeight)]);
+  const scrolledOut = (r) => views.some((v) =>
+    r.x >= v.x - 1 && r.right <= v.right + 1 && r.top >= v.top - 1 && r.bottom <= v.bottom + 1 &&
+    (r.top - v.top < 1 || v.bottom - r.bottom < 1));
+  const check = (el, text, fits) => {
+    const r = el.getBoundingClientRect();
+    if (!text.trim() || r.width === 0 || r.height === 0 || new RegExp(notDrawn).test(text)) return;
+    if (r.x < -widthSlack || r.x + r.width > viewport + widthSlack) fault(text, r, 'past the screen edge');
+    const why = scrolledOut(r) ? '' : fits(r);
+    if (why) fault(text, r, why);
+  };
+  // A text that is its own node (a heading; a span Flutter scales to the text's box): the
+  // box is the text's laid-out paragraph. It must hold the text in n lines at some size
+  // whose n lines make the box's height.
+  const own = [...host.querySelectorAll('h1, h2, h3, h4, h5, h6')]
+    .map((el) => [el, el.textContent])
+    .concat([...host.querySelectorAll('flt-semantics > span')]
+      .map((el) => [el.parentElement, el.textContent]));
+  for (const [el, text] of own) {
+    check(el, text, (r) => {
+      let plausible = false;
+      for (const size of sizes)
+        for (let n = 1; n * size * low <= r.height + heightSlack; n++) {
+          if (n * size * high < r.height - heightSlack) continue;
+          plausible = true;
+          if (lines(text, size, r.width + widthSlack) <= n) return '';
+        }
+      return plausible ? 'does not fit its box at any font size its height allows' : '';
+    });
+  }
+  // A control named by its texts (a card, a button, a chip, a tab) has no box of its own per
+  // text, and its name holds words no text draws (an icon's label): only its edges are
+  // checked.
+  for (const el of host.querySelectorAll('flt-semantics[role]')) {
+    if (el.querySelector('flt-semantics, span, h1, h2, h3, h4, h5, h6, input, textarea')) continue;
+    const own = [...el.childNodes].filter((c) => c.nodeType === 3).map((c) => c.textContent);
+    const text = own.join('').trim() ? own.join('') : el.getAttribute('aria-label') || '';
+    check(el, text, () => '');
+  }
+  probe.remove();
+  return faults;
+}"""
+
+
+def clipped_texts(page: Any, root: str = "flt-semantics-host") -> list[str]:
+    """Texts of the screen that are cut: bigger than the box Flutter laid them out in (cut
+    by a box too small, by "…" after the last line allowed, by the edge of a row), or past
+    the screen's edge.
+
+    Flutter draws text on a canvas, but its accessibility tree gives each text and the box
+    it was laid out in (clipped to what is on the screen). The browser lays the same text
+    out again in the app's own Roboto file (loaded from the app's files with the FontFace
+    API: same advances, same kerning) and counts its lines. A text that is its own node (a
+    heading, a plain text) must fit its box's width in n lines at some font size of
+    `TEXT_SIZES` that makes n lines as high as the box (line height 1.15 to 1.5 times the
+    size). A control named by its texts (a card, a button, a chip, a tab) is only checked
+    to be within the screen: its name joins texts that share a line and the labels of icons,
+    which draw no text, so its box says nothing of each text (the screenshots show them).
+
+    Left out: a box partly scrolled out of sight (Flutter gives only the part in sight: it
+    is judged only on a screenshot that shows it whole), and the names Flutter gives a text but
+    draws otherwise (`NOT_DRAWN`: a text field's counter).
+
+    Every tolerance makes the check more lenient, never stricter: no letter spacing
+    (Material adds 0.1 to 0.5 px a letter), the smallest font size the box's height allows
+    (a 14 px text in a 20 px box is measured at 13 px), `HEIGHT_SLACK_PX` and
+    `WIDTH_SLACK_PX`. So a plain text is found cut when about a tenth of it is missing (a
+    Row pushing "l'écran" off a 360 px screen was); a cut of a letter or two may pass.
+
+    Tried once on the real app, with a sign-in screen given a row running off the screen and
+    a one-line text ending in "…": both found; a `no_wrap` text that its column stretched
+    (so not cut): not found. Every run checks it again on sample boxes
+    (`clipping_check_works`)."""
+    return list(
+        page.evaluate(
+            _CLIPPED_TEXTS,
+            {
+                "root": root,
+                "sizes": TEXT_SIZES,
+                "lineHeights": LINE_HEIGHTS,
+                "heightSlack": HEIGHT_SLACK_PX,
+                "widthSlack": WIDTH_SLACK_PX,
+                "notDrawn": NOT_DRAWN,
+            },
+        )
+    )
+
+
+_CLIPPED_SAMPLES = """() => {
+  // Boxes as Flutter gives them to the accessibility tree: a plain text, a tappable card.
+  const samples = document.createElement('div');
+  samples.id = 'relais-clipped-samples';
+  const box = (html, left, width, height, role) => {
+    const node = document.createElement('flt-semantics');
+    if (role) node.setAttribute('role', role);
+    const top = 100 + 40 * samples.children.length;
+    node.style.cssText = `position: fixed; top: ${top}px; left: ${left}px; width: ${width}px; height: ${height}px`;
+    node.innerHTML = html;
+    samples.appendChild(node);
+  };
+  box('<span>Transmise à Couns 1 (test).</span>', 16, 176, 19);  // fits, as drawn in the app
+  box('<span>Transmise à Couns 1 (test).</span>', 16, 110, 19);  // "1 (test)." cut
+  box('<span>Équipe</span>', window.innerWidth - 40, 67, 28);  // fits, but past the edge
+  box('Worker A1\\nConseiller : Couns 1 (test)', 16, 300, 62, 'button');  // fits
+  box('Worker A1\\nConseiller : Couns 1 (test)', window.innerWidth - 200, 300, 62, 'button');
+  document.body.appendChild(samples);
+}"""
+
+
+def clipping_check_works(page: Any) -> None:
+    """`clipped_texts` finds cut texts on this page, and only those: boxes like the app's,
+    a text cut by its last word among them."""
+    page.evaluate(_CLIPPED_SAMPLES)
+    try:
+        found = clipped_texts(page, "#relais-clipped-samples")
+    finally:
+        page.evaluate("() => document.getElementById('relais-clipped-samples').remove()")
+    assert [fault.split(" in ")[0] for fault in found] == [
+        '"Transmise à Couns 1 (test)."',
+        '"Équipe"',
+        '"Worker A1\\nConseiller : Couns 1 (test)"',  # the second one: past the edge
+    ], found
+
+
 class Shots:
     """Numbered screenshots of every screen visited: screenshots/<folder>/NN_name.png; each
-    screen must also name all its controls for screen readers."""
+    screen must also name all its controls for screen readers, and cut none of its texts."""
 
     def __init__(self, folder: str) -> None:
         self.folder = SCREENSHOTS / folder
@@ -522,6 +689,9 @@ class Shots:
         png = screenshot(page, path)
         assert len(png) > BLANK_PNG_MAX, f"blank screenshot {path}"
         assert not unnamed_controls(page), (path.name, unnamed_controls(page))
+        if self.count == 1:
+            clipping_check_works(page)
+        assert not clipped_texts(page), (path.name, clipped_texts(page))
         self.paths.append(path)
         return path
 
@@ -575,6 +745,23 @@ def sign_in(page: Any, t: Translator, login: str, password: str) -> None:
             return
         RETRIES.append("sign-in: the app got no login or password; signing in again")
     raise AssertionError("signing in kept losing the login or the password")
+
+
+def sign_out(page: Any, t: Translator) -> None:
+    """Settings → sign out → confirm; back on the sign-in screen."""
+    open_tab(page, t, "settings")
+    tap(button(page, t("settings.sign_out")))
+    dialog = page.get_by_role("alertdialog")
+    confirm(wait_for(page, dialog.get_by_role("button", name=t("settings.sign_out"))))
+    wait_for(page, textbox(page, t("signin.login")), SYNC_MS)
+
+
+def widen(page: Any, t: Translator) -> None:
+    """The same browser's window widened to a desk: wait until the app has laid itself out
+    anew (the navigation rail instead of the bottom bar)."""
+    page.set_viewport_size(DESK)
+    settings = re.compile(rf"^{re.escape(t('tab.settings'))}\b")
+    wait_for(page, page.get_by_role("button", name=settings))
 
 
 def sync_badge(page: Any, t: Translator) -> Any:

@@ -41,7 +41,13 @@ class LimitedText:
             on_change=self._changed,
         )
         self.notice = ft.Text(key=f"{key}-cut", color=ft.Colors.ERROR, size=13, visible=False)
-        self.control = ft.Column([self.field, self.notice], spacing=4, tight=True)
+        # Stretched: a field left to its own width is 300 px wide, half a desk's column.
+        self.control = ft.Column(
+            [self.field, self.notice],
+            spacing=4,
+            tight=True,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+        )
 
     @property
     def value(self) -> str:

@@ -99,7 +99,8 @@ class RosterScreen(Screen):
             key=f"heads-up-marker-{worker.ref}",
             color=ft.Colors.BLACK if self.ui.high_contrast else "#8A5A00",
             semantics_label=self.t("roster.heads_up_marker"),
-            tooltip=self.t("roster.heads_up_marker"),
+            # For a mouse; a screen reader has the label already (it read it twice).
+            tooltip=ft.Tooltip(self.t("roster.heads_up_marker"), exclude_from_semantics=True),
         )
         return ft.Row([marker, write], tight=True, spacing=12)
 

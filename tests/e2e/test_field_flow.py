@@ -16,7 +16,8 @@ by Playwright. Two browser contexts, both 360×640 phones: a supervisor and a co
 4. The supervisor sees "acknowledged" ("Prise en compte") in My notes and the heads-up on
    top of the Team screen.
 
-Every screen visited is saved to screenshots/<lang>/NN_name.png (git-ignored).
+Every screen visited is saved to screenshots/<lang>/NN_name.png (git-ignored); in French,
+the supervisor's screens also on a 1280×800 desk (the window widened), as desk_*.
 """
 
 from __future__ import annotations
@@ -201,6 +202,22 @@ def test_offline_note_reaches_the_counsellor_and_comes_back_acknowledged(
         banner_box, search_box = banner.bounding_box(), search.bounding_box()
         assert banner_box and search_box and banner_box["y"] < search_box["y"]  # on top
         shots(sup, "sup_team_heads_up")
+
+        if lang == "fr":  # the supervisor's screens on a desk: the window widened
+            sup.bring_to_front()
+            b.widen(sup, t)
+            b.wait_for(sup, b.in_app(sup, re.compile(re.escape(heads_up_text))))
+            shots(sup, "desk_sup_team")
+            b.open_tab(sup, t, "my_notes")
+            b.wait_for(sup, b.in_app(sup, note_text))
+            shots(sup, "desk_sup_my_notes")
+            b.open_tab(sup, t, "settings")
+            b.wait_for(sup, sup.get_by_role("heading").filter(has_text=SUPERVISOR_NAME))
+            shots(sup, "desk_sup_settings")
+            b.open_tab(sup, t, "team")
+            b.tap(worker_row(sup))
+            b.wait_for(sup, b.in_app(sup, t("capture.title_worker", name=WORKER)))
+            shots(sup, "desk_sup_capture")
     except BaseException:
         b.dump_pages(shots.folder, sup=sup_ctx, couns=couns_ctx)
         raise

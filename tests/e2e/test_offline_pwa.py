@@ -250,11 +250,7 @@ def test_sign_out_wipes_the_browser_but_keeps_unsent_notes(
             before = stored(page, user, tmp_path)
             assert before["entities"] > 0 and before["token"] == 1 and before["queued"] == 1
 
-            b.open_tab(page, FR, "settings")
-            b.tap(b.button(page, FR("settings.sign_out")))
-            dialog = page.get_by_role("alertdialog")
-            b.confirm(b.wait_for(page, dialog.get_by_role("button", name=FR("settings.sign_out"))))
-            b.wait_for(page, b.textbox(page, FR("signin.login")), b.SYNC_MS)
+            b.sign_out(page, FR)
             shots(page, "signed_out")
             after = wait_until(
                 lambda: (f := stored(page, user, tmp_path))["token"] == 0 and f,

@@ -1,5 +1,6 @@
 """The review screens in a real browser, in French, on 360×640 phones: the coordinator's
-meeting list, history and reports, the counsellor's caseload, and the admin's notice.
+meeting list, history and reports, the counsellor's caseload, and the admin's notice; the
+coordinator's and the counsellor's then again with the window widened to a 1280×800 desk.
 
 Seeded through the HTTP API by the people who would write them (all invented):
 - sup_a: an urgent signal about A1 (couns_1 then acknowledges it), an observation about A2
@@ -57,8 +58,10 @@ def seed(server_url: str, world: World) -> None:
     b.push_as(server_url, "couns_1", mutation("note.acknowledge", {"note_id": urgent["id"]}))
 
 
-def signed_in(chromium: Any, url: str, login: str) -> tuple[Any, Any, Translator]:
-    context = b.new_phone(chromium)
+def signed_in(
+    chromium: Any, url: str, login: str, viewport: dict[str, int] = b.PHONE
+) -> tuple[Any, Any, Translator]:
+    context = b.new_phone(chromium, viewport)
     page = b.open_app(context, url)
     fr = b.choose_language(page, "fr")
     # Every control says what it does, the password's reveal button too.
@@ -102,6 +105,20 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             b.wait_for(page, b.in_app(page, URGENT))
             shots(page, "coord_worker_timeline")
 
+            # The same browser on a desk: the window widened, the screens laid out anew (the
+            # worker beside the meeting list, the first section that shows a worker beside).
+            b.widen(page, fr)
+            b.wait_for(page, b.button(page, fr("nav.close_pane")))
+            b.wait_for(page, b.in_app(page, URGENT))
+            shots(page, "desk_coord_meeting_worker")
+            b.open_tab(page, fr, "reports")
+            b.wait_for(page, b.in_app(page, fr("reports.chart")))
+            shots(page, "desk_coord_reports")
+            b.open_tab(page, fr, "history")
+            b.tap(page.get_by_role("button", name=re.compile(re.escape(OBSERVATION))))
+            b.wait_for(page, b.button(page, fr("nav.close_pane")))
+            shots(page, "desk_coord_history_note")
+
             contexts["couns"], page, fr = signed_in(chromium, server.app_url, "couns_1")
             b.open_tab(page, fr, "workers")
             for name in ("Worker A1", "Worker A2"):
@@ -112,6 +129,15 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             b.open_tab(page, fr, "settings")
             b.wait_for(page, page.get_by_role("heading").filter(has_text="Couns 1 (test)"))
             shots(page, "couns_settings")
+            b.widen(page, fr)
+            b.open_tab(page, fr, "workers")
+            b.tap(page.get_by_role("button", name=re.compile("Worker A1")))
+            b.wait_for(page, b.button(page, fr("headsup.new")))
+            b.wait_for(page, b.button(page, fr("nav.close_pane")))
+            shots(page, "desk_couns_worker")
+            b.tap(b.button(page, fr("headsup.new")))
+            b.wait_for(page, b.button(page, fr("headsup.send")))
+            shots(page, "desk_couns_heads_up")
 
             contexts["admin"], page, fr = signed_in(chromium, server.app_url, "admin")
             b.wait_for(page, b.tab(page, fr, "admin"))
@@ -119,9 +145,11 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             for note_text in (URGENT, OBSERVATION, SAFETY, UNASSIGNED):
                 assert note_text not in text
             shots(page, "admin_notice")
+
         except BaseException:
             b.dump_pages(b.SCREENSHOTS / "review", **contexts)
             raise
         finally:
             for context in contexts.values():
                 context.close()
+    print(f"\n[review] steps: {shots.steps()}; retyped: {b.RETRIES}")

@@ -29,7 +29,6 @@ from relais_testing.factories import PASSWORD, World, mutation, note_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DESKTOP = {"width": 1280, "height": 800}
 SEED_NOTE = "Fictional seed: asked twice about the rent letter during the break."
 SEED_HEADS_UP = "Fictional seed: B1 has appointments on Tuesday mornings for a month."
 QUEUED_NOTE = "Fictional queued: left the site at 3 pm without telling anyone."
@@ -75,7 +74,7 @@ def test_two_people_in_two_browsers_see_only_their_own(
         )
 
         ctx_a = b.new_phone(chromium)
-        ctx_b = b.new_phone(chromium, DESKTOP)
+        ctx_b = b.new_phone(chromium, b.DESK)
         try:
             # Both browsers open the app before anyone signs in.
             page_a = b.open_app(ctx_a, server.app_url)
