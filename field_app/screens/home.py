@@ -52,11 +52,11 @@ WIDE = 840
 PANES: dict[str, frozenset[str]] = {
     "inbox": frozenset({paths.NOTE}),
     "history": frozenset({paths.NOTE}),
-    "my_notes": frozenset({paths.NOTE}),
     "meeting": frozenset({paths.WORKER, paths.NOTE}),
     "workers": frozenset({paths.WORKER, paths.NOTE}),
-    "team": frozenset({paths.WORKER}),
 }
+# A supervisor's sections have none: a worker opens the capture screen, a note of their own
+# is read in its card; an empty pane beside them would promise what never comes.
 
 
 def is_wide(page: ft.Page) -> bool:

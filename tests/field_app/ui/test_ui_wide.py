@@ -228,6 +228,24 @@ def chosen(h: FletHarness, prefix: str) -> list[str]:
     return [c.key for c in chips if c.selected]
 
 
+def test_a_supervisors_sections_on_the_desk_have_no_empty_pane(world_url, tmp_path):
+    """Nothing a supervisor taps opens beside the list (a worker opens the capture screen), so
+    their sections promise no pane: no "choose an item" beside the team or their notes."""
+    _world, url = world_url
+
+    async def scenario() -> None:
+        h = await open_wide(url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await synced(h)
+        assert isinstance(h.find(key="nav"), ft.NavigationRail)
+        for index in range(len(h.find(key="nav").destinations)):
+            await h.nav("nav", index)
+            assert h.find(key="detail-box").visible is False, index
+        await h.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_half_written_note_stays_across_the_layout_switch(world_url, tmp_path):
     """A supervisor turns the tablet mid-note: the same note, the same topic, severity and
     words, on the phone's layout and back on the desk's."""
