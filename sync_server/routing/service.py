@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -46,6 +47,15 @@ def _alert_key(recipient_id: uuid.UUID, note: Note) -> tuple[object, ...]:
     return (recipient_id, note.worker_id, note.kind, note.category, note.severity)
 
 
+class Lead(NamedTuple):
+    """The lead delivery of an open alert, as grouping needs it: no ORM object to build.
+    It stays unacknowledged for the rest of the push: its recipient is never the author of
+    the notes that join it, and a push is one author's."""
+
+    id: uuid.UUID
+    delivered_at: datetime
+
+
 @dataclass
 class OpenAlerts:
     """The open alerts the notes of one push may join, read once for the whole batch.
@@ -55,7 +65,7 @@ class OpenAlerts:
     (for the others, `route_note` asks the database).
     """
 
-    leads: dict[tuple[object, ...], Delivery] = field(default_factory=dict)
+    leads: dict[tuple[object, ...], Lead] = field(default_factory=dict)
     known_workers: set[uuid.UUID] = field(default_factory=set)
 
     def forget(self) -> None:
@@ -159,46 +169,70 @@ def route_note(
             key = _alert_key(recipient_id, note)
             since = now - timedelta(seconds=org.group_window)
             lead = alerts.leads.get(key)
-            if lead is not None and (lead.acknowledged_at is not None or lead.delivered_at < since):
+            if lead is not None and lead.delivered_at < since:
                 lead = None
             if lead is None and note.worker_id not in alerts.known_workers:
-                lead = open_alert(session, recipient_id, note, since)
+                found = open_alert(session, recipient_id, note, since)
+                lead = Lead(found.id, found.delivered_at) if found is not None else None
             if lead is not None:
                 # For the inbox and e-mail only: the signal keeps its own deadline, and the
                 # alert's note is not re-sent (its author would learn of this signal).
                 delivery.grouped_into_id = lead.id
-            alerts.leads[key] = lead or delivery  # later signals of this batch join it
+            # Later signals of this batch join it.
+            alerts.leads[key] = lead or Lead(delivery.id, delivery.delivered_at)
         session.add(delivery)
         deliveries.append(delivery)
     return deliveries
 
 
 def load_open_alerts(
-    session: Session, org: Organization, worker_ids: Collection[uuid.UUID], now: datetime
+    session: Session,
+    org: Organization,
+    workers: Collection[Worker],
+    members: Mapping[uuid.UUID, User],
+    now: datetime,
 ) -> OpenAlerts:
-    """Read once the open alerts a batch of notes about `worker_ids` may join, instead of
-    once per note. Only signals group (`route_note`): the deliveries of other kinds, which
-    pile up unacknowledged in a backlog, are not read."""
+    """Read once the open alerts a batch of notes about `workers` may join, instead of once
+    per note. Only signals to a worker's counsellor or stand-in group (`route_note`), so the
+    read starts from those recipients' open, ungrouped deliveries (`ix_delivery_open_alert`),
+    not from every note ever stored about the workers."""
     alerts = OpenAlerts()
-    if org.group_window <= 0 or not worker_ids:
+    if org.group_window <= 0 or not workers:
         return alerts
-    since = now - timedelta(seconds=org.group_window)
-    rows = session.execute(
-        select(Delivery, Note.worker_id, Note.kind, Note.category, Note.severity)
-        .join(Note, Note.id == Delivery.note_id)
-        .where(
-            Note.worker_id.in_(list(worker_ids)),
-            Note.kind == NoteKind.SIGNAL.value,
-            Note.status == NoteStatus.OPEN.value,
-            Delivery.grouped_into_id.is_(None),
-            Delivery.acknowledged_at.is_(None),
-            Delivery.delivered_at >= since,
+    recipients = set()
+    for worker in workers:
+        counsellor = members.get(worker.counsellor_id) if worker.counsellor_id else None
+        if counsellor is not None:
+            recipients.add(counsellor.id)
+            if counsellor.stand_in_id is not None:
+                recipients.add(counsellor.stand_in_id)
+    worker_ids = [w.id for w in workers]
+    if recipients:
+        since = now - timedelta(seconds=org.group_window)
+        rows = session.execute(
+            select(
+                Delivery.id,
+                Delivery.delivered_at,
+                Delivery.recipient_id,
+                Note.worker_id,
+                Note.kind,
+                Note.category,
+                Note.severity,
+            )
+            .join(Note, Note.id == Delivery.note_id)
+            .where(
+                Delivery.recipient_id.in_(list(recipients)),
+                Delivery.acknowledged_at.is_(None),
+                Delivery.grouped_into_id.is_(None),
+                Delivery.delivered_at >= since,
+                Note.worker_id.in_(worker_ids),
+                Note.kind == NoteKind.SIGNAL.value,
+                Note.status == NoteStatus.OPEN.value,
+            )
+            .order_by(Delivery.delivered_at)
         )
-        .order_by(Delivery.delivered_at)
-    )
-    for delivery, worker_id, kind, category, severity in rows:
-        key = (delivery.recipient_id, worker_id, kind, category, severity)
-        alerts.leads.setdefault(key, delivery)
+        for delivery_id, delivered_at, *key in rows:
+            alerts.leads.setdefault(tuple(key), Lead(delivery_id, delivered_at))
     alerts.known_workers.update(worker_ids)
     return alerts
 
@@ -256,11 +290,11 @@ def release_alerts(session: Session, note: Note, alerts: OpenAlerts) -> None:
         if lead is not None:
             lead.grouped_into_id = None
         for key, cached in list(alerts.leads.items()):
-            if cached is delivery:
+            if cached.id == delivery.id:
                 if lead is None:
                     del alerts.leads[key]
                 else:
-                    alerts.leads[key] = lead
+                    alerts.leads[key] = Lead(lead.id, lead.delivered_at)
 
 
 def escalate_overdue(session: Session, now: datetime, batch: int = 500) -> int:

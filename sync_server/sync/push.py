@@ -226,8 +226,10 @@ def _load_batch(
             chunk = wanted[i : i + 500]
             taken = set(session.scalars(select(created.id).where(created.id.in_(chunk))))
             batch.fresh_ids.update(set(chunk) - taken)
+    about = _uuids(mutations, "worker_id", _CREATES)
+    workers = [w for w in batch.held if isinstance(w, Worker) and w.id in about]
     batch.alerts = routing.load_open_alerts(
-        session, batch.organisation, _uuids(mutations, "worker_id", _CREATES), now
+        session, batch.organisation, workers, batch.members, now
     )
     return batch
 
