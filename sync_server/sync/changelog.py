@@ -158,7 +158,9 @@ def _write_pending(session: Session) -> None:
         users, keys = audiences(session, org_id, changes)
         last = allocate(session, org_id, len(changes))
         first = last - len(changes) + 1
-        session.execute(
+        # On the connection: a plain executemany, not the ORM's bulk path (mapping each row).
+        connection = session.connection()
+        connection.execute(
             insert(ChangeLogEntry),
             [
                 {
@@ -178,7 +180,7 @@ def _write_pending(session: Session) -> None:
             for key in change_keys
         ]
         if index_rows:
-            session.execute(insert(ChangeAudience), index_rows)
+            connection.execute(insert(ChangeAudience), index_rows)
         poke = Poke(org_id, last, users)
         if session.get_bind().dialect.name == "postgresql":
             # Delivered to every listening server process when (and only if) this commits.
