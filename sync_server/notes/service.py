@@ -86,25 +86,27 @@ def create_note(
         raise Rejected("forbidden", "this worker is no longer in this team")
     if not policy.may_write_note(viewer, worker, team.id):
         raise Rejected("forbidden", "you may not write notes about this worker or team")
-    note = Note(
-        id=data.id,
-        org_id=viewer.org_id,
-        author_id=viewer.user_id,
-        worker_id=data.worker_id,
-        team_id=team.id,
-        kind=data.kind.value,
-        category=data.category,
-        severity=data.severity.value,
-        text=data.text,
+    row = {
+        "id": data.id,
+        "org_id": viewer.org_id,
+        "author_id": viewer.user_id,
+        "worker_id": data.worker_id,
+        "team_id": team.id,
+        "kind": data.kind.value,
+        "category": data.category,
+        "severity": data.severity.value,
+        "text": data.text,
         # A phone whose clock runs ahead cannot date a note in the future.
-        captured_at=min(data.captured_at, now),
-        received_at=now,
-        status=NoteStatus.OPEN.value,
-    )
-    session.add(note)
+        "captured_at": min(data.captured_at, now),
+        "received_at": now,
+        "status": NoteStatus.OPEN.value,
+    }
+    note = Note(**row)  # for routing only: the batch inserts the row
     record_change(session, viewer.org_id, EntityType.NOTE, note.id)
+    alone = batch is None
     batch = batch or PushBatch.load(session, viewer.org_id)
-    routing.route_note(
+    batch.add(Note, [row])
+    deliveries = routing.route_note(
         session,
         note,
         org=batch.organisation,
@@ -114,6 +116,9 @@ def create_note(
         alerts=batch.alerts,
         now=now,
     )
+    batch.add(Delivery, deliveries)
+    if alone:
+        batch.write(session)
     return note
 
 

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -137,8 +137,8 @@ def route_note(
     coordinators: Sequence[User],
     alerts: OpenAlerts,
     now: datetime,
-) -> list[Delivery]:
-    """Create the note's deliveries. Called in the transaction that stores the note.
+) -> list[dict[str, Any]]:
+    """The note's deliveries, as rows for the caller to insert with the note (`PushBatch`).
 
     `members`: the organisation's users by id (the counsellor and their stand-in are among
     them); `alerts`: the open alerts the note may join, updated with its own.
@@ -156,14 +156,15 @@ def route_note(
         # Every delivery is chased until acknowledged, the coordinators' too when the note is
         # theirs to handle; their `urgent` copies only inform: someone else is chased.
         chased = reason != DeliveryReason.URGENT
-        delivery = Delivery(
-            id=uuid.uuid4(),
-            note_id=note.id,
-            recipient_id=recipient_id,
-            reason=reason.value,
-            delivered_at=now,
-            due_at=now + deadline(org, note.severity) if chased else None,
-        )
+        delivery: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "note_id": note.id,
+            "recipient_id": recipient_id,
+            "reason": reason.value,
+            "delivered_at": now,
+            "due_at": now + deadline(org, note.severity) if chased else None,
+            "grouped_into_id": None,
+        }
         groups = org.group_window > 0 and note.kind == NoteKind.SIGNAL and worker is not None
         if groups and reason not in coordinator_reasons:
             key = _alert_key(recipient_id, note)
@@ -177,10 +178,9 @@ def route_note(
             if lead is not None:
                 # For the inbox and e-mail only: the signal keeps its own deadline, and the
                 # alert's note is not re-sent (its author would learn of this signal).
-                delivery.grouped_into_id = lead.id
+                delivery["grouped_into_id"] = lead.id
             # Later signals of this batch join it.
-            alerts.leads[key] = lead or Lead(delivery.id, delivery.delivered_at)
-        session.add(delivery)
+            alerts.leads[key] = lead or Lead(delivery["id"], now)
         deliveries.append(delivery)
     return deliveries
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import Role
+from sync_server.database import Base
 from sync_server.orgs.models import Organization, User
 from sync_server.orgs.service import users_with_role
 from sync_server.routing.service import OpenAlerts
@@ -33,6 +35,9 @@ class PushBatch:
     # holds objects weakly, and without these each note would look its worker, team and
     # counsellor up again.
     held: list[object] = field(default_factory=list)
+    # Rows the handlers created (notes, deliveries, the ledger), inserted by `write` in one
+    # statement per table: an ORM object each cost more than the rest of a note's push.
+    rows: dict[type[Base], list[dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session, org_id: uuid.UUID) -> PushBatch:
@@ -43,6 +48,22 @@ class PushBatch:
             members={u.id: u for u in members},
             coordinators=users_with_role(session, org_id, Role.COORDINATOR),
         )
+
+    def add(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
+        """Rows to insert at the next `write`, after those added before (parents first)."""
+        self.rows.setdefault(model, []).extend(rows)
+
+    def write(self, session: Session) -> None:
+        """Insert the rows added so far. Rows that leave a column out get the column's
+        NULL (a statement for each set of columns), as an ORM object would."""
+        rows, self.rows = self.rows, {}
+        connection = session.connection()
+        for model, added in rows.items():
+            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in added:
+                by_columns.setdefault(tuple(row), []).append(row)
+            for same in by_columns.values():
+                connection.execute(insert(model), same)
 
     def claim_fresh(self, entity_id: uuid.UUID) -> bool:
         """Whether `entity_id` is known unused; a second use in the batch is checked for real."""

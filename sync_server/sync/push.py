@@ -107,6 +107,13 @@ def content_hash(mutation: IncomingMutation) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _outcome(row: dict[str, Any]) -> MutationResult:
+    """The answer for a mutation this push stored (`row`: its ledger row)."""
+    if row["status"] == "applied":
+        return MutationResult(id=row["id"], status="applied")
+    return _rejected(row["id"], row.get("error_code") or "", row.get("error_message") or "")
+
+
 def _replay(record: MutationRecord, digest: str, caller: Caller) -> MutationResult:
     """The answer for a mutation id seen before: the same outcome, never a second effect."""
     if record.content_hash != digest or record.user_id != caller.user_id:
@@ -135,13 +142,13 @@ def push(
     try:
         with session.begin_nested(), session.no_autoflush:
             results = _run(session, caller, viewer, batch, mutations, now, careful=False)
+            batch.write(session)
             session.flush()
         return results
     except (IntegrityError, DataError, FlushError):
         # A concurrent request stored one of these ids first, the batch repeats an entity
         # id, or a value the database refuses: redo it one by one, each in a savepoint.
-        discard_changes_after(session, mark)
-        batch.alerts.forget()
+        _rolled_back(session, batch, mark)
         return _run(session, caller, viewer, batch, mutations, now, careful=True)
 
 
@@ -156,29 +163,30 @@ def _run(
     careful: bool,
 ) -> list[MutationResult]:
     known = _known_records(session, [mu.id for mu in mutations])
+    stored: dict[uuid.UUID, dict[str, Any]] = {}  # the ledger rows of this push
     results = []
     for mutation in mutations:
         digest = content_hash(mutation)
         record = known.get(mutation.id)
+        if record is None and mutation.id in stored:
+            record = MutationRecord(**stored[mutation.id])  # a copy, to answer the repeat
         if record is not None:
             results.append(_replay(record, digest, caller))
             continue
         if careful:
-            record, fresh = _apply_carefully(session, caller, viewer, batch, mutation, digest, now)
+            row, existing = _apply_carefully(session, caller, viewer, batch, mutation, digest, now)
+            if existing is not None:
+                known[mutation.id] = existing
+                results.append(_replay(existing, digest, caller))
+                continue
         else:
             if not (isinstance(mutation.type, str) and mutation.type in _CREATES):
-                session.flush()  # it may refer to rows created earlier in this batch
-            record = _apply(session, caller, viewer, batch, mutation, digest, now)
-            fresh = True
-        known[mutation.id] = record
-        if not fresh:
-            results.append(_replay(record, digest, caller))
-        elif record.status == "applied":
-            results.append(MutationResult(id=mutation.id, status="applied"))
-        else:
-            results.append(
-                _rejected(record.id, record.error_code or "", record.error_message or "")
-            )
+                # It may refer to rows created earlier in this batch.
+                batch.write(session)
+                session.flush()
+            row = _apply(session, caller, viewer, batch, mutation, digest, now)
+        stored[mutation.id] = row
+        results.append(_outcome(row))
     return results
 
 
@@ -246,22 +254,23 @@ def _known_records(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, Mu
 
 def _new_record(
     caller: Caller, mutation: IncomingMutation, digest: str, now: datetime
-) -> MutationRecord:
+) -> dict[str, Any]:
+    """The mutation's ledger row (`MutationRecord`), applied until `_quarantine` says not."""
     try:
         client_time: datetime | None = _CLIENT_TIME.validate_python(mutation.client_time)
     except ValidationError:
         client_time = None
-    return MutationRecord(
-        id=mutation.id,
-        org_id=caller.org_id,
-        user_id=caller.user_id,
-        device_id=caller.device_id,
-        type=_storable(str(mutation.type))[:100],
-        content_hash=digest,
-        status="applied",
-        client_time=client_time,
-        received_at=now,
-    )
+    return {
+        "id": mutation.id,
+        "org_id": caller.org_id,
+        "user_id": caller.user_id,
+        "device_id": caller.device_id,
+        "type": _storable(str(mutation.type))[:100],
+        "content_hash": digest,
+        "status": "applied",
+        "client_time": client_time,
+        "received_at": now,
+    }
 
 
 def _handle(
@@ -287,13 +296,13 @@ def _handle(
 
 
 def _quarantine(
-    record: MutationRecord, mutation: IncomingMutation, code: str, message: str
+    record: dict[str, Any], mutation: IncomingMutation, code: str, message: str
 ) -> None:
     log.info("rejected a mutation: %s", code)
-    record.status = "rejected"
-    record.error_code = code
-    record.error_message = _storable(message)[:1000]
-    record.payload = _storable({"type": mutation.type, "data": mutation.data})
+    record["status"] = "rejected"
+    record["error_code"] = code
+    record["error_message"] = _storable(message)[:1000]
+    record["payload"] = _storable({"type": mutation.type, "data": mutation.data})
 
 
 def _storable(value: Any) -> Any:
@@ -318,13 +327,13 @@ def _apply(
     mutation: IncomingMutation,
     digest: str,
     now: datetime,
-) -> MutationRecord:
+) -> dict[str, Any]:
     record = _new_record(caller, mutation, digest, now)
     try:
         _handle(session, viewer, batch, mutation, now)
     except Rejected as refusal:
         _quarantine(record, mutation, refusal.code, refusal.message)
-    session.add(record)
+    batch.add(MutationRecord, [record])
     return record
 
 
@@ -336,15 +345,17 @@ def _apply_carefully(
     mutation: IncomingMutation,
     digest: str,
     now: datetime,
-) -> tuple[MutationRecord, bool]:
-    """Apply one mutation in its own savepoint; returns its record and whether it is new."""
+) -> tuple[dict[str, Any], MutationRecord | None]:
+    """Apply one mutation in its own savepoint; returns its ledger row and, if another
+    request stored this id first, that request's record instead."""
     record = _new_record(caller, mutation, digest, now)
     mark = len(pending_changes(session))
     try:
         with session.begin_nested():
             _handle(session, viewer, batch, mutation, now)
-            session.add(record)
-        return record, True
+            batch.add(MutationRecord, [record])
+            batch.write(session)
+        return record, None
     except Rejected as refusal:
         _rolled_back(session, batch, mark)
         _quarantine(record, mutation, refusal.code, refusal.message)
@@ -356,23 +367,26 @@ def _apply_carefully(
         _rolled_back(session, batch, mark)
         existing = _stored(session, mutation.id)
         if existing is not None:
-            return existing, False
+            return record, existing
         _quarantine(record, mutation, "id_conflict", "an entity with this id already exists")
     try:
         with session.begin_nested():
-            session.add(record)
+            batch.add(MutationRecord, [record])
+            batch.write(session)
     except IntegrityError:
-        batch.alerts.forget()
+        _rolled_back(session, batch, len(pending_changes(session)))
         existing = _stored(session, mutation.id)
         if existing is None:
             raise
-        return existing, False
-    return record, True
+        return record, existing
+    return record, None
 
 
 def _rolled_back(session: Session, batch: PushBatch, mark: int) -> None:
-    """A savepoint was rolled back: forget what it recorded, and the alerts it may have led."""
+    """A savepoint was rolled back: forget what it recorded, the rows it had not inserted
+    yet, and the alerts it may have led."""
     discard_changes_after(session, mark)
+    batch.rows.clear()
     batch.alerts.forget()
 
 
