@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import (
@@ -42,7 +42,35 @@ from sync_server.routing.models import Delivery, responsible
 from sync_server.sync.changelog import record_change
 
 
-def _alert_key(recipient_id: uuid.UUID, note: Note) -> tuple[object, ...]:
+class RoutedNote(Protocol):
+    """What routing reads of a note: a stored `Note`, or a `NoteFacts` of one being pushed."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def author_id(self) -> uuid.UUID: ...
+    @property
+    def worker_id(self) -> uuid.UUID | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+
+
+class NoteFacts(NamedTuple):
+    """A new note as routing reads it, before its row is inserted: no ORM object to build."""
+
+    id: uuid.UUID
+    author_id: uuid.UUID
+    worker_id: uuid.UUID | None
+    kind: str
+    category: str
+    severity: str
+
+
+def _alert_key(recipient_id: uuid.UUID, note: RoutedNote) -> tuple[object, ...]:
     """What a repeat signal shares with its alert: a more severe one pages on its own."""
     return (recipient_id, note.worker_id, note.kind, note.category, note.severity)
 
@@ -61,17 +89,17 @@ class OpenAlerts:
     """The open alerts the notes of one push may join, read once for the whole batch.
 
     `leads`: alert key (`_alert_key`) -> the lead delivery, kept up to date as the batch's
-    notes are routed; `known_workers`: the workers all of whose open alerts are in `leads`
-    (for the others, `route_note` asks the database).
+    notes are routed; `known`: the signals (worker, kind, category, severity) all of whose
+    open alerts are in `leads` (for the others, `route_note` asks the database).
     """
 
     leads: dict[tuple[object, ...], Lead] = field(default_factory=dict)
-    known_workers: set[uuid.UUID] = field(default_factory=set)
+    known: set[tuple[object, ...]] = field(default_factory=set)
 
     def forget(self) -> None:
         """After a rollback: the deliveries held here may no longer exist."""
         self.leads.clear()
-        self.known_workers.clear()
+        self.known.clear()
 
 
 def deadline(org: Organization, severity: str) -> timedelta:
@@ -83,7 +111,7 @@ def deadline(org: Organization, severity: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def alerts_nobody(note: Note) -> bool:
+def alerts_nobody(note: RoutedNote) -> bool:
     """An observation goes onto the timeline only, unless it says it is urgent: the app
     never offers that, but a note that says "urgent" is never silent, so it is routed like
     a signal."""
@@ -91,7 +119,7 @@ def alerts_nobody(note: Note) -> bool:
 
 
 def plan_recipients(
-    note: Note,
+    note: RoutedNote,
     worker: Worker | None,
     counsellor: User | None,
     coordinators: Sequence[User],
@@ -129,7 +157,7 @@ def plan_recipients(
 
 def route_note(
     session: Session,
-    note: Note,
+    note: RoutedNote,
     *,
     org: Organization,
     worker: Worker | None,
@@ -172,7 +200,7 @@ def route_note(
             lead = alerts.leads.get(key)
             if lead is not None and lead.delivered_at < since:
                 lead = None
-            if lead is None and note.worker_id not in alerts.known_workers:
+            if lead is None and key[1:] not in alerts.known:
                 found = open_alert(session, recipient_id, note, since)
                 lead = Lead(found.id, found.delivered_at) if found is not None else None
             if lead is not None:
@@ -188,17 +216,19 @@ def route_note(
 def load_open_alerts(
     session: Session,
     org: Organization,
-    workers: Collection[Worker],
+    signals: Collection[tuple[Worker, str, str]],
     members: Mapping[uuid.UUID, User],
     now: datetime,
 ) -> OpenAlerts:
-    """Read once the open alerts a batch of notes about `workers` may join, instead of once
-    per note. Only signals to a worker's counsellor or stand-in group (`route_note`), so the
-    read starts from those recipients' open, ungrouped deliveries (`ix_delivery_open_alert`),
-    not from every note ever stored about the workers."""
+    """Read once the open alerts a batch's signals (worker, category, severity) may join,
+    instead of once per note. Only signals to a worker's counsellor or stand-in group
+    (`route_note`), so the read starts from those recipients' open, ungrouped deliveries
+    (`ix_delivery_open_alert`), not from every note ever stored about the workers."""
     alerts = OpenAlerts()
-    if org.group_window <= 0 or not workers:
+    if org.group_window <= 0 or not signals:
         return alerts
+    workers = {worker.id: worker for worker, _, _ in signals}.values()
+    wanted = {(worker.id, category, severity) for worker, category, severity in signals}
     recipients = set()
     for worker in workers:
         counsellor = members.get(worker.counsellor_id) if worker.counsellor_id else None
@@ -206,7 +236,6 @@ def load_open_alerts(
             recipients.add(counsellor.id)
             if counsellor.stand_in_id is not None:
                 recipients.add(counsellor.stand_in_id)
-    worker_ids = [w.id for w in workers]
     if recipients:
         since = now - timedelta(seconds=org.group_window)
         rows = session.execute(
@@ -225,7 +254,7 @@ def load_open_alerts(
                 Delivery.acknowledged_at.is_(None),
                 Delivery.grouped_into_id.is_(None),
                 Delivery.delivered_at >= since,
-                Note.worker_id.in_(worker_ids),
+                tuple_(Note.worker_id, Note.category, Note.severity).in_(list(wanted)),
                 Note.kind == NoteKind.SIGNAL.value,
                 Note.status == NoteStatus.OPEN.value,
             )
@@ -233,12 +262,12 @@ def load_open_alerts(
         )
         for delivery_id, delivered_at, *key in rows:
             alerts.leads.setdefault(tuple(key), Lead(delivery_id, delivered_at))
-    alerts.known_workers.update(worker_ids)
+    alerts.known.update((w, NoteKind.SIGNAL.value, c, s) for w, c, s in wanted)
     return alerts
 
 
 def open_alert(
-    session: Session, recipient_id: uuid.UUID, note: Note, since: datetime
+    session: Session, recipient_id: uuid.UUID, note: RoutedNote, since: datetime
 ) -> Delivery | None:
     """The recipient's unacknowledged alert of the same key (`_alert_key`), if recent."""
     return session.scalar(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -19,6 +19,8 @@ from sync_server.database import Base
 from sync_server.orgs.models import Organization, User
 from sync_server.orgs.service import users_with_role
 from sync_server.routing.service import OpenAlerts
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -31,10 +33,10 @@ class PushBatch:
     alerts: OpenAlerts = field(default_factory=OpenAlerts)
     # Entity ids the batch creates that one query found unused: no lookup each.
     fresh_ids: set[uuid.UUID] = field(default_factory=set)
-    # Rows the mutations refer to, held for the whole push: the session's identity map
-    # holds objects weakly, and without these each note would look its worker, team and
-    # counsellor up again.
-    held: list[object] = field(default_factory=list)
+    # Rows the mutations refer to, by (model, id), held for the whole push: the session's
+    # identity map holds objects weakly, and without these each note would look its worker,
+    # team and counsellor up again.
+    held: dict[tuple[type[Any], uuid.UUID], Any] = field(default_factory=dict)
     # Rows the handlers created (notes, deliveries, the ledger), inserted by `write` in one
     # statement per table: an ORM object each cost more than the rest of a note's push.
     rows: dict[type[Base], list[dict[str, Any]]] = field(default_factory=dict)
@@ -48,6 +50,11 @@ class PushBatch:
             members={u.id: u for u in members},
             coordinators=users_with_role(session, org_id, Role.COORDINATOR),
         )
+
+    def get(self, session: Session, model: type[_T], entity_id: uuid.UUID) -> _T | None:
+        """A row the batch holds (no identity-map lookup), else the session's."""
+        held = self.held.get((model, entity_id))
+        return held if held is not None else session.get(model, entity_id)
 
     def add(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
         """Rows to insert at the next `write`, after those added before (parents first)."""

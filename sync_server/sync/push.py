@@ -26,7 +26,7 @@ from sqlalchemy.orm.exc import FlushError
 
 from shared_models import mutations as m
 from shared_models.fields import Moment
-from shared_models.vocabulary import MutationType
+from shared_models.vocabulary import MutationType, NoteKind
 from shared_models.wire import (
     MAX_MUTATIONS_PER_PUSH,
     ErrorDetail,
@@ -214,6 +214,23 @@ def _uuids(
     return out
 
 
+def _signals(mutations: list[IncomingMutation]) -> set[tuple[uuid.UUID, str, str]]:
+    """The (worker, category, severity) of the batch's new signals, as sent: a value the
+    validation changes only costs that note a query of its own (`OpenAlerts.known`)."""
+    out = set()
+    for mutation in mutations:
+        data = mutation.data
+        if mutation.type != MutationType.NOTE_CREATE or not isinstance(data, dict):
+            continue
+        if data.get("kind") != NoteKind.SIGNAL or not isinstance(data.get("worker_id"), str):
+            continue
+        category, severity = data.get("category"), data.get("severity")
+        if isinstance(category, str) and isinstance(severity, str):
+            with contextlib.suppress(ValueError):
+                out.add((uuid.UUID(data["worker_id"]), category, severity))
+    return out
+
+
 def _load_batch(
     session: Session, caller: Caller, mutations: list[IncomingMutation], now: datetime
 ) -> PushBatch:
@@ -227,17 +244,23 @@ def _load_batch(
     for model, key in referred:
         ids = list(_uuids(mutations, key))
         for i in range(0, len(ids), 500):
-            batch.held += session.scalars(select(model).where(model.id.in_(ids[i : i + 500])))
+            query = select(model.id, model).where(model.id.in_(ids[i : i + 500]))
+            for row_id, row in session.execute(query):
+                batch.held[model, row_id] = row
     for type_, created in _CREATED.items():
         wanted = list(_uuids(mutations, "id", {type_}))
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             taken = set(session.scalars(select(created.id).where(created.id.in_(chunk))))
             batch.fresh_ids.update(set(chunk) - taken)
-    about = _uuids(mutations, "worker_id", _CREATES)
-    workers = [w for w in batch.held if isinstance(w, Worker) and w.id in about]
+    workers = {w.id: w for (model, _), w in batch.held.items() if model is Worker}
+    signals = [
+        (workers[worker_id], category, severity)
+        for worker_id, category, severity in _signals(mutations)
+        if worker_id in workers
+    ]
     batch.alerts = routing.load_open_alerts(
-        session, batch.organisation, workers, batch.members, now
+        session, batch.organisation, signals, batch.members, now
     )
     return batch
 
