@@ -19,7 +19,7 @@ one line in the inbox and one e-mail, but each keeps its own deadline.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -37,7 +37,7 @@ from shared_models.vocabulary import (
 )
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User, Worker
-from sync_server.orgs.service import users_with_role
+from sync_server.orgs.service import Members, users_with_role
 from sync_server.routing.models import Delivery, responsible
 from sync_server.sync.changelog import record_change
 
@@ -161,7 +161,7 @@ def route_note(
     *,
     org: Organization,
     worker: Worker | None,
-    members: Mapping[uuid.UUID, User],
+    members: Members,
     coordinators: Sequence[User],
     alerts: OpenAlerts,
     now: datetime,
@@ -217,7 +217,7 @@ def load_open_alerts(
     session: Session,
     org: Organization,
     signals: Collection[tuple[Worker, str, str]],
-    members: Mapping[uuid.UUID, User],
+    members: Members,
     now: datetime,
 ) -> OpenAlerts:
     """Read once the open alerts a batch's signals (worker, category, severity) may join,

@@ -11,13 +11,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import Role
 from sync_server.database import Base
 from sync_server.orgs.models import Organization, User
-from sync_server.orgs.service import users_with_role
+from sync_server.orgs.service import Members, users_with_role
 from sync_server.routing.service import OpenAlerts
 
 _T = TypeVar("_T")
@@ -26,8 +26,8 @@ _T = TypeVar("_T")
 @dataclass
 class PushBatch:
     organisation: Organization
-    # Every user of the organisation by id: routing finds counsellors and stand-ins here.
-    members: dict[uuid.UUID, User]
+    # The organisation's users by id: routing finds counsellors and stand-ins here.
+    members: Members
     coordinators: list[User]
     # The open alerts the batch's notes may join (routing keeps them true as it goes).
     alerts: OpenAlerts = field(default_factory=OpenAlerts)
@@ -43,11 +43,10 @@ class PushBatch:
 
     @classmethod
     def load(cls, session: Session, org_id: uuid.UUID) -> PushBatch:
-        """A batch with the organisation, its members and its coordinators."""
-        members = session.scalars(select(User).where(User.org_id == org_id)).all()
+        """A batch with the organisation, its members (read as needed) and its coordinators."""
         return cls(
             organisation=session.get_one(Organization, org_id),
-            members={u.id: u for u in members},
+            members=Members(session, org_id),
             coordinators=users_with_role(session, org_id, Role.COORDINATOR),
         )
 

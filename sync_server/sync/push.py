@@ -254,6 +254,10 @@ def _load_batch(
             taken = set(session.scalars(select(created.id).where(created.id.in_(chunk))))
             batch.fresh_ids.update(set(chunk) - taken)
     workers = {w.id: w for (model, _), w in batch.held.items() if model is Worker}
+    # The author, and whom the notes go to: the workers' counsellors and their stand-ins.
+    batch.members.preload([caller.user_id, *(w.counsellor_id for w in workers.values())])
+    counsellors = [batch.members.get(w.counsellor_id) for w in workers.values() if w.counsellor_id]
+    batch.members.preload(c.stand_in_id for c in counsellors if c is not None)
     signals = [
         (workers[worker_id], category, severity)
         for worker_id, category, severity in _signals(mutations)
