@@ -204,13 +204,16 @@ _CREATED: dict[MutationType, type[Note | FollowUp | HeadsUp]] = {
 def _uuids(
     mutations: list[IncomingMutation], key: str, types: Collection[str] | None = None
 ) -> set[uuid.UUID]:
-    out = set()
+    values = set()  # each text parsed once: a backlog names the same few workers and teams
     for mutation in mutations:
         value = mutation.data.get(key) if isinstance(mutation.data, dict) else None
         typed = isinstance(mutation.type, str) and (types is None or mutation.type in types)
         if isinstance(value, str) and typed:
-            with contextlib.suppress(ValueError):
-                out.add(uuid.UUID(value))
+            values.add(value)
+    out = set()
+    for value in values:
+        with contextlib.suppress(ValueError):
+            out.add(uuid.UUID(value))
     return out
 
 
