@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared_models.vocabulary import (
@@ -216,52 +216,49 @@ def route_note(
 def load_open_alerts(
     session: Session,
     org: Organization,
-    signals: Collection[tuple[Worker, str, str]],
-    members: Members,
+    signals: Collection[tuple[uuid.UUID, str, str]],
     now: datetime,
 ) -> OpenAlerts:
     """Read once the open alerts a batch's signals (worker, category, severity) may join,
-    instead of once per note. Only signals to a worker's counsellor or stand-in group
-    (`route_note`), so the read starts from those recipients' open, ungrouped deliveries
-    (`ix_delivery_open_alert`), not from every note ever stored about the workers."""
+    instead of once per note: the open signals of those keys (`ix_note_signal_key`), then
+    their open, ungrouped deliveries. Both grow with the signals of one key, not with every
+    note or delivery stored about the workers or their counsellors."""
     alerts = OpenAlerts()
     if org.group_window <= 0 or not signals:
         return alerts
-    workers = {worker.id: worker for worker, _, _ in signals}.values()
-    wanted = {(worker.id, category, severity) for worker, category, severity in signals}
-    recipients = set()
-    for worker in workers:
-        counsellor = members.get(worker.counsellor_id) if worker.counsellor_id else None
-        if counsellor is not None:
-            recipients.add(counsellor.id)
-            if counsellor.stand_in_id is not None:
-                recipients.add(counsellor.stand_in_id)
-    if recipients:
-        since = now - timedelta(seconds=org.group_window)
-        rows = session.execute(
-            select(
-                Delivery.id,
-                Delivery.delivered_at,
-                Delivery.recipient_id,
-                Note.worker_id,
-                Note.kind,
-                Note.category,
-                Note.severity,
-            )
-            .join(Note, Note.id == Delivery.note_id)
-            .where(
-                Delivery.recipient_id.in_(list(recipients)),
-                Delivery.acknowledged_at.is_(None),
-                Delivery.grouped_into_id.is_(None),
-                Delivery.delivered_at >= since,
-                tuple_(Note.worker_id, Note.category, Note.severity).in_(list(wanted)),
+    wanted = list(set(signals))
+    keys: dict[uuid.UUID, tuple[object, ...]] = {}  # open signal -> its key but the recipient
+    for i in range(0, len(wanted), 100):
+        same_key = [
+            and_(Note.worker_id == w, Note.category == c, Note.severity == s)
+            for w, c, s in wanted[i : i + 100]
+        ]
+        for note_id, worker_id, category, severity in session.execute(
+            select(Note.id, Note.worker_id, Note.category, Note.severity).where(
+                or_(*same_key),
                 Note.kind == NoteKind.SIGNAL.value,
                 Note.status == NoteStatus.OPEN.value,
             )
-            .order_by(Delivery.delivered_at)
-        )
-        for delivery_id, delivered_at, *key in rows:
-            alerts.leads.setdefault(tuple(key), Lead(delivery_id, delivered_at))
+        ):
+            keys[note_id] = (worker_id, NoteKind.SIGNAL.value, category, severity)
+    since = now - timedelta(seconds=org.group_window)
+    note_ids = list(keys)
+    rows: list[tuple[uuid.UUID, datetime, uuid.UUID, uuid.UUID]] = []
+    for i in range(0, len(note_ids), 500):
+        rows += session.execute(
+            select(
+                Delivery.id, Delivery.delivered_at, Delivery.recipient_id, Delivery.note_id
+            ).where(
+                Delivery.note_id.in_(note_ids[i : i + 500]),
+                Delivery.acknowledged_at.is_(None),
+                Delivery.grouped_into_id.is_(None),
+                Delivery.delivered_at >= since,
+            )
+        ).tuples()
+    rows.sort(key=lambda row: row[1])  # the oldest open alert leads
+    for delivery_id, delivered_at, recipient_id, note_id in rows:
+        key = (recipient_id, *keys[note_id])
+        alerts.leads.setdefault(key, Lead(delivery_id, delivered_at))
     alerts.known.update((w, NoteKind.SIGNAL.value, c, s) for w, c, s in wanted)
     return alerts
 

@@ -261,14 +261,8 @@ def _load_batch(
     batch.members.preload([caller.user_id, *(w.counsellor_id for w in workers.values())])
     counsellors = [batch.members.get(w.counsellor_id) for w in workers.values() if w.counsellor_id]
     batch.members.preload(c.stand_in_id for c in counsellors if c is not None)
-    signals = [
-        (workers[worker_id], category, severity)
-        for worker_id, category, severity in _signals(mutations)
-        if worker_id in workers
-    ]
-    batch.alerts = routing.load_open_alerts(
-        session, batch.organisation, signals, batch.members, now
-    )
+    signals = [signal for signal in _signals(mutations) if signal[0] in workers]
+    batch.alerts = routing.load_open_alerts(session, batch.organisation, signals, now)
     return batch
 
 

@@ -1,8 +1,9 @@
-"""index open alerts by recipient and time, for grouping a push's signals
+"""index notes by alert key, and open alerts by recipient and time, for grouping signals
 
-The partial index of open, ungrouped deliveries gains `delivered_at`: a push reads the open
-alerts of its notes' recipients within the grouping window through it, instead of walking
-every note stored about their workers. Rows are untouched; only the index is rebuilt.
+A push reads the open alerts its signals may join through the notes of each alert key
+(worker, category, severity: `ix_note_signal_key`), instead of walking every note stored
+about their workers; the partial index of open, ungrouped deliveries gains `delivered_at`,
+for a single note's lookup within the grouping window. Rows are untouched.
 
 Revision ID: 0008
 Revises: 0007
@@ -41,7 +42,9 @@ def _replace(columns: list[str]) -> None:
 
 def upgrade() -> None:
     _replace(["recipient_id", "delivered_at"])
+    op.create_index("ix_note_signal_key", "note", ["worker_id", "category", "severity"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_note_signal_key", table_name="note")
     _replace(["recipient_id"])
