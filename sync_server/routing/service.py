@@ -220,45 +220,54 @@ def load_open_alerts(
     now: datetime,
 ) -> OpenAlerts:
     """Read once the open alerts a batch's signals (worker, category, severity) may join,
-    instead of once per note: the open signals of those keys (`ix_note_signal_key`), then
-    their open, ungrouped deliveries. Both grow with the signals of one key, not with every
-    note or delivery stored about the workers or their counsellors."""
+    instead of once per note: the open signals of those keys (`ix_note_signal_key`, a few
+    categories and severities of each worker at a time) and their open, ungrouped
+    deliveries. What it reads grows with the signals of one key, not with every note or
+    delivery stored about the workers or their counsellors."""
     alerts = OpenAlerts()
     if org.group_window <= 0 or not signals:
         return alerts
-    wanted = list(set(signals))
-    keys: dict[uuid.UUID, tuple[object, ...]] = {}  # open signal -> its key but the recipient
-    for i in range(0, len(wanted), 100):
-        same_key = [
-            and_(Note.worker_id == w, Note.category == c, Note.severity == s)
-            for w, c, s in wanted[i : i + 100]
+    wanted = set(signals)
+    by_worker: dict[uuid.UUID, tuple[set[str], set[str]]] = {}
+    for worker_id, category, severity in wanted:
+        categories, severities = by_worker.setdefault(worker_id, (set(), set()))
+        categories.add(category)
+        severities.add(severity)
+    workers = list(by_worker.items())
+    since = now - timedelta(seconds=org.group_window)
+    for i in range(0, len(workers), 50):
+        about = [
+            and_(
+                Note.worker_id == worker_id,
+                Note.category.in_(categories),
+                Note.severity.in_(severities),
+            )
+            for worker_id, (categories, severities) in workers[i : i + 50]
         ]
-        for note_id, worker_id, category, severity in session.execute(
-            select(Note.id, Note.worker_id, Note.category, Note.severity).where(
-                or_(*same_key),
+        rows = session.execute(
+            select(
+                Delivery.id,
+                Delivery.delivered_at,
+                Delivery.recipient_id,
+                Note.worker_id,
+                Note.category,
+                Note.severity,
+            )
+            .join(Delivery, Delivery.note_id == Note.id)
+            .where(
+                or_(*about),
                 Note.kind == NoteKind.SIGNAL.value,
                 Note.status == NoteStatus.OPEN.value,
-            )
-        ):
-            keys[note_id] = (worker_id, NoteKind.SIGNAL.value, category, severity)
-    since = now - timedelta(seconds=org.group_window)
-    note_ids = list(keys)
-    rows: list[tuple[uuid.UUID, datetime, uuid.UUID, uuid.UUID]] = []
-    for i in range(0, len(note_ids), 500):
-        rows += session.execute(
-            select(
-                Delivery.id, Delivery.delivered_at, Delivery.recipient_id, Delivery.note_id
-            ).where(
-                Delivery.note_id.in_(note_ids[i : i + 500]),
                 Delivery.acknowledged_at.is_(None),
                 Delivery.grouped_into_id.is_(None),
                 Delivery.delivered_at >= since,
             )
-        ).tuples()
-    rows.sort(key=lambda row: row[1])  # the oldest open alert leads
-    for delivery_id, delivered_at, recipient_id, note_id in rows:
-        key = (recipient_id, *keys[note_id])
-        alerts.leads.setdefault(key, Lead(delivery_id, delivered_at))
+            .order_by(Delivery.delivered_at)
+        )
+        for delivery_id, delivered_at, recipient_id, of, category, severity in rows:
+            if (of, category, severity) in wanted:
+                key = (recipient_id, of, NoteKind.SIGNAL.value, category, severity)
+                alerts.leads.setdefault(key, Lead(delivery_id, delivered_at))
     alerts.known.update((w, NoteKind.SIGNAL.value, c, s) for w, c, s in wanted)
     return alerts
 
