@@ -21,6 +21,8 @@ class Note(Base):
     __tablename__ = "note"
     __table_args__ = (
         Index("ix_note_worker_captured", "worker_id", "captured_at"),
+        # A push's repeated signals: the notes of one alert key (`routing.load_open_alerts`).
+        Index("ix_note_signal_key", "worker_id", "category", "severity"),
         Index("ix_note_org_received", "org_id", "received_at"),
     )
 

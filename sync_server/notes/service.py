@@ -73,38 +73,42 @@ def create_note(
     data: m.NoteCreate,
     now: datetime,
     batch: PushBatch | None = None,
-) -> Note:
+) -> None:
+    alone = batch is None
+    batch = batch or PushBatch.load(session, viewer.org_id)
     if _id_taken(session, Note, data.id, batch):
         raise Rejected("id_conflict", "a note with this id already exists")
-    team = session.get(Team, data.team_id)
+    team = batch.get(session, Team, data.team_id)
     if team is None or team.org_id != viewer.org_id:
         raise Rejected("not_found", "no such team")
-    worker = session.get(Worker, data.worker_id) if data.worker_id else None
+    worker = batch.get(session, Worker, data.worker_id) if data.worker_id else None
     if data.worker_id and (worker is None or worker.org_id != viewer.org_id):
         raise Rejected("not_found", "no such worker")
     if worker is not None and worker.team_id != team.id:
         raise Rejected("forbidden", "this worker is no longer in this team")
     if not policy.may_write_note(viewer, worker, team.id):
         raise Rejected("forbidden", "you may not write notes about this worker or team")
-    note = Note(
+    note = routing.NoteFacts(
         id=data.id,
-        org_id=viewer.org_id,
         author_id=viewer.user_id,
         worker_id=data.worker_id,
-        team_id=team.id,
         kind=data.kind.value,
         category=data.category,
         severity=data.severity.value,
-        text=data.text,
-        # A phone whose clock runs ahead cannot date a note in the future.
-        captured_at=min(data.captured_at, now),
-        received_at=now,
-        status=NoteStatus.OPEN.value,
     )
-    session.add(note)
+    row = {
+        **note._asdict(),
+        "org_id": viewer.org_id,
+        "team_id": team.id,
+        "text": data.text,
+        # A phone whose clock runs ahead cannot date a note in the future.
+        "captured_at": min(data.captured_at, now),
+        "received_at": now,
+        "status": NoteStatus.OPEN.value,
+    }
     record_change(session, viewer.org_id, EntityType.NOTE, note.id)
-    batch = batch or PushBatch.load(session, viewer.org_id)
-    routing.route_note(
+    batch.add(Note, [row])
+    deliveries = routing.route_note(
         session,
         note,
         org=batch.organisation,
@@ -114,7 +118,9 @@ def create_note(
         alerts=batch.alerts,
         now=now,
     )
-    return note
+    batch.add(Delivery, deliveries)
+    if alone:
+        batch.write(session)
 
 
 def retract_note(

@@ -403,3 +403,34 @@ def users_with_role(session: Session, org_id: uuid.UUID, role: Role) -> list[Use
             .order_by(User.display_name)
         )
     )
+
+
+class Members:
+    """An organisation's users by id, each read when first asked for: a push needs its
+    author and the counsellors of its workers, not the whole roster. `preload` reads many
+    in one query."""
+
+    def __init__(self, session: Session, org_id: uuid.UUID) -> None:
+        self._session = session
+        self._org_id = org_id
+        self._users: dict[uuid.UUID, User | None] = {}
+
+    def preload(self, ids: Iterable[uuid.UUID | None]) -> None:
+        missing = list({i for i in ids if i is not None} - self._users.keys())
+        for i in range(0, len(missing), 500):
+            chunk = missing[i : i + 500]
+            query = select(User).where(User.org_id == self._org_id, User.id.in_(chunk))
+            self._users.update((user.id, user) for user in self._session.scalars(query))
+            for user_id in chunk:
+                self._users.setdefault(user_id, None)
+
+    def get(self, user_id: uuid.UUID) -> User | None:
+        if user_id not in self._users:
+            self.preload([user_id])
+        return self._users[user_id]
+
+    def __getitem__(self, user_id: uuid.UUID) -> User:
+        user = self.get(user_id)
+        if user is None:
+            raise KeyError(user_id)
+        return user

@@ -28,10 +28,11 @@ class Delivery(Base):
             sqlite_where=text(_OPEN),
         ),
         Index("ix_delivery_recipient", "recipient_id", "delivered_at"),
-        # Open alerts of a recipient: what a new signal may be grouped into.
+        # Open alerts of a recipient, oldest first: what a new signal may be grouped into.
         Index(
             "ix_delivery_open_alert",
             "recipient_id",
+            "delivered_at",
             postgresql_where=text(_OPEN_ALERT),
             sqlite_where=text(_OPEN_ALERT),
         ),

@@ -19,11 +19,12 @@ one line in the inbox and one e-mail, but each keeps its own deadline.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Insert, literal, select, update
+from sqlalchemy import Insert, and_, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -40,14 +41,51 @@ from sync_server import policy
 from sync_server.database import random_uuid, table
 from sync_server.notes.models import Note
 from sync_server.orgs.models import Organization, User, Worker
-from sync_server.orgs.service import users_with_role
+from sync_server.orgs.service import Members, users_with_role
 from sync_server.routing.models import Delivery, responsible
 from sync_server.sync.changelog import record_change
 
 
-def _alert_key(recipient_id: uuid.UUID, note: Note) -> tuple[object, ...]:
+class RoutedNote(Protocol):
+    """What routing reads of a note: a stored `Note`, or a `NoteFacts` of one being pushed."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def author_id(self) -> uuid.UUID: ...
+    @property
+    def worker_id(self) -> uuid.UUID | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+
+
+class NoteFacts(NamedTuple):
+    """A new note as routing reads it, before its row is inserted: no ORM object to build."""
+
+    id: uuid.UUID
+    author_id: uuid.UUID
+    worker_id: uuid.UUID | None
+    kind: str
+    category: str
+    severity: str
+
+
+def _alert_key(recipient_id: uuid.UUID, note: RoutedNote) -> tuple[object, ...]:
     """What a repeat signal shares with its alert: a more severe one pages on its own."""
     return (recipient_id, note.worker_id, note.kind, note.category, note.severity)
+
+
+class Lead(NamedTuple):
+    """The lead delivery of an open alert, as grouping needs it: no ORM object to build.
+    It stays unacknowledged for the rest of the push: its recipient is never the author of
+    the notes that join it, and a push is one author's."""
+
+    id: uuid.UUID
+    delivered_at: datetime
 
 
 @dataclass
@@ -55,17 +93,17 @@ class OpenAlerts:
     """The open alerts the notes of one push may join, read once for the whole batch.
 
     `leads`: alert key (`_alert_key`) -> the lead delivery, kept up to date as the batch's
-    notes are routed; `known_workers`: the workers all of whose open alerts are in `leads`
-    (for the others, `route_note` asks the database).
+    notes are routed; `known`: the signals (worker, kind, category, severity) all of whose
+    open alerts are in `leads` (for the others, `route_note` asks the database).
     """
 
-    leads: dict[tuple[object, ...], Delivery] = field(default_factory=dict)
-    known_workers: set[uuid.UUID] = field(default_factory=set)
+    leads: dict[tuple[object, ...], Lead] = field(default_factory=dict)
+    known: set[tuple[object, ...]] = field(default_factory=set)
 
     def forget(self) -> None:
         """After a rollback: the deliveries held here may no longer exist."""
         self.leads.clear()
-        self.known_workers.clear()
+        self.known.clear()
 
 
 def deadline(org: Organization, severity: str) -> timedelta:
@@ -77,7 +115,7 @@ def deadline(org: Organization, severity: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def alerts_nobody(note: Note) -> bool:
+def alerts_nobody(note: RoutedNote) -> bool:
     """An observation goes onto the timeline only, unless it says it is urgent: the app
     never offers that, but a note that says "urgent" is never silent, so it is routed like
     a signal."""
@@ -85,7 +123,7 @@ def alerts_nobody(note: Note) -> bool:
 
 
 def plan_recipients(
-    note: Note,
+    note: RoutedNote,
     worker: Worker | None,
     counsellor: User | None,
     coordinators: Sequence[User],
@@ -123,16 +161,16 @@ def plan_recipients(
 
 def route_note(
     session: Session,
-    note: Note,
+    note: RoutedNote,
     *,
     org: Organization,
     worker: Worker | None,
-    members: Mapping[uuid.UUID, User],
+    members: Members,
     coordinators: Sequence[User],
     alerts: OpenAlerts,
     now: datetime,
-) -> list[Delivery]:
-    """Create the note's deliveries. Called in the transaction that stores the note.
+) -> list[dict[str, Any]]:
+    """The note's deliveries, as rows for the caller to insert with the note (`PushBatch`).
 
     `members`: the organisation's users by id (the counsellor and their stand-in are among
     them); `alerts`: the open alerts the note may join, updated with its own.
@@ -150,65 +188,96 @@ def route_note(
         # Every delivery is chased until acknowledged, the coordinators' too when the note is
         # theirs to handle; their `urgent` copies only inform: someone else is chased.
         chased = reason != DeliveryReason.URGENT
-        delivery = Delivery(
-            id=uuid.uuid4(),
-            note_id=note.id,
-            recipient_id=recipient_id,
-            reason=reason.value,
-            delivered_at=now,
-            due_at=now + deadline(org, note.severity) if chased else None,
-        )
+        delivery: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "note_id": note.id,
+            "recipient_id": recipient_id,
+            "reason": reason.value,
+            "delivered_at": now,
+            "due_at": now + deadline(org, note.severity) if chased else None,
+            "grouped_into_id": None,
+        }
         groups = org.group_window > 0 and note.kind == NoteKind.SIGNAL and worker is not None
         if groups and reason not in coordinator_reasons:
             key = _alert_key(recipient_id, note)
             since = now - timedelta(seconds=org.group_window)
             lead = alerts.leads.get(key)
-            if lead is not None and (lead.acknowledged_at is not None or lead.delivered_at < since):
+            if lead is not None and lead.delivered_at < since:
                 lead = None
-            if lead is None and note.worker_id not in alerts.known_workers:
-                lead = open_alert(session, recipient_id, note, since)
+            if lead is None and key[1:] not in alerts.known:
+                found = open_alert(session, recipient_id, note, since)
+                lead = Lead(found.id, found.delivered_at) if found is not None else None
             if lead is not None:
                 # For the inbox and e-mail only: the signal keeps its own deadline, and the
                 # alert's note is not re-sent (its author would learn of this signal).
-                delivery.grouped_into_id = lead.id
-            alerts.leads[key] = lead or delivery  # later signals of this batch join it
-        session.add(delivery)
+                delivery["grouped_into_id"] = lead.id
+            # Later signals of this batch join it.
+            alerts.leads[key] = lead or Lead(delivery["id"], now)
         deliveries.append(delivery)
     return deliveries
 
 
 def load_open_alerts(
-    session: Session, org: Organization, worker_ids: Collection[uuid.UUID], now: datetime
+    session: Session,
+    org: Organization,
+    signals: Collection[tuple[uuid.UUID, str, str]],
+    now: datetime,
 ) -> OpenAlerts:
-    """Read once the open alerts a batch of notes about `worker_ids` may join, instead of
-    once per note. Only signals group (`route_note`): the deliveries of other kinds, which
-    pile up unacknowledged in a backlog, are not read."""
+    """Read once the open alerts a batch's signals (worker, category, severity) may join,
+    instead of once per note: the open signals of those keys (`ix_note_signal_key`, a few
+    categories and severities of each worker at a time) and their open, ungrouped
+    deliveries. What it reads grows with the signals of one key, not with every note or
+    delivery stored about the workers or their counsellors."""
     alerts = OpenAlerts()
-    if org.group_window <= 0 or not worker_ids:
+    if org.group_window <= 0 or not signals:
         return alerts
+    wanted = set(signals)
+    by_worker: dict[uuid.UUID, tuple[set[str], set[str]]] = {}
+    for worker_id, category, severity in wanted:
+        categories, severities = by_worker.setdefault(worker_id, (set(), set()))
+        categories.add(category)
+        severities.add(severity)
+    workers = list(by_worker.items())
     since = now - timedelta(seconds=org.group_window)
-    rows = session.execute(
-        select(Delivery, Note.worker_id, Note.kind, Note.category, Note.severity)
-        .join(Note, Note.id == Delivery.note_id)
-        .where(
-            Note.worker_id.in_(list(worker_ids)),
-            Note.kind == NoteKind.SIGNAL.value,
-            Note.status == NoteStatus.OPEN.value,
-            Delivery.grouped_into_id.is_(None),
-            Delivery.acknowledged_at.is_(None),
-            Delivery.delivered_at >= since,
+    for i in range(0, len(workers), 50):
+        about = [
+            and_(
+                Note.worker_id == worker_id,
+                Note.category.in_(categories),
+                Note.severity.in_(severities),
+            )
+            for worker_id, (categories, severities) in workers[i : i + 50]
+        ]
+        rows = session.execute(
+            select(
+                Delivery.id,
+                Delivery.delivered_at,
+                Delivery.recipient_id,
+                Note.worker_id,
+                Note.category,
+                Note.severity,
+            )
+            .join(Delivery, Delivery.note_id == Note.id)
+            .where(
+                or_(*about),
+                Note.kind == NoteKind.SIGNAL.value,
+                Note.status == NoteStatus.OPEN.value,
+                Delivery.acknowledged_at.is_(None),
+                Delivery.grouped_into_id.is_(None),
+                Delivery.delivered_at >= since,
+            )
+            .order_by(Delivery.delivered_at)
         )
-        .order_by(Delivery.delivered_at)
-    )
-    for delivery, worker_id, kind, category, severity in rows:
-        key = (delivery.recipient_id, worker_id, kind, category, severity)
-        alerts.leads.setdefault(key, delivery)
-    alerts.known_workers.update(worker_ids)
+        for delivery_id, delivered_at, recipient_id, of, category, severity in rows:
+            if (of, category, severity) in wanted:
+                key = (recipient_id, of, NoteKind.SIGNAL.value, category, severity)
+                alerts.leads.setdefault(key, Lead(delivery_id, delivered_at))
+    alerts.known.update((w, NoteKind.SIGNAL.value, c, s) for w, c, s in wanted)
     return alerts
 
 
 def open_alert(
-    session: Session, recipient_id: uuid.UUID, note: Note, since: datetime
+    session: Session, recipient_id: uuid.UUID, note: RoutedNote, since: datetime
 ) -> Delivery | None:
     """The recipient's unacknowledged alert of the same key (`_alert_key`), if recent."""
     return session.scalar(
@@ -260,11 +329,11 @@ def release_alerts(session: Session, note: Note, alerts: OpenAlerts) -> None:
         if lead is not None:
             lead.grouped_into_id = None
         for key, cached in list(alerts.leads.items()):
-            if cached is delivery:
+            if cached.id == delivery.id:
                 if lead is None:
                     del alerts.leads[key]
                 else:
-                    alerts.leads[key] = lead
+                    alerts.leads[key] = Lead(lead.id, lead.delivered_at)
 
 
 def escalate_overdue(session: Session, now: datetime, batch: int = 2000) -> int:

@@ -26,7 +26,7 @@ from sqlalchemy.orm.exc import FlushError
 
 from shared_models import mutations as m
 from shared_models.fields import Moment
-from shared_models.vocabulary import MutationType
+from shared_models.vocabulary import MutationType, NoteKind
 from shared_models.wire import (
     MAX_MUTATIONS_PER_PUSH,
     ErrorDetail,
@@ -107,6 +107,13 @@ def content_hash(mutation: IncomingMutation) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _outcome(row: dict[str, Any]) -> MutationResult:
+    """The answer for a mutation this push stored (`row`: its ledger row)."""
+    if row["status"] == "applied":
+        return MutationResult(id=row["id"], status="applied")
+    return _rejected(row["id"], row.get("error_code") or "", row.get("error_message") or "")
+
+
 def _replay(record: MutationRecord, digest: str, caller: Caller) -> MutationResult:
     """The answer for a mutation id seen before: the same outcome, never a second effect."""
     if record.content_hash != digest or record.user_id != caller.user_id:
@@ -135,13 +142,13 @@ def push(
     try:
         with session.begin_nested(), session.no_autoflush:
             results = _run(session, caller, viewer, batch, mutations, now, careful=False)
+            batch.write(session)
             session.flush()
         return results
     except (IntegrityError, DataError, FlushError):
         # A concurrent request stored one of these ids first, the batch repeats an entity
         # id, or a value the database refuses: redo it one by one, each in a savepoint.
-        discard_changes_after(session, mark)
-        batch.alerts.forget()
+        _rolled_back(session, batch, mark)
         return _run(session, caller, viewer, batch, mutations, now, careful=True)
 
 
@@ -156,29 +163,30 @@ def _run(
     careful: bool,
 ) -> list[MutationResult]:
     known = _known_records(session, [mu.id for mu in mutations])
+    stored: dict[uuid.UUID, dict[str, Any]] = {}  # the ledger rows of this push
     results = []
     for mutation in mutations:
         digest = content_hash(mutation)
         record = known.get(mutation.id)
+        if record is None and mutation.id in stored:
+            record = MutationRecord(**stored[mutation.id])  # a copy, to answer the repeat
         if record is not None:
             results.append(_replay(record, digest, caller))
             continue
         if careful:
-            record, fresh = _apply_carefully(session, caller, viewer, batch, mutation, digest, now)
+            row, existing = _apply_carefully(session, caller, viewer, batch, mutation, digest, now)
+            if existing is not None:
+                known[mutation.id] = existing
+                results.append(_replay(existing, digest, caller))
+                continue
         else:
             if not (isinstance(mutation.type, str) and mutation.type in _CREATES):
-                session.flush()  # it may refer to rows created earlier in this batch
-            record = _apply(session, caller, viewer, batch, mutation, digest, now)
-            fresh = True
-        known[mutation.id] = record
-        if not fresh:
-            results.append(_replay(record, digest, caller))
-        elif record.status == "applied":
-            results.append(MutationResult(id=mutation.id, status="applied"))
-        else:
-            results.append(
-                _rejected(record.id, record.error_code or "", record.error_message or "")
-            )
+                # It may refer to rows created earlier in this batch.
+                batch.write(session)
+                session.flush()
+            row = _apply(session, caller, viewer, batch, mutation, digest, now)
+        stored[mutation.id] = row
+        results.append(_outcome(row))
     return results
 
 
@@ -196,13 +204,33 @@ _CREATED: dict[MutationType, type[Note | FollowUp | HeadsUp]] = {
 def _uuids(
     mutations: list[IncomingMutation], key: str, types: Collection[str] | None = None
 ) -> set[uuid.UUID]:
-    out = set()
+    values = set()  # each text parsed once: a backlog names the same few workers and teams
     for mutation in mutations:
         value = mutation.data.get(key) if isinstance(mutation.data, dict) else None
         typed = isinstance(mutation.type, str) and (types is None or mutation.type in types)
         if isinstance(value, str) and typed:
+            values.add(value)
+    out = set()
+    for value in values:
+        with contextlib.suppress(ValueError):
+            out.add(uuid.UUID(value))
+    return out
+
+
+def _signals(mutations: list[IncomingMutation]) -> set[tuple[uuid.UUID, str, str]]:
+    """The (worker, category, severity) of the batch's new signals, as sent: a value the
+    validation changes only costs that note a query of its own (`OpenAlerts.known`)."""
+    out = set()
+    for mutation in mutations:
+        data = mutation.data
+        if mutation.type != MutationType.NOTE_CREATE or not isinstance(data, dict):
+            continue
+        if data.get("kind") != NoteKind.SIGNAL or not isinstance(data.get("worker_id"), str):
+            continue
+        category, severity = data.get("category"), data.get("severity")
+        if isinstance(category, str) and isinstance(severity, str):
             with contextlib.suppress(ValueError):
-                out.add(uuid.UUID(value))
+                out.add((uuid.UUID(data["worker_id"]), category, severity))
     return out
 
 
@@ -219,16 +247,22 @@ def _load_batch(
     for model, key in referred:
         ids = list(_uuids(mutations, key))
         for i in range(0, len(ids), 500):
-            batch.held += session.scalars(select(model).where(model.id.in_(ids[i : i + 500])))
+            query = select(model.id, model).where(model.id.in_(ids[i : i + 500]))
+            for row_id, row in session.execute(query):
+                batch.held[model, row_id] = row
     for type_, created in _CREATED.items():
         wanted = list(_uuids(mutations, "id", {type_}))
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             taken = set(session.scalars(select(created.id).where(created.id.in_(chunk))))
             batch.fresh_ids.update(set(chunk) - taken)
-    batch.alerts = routing.load_open_alerts(
-        session, batch.organisation, _uuids(mutations, "worker_id", _CREATES), now
-    )
+    workers = {w.id: w for (model, _), w in batch.held.items() if model is Worker}
+    # The author, and whom the notes go to: the workers' counsellors and their stand-ins.
+    batch.members.preload([caller.user_id, *(w.counsellor_id for w in workers.values())])
+    counsellors = [batch.members.get(w.counsellor_id) for w in workers.values() if w.counsellor_id]
+    batch.members.preload(c.stand_in_id for c in counsellors if c is not None)
+    signals = [signal for signal in _signals(mutations) if signal[0] in workers]
+    batch.alerts = routing.load_open_alerts(session, batch.organisation, signals, now)
     return batch
 
 
@@ -244,22 +278,23 @@ def _known_records(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, Mu
 
 def _new_record(
     caller: Caller, mutation: IncomingMutation, digest: str, now: datetime
-) -> MutationRecord:
+) -> dict[str, Any]:
+    """The mutation's ledger row (`MutationRecord`), applied until `_quarantine` says not."""
     try:
         client_time: datetime | None = _CLIENT_TIME.validate_python(mutation.client_time)
     except ValidationError:
         client_time = None
-    return MutationRecord(
-        id=mutation.id,
-        org_id=caller.org_id,
-        user_id=caller.user_id,
-        device_id=caller.device_id,
-        type=_storable(str(mutation.type))[:100],
-        content_hash=digest,
-        status="applied",
-        client_time=client_time,
-        received_at=now,
-    )
+    return {
+        "id": mutation.id,
+        "org_id": caller.org_id,
+        "user_id": caller.user_id,
+        "device_id": caller.device_id,
+        "type": _storable(str(mutation.type))[:100],
+        "content_hash": digest,
+        "status": "applied",
+        "client_time": client_time,
+        "received_at": now,
+    }
 
 
 def _handle(
@@ -285,13 +320,13 @@ def _handle(
 
 
 def _quarantine(
-    record: MutationRecord, mutation: IncomingMutation, code: str, message: str
+    record: dict[str, Any], mutation: IncomingMutation, code: str, message: str
 ) -> None:
     log.info("rejected a mutation: %s", code)
-    record.status = "rejected"
-    record.error_code = code
-    record.error_message = _storable(message)[:1000]
-    record.payload = _storable({"type": mutation.type, "data": mutation.data})
+    record["status"] = "rejected"
+    record["error_code"] = code
+    record["error_message"] = _storable(message)[:1000]
+    record["payload"] = _storable({"type": mutation.type, "data": mutation.data})
 
 
 def _storable(value: Any) -> Any:
@@ -316,13 +351,13 @@ def _apply(
     mutation: IncomingMutation,
     digest: str,
     now: datetime,
-) -> MutationRecord:
+) -> dict[str, Any]:
     record = _new_record(caller, mutation, digest, now)
     try:
         _handle(session, viewer, batch, mutation, now)
     except Rejected as refusal:
         _quarantine(record, mutation, refusal.code, refusal.message)
-    session.add(record)
+    batch.add(MutationRecord, [record])
     return record
 
 
@@ -334,15 +369,17 @@ def _apply_carefully(
     mutation: IncomingMutation,
     digest: str,
     now: datetime,
-) -> tuple[MutationRecord, bool]:
-    """Apply one mutation in its own savepoint; returns its record and whether it is new."""
+) -> tuple[dict[str, Any], MutationRecord | None]:
+    """Apply one mutation in its own savepoint; returns its ledger row and, if another
+    request stored this id first, that request's record instead."""
     record = _new_record(caller, mutation, digest, now)
     mark = len(pending_changes(session))
     try:
         with session.begin_nested():
             _handle(session, viewer, batch, mutation, now)
-            session.add(record)
-        return record, True
+            batch.add(MutationRecord, [record])
+            batch.write(session)
+        return record, None
     except Rejected as refusal:
         _rolled_back(session, batch, mark)
         _quarantine(record, mutation, refusal.code, refusal.message)
@@ -354,23 +391,26 @@ def _apply_carefully(
         _rolled_back(session, batch, mark)
         existing = _stored(session, mutation.id)
         if existing is not None:
-            return existing, False
+            return record, existing
         _quarantine(record, mutation, "id_conflict", "an entity with this id already exists")
     try:
         with session.begin_nested():
-            session.add(record)
+            batch.add(MutationRecord, [record])
+            batch.write(session)
     except IntegrityError:
-        batch.alerts.forget()
+        _rolled_back(session, batch, len(pending_changes(session)))
         existing = _stored(session, mutation.id)
         if existing is None:
             raise
-        return existing, False
-    return record, True
+        return record, existing
+    return record, None
 
 
 def _rolled_back(session: Session, batch: PushBatch, mark: int) -> None:
-    """A savepoint was rolled back: forget what it recorded, and the alerts it may have led."""
+    """A savepoint was rolled back: forget what it recorded, the rows it had not inserted
+    yet, and the alerts it may have led."""
     discard_changes_after(session, mark)
+    batch.rows.clear()
     batch.alerts.forget()
 
 

@@ -193,6 +193,45 @@ def test_five_signals_about_one_worker_page_once_with_a_count(client, db):
     assert state[("note", other["id"])]["status"] == "open"
 
 
+@pytest.mark.parametrize("path", ["one flush", "one by one"])
+def test_a_retraction_in_the_same_push_hands_the_alert_on(client, db, path):
+    """Signals A and B, then A retracted and C, all in one push: B takes the alert's lead and
+    C joins it, whether the push runs in one flush or (after a repeated entity id, which
+    is refused) one mutation at a time."""
+    world = build_world(db)
+    sup_a = login(client, "sup_a")
+    a, b, c = (note_data(world, "a1", category="money") for _ in range(3))
+    sent = [
+        mutation("note.create", a),
+        mutation("note.create", b),
+        mutation("note.retract", {"note_id": a["id"], "reason": "wrong worker"}),
+        mutation("note.create", c),
+    ]
+    if path == "one by one":
+        sent.append(mutation("note.create", {**a, "text": "Another text."}))
+    results = push(client, sup_a, *sent)
+    assert [r["status"] for r in results[:4]] == ["applied"] * 4
+    if path == "one by one":
+        assert results[4]["error"]["code"] == "id_conflict"
+
+    with db.reading() as session:
+        lead_of = {
+            str(note_id): grouped_into
+            for note_id, grouped_into in session.execute(
+                select(Delivery.note_id, Delivery.grouped_into_id).where(
+                    Delivery.recipient_id == world.users["couns_1"]
+                )
+            )
+        }
+        b_delivery = session.scalar(
+            select(Delivery.id).where(
+                Delivery.note_id == uuid.UUID(b["id"]),
+                Delivery.recipient_id == world.users["couns_1"],
+            )
+        )
+    assert lead_of == {a["id"]: None, b["id"]: None, c["id"]: b_delivery}
+
+
 def test_a_signal_after_the_window_pages_again(db):
     world = build_world(db)
     first = write_note(db, world, at=T0, category="money")
