@@ -609,7 +609,7 @@ def test_cli_brief_writes_a_private_pdf_and_audits_it(relais, cli_month, tmp_pat
     target = tmp_path / "brief.pdf"
     target.write_bytes(b"an older, world-readable file")
     target.chmod(0o644)
-    result = relais(*BRIEF_ARGS, "-o", str(target))
+    result = relais.spawn(*BRIEF_ARGS, "-o", str(target))
     assert_ok(result)
     assert "recorded in the audit log" in result.stdout
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600

@@ -1,4 +1,6 @@
-"""The real `relais` command, run as a subprocess on a SQLite file in a temporary folder.
+"""The `relais` command on a SQLite file in a temporary folder: each command once as a real
+subprocess (`Relais.spawn`, the entry point), its other cases in process (`Relais.__call__`,
+the same `main()`), which spares a new interpreter and its imports per case.
 
 Set-up that is not under test (an organisation, a login, an overdue note) is done in process
 on the same file. Every person here is invented.
@@ -6,10 +8,14 @@ on the same file. Every person here is invented.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import subprocess
 import sys
+import traceback
 import uuid
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +26,7 @@ from sqlalchemy import func, select, text
 from relais_testing.factories import PASSWORD, World, build_world, open_session
 from shared_models import mutations as m
 from shared_models.vocabulary import NoteKind, Severity
-from sync_server import policy
+from sync_server import cli, policy, terminal
 from sync_server.auth import service as auth
 from sync_server.database import Database, utcnow
 from sync_server.errors import Unauthenticated
@@ -29,8 +35,10 @@ from sync_server.notes import service as notes
 from sync_server.orgs.models import User, Worker
 from sync_server.orgs.service import set_availability
 from sync_server.routing.models import Delivery
+from sync_server.settings import get_settings
 
 pytestmark = pytest.mark.slow
+WIDTH = 250
 
 PROVISIONING = """\
 organization: {slug: cli-org, name: "ACI Ligne de Commande (fictional)", country: FR, language: fr}
@@ -46,7 +54,7 @@ ROSTER_HEADER = "ref,name,team,counsellor,contract_type,start,end"
 
 
 class Relais:
-    """Runs `python -m sync_server ...` with its data folder and database in tmp_path."""
+    """Runs the `relais` command with its data folder and database in tmp_path."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.cwd = tmp_path
@@ -55,19 +63,68 @@ class Relais:
         env.update(
             RELAIS_DATA_DIR=str(tmp_path / "data"),
             RELAIS_DATABASE_URL=self.url,
-            COLUMNS="250",  # wide enough for rich tables not to wrap
+            COLUMNS=str(WIDTH),  # wide enough for rich tables not to wrap
             NO_COLOR="1",
         )
         self.env = env
 
-    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def spawn(
+        self, *args: str, input: str | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """The real `python -m sync_server ...`, in a new process."""
         return subprocess.run(
             [sys.executable, "-m", "sync_server", *args],
             cwd=self.cwd,
             env={**self.env, **env},
+            input=input,
             capture_output=True,
             text=True,
             timeout=180,
+        )
+
+    def __call__(self, *args: str, input: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+        """The same `main()` in this process, with the environment, folder, arguments and
+        output streams a subprocess would have; an uncaught exception ends it as Python
+        would (a traceback on stderr, exit code 1)."""
+        stdout, stderr = io.StringIO(), io.StringIO()
+        saved_environ, saved_argv, saved_stdin = dict(os.environ), sys.argv, sys.stdin
+        saved_cwd = Path.cwd()
+        consoles = [(c, c._width, c._color_system) for c in (terminal.out, terminal.err)]
+        root = logging.getLogger()
+        saved_handlers = root.handlers
+        os.environ.clear()
+        os.environ.update({**self.env, **env})
+        sys.argv = ["relais", *args]
+        sys.stdin = io.StringIO(input)
+        os.chdir(self.cwd)
+        get_settings.cache_clear()
+        root.handlers = []  # warnings reach stderr through logging's last resort, as there
+        for console, _, _ in consoles:
+            console.width = WIDTH  # rich reads COLUMNS once, on import
+            console._color_system = None  # as on a pipe
+        try:
+            with redirect_stdout(stdout), redirect_stderr(stderr):
+                try:
+                    cli.main()
+                    code = 0
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+                    if isinstance(exc.code, str):
+                        print(exc.code, file=sys.stderr)
+                except BaseException:  # what an uncaught exception does to a process
+                    traceback.print_exc()
+                    code = 1
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_environ)
+            sys.argv, sys.stdin = saved_argv, saved_stdin
+            os.chdir(saved_cwd)
+            get_settings.cache_clear()
+            root.handlers = saved_handlers
+            for console, width, color_system in consoles:
+                console._width, console._color_system = width, color_system
+        return subprocess.CompletedProcess(
+            ["relais", *args], code, stdout.getvalue(), stderr.getvalue()
         )
 
     def database(self) -> Database:
@@ -130,7 +187,7 @@ def test_provision_applies_then_reports_nothing_to_change(relais, tmp_path):
     path = tmp_path / "org.yaml"
     path.write_text(PROVISIONING, encoding="utf-8")
 
-    first = relais("provision", str(path))
+    first = relais.spawn("provision", str(path))
     assert_ok(first)
     assert "organisation 'cli-org':" in first.stdout
     assert "change(s) applied" in first.stdout
@@ -186,7 +243,7 @@ def test_roster_import_creates_workers_and_warns_about_staffing(relais, tmp_path
     # A spreadsheet's UTF-8 export often starts with a byte order mark.
     roster_file.write_text("\n".join([ROSTER_HEADER, *lines]) + "\n", encoding="utf-8-sig")
 
-    result = relais("roster", "import", str(roster_file), "--org", "cli-org")
+    result = relais.spawn("roster", "import", str(roster_file), "--org", "cli-org")
 
     assert_ok(result)
     assert "13 created, 0 updated, 0 unchanged" in result.stdout
@@ -356,7 +413,7 @@ def test_roster_import_says_which_workers_it_takes_from_the_file(relais, tmp_pat
 
 def test_user_add_list_disable(relais, world):
     new_password = "fictional-pass-9"
-    added = relais(
+    added = relais.spawn(
         "user",
         "add",
         "--org",
@@ -387,7 +444,7 @@ def test_user_add_list_disable(relais, world):
     finally:
         db.dispose()
 
-    listed = relais("user", "list", "--org", "acme")
+    listed = relais.spawn("user", "list", "--org", "acme")
     assert_ok(listed)
     rows = {row[1]: row for row in table_rows(listed.stdout)}
     assert rows["cli_new"] == [
@@ -400,7 +457,7 @@ def test_user_add_list_disable(relais, world):
     ]
     assert {"sup_a", "couns_1", "coord"} <= rows.keys()
 
-    disabled = relais("user", "disable", "cli_new")
+    disabled = relais.spawn("user", "disable", "cli_new")
     assert_ok(disabled)
     assert "user 'cli_new' disabled" in disabled.stdout
     rows = {row[1]: row for row in table_rows(relais("user", "list", "--org", "acme").stdout)}
@@ -458,7 +515,7 @@ def test_device_list_and_revoke(relais, world):
         assert rows[str(device_id)][1:3] == ["sup_a", "Worksite phone"]
         assert rows[str(device_id)][-1] == "active"
 
-        revoked = relais("device", "revoke", str(device_id))
+        revoked = relais.spawn("device", "revoke", str(device_id))
         assert_ok(revoked)
         assert f"device {device_id} revoked" in revoked.stdout
 
@@ -508,7 +565,7 @@ def test_listings_and_messages_show_user_text_as_text(relais, world):
     finally:
         db.dispose()
 
-    devices = relais("device", "list")
+    devices = relais.spawn("device", "list")
     users = relais("user", "list")
     added = relais(
         *("user", "add", "--org", "acme", "--login", "[/]x", "--name", HOSTILE[1]),
@@ -553,15 +610,8 @@ def test_db_upgrade_creates_the_schema_and_is_repeatable(relais, tmp_path):
 
 
 def test_db_upgrade_uses_the_embedded_default_in_the_data_folder(relais, tmp_path):
-    env = {k: v for k, v in relais.env.items() if k != "RELAIS_DATABASE_URL"}
-    result = subprocess.run(
-        [sys.executable, "-m", "sync_server", "db", "upgrade"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    del relais.env["RELAIS_DATABASE_URL"]
+    result = relais.spawn("db", "upgrade")
     assert_ok(result)
     assert (tmp_path / "data" / "relais.db").is_file()
 
@@ -599,7 +649,7 @@ def test_escalate_once_prints_a_summary_and_escalates_each_delivery_once(relais,
     finally:
         db.dispose()
 
-    first = relais("escalate", "--once")
+    first = relais.spawn("escalate", "--once")
     assert_ok(first)
     assert "1 escalated, 1 absence(s) ended, 0 e-mail(s) sent" in first.stdout
 
@@ -627,7 +677,7 @@ def test_retention_dry_run_counts_then_the_purge_deletes(relais, world):
     )
     assert count(relais, Worker) == 5
 
-    purge = relais("retention")
+    purge = relais.spawn("retention")
     assert_ok(purge)
     assert "1 worker(s) past retention deleted, with 0 note(s)" in purge.stdout
     assert count(relais, Worker) == 4

@@ -378,7 +378,7 @@ def cli_subject(relais: Relais, tmp_path) -> Subject:
 @pytest.mark.slow
 def test_cli_export_writes_private_json_and_pdf_and_audits_them(relais, cli_subject, tmp_path):
     target = tmp_path / "a1.json"
-    result = relais(
+    result = relais.spawn(
         "export", "worker", "a1", "--org", "acme", "--format", "json", "-o", str(target)
     )
     assert_ok(result)
