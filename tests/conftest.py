@@ -82,7 +82,7 @@ def postgres_url() -> Iterator[str | None]:
     admin.dispose()
 
 
-def _empty_tables(db: Database) -> None:
+def empty_tables(db: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
@@ -115,7 +115,7 @@ def db(
     database = make_database(backend, tmp_path, sqlite_template, postgres_url)
     yield database
     if backend == "postgres":
-        _empty_tables(database)
+        empty_tables(database)
     database.dispose()
 
 
@@ -124,7 +124,7 @@ def pg_db(tmp_path: Path, sqlite_template: Path, postgres_url: str | None) -> It
     """PostgreSQL only, for what exists only there (LISTEN/NOTIFY, row locks across processes)."""
     database = make_database("postgres", tmp_path, sqlite_template, postgres_url)
     yield database
-    _empty_tables(database)
+    empty_tables(database)
     database.dispose()
 
 
