@@ -2,7 +2,7 @@
 
 SQLite through `relais backup` / `relais restore`; PostgreSQL through pg_dump and
 pg_restore, as docs/deploy.md tells ops to do. `relais backup` and `relais restore` run
-as real subprocesses in the drill, their refusals in process (tests/sync_server/test_cli.py).
+as real subprocesses in the drill, their refusals in process (relais_testing/command.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from relais_testing.command import Relais
 from relais_testing.databases import scratch_postgres
 from relais_testing.factories import World, build_world, note_data
 from relais_testing.serving import server_process
@@ -26,7 +27,6 @@ from sync_server.database import Database
 from sync_server.migrations import upgrade
 from tests.conftest import REQUIRE_POSTGRES, require_or_skip
 from tests.live import bearer, push_notes
-from tests.sync_server.test_cli import Relais
 
 pytestmark = pytest.mark.slow
 

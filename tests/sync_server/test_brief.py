@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from relais_testing.command import Relais, assert_clean_failure, assert_ok, output
 from relais_testing.factories import World, build_world, login, mutation, note_data, push
 from shared_models.vocabulary import CATEGORIES, FollowUpAction, NoteKind, NoteStatus, Severity
 from sync_server.audit.models import AuditEvent
@@ -26,7 +27,6 @@ from sync_server.desk.texts import LANGUAGES, TEXTS, VOCABULARY
 from sync_server.orgs.models import Organization
 from sync_server.routing.models import Delivery
 from tests.pdfs import colour_pixels, read_pdf
-from tests.sync_server.test_cli import Relais, assert_clean_failure, assert_ok, output
 
 PARIS = ZoneInfo("Europe/Paris")
 TODAY = datetime.now(PARIS).date()

@@ -1,6 +1,5 @@
 """The `relais` command on a SQLite file in a temporary folder: each command once as a real
-subprocess (`Relais.spawn`, the entry point), its other cases in process (`Relais.__call__`,
-the same `main()`), which spares a new interpreter and its imports per case.
+subprocess (`Relais.spawn`, the entry point), its other cases in process (`Relais.__call__`).
 
 Set-up that is not under test (an organisation, a login, an overdue note) is done in process
 on the same file. Every person here is invented.
@@ -8,14 +7,7 @@ on the same file. Every person here is invented.
 
 from __future__ import annotations
 
-import io
-import logging
-import os
-import subprocess
-import sys
-import traceback
 import uuid
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,22 +15,21 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
+from relais_testing.command import Relais, assert_clean_failure, assert_ok, output, table_rows
 from relais_testing.factories import PASSWORD, World, build_world, open_session
 from shared_models import mutations as m
 from shared_models.vocabulary import NoteKind, Severity
-from sync_server import cli, policy, terminal
+from sync_server import policy
 from sync_server.auth import service as auth
 from sync_server.database import Database, utcnow
 from sync_server.errors import Unauthenticated
-from sync_server.migrations import alembic_config, upgrade
+from sync_server.migrations import alembic_config
 from sync_server.notes import service as notes
 from sync_server.orgs.models import User, Worker
 from sync_server.orgs.service import set_availability
 from sync_server.routing.models import Delivery
-from sync_server.settings import get_settings
 
 pytestmark = pytest.mark.slow
-WIDTH = 250
 
 PROVISIONING = """\
 organization: {slug: cli-org, name: "ACI Ligne de Commande (fictional)", country: FR, language: fr}
@@ -51,86 +42,6 @@ workers:
   - {ref: V01, name: Max A., team: verts, counsellor: cli_couns}
 """
 ROSTER_HEADER = "ref,name,team,counsellor,contract_type,start,end"
-
-
-class Relais:
-    """Runs the `relais` command with its data folder and database in tmp_path."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.cwd = tmp_path
-        self.url = f"sqlite:///{tmp_path / 'relais.db'}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
-        env.update(
-            RELAIS_DATA_DIR=str(tmp_path / "data"),
-            RELAIS_DATABASE_URL=self.url,
-            COLUMNS=str(WIDTH),  # wide enough for rich tables not to wrap
-            NO_COLOR="1",
-        )
-        self.env = env
-
-    def spawn(
-        self, *args: str, input: str | None = None, **env: str
-    ) -> subprocess.CompletedProcess[str]:
-        """The real `python -m sync_server ...`, in a new process."""
-        return subprocess.run(
-            [sys.executable, "-m", "sync_server", *args],
-            cwd=self.cwd,
-            env={**self.env, **env},
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-
-    def __call__(self, *args: str, input: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-        """The same `main()` in this process, with the environment, folder, arguments and
-        output streams a subprocess would have; an uncaught exception ends it as Python
-        would (a traceback on stderr, exit code 1)."""
-        stdout, stderr = io.StringIO(), io.StringIO()
-        saved_environ, saved_argv, saved_stdin = dict(os.environ), sys.argv, sys.stdin
-        saved_cwd = Path.cwd()
-        consoles = [(c, c._width, c._color_system) for c in (terminal.out, terminal.err)]
-        root = logging.getLogger()
-        saved_handlers = root.handlers
-        os.environ.clear()
-        os.environ.update({**self.env, **env})
-        sys.argv = ["relais", *args]
-        sys.stdin = io.StringIO(input)
-        os.chdir(self.cwd)
-        get_settings.cache_clear()
-        root.handlers = []  # warnings reach stderr through logging's last resort, as there
-        for console, _, _ in consoles:
-            console.width = WIDTH  # rich reads COLUMNS once, on import
-            console._color_system = None  # as on a pipe
-        try:
-            with redirect_stdout(stdout), redirect_stderr(stderr):
-                try:
-                    cli.main()
-                    code = 0
-                except SystemExit as exc:
-                    code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-                    if isinstance(exc.code, str):
-                        print(exc.code, file=sys.stderr)
-                except BaseException:  # what an uncaught exception does to a process
-                    traceback.print_exc()
-                    code = 1
-        finally:
-            os.environ.clear()
-            os.environ.update(saved_environ)
-            sys.argv, sys.stdin = saved_argv, saved_stdin
-            os.chdir(saved_cwd)
-            get_settings.cache_clear()
-            root.handlers = saved_handlers
-            for console, width, color_system in consoles:
-                console._width, console._color_system = width, color_system
-        return subprocess.CompletedProcess(
-            ["relais", *args], code, stdout.getvalue(), stderr.getvalue()
-        )
-
-    def database(self) -> Database:
-        db = Database(self.url)
-        upgrade(db)
-        return db
 
 
 @pytest.fixture
@@ -146,29 +57,6 @@ def world(relais: Relais) -> World:
         return build_world(db)
     finally:
         db.dispose()
-
-
-def output(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stdout + result.stderr
-
-
-def assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode != 0, output(result)
-    assert "Traceback" not in output(result)
-
-
-def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 0, output(result)
-    assert "Traceback" not in output(result)
-
-
-def table_rows(stdout: str) -> list[list[str]]:
-    """The body rows of a rich table, as lists of stripped cells."""
-    rows = []
-    for line in stdout.splitlines():
-        if line.startswith("│"):
-            rows.append([cell.strip() for cell in line.strip("│").split("│")])
-    return rows
 
 
 def count(relais: Relais, model: type, *where: object) -> int:

@@ -1,6 +1,6 @@
 """`relais user unlock` and `relais user reset-password`, and expired devices in
 `relais device list` (issue 8, security item 8): each command once as a real subprocess,
-the other cases in process (tests/sync_server/test_cli.py `Relais`).
+the other cases in process (relais_testing/command.py).
 
 A new password is read from a terminal (asked twice) or from standard input, never from the
 command line. Every person here is invented.
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from relais_testing.command import Relais, assert_clean_failure, assert_ok, table_rows
 from relais_testing.factories import PASSWORD, World, build_world, open_session
 from sync_server.audit import service as audit
 from sync_server.audit.models import AuditEvent
@@ -28,7 +29,6 @@ from sync_server.auth.passwords import verify_password
 from sync_server.database import Database, utcnow
 from sync_server.errors import Unauthenticated
 from sync_server.orgs.models import User
-from tests.sync_server.test_cli import Relais, assert_clean_failure, assert_ok, table_rows
 
 pytestmark = pytest.mark.slow
 

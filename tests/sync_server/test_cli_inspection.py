@@ -1,7 +1,7 @@
 """`relais audit` and `relais quarantine`: what administrators can inspect, without content.
 
 The first test runs both commands as real subprocesses, the others in process
-(tests/sync_server/test_cli.py `Relais`)."""
+(relais_testing/command.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from relais_testing.command import Relais
 from relais_testing.factories import World, build_world, login, mutation, note_data, pull_all, push
 from sync_server.database import Database
 from sync_server.orgs.models import User
 from sync_server.sync.models import MutationRecord
-from tests.sync_server.test_cli import Relais
 
 SECRET = "Fictional detail that must never appear in an admin listing."
 
