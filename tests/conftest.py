@@ -32,6 +32,25 @@ REQUIRE_POSTGRES = os.environ.get("RELAIS_REQUIRE_POSTGRES") == "1"
 REQUIRE_BROWSER = os.environ.get("RELAIS_REQUIRE_BROWSER") == "1"
 
 
+# The longest files (several server processes or load runs each), handed out first: CI's
+# `--dist loadfile` gives files to workers in collection order, and a long file given out
+# last keeps one worker busy while the other has nothing left to do.
+LONGEST_FIRST = (
+    "tests/test_load_smoke.py",
+    "tests/field_app/test_sync_processes.py",
+    "tests/sync_server/test_login_limits.py",
+    "tests/sync_server/test_backup.py",
+    "tests/sync_server/test_files.py",
+    "tests/sync_server/test_webapp.py",
+    "tests/sync_server/test_api_fuzz.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
+
+
 def require_or_skip(condition: bool, reason: str, required: bool) -> None:
     """Skip a test whose backend is missing, unless CI requires that backend: then fail."""
     if condition:
@@ -82,7 +101,7 @@ def postgres_url() -> Iterator[str | None]:
     admin.dispose()
 
 
-def _empty_tables(db: Database) -> None:
+def empty_tables(db: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
@@ -115,7 +134,7 @@ def db(
     database = make_database(backend, tmp_path, sqlite_template, postgres_url)
     yield database
     if backend == "postgres":
-        _empty_tables(database)
+        empty_tables(database)
     database.dispose()
 
 
@@ -124,7 +143,7 @@ def pg_db(tmp_path: Path, sqlite_template: Path, postgres_url: str | None) -> It
     """PostgreSQL only, for what exists only there (LISTEN/NOTIFY, row locks across processes)."""
     database = make_database("postgres", tmp_path, sqlite_template, postgres_url)
     yield database
-    _empty_tables(database)
+    empty_tables(database)
     database.dispose()
 
 

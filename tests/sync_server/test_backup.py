@@ -1,7 +1,8 @@
 """Restore drills: back up while the server runs, write more, restore, check the data.
 
 SQLite through `relais backup` / `relais restore`; PostgreSQL through pg_dump and
-pg_restore, as docs/deploy.md tells ops to do.
+pg_restore, as docs/deploy.md tells ops to do. `relais backup` and `relais restore` run
+as real subprocesses in the drill, their refusals in process (relais_testing/command.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import shutil
 import sqlite3
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from relais_testing.command import Relais
 from relais_testing.databases import scratch_postgres
 from relais_testing.factories import World, build_world, note_data
 from relais_testing.serving import server_process
@@ -30,15 +31,12 @@ from tests.live import bearer, push_notes
 pytestmark = pytest.mark.slow
 
 
-def relais(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, RELAIS_DATABASE_URL=database_url)
-    return subprocess.run(
-        [sys.executable, "-m", "sync_server", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def relais(
+    tmp_path: Path, *args: str, database_url: str, spawn: bool = False
+) -> subprocess.CompletedProcess[str]:
+    command = Relais(tmp_path)
+    command.env = dict(os.environ, RELAIS_DATABASE_URL=database_url)
+    return command.spawn(*args) if spawn else command(*args)
 
 
 def notes_seen(base_url: str, login: str) -> set[str]:
@@ -75,12 +73,13 @@ def test_sqlite_backup_and_restore_drill(tmp_path: Path, sqlite_template: Path) 
 
     with server_process(url) as (base_url, _):
         push_notes(base_url, bearer(base_url, "sup_a"), before)
-        done = relais("backup", str(backup), database_url=url)  # online: the server runs
+        # Online: the server runs.
+        done = relais(tmp_path, "backup", str(backup), database_url=url, spawn=True)
         assert done.returncode == 0, done.stderr
         assert "integrity ok" in done.stdout
         push_notes(base_url, bearer(base_url, "sup_a"), after)
         assert {before["id"], after["id"]} <= notes_seen(base_url, "couns_1")
-        again = relais("backup", str(backup), database_url=url)
+        again = relais(tmp_path, "backup", str(backup), database_url=url)
         assert again.returncode == 1 and "already exists" in again.stderr  # never overwritten
 
     assert private(backup)
@@ -89,9 +88,9 @@ def test_sqlite_backup_and_restore_drill(tmp_path: Path, sqlite_template: Path) 
         assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     copy.close()
 
-    refused = relais("restore", str(backup), database_url=url)
+    refused = relais(tmp_path, "restore", str(backup), database_url=url)
     assert refused.returncode == 1 and "--yes" in refused.stderr
-    restored = relais("restore", str(backup), "--yes", database_url=url)
+    restored = relais(tmp_path, "restore", str(backup), "--yes", database_url=url, spawn=True)
     assert restored.returncode == 0, restored.stderr
     [kept] = database.parent.glob("relais.db.before-restore-*")  # nothing lost by mistake
     assert private(kept) and private(database)
@@ -122,14 +121,14 @@ def test_restore_refuses_what_is_not_a_relais_backup(
     original = database.read_bytes()
     bogus = tmp_path / "bogus.db"
     make_file(bogus)  # type: ignore[operator]
-    done = relais("restore", str(bogus), "--yes", database_url=f"sqlite:///{database}")
+    done = relais(tmp_path, "restore", str(bogus), "--yes", database_url=f"sqlite:///{database}")
     assert done.returncode == 1 and message in " ".join(done.stderr.split())
     assert database.read_bytes() == original
 
 
 def test_backup_commands_point_postgresql_to_pg_dump(tmp_path: Path) -> None:
     url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    done = relais("backup", str(tmp_path / "x.db"), database_url=url)
+    done = relais(tmp_path, "backup", str(tmp_path / "x.db"), database_url=url)
     assert done.returncode == 1 and "pg_dump" in done.stderr
     assert not (tmp_path / "x.db").exists()
 

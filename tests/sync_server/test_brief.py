@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from relais_testing.command import Relais, assert_clean_failure, assert_ok, output
 from relais_testing.factories import World, build_world, login, mutation, note_data, push
 from shared_models.vocabulary import CATEGORIES, FollowUpAction, NoteKind, NoteStatus, Severity
 from sync_server.audit.models import AuditEvent
@@ -26,7 +27,6 @@ from sync_server.desk.texts import LANGUAGES, TEXTS, VOCABULARY
 from sync_server.orgs.models import Organization
 from sync_server.routing.models import Delivery
 from tests.pdfs import colour_pixels, read_pdf
-from tests.sync_server.test_cli import Relais, assert_clean_failure, assert_ok, output
 
 PARIS = ZoneInfo("Europe/Paris")
 TODAY = datetime.now(PARIS).date()
@@ -609,7 +609,7 @@ def test_cli_brief_writes_a_private_pdf_and_audits_it(relais, cli_month, tmp_pat
     target = tmp_path / "brief.pdf"
     target.write_bytes(b"an older, world-readable file")
     target.chmod(0o644)
-    result = relais(*BRIEF_ARGS, "-o", str(target))
+    result = relais.spawn(*BRIEF_ARGS, "-o", str(target))
     assert_ok(result)
     assert "recorded in the audit log" in result.stdout
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600

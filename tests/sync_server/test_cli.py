@@ -1,4 +1,5 @@
-"""The real `relais` command, run as a subprocess on a SQLite file in a temporary folder.
+"""The `relais` command on a SQLite file in a temporary folder: each command once as a real
+subprocess (`Relais.spawn`, the entry point), its other cases in process (`Relais.__call__`).
 
 Set-up that is not under test (an organisation, a login, an overdue note) is done in process
 on the same file. Every person here is invented.
@@ -6,9 +7,6 @@ on the same file. Every person here is invented.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
+from relais_testing.command import Relais, assert_clean_failure, assert_ok, output, table_rows
 from relais_testing.factories import PASSWORD, World, build_world, open_session
 from shared_models import mutations as m
 from shared_models.vocabulary import NoteKind, Severity
@@ -24,7 +23,7 @@ from sync_server import policy
 from sync_server.auth import service as auth
 from sync_server.database import Database, utcnow
 from sync_server.errors import Unauthenticated
-from sync_server.migrations import alembic_config, upgrade
+from sync_server.migrations import alembic_config
 from sync_server.notes import service as notes
 from sync_server.orgs.models import User, Worker
 from sync_server.orgs.service import set_availability
@@ -45,37 +44,6 @@ workers:
 ROSTER_HEADER = "ref,name,team,counsellor,contract_type,start,end"
 
 
-class Relais:
-    """Runs `python -m sync_server ...` with its data folder and database in tmp_path."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.cwd = tmp_path
-        self.url = f"sqlite:///{tmp_path / 'relais.db'}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
-        env.update(
-            RELAIS_DATA_DIR=str(tmp_path / "data"),
-            RELAIS_DATABASE_URL=self.url,
-            COLUMNS="250",  # wide enough for rich tables not to wrap
-            NO_COLOR="1",
-        )
-        self.env = env
-
-    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "sync_server", *args],
-            cwd=self.cwd,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-
-    def database(self) -> Database:
-        db = Database(self.url)
-        upgrade(db)
-        return db
-
-
 @pytest.fixture
 def relais(tmp_path: Path) -> Relais:
     return Relais(tmp_path)
@@ -89,29 +57,6 @@ def world(relais: Relais) -> World:
         return build_world(db)
     finally:
         db.dispose()
-
-
-def output(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stdout + result.stderr
-
-
-def assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode != 0, output(result)
-    assert "Traceback" not in output(result)
-
-
-def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 0, output(result)
-    assert "Traceback" not in output(result)
-
-
-def table_rows(stdout: str) -> list[list[str]]:
-    """The body rows of a rich table, as lists of stripped cells."""
-    rows = []
-    for line in stdout.splitlines():
-        if line.startswith("│"):
-            rows.append([cell.strip() for cell in line.strip("│").split("│")])
-    return rows
 
 
 def count(relais: Relais, model: type, *where: object) -> int:
@@ -130,7 +75,7 @@ def test_provision_applies_then_reports_nothing_to_change(relais, tmp_path):
     path = tmp_path / "org.yaml"
     path.write_text(PROVISIONING, encoding="utf-8")
 
-    first = relais("provision", str(path))
+    first = relais.spawn("provision", str(path))
     assert_ok(first)
     assert "organisation 'cli-org':" in first.stdout
     assert "change(s) applied" in first.stdout
@@ -186,7 +131,7 @@ def test_roster_import_creates_workers_and_warns_about_staffing(relais, tmp_path
     # A spreadsheet's UTF-8 export often starts with a byte order mark.
     roster_file.write_text("\n".join([ROSTER_HEADER, *lines]) + "\n", encoding="utf-8-sig")
 
-    result = relais("roster", "import", str(roster_file), "--org", "cli-org")
+    result = relais.spawn("roster", "import", str(roster_file), "--org", "cli-org")
 
     assert_ok(result)
     assert "13 created, 0 updated, 0 unchanged" in result.stdout
@@ -356,7 +301,7 @@ def test_roster_import_says_which_workers_it_takes_from_the_file(relais, tmp_pat
 
 def test_user_add_list_disable(relais, world):
     new_password = "fictional-pass-9"
-    added = relais(
+    added = relais.spawn(
         "user",
         "add",
         "--org",
@@ -387,7 +332,7 @@ def test_user_add_list_disable(relais, world):
     finally:
         db.dispose()
 
-    listed = relais("user", "list", "--org", "acme")
+    listed = relais.spawn("user", "list", "--org", "acme")
     assert_ok(listed)
     rows = {row[1]: row for row in table_rows(listed.stdout)}
     assert rows["cli_new"] == [
@@ -400,7 +345,7 @@ def test_user_add_list_disable(relais, world):
     ]
     assert {"sup_a", "couns_1", "coord"} <= rows.keys()
 
-    disabled = relais("user", "disable", "cli_new")
+    disabled = relais.spawn("user", "disable", "cli_new")
     assert_ok(disabled)
     assert "user 'cli_new' disabled" in disabled.stdout
     rows = {row[1]: row for row in table_rows(relais("user", "list", "--org", "acme").stdout)}
@@ -458,7 +403,7 @@ def test_device_list_and_revoke(relais, world):
         assert rows[str(device_id)][1:3] == ["sup_a", "Worksite phone"]
         assert rows[str(device_id)][-1] == "active"
 
-        revoked = relais("device", "revoke", str(device_id))
+        revoked = relais.spawn("device", "revoke", str(device_id))
         assert_ok(revoked)
         assert f"device {device_id} revoked" in revoked.stdout
 
@@ -508,7 +453,7 @@ def test_listings_and_messages_show_user_text_as_text(relais, world):
     finally:
         db.dispose()
 
-    devices = relais("device", "list")
+    devices = relais.spawn("device", "list")
     users = relais("user", "list")
     added = relais(
         *("user", "add", "--org", "acme", "--login", "[/]x", "--name", HOSTILE[1]),
@@ -553,15 +498,8 @@ def test_db_upgrade_creates_the_schema_and_is_repeatable(relais, tmp_path):
 
 
 def test_db_upgrade_uses_the_embedded_default_in_the_data_folder(relais, tmp_path):
-    env = {k: v for k, v in relais.env.items() if k != "RELAIS_DATABASE_URL"}
-    result = subprocess.run(
-        [sys.executable, "-m", "sync_server", "db", "upgrade"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    del relais.env["RELAIS_DATABASE_URL"]
+    result = relais.spawn("db", "upgrade")
     assert_ok(result)
     assert (tmp_path / "data" / "relais.db").is_file()
 
@@ -599,7 +537,7 @@ def test_escalate_once_prints_a_summary_and_escalates_each_delivery_once(relais,
     finally:
         db.dispose()
 
-    first = relais("escalate", "--once")
+    first = relais.spawn("escalate", "--once")
     assert_ok(first)
     assert "1 escalated, 1 absence(s) ended, 0 e-mail(s) sent" in first.stdout
 
@@ -627,7 +565,7 @@ def test_retention_dry_run_counts_then_the_purge_deletes(relais, world):
     )
     assert count(relais, Worker) == 5
 
-    purge = relais("retention")
+    purge = relais.spawn("retention")
     assert_ok(purge)
     assert "1 worker(s) past retention deleted, with 0 note(s)" in purge.stdout
     assert count(relais, Worker) == 4

@@ -1,5 +1,6 @@
 """`relais user unlock` and `relais user reset-password`, and expired devices in
-`relais device list` (issue 8, security item 8), run as real subprocesses.
+`relais device list` (issue 8, security item 8): each command once as a real subprocess,
+the other cases in process (relais_testing/command.py).
 
 A new password is read from a terminal (asked twice) or from standard input, never from the
 command line. Every person here is invented.
@@ -10,7 +11,6 @@ from __future__ import annotations
 import os
 import pty
 import select as io_select
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from relais_testing.command import Relais, assert_clean_failure, assert_ok, table_rows
 from relais_testing.factories import PASSWORD, World, build_world, open_session
 from sync_server.audit import service as audit
 from sync_server.audit.models import AuditEvent
@@ -28,7 +29,6 @@ from sync_server.auth.passwords import verify_password
 from sync_server.database import Database, utcnow
 from sync_server.errors import Unauthenticated
 from sync_server.orgs.models import User
-from tests.sync_server.test_cli import Relais, assert_clean_failure, assert_ok, table_rows
 
 pytestmark = pytest.mark.slow
 
@@ -49,18 +49,6 @@ def acme(cli: Relais) -> World:
         return build_world(db)
     finally:
         db.dispose()
-
-
-def run_with_input(relais: Relais, text: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sync_server", *args],
-        cwd=relais.cwd,
-        env=relais.env,
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def run_in_terminal(relais: Relais, answers: list[str], *args: str) -> tuple[int, str]:
@@ -132,7 +120,7 @@ def test_user_unlock_forgets_the_failures_and_is_audited(cli, acme):
     try:
         add_failures(db, "sup_a", 10)
         add_failures(db, "sup_b", 3)
-        result = cli("user", "unlock", "sup_a")
+        result = cli.spawn("user", "unlock", "sup_a")
         assert_ok(result)
         assert "login 'sup_a' unlocked (10 failed attempt(s) forgotten)" in result.stdout
         assert (failures(db, "sup_a"), failures(db, "sup_b")) == (0, 3)
@@ -143,7 +131,7 @@ def test_user_unlock_forgets_the_failures_and_is_audited(cli, acme):
             acme.users["sup_a"],
         )
         assert event.detail == "via command line; 10 failed attempt(s) forgotten"
-        shown = cli("audit", "--org", "acme")
+        shown = cli.spawn("audit", "--org", "acme")
         assert_ok(shown)
         assert "user.unlock" in shown.stdout
 
@@ -162,7 +150,7 @@ def test_user_reset_password_from_standard_input_ends_every_session(cli, acme):
         colleague = open_session(db, "sup_b")[2]
         add_failures(db, "sup_a", 10)
 
-        result = run_with_input(cli, NEW_PASSWORD + "\n", "user", "reset-password", "sup_a")
+        result = cli.spawn("user", "reset-password", "sup_a", input=NEW_PASSWORD + "\n")
         assert_ok(result)
         assert "password of 'sup_a' reset; 2 device(s) signed out" in result.stdout
         assert NEW_PASSWORD not in result.stdout + result.stderr
@@ -188,9 +176,9 @@ def test_user_reset_password_refusals_change_nothing(cli, acme):
             # Never a password on the command line (it would show in `ps` and histories).
             (cli("user", "reset-password", "sup_a", NEW_PASSWORD), "unexpected extra argument"),
             (cli("user", "reset-password", "sup_a", "--password", NEW_PASSWORD), "--password"),
-            (run_with_input(cli, "short\n", "user", "reset-password", "sup_a"), "8 to 1000"),
-            (run_with_input(cli, "", "user", "reset-password", "sup_a"), "8 to 1000"),
-            (run_with_input(cli, NEW_PASSWORD, "user", "reset-password", "nobody"), "nobody"),
+            (cli("user", "reset-password", "sup_a", input="short\n"), "8 to 1000"),
+            (cli("user", "reset-password", "sup_a", input=""), "8 to 1000"),
+            (cli("user", "reset-password", "nobody", input=NEW_PASSWORD), "nobody"),
         ]
         for result, reason in refusals:
             assert_clean_failure(result)
@@ -279,10 +267,10 @@ def test_user_add_makes_the_admin_api_checks_and_is_audited(cli, acme):
         ("--email", "x" * 321, "--email: "),
         ("--login", "x" * 201, "--login: "),
     ):
-        refused = run_with_input(cli, "", *common, "--login", "cli_new", option, value)
+        refused = cli(*common, "--login", "cli_new", option, value)
         assert_clean_failure(refused)
         assert says in refused.stderr
-    assert_ok(run_with_input(cli, "", *common, "--login", "cli_new"))
+    assert_ok(cli(*common, "--login", "cli_new"))
     db = cli.database()
     try:
         with db.reading() as session:

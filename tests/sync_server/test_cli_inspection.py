@@ -1,15 +1,18 @@
-"""`relais audit` and `relais quarantine`: what administrators can inspect, without content."""
+"""`relais audit` and `relais quarantine`: what administrators can inspect, without content.
+
+The first test runs both commands as real subprocesses, the others in process
+(relais_testing/command.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from relais_testing.command import Relais
 from relais_testing.factories import World, build_world, login, mutation, note_data, pull_all, push
 from sync_server.database import Database
 from sync_server.orgs.models import User
@@ -18,14 +21,15 @@ from sync_server.sync.models import MutationRecord
 SECRET = "Fictional detail that must never appear in an admin listing."
 
 
-def relais(db: Database, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, RELAIS_DATABASE_URL=db.url, COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "sync_server", *args], env=env, capture_output=True, text=True
-    )
+def relais(
+    db: Database, tmp_path: Path, *args: str, spawn: bool = False
+) -> subprocess.CompletedProcess[str]:
+    command = Relais(tmp_path)
+    command.env["RELAIS_DATABASE_URL"] = db.url
+    return command.spawn(*args) if spawn else command(*args)
 
 
-def test_audit_and_quarantine_show_reasons_not_content(client, db):
+def test_audit_and_quarantine_show_reasons_not_content(client, db, tmp_path):
     world = build_world(db)
     sup_a, couns_1 = login(client, "sup_a"), login(client, "couns_1")
     push(
@@ -37,16 +41,16 @@ def test_audit_and_quarantine_show_reasons_not_content(client, db):
     assert push(client, sup_a, refused)[0]["status"] == "rejected"
     pull_all(client, couns_1)  # a sensitive read
 
-    audit = relais(db, "audit", "--org", world.slug)
+    audit = relais(db, tmp_path, "audit", "--org", world.slug, spawn=True)
     assert audit.returncode == 0, audit.stderr
     assert "note.read_sensitive" in audit.stdout and "couns_1" in audit.stdout
-    quarantine = relais(db, "quarantine", "--org", world.slug)
+    quarantine = relais(db, tmp_path, "quarantine", "--org", world.slug, spawn=True)
     assert quarantine.returncode == 0, quarantine.stderr
     assert "forbidden" in quarantine.stdout and refused["id"][:8] in quarantine.stdout
     for output in (audit.stdout, quarantine.stdout):
         assert SECRET[:20] not in output
 
-    unknown = relais(db, "audit", "--org", "nope")
+    unknown = relais(db, tmp_path, "audit", "--org", "nope")
     assert unknown.returncode == 1 and "no organisation" in unknown.stderr
     assert "Traceback" not in unknown.stderr
 
@@ -84,7 +88,7 @@ def _refusals(world: World, note_id: str) -> list[tuple[str, dict[str, Any], str
     ]
 
 
-def test_quarantine_reasons_name_the_field_and_rule_never_the_value(client, db):
+def test_quarantine_reasons_name_the_field_and_rule_never_the_value(client, db, tmp_path):
     """Reasons are produced from where and which rule, never from what was sent: neither the
     client nor an admin's listing gets back a value (a category, a word of the note)."""
     world = build_world(db)
@@ -104,13 +108,13 @@ def test_quarantine_reasons_name_the_field_and_rule_never_the_value(client, db):
             wrong.append(f"{label}: the reason does not name {field!r}: {reason!r}")
     assert not wrong, "\n".join(wrong)
 
-    listed = relais(db, "quarantine", "--org", world.slug)
+    listed = relais(db, tmp_path, "quarantine", "--org", world.slug)
     assert listed.returncode == 0, listed.stderr
     assert SECRET[:12] not in listed.stdout and "health" not in listed.stdout
     assert "category" in listed.stdout and "captured_at" in listed.stdout
 
 
-def test_quarantine_never_prints_a_stored_reason_raw(client, db):
+def test_quarantine_never_prints_a_stored_reason_raw(client, db, tmp_path):
     """Reasons stored before they were built from field and rule may quote values: the
     listing shows their code and the fields they name, nothing else."""
     world = build_world(db)
@@ -149,7 +153,7 @@ def test_quarantine_never_prints_a_stored_reason_raw(client, db):
                     payload={"type": type_, "data": {"text": SECRET}},
                 )
             )
-    listed = relais(db, "quarantine", "--org", world.slug)
+    listed = relais(db, tmp_path, "quarantine", "--org", world.slug)
     assert listed.returncode == 0, listed.stderr
     assert SECRET[:12] not in listed.stdout and "health" not in listed.stdout
     for shown in ("invalid_data", "unknown_type", "category", "worker_id"):

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from relais_testing.command import Relais, assert_clean_failure, assert_ok, output
 from relais_testing.factories import (
     add_user,
     build_world,
@@ -33,7 +34,6 @@ from sync_server.notes.models import Note
 from sync_server.routing.models import Delivery
 from tests.pdfs import read_pdf
 from tests.sync_server.test_brief import TODAY, audit_rows
-from tests.sync_server.test_cli import Relais, assert_clean_failure, assert_ok, output
 
 HEALTH = "Dit avoir un suivi médical : Lunebrisée, cœur fragile."
 VALID_UNTIL = TODAY + timedelta(days=14)
@@ -378,7 +378,7 @@ def cli_subject(relais: Relais, tmp_path) -> Subject:
 @pytest.mark.slow
 def test_cli_export_writes_private_json_and_pdf_and_audits_them(relais, cli_subject, tmp_path):
     target = tmp_path / "a1.json"
-    result = relais(
+    result = relais.spawn(
         "export", "worker", "a1", "--org", "acme", "--format", "json", "-o", str(target)
     )
     assert_ok(result)

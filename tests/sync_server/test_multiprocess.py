@@ -3,6 +3,9 @@
 Pokes cross processes (LISTEN/NOTIFY), sweeps in both escalate each overdue delivery
 once, the login failure limit holds whichever process answers, and the reverse proxy
 config in deploy/nginx serves both over TLS, streams included.
+
+The two servers, their database and its organisation serve the whole module (starting two
+servers is most of its cost): each test uses logins and workers the others leave usable.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from relais_testing.serving import server_process
 from shared_models.vocabulary import CATEGORIES, NoteKind
 from sync_server.database import Database, utcnow
 from sync_server.routing.models import Delivery
-from tests.conftest import require_or_skip
+from tests.conftest import empty_tables, make_database, require_or_skip
 from tests.live import bearer, held_stream, push_notes, scrape, sign_in, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -40,12 +43,25 @@ SERVER_ENV = {
 }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def pg_db(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, postgres_url: str | None
+) -> Iterator[Database]:
+    """The PostgreSQL database of the module's servers, emptied after its last test."""
+    database = make_database(
+        "postgres", tmp_path_factory.mktemp("multiprocess"), sqlite_template, postgres_url
+    )
+    yield database
+    empty_tables(database)
+    database.dispose()
+
+
+@pytest.fixture(scope="module")
 def world(pg_db: Database) -> World:
     return build_world(pg_db)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def servers(world: World, postgres_url: str) -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
     with (
         server_process(postgres_url, **SERVER_ENV) as first,
@@ -132,11 +148,12 @@ def test_the_login_limit_holds_across_processes(
     servers: list[tuple[str, subprocess.Popen[bytes]]], world: World
 ) -> None:
     urls = [url for url, _ in servers]
+    # couns_2: no other test of the module signs in with it (it stays blocked).
     for attempt in range(4):  # RELAIS_LOGIN_MAX_FAILURES, alternating processes
-        refused = sign_in(urls[attempt % 2], "sup_a", "wrong password")
+        refused = sign_in(urls[attempt % 2], "couns_2", "wrong password")
         assert refused.status_code == 401, refused.text
     for url in urls:
-        throttled = sign_in(url, "sup_a")  # even the right password
+        throttled = sign_in(url, "couns_2")  # even the right password
         assert throttled.status_code == 429, throttled.text
         assert throttled.json()["error"]["code"] == "too_many_attempts"
         assert sign_in(url, "sup_b").status_code == 200  # other logins are not affected
