@@ -46,6 +46,7 @@ class RelaisApp:
         self._services: list[Any] = []  # services are dropped unless referenced
         self._toasts = 0
         self._snack: ft.SnackBar | None = None
+        self._dialogs: list[ft.AlertDialog] = []  # confirmations open, see close_dialogs
 
     # Start and lifecycle ------------------------------------------------------------------
 
@@ -162,6 +163,7 @@ class RelaisApp:
 
     def show_sign_in(self, message_key: str = "", previous: SignInScreen | None = None) -> None:
         """The sign-in screen; the path stays, to be shown once signed in (a deep link)."""
+        self.close_dialogs()
         self.nav.clear()
         fixed = self.config.fixed_server
         server = fixed or self.config.server_url or self.session.last_server() or ""
@@ -246,29 +248,53 @@ class RelaisApp:
     def confirm(
         self, *, key: str, title: str, text: str, confirm: str, on_confirm: Callable[[], Any]
     ) -> None:
+        """A yes/no dialog. Each button closes this very dialog first (not `pop_dialog`,
+        which closes the newest open one: a toast shown meanwhile), then acts once: signing
+        out replaced the views under a dialog still open, whose buttons then did nothing."""
+        answered = False
+
+        def close() -> bool:
+            nonlocal answered
+            first, answered = not answered, True
+            self._close_dialog(dialog)
+            return first
+
         async def yes(e: ft.Event[Any]) -> None:
-            self.page.pop_dialog()
+            if not close():
+                return
             result = on_confirm()
             if asyncio.iscoroutine(result):
                 await result
 
-        self.page.show_dialog(
-            ft.AlertDialog(
-                key=key,
-                modal=True,
-                title=ft.Text(title),
-                content=ft.Text(text),
-                actions=[
-                    ft.TextButton(
-                        self.t("common.cancel"),
-                        key=f"{key}-cancel",
-                        height=TAP_TARGET,
-                        on_click=lambda e: self.page.pop_dialog(),
-                    ),
-                    ft.FilledButton(confirm, key=f"{key}-confirm", height=TAP_TARGET, on_click=yes),
-                ],
-            )
+        dialog = ft.AlertDialog(
+            key=key,
+            modal=True,
+            title=ft.Text(title),
+            content=ft.Text(text),
+            actions=[
+                ft.TextButton(
+                    self.t("common.cancel"),
+                    key=f"{key}-cancel",
+                    height=TAP_TARGET,
+                    on_click=lambda e: close(),
+                ),
+                ft.FilledButton(confirm, key=f"{key}-confirm", height=TAP_TARGET, on_click=yes),
+            ],
         )
+        self._dialogs.append(dialog)
+        self.page.show_dialog(dialog)
+
+    def _close_dialog(self, dialog: ft.AlertDialog) -> None:
+        if dialog in self._dialogs:
+            self._dialogs.remove(dialog)
+        if dialog.open:
+            dialog.open = False
+            dialog.update()
+
+    def close_dialogs(self) -> None:
+        """The views are about to be replaced (signed out): no dialog stays over them."""
+        for dialog in list(self._dialogs):
+            self._close_dialog(dialog)
 
     def run(self, task: Callable[..., Awaitable[Any]], *args: Any) -> None:
         self.page.run_task(task, *args)
