@@ -28,6 +28,22 @@ def frame(*controls: ft.Control, key: str | None = None) -> ft.Control:
     )
 
 
+def bar_frame(bar: ft.Control) -> ft.Control:
+    """A bar pinned under a screen, as wide as `frame`'s column above it: on a desk's
+    1280 px window the Save button stays under the form rather than across the window."""
+    return ft.ResponsiveRow(
+        key="bar-frame",
+        alignment=ft.MainAxisAlignment.CENTER,
+        controls=[
+            ft.Container(
+                col=MAX_CONTENT_COLUMNS,
+                padding=ft.Padding.symmetric(horizontal=16),
+                content=bar,
+            )
+        ],
+    )
+
+
 def in_pane(controls: list[ft.Control]) -> list[ft.Control]:
     """`controls` for a pane of a wide screen: each frame takes the pane's whole width
     (a ResponsiveRow's breakpoints follow the window, so a frame would shrink to a strip)."""
