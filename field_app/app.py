@@ -16,6 +16,7 @@ import flet as ft
 from flet.controls.context import context
 
 from field_app import paths
+from field_app.components.layout import notice
 from field_app.components.sync_badge import SyncBadge
 from field_app.i18n import LOCALES, Translator, supported
 from field_app.navigation import Navigator
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 APP_CHECK_SECONDS = 2.0  # while the first visit fills the offline cache
 APP_UPDATE_CHECK_SECONDS = 60.0
+NOTICE_SECONDS = 8.0  # long enough to read a sentence twice
 
 
 class RelaisApp:
@@ -101,8 +103,7 @@ class RelaisApp:
             while not await platform.offline_ready():
                 await asyncio.sleep(APP_CHECK_SECONDS)
             device.update(told_offline_ready=True)
-            self.toast(self.t("app.offline_ready"))
-            self.page.update()
+            self.run(self._say_once, self.t("app.offline_ready"), "offline-ready")
         # A start online is when the browser fetches a newer version: look often at first.
         for attempt in itertools.count():
             if await platform.newer_version_ready():
@@ -118,6 +119,23 @@ class RelaisApp:
         )
         self.page.show_dialog(self._snack)
         self.page.update()
+
+    async def _say_once(self, text: str, key: str) -> None:
+        """`text` above what is on top, seen once: it goes with its close button, after
+        NOTICE_SECONDS, or with the screen (a toast stayed across screens, over lists)."""
+        view = self.page.views[-1]
+
+        def close() -> None:
+            if banner in view.controls:
+                view.controls.remove(banner)
+
+        banner = notice(text, key=key, close=self.t("common.close"), on_close=close)
+        view.controls.insert(0, banner)
+        self.page.update()
+        await asyncio.sleep(NOTICE_SECONDS)
+        if banner in view.controls:
+            close()
+            self.page.update()
 
     def _restart(self) -> None:
         """Into the newer version: what is queued is on disk first."""
