@@ -274,7 +274,7 @@ class RelaisApp:
         def close() -> bool:
             nonlocal answered
             first, answered = not answered, True
-            self._close_dialog(dialog)
+            self.close_dialog(dialog)
             return first
 
         async def yes(e: ft.Event[Any]) -> None:
@@ -299,10 +299,15 @@ class RelaisApp:
                 ft.FilledButton(confirm, key=f"{key}-confirm", height=TAP_TARGET, on_click=yes),
             ],
         )
+        self.show_dialog(dialog)
+
+    def show_dialog(self, dialog: ft.AlertDialog) -> None:
+        """A dialog the app closes by name (`close_dialog`), and on signing out."""
         self._dialogs.append(dialog)
         self.page.show_dialog(dialog)
 
-    def _close_dialog(self, dialog: ft.AlertDialog) -> None:
+    def close_dialog(self, dialog: ft.AlertDialog) -> None:
+        """This dialog, not `page.pop_dialog()`'s newest open one (often a toast)."""
         if dialog in self._dialogs:
             self._dialogs.remove(dialog)
         if dialog.open:
@@ -312,7 +317,7 @@ class RelaisApp:
     def close_dialogs(self) -> None:
         """The views are about to be replaced (signed out): no dialog stays over them."""
         for dialog in list(self._dialogs):
-            self._close_dialog(dialog)
+            self.close_dialog(dialog)
 
     def run(self, task: Callable[..., Awaitable[Any]], *args: Any) -> None:
         self.page.run_task(task, *args)
