@@ -123,6 +123,8 @@ class RelaisApp:
     async def _say_once(self, text: str, key: str) -> None:
         """`text` above what is on top, seen once: it goes with its close button, after
         NOTICE_SECONDS, or with the screen (a toast stayed across screens, over lists)."""
+        if not self.page.views:
+            return
         view = self.page.views[-1]
 
         def close() -> None:
