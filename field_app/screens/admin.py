@@ -382,16 +382,16 @@ class AdminScreen(Screen):
             modal=True,
             title=ft.Text(title),
             content=ft.Column(controls, tight=True, spacing=8, scroll=ft.ScrollMode.AUTO),
-            actions=[
-                ft.TextButton(
-                    self.t("common.cancel"),
-                    key=f"{key}-cancel",
-                    height=TAP_TARGET,
-                    on_click=lambda e: self.ui.close_dialog(dialog),
-                ),
-                ft.FilledButton(confirm, key=f"{key}-save", height=TAP_TARGET, on_click=on_save),
-            ],
         )
+        dialog.actions = [
+            ft.TextButton(
+                self.t("common.cancel"),
+                key=f"{key}-cancel",
+                height=TAP_TARGET,
+                on_click=lambda e: self.ui.close_dialog(dialog),
+            ),
+            ft.FilledButton(confirm, key=f"{key}-save", height=TAP_TARGET, on_click=on_save),
+        ]
         self.ui.show_dialog(dialog)
         return dialog
 
