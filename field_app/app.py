@@ -16,6 +16,7 @@ import flet as ft
 from flet.controls.context import context
 
 from field_app import paths
+from field_app.components.layout import notice
 from field_app.components.sync_badge import SyncBadge
 from field_app.i18n import LOCALES, Translator, supported
 from field_app.navigation import Navigator
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 APP_CHECK_SECONDS = 2.0  # while the first visit fills the offline cache
 APP_UPDATE_CHECK_SECONDS = 60.0
+NOTICE_SECONDS = 8.0  # long enough to read a sentence twice
 
 
 class RelaisApp:
@@ -46,6 +48,7 @@ class RelaisApp:
         self._services: list[Any] = []  # services are dropped unless referenced
         self._toasts = 0
         self._snack: ft.SnackBar | None = None
+        self._dialogs: list[ft.AlertDialog] = []  # confirmations open, see close_dialogs
 
     # Start and lifecycle ------------------------------------------------------------------
 
@@ -100,8 +103,7 @@ class RelaisApp:
             while not await platform.offline_ready():
                 await asyncio.sleep(APP_CHECK_SECONDS)
             device.update(told_offline_ready=True)
-            self.toast(self.t("app.offline_ready"))
-            self.page.update()
+            self.run(self._say_once, self.t("app.offline_ready"), "offline-ready")
         # A start online is when the browser fetches a newer version: look often at first.
         for attempt in itertools.count():
             if await platform.newer_version_ready():
@@ -117,6 +119,25 @@ class RelaisApp:
         )
         self.page.show_dialog(self._snack)
         self.page.update()
+
+    async def _say_once(self, text: str, key: str) -> None:
+        """`text` above what is on top, seen once: it goes with its close button, after
+        NOTICE_SECONDS, or with the screen (a toast stayed across screens, over lists)."""
+        if not self.page.views:
+            return
+        view = self.page.views[-1]
+
+        def close() -> None:
+            if banner in view.controls:
+                view.controls.remove(banner)
+
+        banner = notice(text, key=key, close=self.t("common.close"), on_close=close)
+        view.controls.insert(0, banner)
+        self.page.update()
+        await asyncio.sleep(NOTICE_SECONDS)
+        if banner in view.controls:
+            close()
+            self.page.update()
 
     def _restart(self) -> None:
         """Into the newer version: what is queued is on disk first."""
@@ -162,6 +183,7 @@ class RelaisApp:
 
     def show_sign_in(self, message_key: str = "", previous: SignInScreen | None = None) -> None:
         """The sign-in screen; the path stays, to be shown once signed in (a deep link)."""
+        self.close_dialogs()
         self.nav.clear()
         fixed = self.config.fixed_server
         server = fixed or self.config.server_url or self.session.last_server() or ""
@@ -246,29 +268,58 @@ class RelaisApp:
     def confirm(
         self, *, key: str, title: str, text: str, confirm: str, on_confirm: Callable[[], Any]
     ) -> None:
+        """A yes/no dialog. Each button closes this very dialog first (not `pop_dialog`,
+        which closes the newest open one: a toast shown meanwhile), then acts once: signing
+        out replaced the views under a dialog still open, whose buttons then did nothing."""
+        answered = False
+
+        def close() -> bool:
+            nonlocal answered
+            first, answered = not answered, True
+            self.close_dialog(dialog)
+            return first
+
         async def yes(e: ft.Event[Any]) -> None:
-            self.page.pop_dialog()
+            if not close():
+                return
             result = on_confirm()
             if asyncio.iscoroutine(result):
                 await result
 
-        self.page.show_dialog(
-            ft.AlertDialog(
-                key=key,
-                modal=True,
-                title=ft.Text(title),
-                content=ft.Text(text),
-                actions=[
-                    ft.TextButton(
-                        self.t("common.cancel"),
-                        key=f"{key}-cancel",
-                        height=TAP_TARGET,
-                        on_click=lambda e: self.page.pop_dialog(),
-                    ),
-                    ft.FilledButton(confirm, key=f"{key}-confirm", height=TAP_TARGET, on_click=yes),
-                ],
-            )
+        dialog = ft.AlertDialog(
+            key=key,
+            modal=True,
+            title=ft.Text(title),
+            content=ft.Text(text),
+            actions=[
+                ft.TextButton(
+                    self.t("common.cancel"),
+                    key=f"{key}-cancel",
+                    height=TAP_TARGET,
+                    on_click=lambda e: close(),
+                ),
+                ft.FilledButton(confirm, key=f"{key}-confirm", height=TAP_TARGET, on_click=yes),
+            ],
         )
+        self.show_dialog(dialog)
+
+    def show_dialog(self, dialog: ft.AlertDialog) -> None:
+        """A dialog the app closes by name (`close_dialog`), and on signing out."""
+        self._dialogs.append(dialog)
+        self.page.show_dialog(dialog)
+
+    def close_dialog(self, dialog: ft.AlertDialog) -> None:
+        """This dialog, not `page.pop_dialog()`'s newest open one (often a toast)."""
+        if dialog in self._dialogs:
+            self._dialogs.remove(dialog)
+        if dialog.open:
+            dialog.open = False
+            dialog.update()
+
+    def close_dialogs(self) -> None:
+        """The views are about to be replaced (signed out): no dialog stays over them."""
+        for dialog in list(self._dialogs):
+            self.close_dialog(dialog)
 
     def run(self, task: Callable[..., Awaitable[Any]], *args: Any) -> None:
         self.page.run_task(task, *args)

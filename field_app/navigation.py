@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import flet as ft
 
 from field_app import paths
+from field_app.components.layout import bar_frame
 from field_app.screens.admin import AdminScreen
 from field_app.screens.capture import CaptureScreen
 from field_app.screens.context import Screen, Ui
@@ -373,7 +374,7 @@ class Navigator:
         bar = screen.bottom_bar()
         if bar is not None:
             view.bottom_appbar = ft.BottomAppBar(
-                content=bar, height=80, padding=ft.Padding.symmetric(horizontal=16, vertical=10)
+                content=bar_frame(bar), height=80, padding=ft.Padding.symmetric(vertical=10)
             )
         self.page.views.append(view)
         screen.opened()

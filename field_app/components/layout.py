@@ -3,6 +3,8 @@ and empty states with a helpful sentence."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import flet as ft
 
 from field_app.theme import MAX_CONTENT_COLUMNS
@@ -23,6 +25,22 @@ def frame(*controls: ft.Control, key: str | None = None) -> ft.Control:
                     tight=True,
                     horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
                 ),
+            )
+        ],
+    )
+
+
+def bar_frame(bar: ft.Control) -> ft.Control:
+    """A bar pinned under a screen, as wide as `frame`'s column above it: on a desk's
+    1280 px window the Save button stays under the form rather than across the window."""
+    return ft.ResponsiveRow(
+        key="bar-frame",
+        alignment=ft.MainAxisAlignment.CENTER,
+        controls=[
+            ft.Container(
+                col=MAX_CONTENT_COLUMNS,
+                padding=ft.Padding.symmetric(horizontal=16),
+                content=bar,
             )
         ],
     )
@@ -57,6 +75,29 @@ def switch_line(switch: ft.Switch, text: str) -> ft.Control:
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
             controls=[ft.Text(text, expand=True, size=15), switch],
         )
+    )
+
+
+def notice(text: str, *, key: str, close: str, on_close: Callable[[], None]) -> ft.Control:
+    """A one-off message at the top of a screen, in its own room (a toast covered the foot
+    of the lists), with a button that closes it."""
+    return ft.Container(
+        key=key,
+        bgcolor=ft.Colors.SECONDARY_CONTAINER,
+        padding=ft.Padding.only(left=16, right=4, top=4, bottom=4),
+        content=ft.Row(
+            vertical_alignment=ft.CrossAxisAlignment.CENTER,
+            controls=[
+                ft.Icon(ft.Icons.OFFLINE_PIN_OUTLINED, color=ft.Colors.ON_SECONDARY_CONTAINER),
+                ft.Text(text, expand=True, color=ft.Colors.ON_SECONDARY_CONTAINER),
+                ft.IconButton(
+                    key=f"{key}-close",
+                    icon=ft.Icon(ft.Icons.CLOSE, semantics_label=close),
+                    tooltip=close,
+                    on_click=lambda e: on_close(),
+                ),
+            ],
+        ),
     )
 
 

@@ -303,13 +303,13 @@ class AdminScreen(Screen):
             except ValidationError:
                 error.value = t("admin.password.short", n=wire.MIN_PASSWORD)
                 return
-            self.ui.page.pop_dialog()
+            self.ui.close_dialog(dialog)
             await self._act(
                 self.session.desk.reset_password(user.id, password),
                 t("admin.password.done", name=user.display_name),
             )
 
-        self._dialog(
+        dialog = self._dialog(
             "reset-password",
             t("admin.password.title", name=user.display_name),
             [hint(t("admin.password.help")), field, error],
@@ -357,11 +357,11 @@ class AdminScreen(Screen):
                 error.value = t(failure.message_key)
                 self.ui.page.update()
                 return
-            self.ui.page.pop_dialog()
+            self.ui.close_dialog(dialog)
             self.ui.toast(t("admin.user.added", name=wanted.display_name))
             await self.load()
 
-        self._dialog(
+        dialog = self._dialog(
             "new-user",
             t("admin.add_user"),
             [login, name, email, password, hint(t("admin.user.roles")), *roles.values(), error],
@@ -376,26 +376,24 @@ class AdminScreen(Screen):
         controls: list[ft.Control],
         confirm: str,
         on_save: Callable[[Any], Awaitable[None]],
-    ) -> None:
-        self.ui.page.show_dialog(
-            ft.AlertDialog(
-                key=key,
-                modal=True,
-                title=ft.Text(title),
-                content=ft.Column(controls, tight=True, spacing=8, scroll=ft.ScrollMode.AUTO),
-                actions=[
-                    ft.TextButton(
-                        self.t("common.cancel"),
-                        key=f"{key}-cancel",
-                        height=TAP_TARGET,
-                        on_click=lambda e: self.ui.page.pop_dialog(),
-                    ),
-                    ft.FilledButton(
-                        confirm, key=f"{key}-save", height=TAP_TARGET, on_click=on_save
-                    ),
-                ],
-            )
+    ) -> ft.AlertDialog:
+        dialog = ft.AlertDialog(
+            key=key,
+            modal=True,
+            title=ft.Text(title),
+            content=ft.Column(controls, tight=True, spacing=8, scroll=ft.ScrollMode.AUTO),
         )
+        dialog.actions = [
+            ft.TextButton(
+                self.t("common.cancel"),
+                key=f"{key}-cancel",
+                height=TAP_TARGET,
+                on_click=lambda e: self.ui.close_dialog(dialog),
+            ),
+            ft.FilledButton(confirm, key=f"{key}-save", height=TAP_TARGET, on_click=on_save),
+        ]
+        self.ui.show_dialog(dialog)
+        return dialog
 
     # The roster ---------------------------------------------------------------------------
 

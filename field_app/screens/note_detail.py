@@ -57,6 +57,7 @@ class NoteDetailScreen(Screen):
         )  # fmt: skip
         self.follow_area = ft.Column(
             spacing=10,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,  # the comment, column-wide
             controls=[
                 heading(t("followup.title"), level=2),
                 self.action.control,

@@ -16,7 +16,14 @@ from field_app.screens import admin
 from field_app.store import LocalStore
 from relais_testing.factories import PASSWORD, build_world, mutation
 from relais_testing.serving import server_thread
-from relais_testing.ui_harness import open_app, session_of, sign_in, small_tap_targets, synced
+from relais_testing.ui_harness import (
+    app_of,
+    open_app,
+    session_of,
+    sign_in,
+    small_tap_targets,
+    synced,
+)
 from shared_models import admin as wire
 from sync_server.orgs import roster
 from sync_server.orgs.models import Worker
@@ -154,6 +161,7 @@ def test_admin_manages_accounts_devices_and_the_roster(world_url, tmp_path):
         await h.click("reset-password-save")
         assert h.find(key="reset-password-error").value == "8 caractères au moins."
         await h.type("reset-password-field", NEW_PASSWORD)
+        app_of(h).toast("Synchronisé")  # a message while the dialog is open: not the one closed
         await h.click("reset-password-save")
         await h.wait_until(lambda: h.has_text("Mot de passe de Couns 1 (test) changé"))
         await closed(h, "reset-password")

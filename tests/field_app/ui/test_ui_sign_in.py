@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+import flet as ft
 import pytest
 
+from field_app.platform import Platform
 from relais_testing.factories import PASSWORD, build_world
 from relais_testing.serving import server_thread
-from relais_testing.ui_harness import open_app, session_of, sign_in
+from relais_testing.ui_harness import app_of, open_app, session_of, sign_in
 from sync_server.orgs.models import User
 
 
@@ -171,3 +173,84 @@ def test_a_dutch_speaking_user_gets_the_app_in_dutch(db, settings, tmp_path):
 
     with server_thread(db, settings) as url:
         asyncio.run(scenario(url))
+
+
+def open_dialogs(h) -> list[str]:
+    """The keys of the dialogs still open on the page (toasts aside)."""
+    return [d.key for d in h.page._dialogs.controls if d.open and not isinstance(d, ft.SnackBar)]
+
+
+def test_signing_out_closes_its_dialog_even_under_a_toast(server_url, tmp_path):
+    """A toast shown while the sign-out dialog was open was the dialog `pop_dialog` closed:
+    the confirmation then stayed open over the sign-in screen, its buttons dead."""
+
+    async def scenario() -> None:
+        h = await open_app(server_url, tmp_path)
+        await sign_in(h, "sup_a", PASSWORD)
+        await h.nav("nav", 2)
+        await h.click("sign-out")
+        assert open_dialogs(h) == ["sign-out-dialog"]
+        app_of(h).toast("Synchronisé")  # a sync finishing meanwhile
+        await h.click("sign-out-dialog-confirm")
+        await h.wait_until(lambda: h.exists("signin-submit") and session_of(h).user is None)
+        assert open_dialogs(h) == []
+        assert not h.exists("nav")
+        assert h.errors() == []
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_confirmation_acts_once_however_often_it_is_tapped(server_url, tmp_path):
+    async def scenario() -> None:
+        h = await open_app(server_url, tmp_path)
+        done: list[str] = []
+        for answer in ("confirm", "cancel"):
+            app_of(h).confirm(
+                key=answer, title="?", text="?", confirm="Oui", on_confirm=lambda: done.append(1)
+            )
+            await h.click(f"{answer}-{answer}")
+            await h.click(f"{answer}-{answer}")  # a double tap, before the dialog is gone
+            assert open_dialogs(h) == []
+        assert done == [1]
+        assert h.errors() == []
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+class CachedWebApp(Platform):
+    """The PWA in a browser whose offline cache is full: the first visit says so."""
+
+    cached_web_app = True
+
+
+def test_works_offline_is_said_once_in_its_own_room_and_can_be_closed(server_url, tmp_path):
+    """The message sat over the foot of the lists, screen after screen: now it takes the
+    top of the screen it appears on, closes with a tap and goes with that screen."""
+
+    async def scenario() -> None:
+        browser: dict = {}
+        h = await open_app(server_url, tmp_path, prefs=browser, platform=CachedWebApp())
+        await h.wait_until(lambda: h.exists("offline-ready"), 30)
+        banner = h.find(key="offline-ready")
+        assert h.page.views[-1].controls[0] is banner  # in the page's flow, not over it
+        assert not h.page._dialogs.controls and not h.page.overlay
+        await h.click("offline-ready-close")
+        assert not h.exists("offline-ready")
+        await h.disconnect()
+        await h.close()
+
+        again = await open_app(server_url, tmp_path, prefs=browser, platform=CachedWebApp())
+        await sign_in(again, "sup_a", PASSWORD)
+        assert not again.exists("offline-ready")  # said once per device
+        await again.close()
+
+        other = await open_app(server_url, tmp_path, platform=CachedWebApp())
+        await other.wait_until(lambda: other.exists("offline-ready"), 30)
+        await sign_in(other, "sup_a", PASSWORD)
+        assert not other.exists("offline-ready")  # seen: the next screen is clear
+        assert other.errors() == []
+        await other.close()
+
+    asyncio.run(scenario())

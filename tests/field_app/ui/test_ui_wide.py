@@ -222,6 +222,33 @@ def test_a_phone_keeps_the_bottom_bar(world_url, tmp_path):
     asyncio.run(scenario())
 
 
+def widest(h: FletHarness, key: str) -> float:
+    """At most how wide the control `key` is drawn in the window: the narrowest cell of a
+    ResponsiveRow (at the window's breakpoint) or explicit width around it."""
+    window = h.page.width or 0
+
+    def inside(control, target) -> bool:
+        return any(c is target for c in h.walk(control))
+
+    target = h.find(key=key)
+    width = float(window)
+    for control in h.walk(h.page.views[-1]):
+        if not inside(control, target):
+            continue
+        if isinstance(getattr(control, "width", None), (int, float)):
+            width = min(width, control.width)
+        if isinstance(control, ft.ResponsiveRow):
+            cell = next(c for c in control.controls if inside(c, target))
+            points = [
+                getattr(p, "value", p) for p, at in control.breakpoints.items() if window >= at
+            ]
+            cols = cell.col if isinstance(cell.col, dict) else {"xs": cell.col}
+            cols = {getattr(p, "value", p): span for p, span in cols.items()}
+            span = next(cols[p] for p in reversed(points) if p in cols)
+            width = min(width, window * span / 12)
+    return width
+
+
 def chosen(h: FletHarness, prefix: str) -> list[str]:
     """The keys of the chips selected in a group (kind, category, severity...)."""
     chips = h.find_all(cls=ft.Chip, pred=lambda c: str(c.key or "").startswith(prefix))
@@ -272,6 +299,9 @@ def test_a_half_written_note_stays_across_the_layout_switch(world_url, tmp_path)
             assert chosen(h, "category-") == ["category-fatigue"]
             assert chosen(h, "severity-") == ["severity-urgent"]
             assert h.find(key="capture-save").disabled is False
+            # On a desk the form is a column, and its Save button under it, not 1280 px.
+            assert widest(h, "capture-save") <= (720 if wide else 600)
+            assert widest(h, "capture-text") <= (720 if wide else 600)
         await h.click("back")  # still unsaved: leaving asks first
         assert h.exists("discard-dialog")
         assert not h.errors()
@@ -296,6 +326,14 @@ def test_a_follow_up_begun_in_the_pane_stays_across_the_layout_switch(world_url,
         await h.select("action-interview_planned", True)
         await h.type("follow-up-text", "Fictional: meeting set for")
         await h.switch("follow-up-close", True)
+        area = h.find(
+            pred=lambda c: (
+                any(x.key == "follow-up-text" for x in c.controls)
+                if isinstance(getattr(c, "controls", None), list)
+                else False
+            )
+        )
+        assert area.horizontal_alignment == ft.CrossAxisAlignment.STRETCH  # not 300 px
 
         def follow_up_as_written() -> bool:
             return (
