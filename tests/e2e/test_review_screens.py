@@ -105,15 +105,17 @@ def test_review_screens_show_what_is_open_everything_written_and_the_figures(
             b.wait_for(page, b.in_app(page, URGENT))
             shots(page, "coord_worker_timeline")
 
-            # The same browser on a desk: the window widened, the screens laid out anew (the
-            # worker beside the meeting list, the first section that shows a worker beside).
+            # The same browser on a desk: the window widened, the screens laid out anew in the
+            # same section (the reports, which have no pane beside them), then the meeting list
+            # with what is tapped in it beside.
+            b.tap(b.button(page, fr("nav.back")))
             b.widen(page, fr)
-            b.wait_for(page, b.button(page, fr("nav.close_pane")))
-            b.wait_for(page, b.in_app(page, URGENT))
-            shots(page, "desk_coord_meeting_worker")
-            b.open_tab(page, fr, "reports")
             b.wait_for(page, b.in_app(page, fr("reports.chart")))
             shots(page, "desk_coord_reports")
+            b.open_tab(page, fr, "meeting")
+            b.tap(page.get_by_role("button", name=re.compile(re.escape(SAFETY))))
+            b.wait_for(page, b.button(page, fr("nav.close_pane")))
+            shots(page, "desk_coord_meeting_worker")
             b.open_tab(page, fr, "history")
             b.tap(page.get_by_role("button", name=re.compile(re.escape(OBSERVATION))))
             b.wait_for(page, b.button(page, fr("nav.close_pane")))
