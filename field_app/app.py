@@ -6,6 +6,7 @@ and the session's lifecycle (connect, disconnect, close); screens get it as thei
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 APP_CHECK_SECONDS = 2.0  # while the first visit fills the offline cache
 APP_UPDATE_CHECK_SECONDS = 60.0
 NOTICE_SECONDS = 8.0  # long enough to read a sentence twice
+# How long a confirmed action waits for the client to say its dialog has closed.
+DIALOG_GONE_S = 2.0
 
 
 class RelaisApp:
@@ -269,9 +272,11 @@ class RelaisApp:
         self, *, key: str, title: str, text: str, confirm: str, on_confirm: Callable[[], Any]
     ) -> None:
         """A yes/no dialog. Each button closes this very dialog first (not `pop_dialog`,
-        which closes the newest open one: a toast shown meanwhile), then acts once: signing
-        out replaced the views under a dialog still open, whose buttons then did nothing."""
+        which closes the newest open one: a toast shown meanwhile), then acts once, after
+        the client says the dialog has gone: signing out replaced the views while the dialog
+        was closing, and the dialog stayed on screen with buttons that did nothing."""
         answered = False
+        gone = asyncio.Event()
 
         def close() -> bool:
             nonlocal answered
@@ -282,6 +287,8 @@ class RelaisApp:
         async def yes(e: ft.Event[Any]) -> None:
             if not close():
                 return
+            with contextlib.suppress(TimeoutError):  # a client that never says: act anyway
+                await asyncio.wait_for(gone.wait(), DIALOG_GONE_S)
             result = on_confirm()
             if asyncio.iscoroutine(result):
                 await result
@@ -300,6 +307,7 @@ class RelaisApp:
                 ),
                 ft.FilledButton(confirm, key=f"{key}-confirm", height=TAP_TARGET, on_click=yes),
             ],
+            on_dismiss=lambda e: gone.set(),
         )
         self.show_dialog(dialog)
 

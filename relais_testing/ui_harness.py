@@ -261,8 +261,20 @@ class FletHarness:
             self.taps += 1  # typing is not a tap
         if props:
             self.session.apply_patch(control._i, props)
-        await self.session.dispatch_event(control._i, name, data)
+        # As over a real connection, the handler runs in its own task: one that waits for
+        # the client (a dialog to be gone) gets its answer meanwhile.
+        handler = asyncio.ensure_future(self.session.dispatch_event(control._i, name, data))
         await self.settle()
+        await self._dismiss_closed_dialogs()
+        await handler
+        await self.settle()
+
+    async def _dismiss_closed_dialogs(self) -> None:
+        """What the client does once a dialog the app closed has left the screen."""
+        for dialog in list(self.page._dialogs.controls):
+            if not dialog.open and dialog._i in self.session.index:
+                await self.session.dispatch_event(dialog._i, "dismiss", None)
+                await self.settle()
 
     async def click(self, key):
         await self.event(self.find(key=key), "click")
@@ -281,9 +293,9 @@ class FletHarness:
         await self.event(self.find(key=key), "change", index, {"selected_index": index})
 
     async def dismiss(self, key):
-        # What the client sends after a dialog closes.
-        c = self.find(key=key)
-        await self.event(c, "dismiss", None, {"open": False})
+        """What the client sends after a dialog closes (done already if the app closed it)."""
+        if self.exists(key):
+            await self.event(self.find(key=key), "dismiss", None, {"open": False})
 
     # ---- inspecting traffic --------------------------------------------------
     def patches(self) -> list[dict]:

@@ -65,8 +65,9 @@ def state(h, login: str) -> str:
 
 async def closed(h, key: str) -> None:
     """The dialog was closed by the app; the client then says so (and it leaves the page)."""
-    assert h.find(key=key).open is False
+    assert not h.exists(key) or h.find(key=key).open is False
     await h.dismiss(key)
+    assert not h.exists(key)
 
 
 def pick(h, name: str, data: bytes) -> None:
