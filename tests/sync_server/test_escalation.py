@@ -346,8 +346,8 @@ def test_a_note_about_a_worker_without_counsellor_is_chased(
     assert deliveries(db, note_id) == [(world.users["coord"], "unassigned", T0 + deadline)]
 
 
-def test_a_team_level_safety_note_is_chased(db):
-    world = build_world(db)
+def write_team_safety_note(db, world, text: str) -> uuid.UUID:
+    """sup_a's safety note about team A as a whole (no worker), at T0."""
     with db.unit_of_work() as session:
         user = session.get_one(User, world.users["sup_a"])
         data = m.NoteCreate(
@@ -356,10 +356,16 @@ def test_a_team_level_safety_note_is_chased(db):
             kind="safety",
             category="equipment",
             severity="attention",
-            text="Fictional: the hedge trimmer's guard is cracked.",
+            text=text,
             captured_at=T0,
         )
         notes.create_note(session, viewer=policy.load_viewer(session, user, T0), data=data, now=T0)
+    return data.id
+
+
+def test_a_team_level_safety_note_is_chased(db):
+    world = build_world(db)
+    write_team_safety_note(db, world, "Fictional: the hedge trimmer's guard is cracked.")
     assert sweep(db, T0 + timedelta(hours=24)) == 1
 
 
@@ -378,21 +384,9 @@ def test_the_sweep_indexes_and_pokes_its_notes_as_if_the_change_log_loaded_them(
     ]
     retracted = write_note(db, world, at=T0, worker="a2", category="money")
     retract(db, world, retracted, T0 + timedelta(minutes=5))
+    # About a team, no worker.
+    ids.append(write_team_safety_note(db, world, "Fictional: a ladder is missing a rung."))
     with db.unit_of_work() as session:
-        data = m.NoteCreate(
-            id=uuid.uuid4(),
-            team_id=world.teams["A"],
-            kind="safety",
-            category="equipment",
-            severity="attention",
-            text="Fictional: a ladder is missing a rung.",
-            captured_at=T0,
-        )
-        author = session.get_one(User, world.users["sup_a"])
-        notes.create_note(
-            session, viewer=policy.load_viewer(session, author, T0), data=data, now=T0
-        )
-        ids.append(data.id)  # about a team, no worker
         counsellor = session.get_one(User, world.users["couns_1"])
         counsellor.away, counsellor.stand_in_id = True, world.users["couns_2"]
         session.get_one(User, world.users["sup_b"]).disabled = True
