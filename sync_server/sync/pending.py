@@ -40,9 +40,9 @@ def record_change(
     """Note that `entity_id` changed in this transaction; `revoked` users lose sight of it.
 
     `row`: the entity as it will commit, with at least the fields its policy rule reads
-    (`policy.RULE_FIELDS`), from a caller that has just read them: the change log then
-    indexes it and finds its audience without reloading it (the escalation sweep logs
-    thousands of notes at a time).
+    (for a note, `policy.NOTE_FIELDS`), from a caller that has just read them: the change
+    log then indexes it and finds its audience without reloading it (the escalation sweep
+    logs thousands of notes at a time).
     """
     pending_changes(session).append(
         PendingChange(org_id, entity, entity_id, frozenset(revoked), row)
